@@ -1,0 +1,7 @@
+//! faultline-checkers: judges recorded histories.
+//!
+//! Pure library: no async, no sockets, no processes, no clock except the search budget.
+//! It depends on no other crate of the workspace, so other projects can record their own
+//! histories and call it, as Porcupine is used inside other test suites.
+
+pub mod history;

@@ -1,0 +1,62 @@
+//! `faultline`: the command line.
+//!
+//! One subcommand per file under `commands/`; each has an `Args` and a `run` that returns
+//! the process's exit code. Exit codes follow Jepsen: 0 valid, 1 invalid, 2 unknown,
+//! 254 bad arguments or unreadable input, 255 the harness itself failed.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Exit code for bad arguments or unreadable input.
+pub const EXIT_BAD_INPUT: u8 = 254;
+/// Exit code for a failure of faultline itself.
+pub const EXIT_INTERNAL: u8 = 255;
+
+#[derive(Parser)]
+#[command(name = "faultline", version, about = "Fault-injection testing and consistency checking for replicated systems")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check recorded histories (faultline JSONL, Jepsen EDN, Porcupine logs) against a model.
+    Check(commands::check::Args),
+    /// Write a synthetic history (JSON Lines) to stdout, for tests and benchmarks.
+    Gen(commands::gen::Args),
+    /// Run a cluster through the fault proxy, inject faults, record and check the history.
+    Test(commands::test::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => EXIT_BAD_INPUT,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Check(args)) => commands::check::run(args),
+        Some(Command::Gen(args)) => commands::gen::run(args),
+        Some(Command::Test(args)) => commands::test::run(args),
+        // With no subcommand, run the default test: a small cluster, a workload, a fault.
+        None => commands::test::run(commands::test::Args::default_run()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("faultline: error: {e:#}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The runtime that executes protocol effects over real sockets and disks (being written).
