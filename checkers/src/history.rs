@@ -106,3 +106,167 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
 }
+
+/// A history that passed validation: dense indices, at most one operation in flight per
+/// process, every completion matching the invocation before it on the same process (same
+/// `f` and `key`), no event after a process's `info`. Nemesis events are kept but belong to
+/// no operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    events: Vec<Event>,
+}
+
+/// Why a history was refused. `event` is the 0-based position of the offending event in
+/// the input; the loader adds the file and line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {event}: {message}")]
+pub struct HistoryError {
+    pub event: usize,
+    pub message: String,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It took effect; the value is the completion's (a read's result).
+    Ok(serde_json::Value),
+    /// It definitely did not take effect.
+    Fail,
+    /// Unknown: it may have taken effect at any time after its invocation. Also the outcome
+    /// of an operation still open when the history ends.
+    Info,
+}
+
+/// One operation: an invocation paired with its completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    /// Position of the invocation in the history (its `index`).
+    pub invoke_index: u64,
+    /// Position of the completion; `None` if the history ended first.
+    pub complete_index: Option<u64>,
+    pub process: u64,
+    pub f: String,
+    pub key: Option<String>,
+    /// The invocation's value (the argument).
+    pub value: serde_json::Value,
+    pub outcome: Outcome,
+    pub invoke_time: Option<u64>,
+    pub complete_time: Option<u64>,
+}
+
+impl History {
+    /// Validate events and build a history. Indices are reassigned densely in input order.
+    pub fn from_events(mut events: Vec<Event>) -> Result<History, HistoryError> {
+        use std::collections::HashMap;
+        // process -> (event position of the open invoke, or None when idle / retired)
+        let mut open: HashMap<u64, usize> = HashMap::new();
+        let mut retired: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        for (i, event) in events.iter_mut().enumerate() {
+            event.index = i as u64;
+            let Process::Client(p) = event.process else { continue };
+            let err = |message: String| HistoryError { event: i, message };
+            if retired.contains(&p) {
+                return Err(err(format!(
+                    "process {p} has an event after its info (a crashed process is never reused)"
+                )));
+            }
+            match event.kind {
+                EventType::Invoke => {
+                    if let Some(&at) = open.get(&p) {
+                        return Err(err(format!(
+                            "process {p} invokes while its op from event {at} is still in flight"
+                        )));
+                    }
+                    open.insert(p, i);
+                }
+                _ => {
+                    let Some(at) = open.remove(&p) else {
+                        return Err(err(format!(
+                            "process {p} completes an op ({}) it never invoked",
+                            event.f
+                        )));
+                    };
+                    if event.kind == EventType::Info {
+                        retired.insert(p);
+                    }
+                    let _ = at;
+                }
+            }
+        }
+        // Second pass: completions must match their invocation's f and key.
+        let mut pending: HashMap<u64, usize> = HashMap::new();
+        for (i, event) in events.iter().enumerate() {
+            let Process::Client(p) = event.process else { continue };
+            if event.kind == EventType::Invoke {
+                pending.insert(p, i);
+            } else if let Some(at) = pending.remove(&p) {
+                let inv = &events[at];
+                if inv.f != event.f || (event.key.is_some() && inv.key != event.key) {
+                    return Err(HistoryError {
+                        event: i,
+                        message: format!(
+                            "process {p} completes {} {:?} but invoked {} {:?} at event {at}",
+                            event.f, event.key, inv.f, inv.key
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(History { events })
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    pub fn into_events(self) -> Vec<Event> {
+        self.events
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Client operations in invocation order, each paired with its completion. An
+    /// operation still open at the end is `Info` (it may have happened).
+    pub fn operations(&self) -> Vec<Operation> {
+        use std::collections::HashMap;
+        let mut ops: Vec<Operation> = Vec::new();
+        let mut open: HashMap<u64, usize> = HashMap::new();
+        for event in &self.events {
+            let Process::Client(p) = event.process else { continue };
+            match event.kind {
+                EventType::Invoke => {
+                    open.insert(p, ops.len());
+                    ops.push(Operation {
+                        invoke_index: event.index,
+                        complete_index: None,
+                        process: p,
+                        f: event.f.clone(),
+                        key: event.key.clone(),
+                        value: event.value.clone(),
+                        outcome: Outcome::Info,
+                        invoke_time: event.time,
+                        complete_time: None,
+                    });
+                }
+                kind => {
+                    let Some(at) = open.remove(&p) else { continue };
+                    let op = &mut ops[at];
+                    op.complete_index = Some(event.index);
+                    op.complete_time = event.time;
+                    op.outcome = match kind {
+                        EventType::Ok => Outcome::Ok(event.value.clone()),
+                        EventType::Fail => Outcome::Fail,
+                        _ => Outcome::Info,
+                    };
+                }
+            }
+        }
+        ops
+    }
+}

@@ -5,3 +5,7 @@
 //! histories and call it, as Porcupine is used inside other test suites.
 
 pub mod history;
+pub mod verdict;
+
+pub use history::{Event, EventType, History, HistoryError, Operation, Outcome, Process};
+pub use verdict::Verdict;

@@ -16,7 +16,11 @@ pub const EXIT_BAD_INPUT: u8 = 254;
 pub const EXIT_INTERNAL: u8 = 255;
 
 #[derive(Parser)]
-#[command(name = "faultline", version, about = "Fault-injection testing and consistency checking for replicated systems")]
+#[command(
+    name = "faultline",
+    version,
+    about = "Fault-injection testing and consistency checking for replicated systems"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -40,7 +40,9 @@ impl Request {
     pub fn is_read_only(&self) -> bool {
         match self {
             Request::Get { .. } | Request::SetRead { .. } => true,
-            Request::Txn { ops } => ops.iter().all(|op| matches!(op, TxnOp::Read { .. } | TxnOp::Check { .. })),
+            Request::Txn { ops } => {
+                ops.iter().all(|op| matches!(op, TxnOp::Read { .. } | TxnOp::Check { .. }))
+            }
             _ => false,
         }
     }

@@ -117,17 +117,28 @@ pub enum ReadMode {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect<M, R, T> {
     /// Send a message to a peer. The network may lose, delay, duplicate or reorder it.
-    Send { to: NodeId, message: M },
+    Send {
+        to: NodeId,
+        message: M,
+    },
     /// Answer a client request. Each request is answered at most once; the runtime drops
     /// later answers and answers `timeout` itself if none comes by the deadline.
-    Reply { request: RequestId, result: Result<Response, ApiError> },
+    Reply {
+        request: RequestId,
+        result: Result<Response, ApiError>,
+    },
     /// Append a record to the write-ahead log.
     Persist(R),
     /// Replace the whole write-ahead log with these records (compaction, snapshots).
     Rewrite(Vec<R>),
     /// Fire `timer` after `after_ms`, replacing any pending timer of the same name.
-    SetTimer { timer: T, after_ms: u64 },
-    CancelTimer { timer: T },
+    SetTimer {
+        timer: T,
+        after_ms: u64,
+    },
+    CancelTimer {
+        timer: T,
+    },
 }
 
 /// The effects of one step, in order.

@@ -83,7 +83,10 @@ impl Store {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             let key = match op {
-                TxnOp::Read { key } | TxnOp::Write { key, .. } | TxnOp::Add { key, .. } | TxnOp::Check { key, .. } => key,
+                TxnOp::Read { key }
+                | TxnOp::Write { key, .. }
+                | TxnOp::Add { key, .. }
+                | TxnOp::Check { key, .. } => key,
             };
             self.ensure_not_set(key)?;
             let current = *staged.entry(key.as_str()).or_insert_with(|| self.registers.get(key).copied());

@@ -27,8 +27,13 @@ pub enum ProtocolName {
 }
 
 impl ProtocolName {
-    pub const ALL: [ProtocolName; 5] =
-        [ProtocolName::PbAsync, ProtocolName::PbSync, ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft];
+    pub const ALL: [ProtocolName; 5] = [
+        ProtocolName::PbAsync,
+        ProtocolName::PbSync,
+        ProtocolName::TwoPc,
+        ProtocolName::Paxos,
+        ProtocolName::Raft,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
