@@ -143,17 +143,17 @@ pub enum Effect<M, R, T> {
 
 /// The effects of one step, in order.
 #[derive(Debug)]
-pub struct Outbox<P: Protocol + ?Sized> {
+pub struct Outbox<P: Protocol> {
     pub effects: Vec<Effect<P::Message, P::Record, P::Timer>>,
 }
 
-impl<P: Protocol + ?Sized> Default for Outbox<P> {
+impl<P: Protocol> Default for Outbox<P> {
     fn default() -> Self {
         Outbox { effects: Vec::new() }
     }
 }
 
-impl<P: Protocol + ?Sized> Outbox<P> {
+impl<P: Protocol> Outbox<P> {
     pub fn new() -> Self {
         Self::default()
     }
