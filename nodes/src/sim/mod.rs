@@ -36,6 +36,14 @@
 //!   node ever reported, [`Sim::leaders_by_term`] who claimed to lead in which term,
 //!   [`Sim::persisted`] the durable records, [`Sim::messages_sent`] traffic per link.
 //!
+//! # Random schedules
+//!
+//! [`Sim::random_fault`] draws one fault of a [`FaultMix`] (isolate a node, split in two,
+//! cut one direction, crash, restart, a lossy network, heal) and [`Sim::heal_all`] undoes
+//! them all. [`Clients`] keeps concurrent clients busy with register reads, writes of unique
+//! values, cas and set adds, following `not_leader` hints. [`run_chaos`] runs both for a
+//! while, heals, and lets the cluster settle, ready for the final checks.
+//!
 //! # Testing over many seeds
 //!
 //! [`check_seeds`] runs a test for a range of seeds and turns a panic into one that starts
@@ -48,11 +56,15 @@
 //! [`Protocol::recover`]: crate::protocol::Protocol::recover
 //! [`Context::random`]: crate::protocol::Context::random
 
+mod chaos;
 mod network;
 pub mod recording;
 mod seeds;
 mod simulator;
 
+pub use chaos::{
+    describe_faults, run_chaos, set_adds_by_outcome, ChaosPlan, Clients, Fault, FaultMix, WorkloadMix,
+};
 pub use network::{Grudges, NetConfig};
 pub use seeds::{check_seeds, SEED_ENV};
 pub use simulator::{ClientOp, OpId, OpState, Sim, SimConfig, StatusChange};
