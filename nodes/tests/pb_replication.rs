@@ -235,3 +235,31 @@ fn pb_async_converges_after_lossy_delivery() {
         assert_eq!(<PbAsync as Protocol>::NAME, "pb-async");
     });
 }
+
+/// pb-sync's divergence: a write applied on the primary (its client got an indefinite error)
+/// is read there, then a failover discards it, and later reads no longer see it.
+#[test]
+fn pb_sync_read_sees_a_write_that_failover_then_discards() {
+    check_seeds(0..10, |seed| {
+        let mut sim = Sim::<PbSync>::new(seed, SimConfig::new(3));
+        assert!(sim.call(1, put("x", 1)).is_ok());
+        sim.isolate(1);
+        let applied = sim.call(1, put("x", 2));
+        assert!(matches!(applied, OpState::Info(_)), "{applied:?}");
+        assert_eq!(
+            sim.call(1, get("x")),
+            OpState::Ok(Response::Value { value: Some(2) }),
+            "the primary's own read"
+        );
+        assert!(sim.run_until(5_000, |s| s.status(2).is_some_and(|st| st.role == Role::Primary)));
+        sim.heal();
+        assert!(
+            sim.run_until(2_000, |s| s.status(1).is_some_and(|st| st.role == Role::Backup) && converged(s))
+        );
+        assert_eq!(
+            sim.call(2, get("x")),
+            OpState::Ok(Response::Value { value: Some(1) }),
+            "x=2 was discarded"
+        );
+    });
+}

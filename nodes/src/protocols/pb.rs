@@ -35,8 +35,11 @@
 //! it has recently heard from a lower-id node, which it leaves to promote first. The new
 //! primary takes era `(highest epoch seen + 1, its id)`, persists it and starts shipping its
 //! own log. Nothing stops two primaries under a partition, and a promoted backup that missed
-//! the old primary's last entries makes every other node truncate them when it ships:
-//! acknowledged writes are lost. Eras are ordered `(epoch, primary id)`, so two nodes that
+//! the old primary's last entries makes every other node truncate them when it ships. Under
+//! `pb-async` those entries include acknowledged writes: they are lost. Under `pb-sync` an
+//! acknowledged write is on every node, so every later primary has it; what is lost is a
+//! write the old primary applied (and served to readers) but could not replicate: a read
+//! saw it, and after the failover no read ever will again. Eras are ordered `(epoch, primary id)`, so two nodes that
 //! promote into the same epoch still have distinct eras and the lower id yields.
 //!
 //! # Durability
