@@ -57,6 +57,10 @@ use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Role, Status};
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
 
+/// Most `pb-sync` writes the primary holds unanswered; beyond it, writes are refused with a
+/// definite `unavailable` before being applied.
+pub const MAX_PENDING_WRITES: usize = 4096;
+
 /// `pb-async`: reply first, ship after.
 pub type PbAsync = PrimaryBackup<Async>;
 /// `pb-sync`: reply after every backup acknowledged.
@@ -289,6 +293,11 @@ impl<R: ReplyRule> PrimaryBackup<R> {
                 self.config.peers().filter(|&p| !self.heard_recently(p, ctx.now_ms)).collect();
             if !down.is_empty() {
                 let message = format!("backup(s) {down:?} unreachable; the write was not applied");
+                out.reply(request_id, Err(ApiError::new(ErrorCode::Unavailable, message)));
+                return;
+            }
+            if self.pending.len() >= MAX_PENDING_WRITES {
+                let message = "too many writes awaiting backups; the write was not applied";
                 out.reply(request_id, Err(ApiError::new(ErrorCode::Unavailable, message)));
                 return;
             }

@@ -454,7 +454,7 @@ impl Participant {
         }
         if floor > self.floor {
             self.floor = floor;
-            self.outcomes = self.outcomes.split_off(&(floor + 1));
+            self.outcomes = self.outcomes.split_off(&floor.saturating_add(1));
         }
     }
 }

@@ -49,8 +49,23 @@
 //! [`check_seeds`] runs a test for a range of seeds and turns a panic into one that starts
 //! `seed N:`; `FAULTLINE_SEED=N cargo test NAME` reruns that seed alone.
 //!
-//! See `nodes/tests/sim_*.rs` for the simulator's own tests, written against a small
-//! protocol defined there.
+//! ```
+//! use nodes::api::{Request, Response};
+//! use nodes::protocols::twopc::TwoPc;
+//! use nodes::sim::{check_seeds, OpState, Sim, SimConfig};
+//!
+//! check_seeds(0..3, |seed| {
+//!     let mut sim = Sim::<TwoPc>::new(seed, SimConfig::new(3));
+//!     sim.run_for(200); // first heartbeats: the coordinator hears every participant
+//!     assert!(sim.call(1, Request::Put { key: "k".into(), value: 1 }).is_ok());
+//!     sim.crash_restart(2);
+//!     let read = sim.call(1, Request::Get { key: "k".into() });
+//!     assert_eq!(read, OpState::Ok(Response::Value { value: Some(1) }));
+//! });
+//! ```
+//!
+//! `nodes/tests/sim_model.rs` tests the simulator itself against a small protocol defined
+//! there.
 //!
 //! [`Protocol`]: crate::protocol::Protocol
 //! [`Protocol::recover`]: crate::protocol::Protocol::recover
