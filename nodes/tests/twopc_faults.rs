@@ -1,15 +1,28 @@
 //! 2pc over 200 seeded fault schedules (loss, duplication, delay, partitions one-way
 //! included, crash-restart of any node, the coordinator too): it never loses an
-//! acknowledged write, never applies a refused one, and every replica ends identical.
+//! acknowledged write, never applies a refused one, every replica ends identical, and the
+//! recorded history is linearizable (registers, `cas-register`) and loses no set add (`set`).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use checkers::{check, CheckOptions, ModelKind, Verdict};
 use nodes::api::{Request, Response};
 use nodes::protocols::twopc::TwoPc;
 use nodes::sim::{
     check_seeds, describe_faults, run_chaos, set_adds_by_outcome, ChaosPlan, FaultMix, OpState, Sim,
-    SimConfig, WorkloadMix,
+    SimConfig, WorkloadMix, SET_KEY,
 };
+
+/// The verdict of the linearizability checker on one model's share of the history.
+fn verdict(sim: &Sim<TwoPc>, model: ModelKind, keep: impl Fn(&str) -> bool) -> (Verdict, String) {
+    let history = sim.history_of_keys(keep).expect("a valid history");
+    let options =
+        CheckOptions { threads: 1, time_limit: Some(Duration::from_secs(30)), ..CheckOptions::new(model) };
+    let report =
+        check(&history, &options).unwrap_or_else(|e| panic!("the {model} checker refused the history: {e}"));
+    (report.verdict, report.render_text())
+}
 
 fn plan(nodes: usize) -> ChaosPlan {
     ChaosPlan {
@@ -83,6 +96,12 @@ fn twopc_never_loses_or_diverges_over_200_fault_schedules() {
             );
         }
         assert!(!history.is_empty());
+
+        // And the checkers agree: registers linearizable, the set without lost writes.
+        for (model, keep) in [(ModelKind::CasRegister, false), (ModelKind::Set, true)] {
+            let (verdict, report) = verdict(&sim, model, |k| (k == SET_KEY) == keep);
+            assert_eq!(verdict, Verdict::Valid, "{model}: {report}; {}", context());
+        }
     });
 }
 

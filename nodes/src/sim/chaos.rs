@@ -200,7 +200,7 @@ impl Clients {
             0 => Request::Get { key: key() },
             1 => Request::Put { key: key(), value },
             2 => Request::Cas { key: key(), from: value - sim.random_between(1, 8) as i64, to: value },
-            _ => Request::SetAdd { key: "s".into(), element: value },
+            _ => Request::SetAdd { key: SET_KEY.into(), element: value },
         }
     }
 }
@@ -223,9 +223,9 @@ pub struct ChaosPlan {
     pub settle_ms: u64,
 }
 
-/// Run `plan` against `sim`: clients and faults for `duration_ms`, then heal everything
-/// and let the cluster settle (clients stop issuing; in-flight operations finish or time
-/// out). Returns the faults applied, for failure messages.
+/// Run `plan` against `sim`: clients and faults for `duration_ms`, then heal everything,
+/// let the cluster settle (clients stop issuing; in-flight operations finish or time out)
+/// and make the [`final_reads`]. Returns the faults applied, for failure messages.
 pub fn run_chaos<P: Protocol>(sim: &mut Sim<P>, plan: &ChaosPlan) -> Vec<Fault> {
     let first = sim.members()[0];
     let mut clients = Clients::new(plan.clients, plan.workload.clone(), first);
@@ -243,8 +243,26 @@ pub fn run_chaos<P: Protocol>(sim: &mut Sim<P>, plan: &ChaosPlan) -> Vec<Fault> 
     }
     sim.heal_all();
     sim.run_for(plan.settle_ms);
+    final_reads(sim, &plan.workload);
     faults
 }
+
+/// Read every key of the workload once more after healing, as ordinary operations in the
+/// history (what Jepsen calls final reads): a lost write shows as a read that misses it.
+pub fn final_reads<P: Protocol>(sim: &mut Sim<P>, workload: &WorkloadMix) {
+    let first = sim.members()[0];
+    let mut reads: Vec<Request> =
+        (0..workload.registers).map(|r| Request::Get { key: format!("r{r}") }).collect();
+    if workload.set_adds {
+        reads.push(Request::SetRead { key: SET_KEY.into() });
+    }
+    for read in reads {
+        sim.call_leader(first, read);
+    }
+}
+
+/// The key of the workload's set.
+pub const SET_KEY: &str = "s";
 
 /// Elements of set `s` whose add ended `ok`, and those whose add ended `fail`.
 pub fn set_adds_by_outcome<P: Protocol>(sim: &Sim<P>) -> (BTreeSet<i64>, BTreeSet<i64>) {

@@ -78,7 +78,8 @@ mod seeds;
 mod simulator;
 
 pub use chaos::{
-    describe_faults, run_chaos, set_adds_by_outcome, ChaosPlan, Clients, Fault, FaultMix, WorkloadMix,
+    describe_faults, final_reads, run_chaos, set_adds_by_outcome, ChaosPlan, Clients, Fault, FaultMix,
+    WorkloadMix, SET_KEY,
 };
 pub use network::{Grudges, NetConfig};
 pub use seeds::{check_seeds, SEED_ENV};
