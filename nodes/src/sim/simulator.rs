@@ -125,7 +125,14 @@ struct SimNode<P: Protocol> {
     /// only on differences, as with a real process's clock.
     clock_offset_ms: u64,
     last_status: Option<Status>,
+    /// Paused (as by SIGSTOP): events for the node wait in `held` until it resumes.
+    paused: bool,
+    held: Vec<Scheduled<P>>,
 }
+
+/// Most events a paused node holds; messages beyond it are dropped, as a full socket
+/// buffer would (timers and client requests are always kept).
+pub const MAX_HELD_EVENTS: usize = 100_000;
 
 /// A seeded, deterministic cluster of `P` nodes in one process.
 pub struct Sim<P: Protocol> {
@@ -182,6 +189,8 @@ impl<P: Protocol> Sim<P> {
                     requests: BTreeMap::new(),
                     clock_offset_ms: 0,
                     last_status: None,
+                    paused: false,
+                    held: Vec::new(),
                 },
             );
         }
@@ -453,6 +462,8 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         node.timers.clear();
+        node.paused = false;
+        node.held.clear();
         node.last_status = None;
         let held = std::mem::take(&mut node.requests);
         self.events.push(recording::nemesis(now, "crash", json!(id)));
@@ -473,6 +484,38 @@ impl<P: Protocol> Sim<P> {
         }
         self.events.push(recording::nemesis(self.now_ms, "restart", json!(id)));
         self.boot(id);
+    }
+
+    /// Freeze the node as SIGSTOP would: it keeps its state but runs no step; messages,
+    /// timers and client requests for it wait (time still passes, so its timers fire late
+    /// and its clock jumps). Pausing a paused or down node does nothing.
+    pub fn pause(&mut self, id: NodeId) {
+        assert!(self.nodes.contains_key(&id), "seed {}: pause of unknown node {id}", self.seed);
+        if !self.is_up(id) || self.is_paused(id) {
+            return;
+        }
+        self.events.push(recording::nemesis(self.now_ms, "pause", json!(id)));
+        self.nodes.get_mut(&id).expect("known node").paused = true;
+    }
+
+    /// Let a paused node run again: what waited for it is delivered now, in arrival order.
+    pub fn resume(&mut self, id: NodeId) {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            panic!("seed {}: resume of unknown node {id}", self.seed)
+        };
+        if !node.paused {
+            return;
+        }
+        node.paused = false;
+        let held = std::mem::take(&mut node.held);
+        self.events.push(recording::nemesis(self.now_ms, "resume", json!(id)));
+        for what in held {
+            self.schedule(0, what);
+        }
+    }
+
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.paused)
     }
 
     /// Crash then restart at once: the node loses everything it did not persist.
@@ -514,6 +557,18 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn dispatch(&mut self, what: Scheduled<P>) {
+        let target = match &what {
+            Scheduled::Deliver { to, .. } => Some(*to),
+            Scheduled::Timer { node, .. } | Scheduled::Request { node, .. } => Some(*node),
+            Scheduled::ClientTimeout { .. } => None,
+        };
+        if let Some(node) = target.and_then(|id| self.nodes.get_mut(&id)).filter(|n| n.paused) {
+            let is_message = matches!(what, Scheduled::Deliver { .. });
+            if !is_message || node.held.len() < MAX_HELD_EVENTS {
+                node.held.push(what);
+            }
+            return;
+        }
         match what {
             Scheduled::Deliver { from, to, message } => {
                 if self.grudges.blocks(from, to) || !self.is_up(to) {
