@@ -76,6 +76,10 @@ use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Role, Status};
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
 
+mod participant;
+
+use participant::Participant;
+
 /// Most client writes the coordinator holds waiting for a transaction; beyond it, writes are
 /// refused with a definite `unavailable`.
 pub const MAX_QUEUED: usize = 4096;
@@ -141,30 +145,6 @@ pub struct TwoPc {
     coordinator: NodeId,
     participant: Participant,
     coordinating: Option<Coordinator>,
-}
-
-/// The participant role: a replica that prepares, learns decisions and applies in order.
-#[derive(Debug, Default)]
-struct Participant {
-    store: Store,
-    /// Prepared, outcome unknown here.
-    in_doubt: BTreeMap<TxId, Vec<Request>>,
-    /// Committed, waiting for an earlier in-doubt transaction to be decided.
-    ready: BTreeMap<TxId, Vec<Request>>,
-    /// Outcomes known here, above `floor`.
-    outcomes: BTreeMap<TxId, bool>,
-    /// Every transaction up to here is decided and settled on this node; forgotten.
-    floor: TxId,
-    /// What the coordinator last said is decided.
-    decided_through: TxId,
-    /// The last transaction applied to the store.
-    applied_through: TxId,
-    /// The highest committed transaction known.
-    committed_through: TxId,
-    /// The highest transaction number seen.
-    highest: TxId,
-    /// Transactions applied since the log was last compacted.
-    since_snapshot: u64,
 }
 
 /// The coordinator role.
@@ -445,86 +425,7 @@ impl TwoPc {
     }
 }
 
-impl Participant {
-    /// Prepare `txid` (persisting it) and say how to vote; `None`: too old to matter.
-    fn prepare(&mut self, txid: TxId, ops: &[Request], out: &mut Outbox<TwoPc>) -> Option<bool> {
-        self.highest = self.highest.max(txid);
-        if txid <= self.floor {
-            return None; // decided long ago; the coordinator no longer counts this vote
-        }
-        if let Some(&commit) = self.outcomes.get(&txid) {
-            return Some(commit);
-        }
-        if let std::collections::btree_map::Entry::Vacant(slot) = self.in_doubt.entry(txid) {
-            out.persist(Record::Prepared { txid, ops: ops.to_vec() });
-            slot.insert(ops.to_vec());
-        }
-        Some(true)
-    }
-
-    /// Learn (and persist) the outcome of `txid`; returns what became applicable, with each
-    /// op's result.
-    fn learn(&mut self, txid: TxId, commit: bool, out: &mut Outbox<TwoPc>) -> Vec<(TxId, Vec<OpResult>)> {
-        if txid <= self.floor || self.outcomes.contains_key(&txid) {
-            return Vec::new();
-        }
-        out.persist(Record::Decided { txid, commit });
-        self.settle(txid, commit);
-        self.apply_ready()
-    }
-
-    /// Record an outcome in memory (from a message or from the log).
-    fn settle(&mut self, txid: TxId, commit: bool) {
-        self.outcomes.insert(txid, commit);
-        let ops = self.in_doubt.remove(&txid);
-        if commit {
-            self.committed_through = self.committed_through.max(txid);
-            if let Some(ops) = ops {
-                self.ready.insert(txid, ops);
-            }
-        }
-    }
-
-    /// Apply committed transactions that no earlier in-doubt one holds back, in order.
-    fn apply_ready(&mut self) -> Vec<(TxId, Vec<OpResult>)> {
-        let mut applied = Vec::new();
-        let blocker = self.in_doubt.keys().next().copied().unwrap_or(TxId::MAX);
-        while let Some(entry) = self.ready.first_entry() {
-            if *entry.key() > blocker {
-                break;
-            }
-            let (txid, ops) = entry.remove_entry();
-            let results = ops.iter().map(|op| self.store.apply(op)).collect();
-            self.applied_through = self.applied_through.max(txid);
-            self.since_snapshot += 1;
-            applied.push((txid, results));
-        }
-        self.forget_settled();
-        applied
-    }
-
-    fn note_decided_through(&mut self, decided_through: TxId) {
-        self.decided_through = self.decided_through.max(decided_through);
-        self.forget_settled();
-    }
-
-    /// Raise the floor to what is decided everywhere and settled here; drop what lies below.
-    fn forget_settled(&mut self) {
-        let mut floor = self.decided_through;
-        if let Some(&t) = self.in_doubt.keys().next() {
-            floor = floor.min(t - 1);
-        }
-        if let Some(&t) = self.ready.keys().next() {
-            floor = floor.min(t - 1);
-        }
-        if floor > self.floor {
-            self.floor = floor;
-            self.outcomes = self.outcomes.split_off(&floor.saturating_add(1));
-        }
-    }
-}
-
-type OpResult = Result<Response, ApiError>;
+pub(crate) type OpResult = Result<Response, ApiError>;
 
 fn unavailable(down: &[NodeId]) -> ApiError {
     ApiError::new(
