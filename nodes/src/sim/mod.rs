@@ -75,6 +75,7 @@
 //! [`Context::random`]: crate::protocol::Context::random
 
 mod chaos;
+mod faults;
 mod network;
 pub mod recording;
 mod seeds;
