@@ -44,6 +44,13 @@ impl Participant {
         if txid <= self.floor {
             return None; // decided long ago; the coordinator no longer counts this vote
         }
+        if txid <= self.applied_through && !self.in_doubt.contains_key(&txid) {
+            // Not in doubt yet at or below what is applied: decided already (a later
+            // transaction was applied, and none is applied past one in doubt). A stale
+            // duplicate, perhaps after a restart from a snapshot that forgot its outcome:
+            // preparing it again could apply it twice.
+            return None;
+        }
         if let Some(&commit) = self.outcomes.get(&txid) {
             return Some(commit);
         }
