@@ -248,10 +248,21 @@ impl Paxos {
         self.config.options.max_batch.max(1)
     }
 
+    /// A follower waits this long without hearing a leader before it runs for election.
     fn reset_election_timer(&self, ctx: Context, out: &mut Outbox<Self>) {
         let options = &self.config.options;
         let max = options.election_timeout_max_ms.max(options.election_timeout_min_ms);
         out.set_timer(Timer::Election, ctx.random_between(options.election_timeout_min_ms, max));
+    }
+
+    /// After a candidacy failed (refused, or no majority in time): a randomized back-off
+    /// from a window half again as wide as the election timeout's, so that two duelling
+    /// proposers soon stop preparing at the same time (PMS §3 on progress).
+    fn back_off(&self, ctx: Context, out: &mut Outbox<Self>) {
+        let options = &self.config.options;
+        let min = options.election_timeout_min_ms;
+        let max = options.election_timeout_max_ms.max(min);
+        out.set_timer(Timer::Election, ctx.random_between(min, max + min / 2));
     }
 
     /// Phase 1b for a prepare from `from`.
@@ -316,6 +327,7 @@ impl Paxos {
     /// or may not happen (the new leader may still choose it).
     fn step_down(&mut self, ctx: Context, out: &mut Outbox<Self>) {
         let previous = std::mem::replace(&mut self.role, Role::Follower);
+        let was_candidate = matches!(previous, Role::Candidate(_));
         if let Role::Leader(leadership) = previous {
             out.cancel_timer(Timer::Heartbeat);
             for request in leadership.into_waiting_requests() {
@@ -329,7 +341,11 @@ impl Paxos {
             }
         }
         self.leader_hint = None;
-        self.reset_election_timer(ctx, out);
+        if was_candidate {
+            self.back_off(ctx, out);
+        } else {
+            self.reset_election_timer(ctx, out);
+        }
     }
 
     /// Content checks on a peer message (the sender itself is authenticated).

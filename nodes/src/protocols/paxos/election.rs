@@ -71,7 +71,7 @@ impl Paxos {
             out.send(peer, Message::Prepare { ballot, scope });
         }
         // If phase 1 does not finish by then, try again with a higher ballot.
-        self.reset_election_timer(ctx, out);
+        self.back_off(ctx, out);
         self.maybe_win(ctx, out);
     }
 
