@@ -37,7 +37,10 @@ async fn every_route_answers_as_documented() {
         let add = http.post(node.url("/set/s/add")).json(&json!({"element": element})).send().await.unwrap();
         assert_eq!(json(add).await, (200, json!({})));
     }
-    assert_eq!(json(http.get(node.url("/set/s")).send().await.unwrap()).await, (200, json!({"elements": [1, 3]})));
+    assert_eq!(
+        json(http.get(node.url("/set/s")).send().await.unwrap()).await,
+        (200, json!({"elements": [1, 3]}))
+    );
 
     let txn = json!({"ops": [
         {"op": "read", "key": "a"},
