@@ -24,6 +24,9 @@ pub fn check_seeds(seeds: impl IntoIterator<Item = u64>, mut test: impl FnMut(u6
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("(a panic without a message)");
+            // The simulator's own panics already start with the seed.
+            let prefix = format!("seed {seed}: ");
+            let message = message.strip_prefix(&prefix).unwrap_or(message);
             panic!("seed {seed}: {message}\n  rerun this seed alone: {SEED_ENV}={seed} cargo test ...");
         }
     }

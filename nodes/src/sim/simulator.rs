@@ -184,6 +184,9 @@ impl<P: Protocol> Sim<P> {
                     last_status: None,
                 },
             );
+        }
+        // All members exist before any boots, so that a first step may already send.
+        for id in sim.config.members.clone() {
             sim.boot(id);
         }
         sim
@@ -303,6 +306,25 @@ impl<P: Protocol> Sim<P> {
         let limit = self.config.client_timeout_ms + 1;
         self.run_until(limit, |sim| !sim.ops[op as usize].state.is_pending());
         self.ops[op as usize].state.clone()
+    }
+
+    /// [`Sim::call`], then follow `not_leader` hints: resubmit to the named node, at most
+    /// once per member. Every attempt is its own operation in the history. Returns the last
+    /// attempt's node and outcome.
+    pub fn call_leader(&mut self, node: NodeId, request: Request) -> (NodeId, OpState) {
+        let mut target = node;
+        for _ in 0..self.config.members.len() {
+            let state = self.call(target, request.clone());
+            match &state {
+                OpState::Fail(e) if e.code == ErrorCode::NotLeader => match e.leader {
+                    Some(next) if next != target && self.nodes.contains_key(&next) => target = next,
+                    _ => return (target, state),
+                },
+                _ => return (target, state),
+            }
+        }
+        let state = self.call(target, request);
+        (target, state)
     }
 
     pub fn op(&self, op: OpId) -> &ClientOp {
