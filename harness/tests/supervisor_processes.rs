@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use host::{Host, NodeAddrs, NodeSpec, NodeState};
+use host::{NodeAddrs, NodeSpec, NodeState};
 use supervisor::{allocate_addrs, LocalHost, NodeCommand, Supervisor};
 use supervisor_support::*;
 
