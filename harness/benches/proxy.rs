@@ -11,7 +11,7 @@
 //!   receiver has them all, for small (protocol-message sized) and large frames.
 
 #[path = "../src/proxy/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod proxy;
 
 use std::collections::BTreeMap;

@@ -4,13 +4,13 @@
 //! `/status` and `/health`, and no node left behind.
 
 #[path = "../src/host.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod host;
 #[path = "../src/nemesis/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod nemesis;
 #[path = "../src/proxy/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod proxy;
 #[path = "../src/supervisor/mod.rs"]
 #[allow(dead_code, unused_imports)]
@@ -52,7 +52,7 @@ async fn leader(sup: &Supervisor) -> Option<(u32, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raft_cluster_runs_through_the_proxy_and_takes_every_process_fault() {
     let run = tempfile::tempdir().unwrap();
-    let ids = vec![1, 2, 3];
+    let ids = [1, 2, 3];
     let addrs = allocate_addrs(ids.iter().copied()).unwrap();
     let targets = addrs.iter().map(|(&id, a)| (id, a.peer_listen)).collect::<BTreeMap<_, _>>();
     let proxy = Arc::new(Proxy::start(&targets, ProxyConfig::frames(7)).await.unwrap());

@@ -2,7 +2,7 @@
 //! (probabilities 0 and 1, so every assertion is exact), grudges, one-way cuts, byte mode.
 
 #[path = "../src/proxy/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod proxy;
 
 use std::collections::BTreeMap;

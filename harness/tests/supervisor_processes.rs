@@ -5,7 +5,7 @@
 //! Nodes are fake nodes served by this test executable (see `supervisor_support`).
 
 #[path = "../src/host.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod host;
 #[path = "../src/supervisor/mod.rs"]
 #[allow(dead_code, unused_imports)]
