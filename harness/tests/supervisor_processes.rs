@@ -198,6 +198,12 @@ fn allocated_ports_are_distinct_and_free() {
     for x in a.values() {
         std::net::TcpListener::bind(x.client).expect("an allocated port is free");
     }
+    // Below the ephemeral range, where the kernel never puts a connection's source port.
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    if low >= 12_000 {
+        assert!(ports.iter().all(|&p| (10_000..low).contains(&p)), "{ports:?} vs {low}");
+    }
 }
 
 /// A child process acting as the harness, in its own process group, killed on drop.
