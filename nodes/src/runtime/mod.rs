@@ -181,11 +181,10 @@ async fn dispatch(
 ) -> anyhow::Result<()> {
     let _ = (&settings, &listeners, &shutdown);
     match name {
-        ProtocolName::PbAsync
-        | ProtocolName::PbSync
-        | ProtocolName::TwoPc
-        | ProtocolName::Paxos
-        | ProtocolName::Raft => bail!("protocol {name} is not built into this node yet"),
+        ProtocolName::Paxos => serve::<crate::protocols::paxos::Paxos>(settings, listeners, shutdown).await,
+        ProtocolName::PbAsync | ProtocolName::PbSync | ProtocolName::TwoPc | ProtocolName::Raft => {
+            bail!("protocol {name} is not built into this node yet")
+        }
     }
 }
 
