@@ -215,3 +215,13 @@ fn bad_flags_exit_2_with_a_one_line_reason() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pb_sync_keeps_acknowledged_writes_across_kill_9() {
+    acknowledged_writes_survive_kill_9("pb-sync").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twopc_keeps_acknowledged_writes_across_kill_9() {
+    acknowledged_writes_survive_kill_9("2pc").await;
+}

@@ -181,13 +181,13 @@ async fn dispatch(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    use crate::protocols::{paxos::Paxos, pb, raft::Raft};
+    use crate::protocols::{paxos::Paxos, pb, raft::Raft, twopc::TwoPc};
     match name {
         ProtocolName::PbAsync => serve::<pb::PbAsync>(settings, listeners, shutdown).await,
         ProtocolName::PbSync => serve::<pb::PbSync>(settings, listeners, shutdown).await,
         ProtocolName::Paxos => serve::<Paxos>(settings, listeners, shutdown).await,
         ProtocolName::Raft => serve::<Raft>(settings, listeners, shutdown).await,
-        ProtocolName::TwoPc => bail!("protocol {name} is not built into this node yet"),
+        ProtocolName::TwoPc => serve::<TwoPc>(settings, listeners, shutdown).await,
     }
 }
 
