@@ -4,6 +4,7 @@
 //! It depends on no other crate of the workspace, so other projects can record their own
 //! histories and call it, as Porcupine is used inside other test suites.
 
+pub mod format;
 pub mod history;
 pub mod verdict;
 
