@@ -504,7 +504,14 @@ impl Edn {
                 let _ = write!(out, "{}", Value::String(s.clone()));
             }
             Edn::Char(c) => {
-                let _ = write!(out, "\\{c}");
+                let _ = match c {
+                    '\n' => write!(out, "\\newline"),
+                    ' ' => write!(out, "\\space"),
+                    '\t' => write!(out, "\\tab"),
+                    '\r' => write!(out, "\\return"),
+                    c if c.is_control() => write!(out, "\\u{:04x}", *c as u32),
+                    c => write!(out, "\\{c}"),
+                };
             }
             Edn::Keyword(k) => {
                 let _ = write!(out, ":{k}");

@@ -23,8 +23,11 @@ mod jepsen_log;
 mod jsonl;
 mod op_map;
 mod porcupine_kv;
+mod properties;
 
 use std::path::Path;
+
+pub use properties::assert_loader_properties;
 
 use crate::history::{Event, History};
 
@@ -154,7 +157,11 @@ pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadErr
 
 /// Load and validate a history held in memory; `name` stands for the file in errors.
 pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, LoadError> {
-    let at = |line: Option<usize>, message: String| LoadError { path: name.to_string(), line, message };
+    let at = |line: Option<usize>, message: String| LoadError {
+        path: name.to_string(),
+        line,
+        message: one_line(&message),
+    };
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -256,6 +263,15 @@ fn is_kv_line(line: &str) -> bool {
             pairs.iter().any(|(k, _)| *k == edn::Edn::Keyword("key".into()))
         }
         _ => false,
+    }
+}
+
+/// Messages may quote input; escape line breaks so an error stays on one line.
+fn one_line(message: &str) -> String {
+    if message.contains(['\n', '\r']) {
+        message.replace('\n', "\\n").replace('\r', "\\r")
+    } else {
+        message.to_string()
     }
 }
 
