@@ -195,12 +195,18 @@ pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, Lo
         Format::PorcupineKv => porcupine_kv::parse(text),
         Format::Auto => unreachable!("Auto was resolved above"),
     }
-    .map_err(|e| at(e.line, format!("{} ({format})", e.message)))?;
+    .map_err(|e| at(e.line, format!("{} (read as {format})", e.message)))?;
     if parsed.events.is_empty() {
         return Err(at(None, format!("no events: the history is empty ({format})")));
     }
     let Parsed { events, lines } = parsed;
-    let history = History::from_events(events).map_err(|e| at(lines.get(e.event).copied(), e.message))?;
+    let history = History::from_events(events).map_err(|e| {
+        let related = match e.related.and_then(|r| lines.get(r)) {
+            Some(line) => format!(" (see line {line})"),
+            None => String::new(),
+        };
+        at(lines.get(e.event).copied(), format!("{}{related}", e.message))
+    })?;
     Ok(Loaded { history, format, lines })
 }
 
