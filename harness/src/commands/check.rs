@@ -2,7 +2,8 @@
 //!
 //! Each FILE is a history in any format `checkers::format` reads (`--format auto`
 //! recognises it by content), or a stored run directory such as `store/latest`, whose
-//! `history.jsonl` is checked against the `"model"` named in its `run.json`. The model comes
+//! `history.jsonl` is checked against the `"model"` named in its `run.json`, or `-` for
+//! standard input (`faultline gen ... | faultline check --model kv -`). The model comes
 //! from `--model`, else the run directory, else the format (Jepsen logs hold a
 //! `cas-register`, Porcupine kv files a `kv`); with none of these the file is refused.
 //!
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use checkers::format::{load_path_detailed, Format, Loaded};
+use checkers::format::{load_bytes, load_path_detailed, Format, LoadError, Loaded};
 use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
 use serde_json::json;
 
@@ -27,7 +28,8 @@ use crate::{EXIT_BAD_INPUT, EXIT_INTERNAL};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// History files, or stored run directories (their history.jsonl, model from run.json).
+    /// History files, stored run directories (their history.jsonl, model from run.json), or
+    /// `-` for standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Model to check against: register, cas-register, kv, set, mutex.
@@ -166,11 +168,15 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
     } else {
         (path.to_path_buf(), None)
     };
-    let loaded = match load_path_detailed(&history_path, args.format) {
+    let (loaded, shown) = if path == Path::new("-") {
+        (load_stdin(args.format), STDIN_NAME.to_string())
+    } else {
+        (load_path_detailed(&history_path, args.format), history_path.display().to_string())
+    };
+    let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return refuse(e.to_string()),
     };
-    let shown = history_path.display().to_string();
     let Some(model) = args.model.or(run_model).or_else(|| default_model(&loaded)) else {
         return refuse(format!(
             "{shown}: no model for a {} history: name one with --model ({})",
@@ -209,6 +215,29 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
             }
         }
     }
+}
+
+/// How standard input is named in output and errors.
+const STDIN_NAME: &str = "<stdin>";
+
+/// The history on standard input (FILE `-`), as `faultline gen ... | faultline check -`.
+fn load_stdin(format: Format) -> Result<Loaded, LoadError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let limit = checkers::format::MAX_INPUT_BYTES;
+    std::io::stdin().lock().take(limit + 1).read_to_end(&mut bytes).map_err(|e| LoadError {
+        path: STDIN_NAME.into(),
+        line: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    if bytes.len() as u64 > limit {
+        return Err(LoadError {
+            path: STDIN_NAME.into(),
+            line: None,
+            message: format!("more than the {limit}-byte limit for a history"),
+        });
+    }
+    load_bytes(&bytes, STDIN_NAME, format)
 }
 
 fn default_model(loaded: &Loaded) -> Option<ModelKind> {
