@@ -9,13 +9,35 @@
 //! effect, `fail` says it definitely did not, `info` says it may have (the operation stays
 //! pending to the end of the history and the process is never used again).
 //!
-//! The native file format is JSON Lines, one [`Event`] per line:
+//! The native file format is JSON Lines, one [`Event`] per line, in the order things
+//! happened (a process's completion after its invocation):
 //!
 //! ```text
 //! {"index":0,"time":1200,"process":3,"type":"invoke","f":"write","key":"k1","value":5}
-//! {"index":1,"time":5300,"process":3,"type":"ok","f":"write","key":"k1","value":5}
-//! {"index":2,"time":6000,"process":"nemesis","type":"info","f":"start-partition","value":{"grudge":{"1":[2]}}}
+//! {"index":1,"time":1900,"process":4,"type":"invoke","f":"read","key":"k1","value":null}
+//! {"index":2,"time":5300,"process":3,"type":"ok","f":"write","key":"k1","value":5}
+//! {"index":3,"time":6000,"process":"nemesis","type":"info","f":"start-partition","value":{"grudge":{"1":[2]}}}
+//! {"index":4,"time":7100,"process":4,"type":"info","f":"read","key":"k1","value":null,"error":"timeout"}
+//! {"index":5,"time":7300,"process":5,"type":"invoke","f":"cas","key":"k1","value":[5,6]}
+//! {"index":6,"time":8000,"process":5,"type":"fail","f":"cas","key":"k1","value":[5,6],"error":"precondition"}
 //! ```
+//!
+//! | field | required | meaning |
+//! |---|---|---|
+//! | `process` | yes | a client process (non-negative integer) or `"nemesis"` |
+//! | `type` | yes | `invoke`, `ok`, `fail` or `info` |
+//! | `f` | yes | the operation: `read`, `write`, `cas`, `get`, `put`, `append`, `add`, `acquire`, ... |
+//! | `value` | no (`null`) | the argument on `invoke`, the result on `ok` (what a read saw) |
+//! | `key` | no | the independent object the op acts on; checks split per key |
+//! | `index` | no | position; reassigned densely in file order when loaded |
+//! | `time` | no | nanoseconds since the run started; informative, never used for order |
+//! | `error` | no | why a `fail` or `info` happened |
+//! | `node` | no | the node the client talked to |
+//!
+//! Loading ([`crate::format`]) validates with [`History::from_events`]: at most one op in
+//! flight per process, every completion after an invocation of the same `f` (and `key`)
+//! on its process, and no event of a process after its `info`. Other fields are ignored,
+//! so recorders may add their own.
 
 use serde::{Deserialize, Serialize};
 

@@ -317,6 +317,18 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_native_example_loads() {
+        // The example in the `history` module doc.
+        let doc = include_str!("../history.rs");
+        let example: String =
+            doc.lines().filter_map(|l| l.strip_prefix("//! {")).map(|rest| format!("{{{rest}\n")).collect();
+        let loaded = load_bytes(example.as_bytes(), "doc", Format::Auto).unwrap();
+        assert_eq!(loaded.format, Format::Jsonl);
+        assert_eq!(loaded.history.len(), 7);
+        assert_eq!(loaded.history.operations().len(), 3);
+    }
+
+    #[test]
     fn format_names_round_trip() {
         for f in Format::ALL {
             assert_eq!(f.as_str().parse::<Format>(), Ok(f));
