@@ -264,12 +264,8 @@ impl From<edn::EdnError> for ParseError {
 
 fn is_kv_line(line: &str) -> bool {
     let mut reader = edn::Reader::new(line, 1);
-    match (reader.read(), reader.read()) {
-        (Ok(Some((_, edn::Edn::Map(pairs)))), Ok(None)) => {
-            pairs.iter().any(|(k, _)| *k == edn::Edn::Keyword("key".into()))
-        }
-        _ => false,
-    }
+    let Ok(Some((_, edn::Edn::Map(pairs)))) = reader.read() else { return false };
+    matches!(reader.read(), Ok(None)) && pairs.iter().any(|(k, _)| *k == edn::Edn::Keyword("key".into()))
 }
 
 /// Messages may quote input; escape line breaks so an error stays on one line.
