@@ -83,7 +83,7 @@ enum Outcome {
         file: String,
         format: Format,
         failing_line: Option<usize>,
-        report: CheckReport,
+        report: Box<CheckReport>,
     },
     /// The input could not be read or used: exit 254.
     Refused {
@@ -197,7 +197,7 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         Ok(Ok(report)) => {
             let failing_line =
                 report.counterexample.as_ref().and_then(|c| loaded.line_of(c.failing_op.invoke_index));
-            Outcome::Checked { file: shown, format: loaded.format, failing_line, report }
+            Outcome::Checked { file: shown, format: loaded.format, failing_line, report: Box::new(report) }
         }
         Ok(Err(e)) => {
             let at = e.event.and_then(|i| loaded.line_of(i)).map(|l| format!(":{l}")).unwrap_or_default();
