@@ -41,6 +41,7 @@
 //! only `u32` state ids, so a configuration hashes as a few integers however large the
 //! object's value grows.
 
+pub mod format;
 pub mod gen;
 pub mod history;
 pub mod verdict;
