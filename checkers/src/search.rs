@@ -177,7 +177,7 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
 
     let outcome = loop {
         steps += 1;
-        if steps % CHECK_EVERY == 0 {
+        if steps.is_multiple_of(CHECK_EVERY) {
             let mine = memo.bytes() + machine.heap_bytes() as u64 + (best.capacity() * 4) as u64;
             if let Err(stop) = budget.check(&mut reported, mine, memo.growth_bytes()) {
                 break Outcome::Stopped(stop);
