@@ -28,9 +28,7 @@ impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+            self.add(u64::from_le_bytes(chunk.try_into().expect("chunks of 8")));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
@@ -134,14 +132,17 @@ impl<T: std::hash::Hash + Eq + Clone + HeapSize> Default for Interner<T> {
 impl<T: std::hash::Hash + Eq + Clone + HeapSize> Interner<T> {
     /// The id of `value`, assigning the next one if it is new.
     pub(crate) fn intern(&mut self, value: T) -> u32 {
-        if let Some(&id) = self.ids.get(&value) {
-            return id;
+        let next = self.values.len();
+        match self.ids.entry(value) {
+            std::collections::hash_map::Entry::Occupied(known) => *known.get(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let id = u32::try_from(next).expect("more than 2^32 distinct values interned");
+                self.payload_bytes += 2 * slot.key().heap_size();
+                self.values.push(slot.key().clone());
+                slot.insert(id);
+                id
+            }
         }
-        let id = u32::try_from(self.values.len()).expect("more than 2^32 distinct values interned");
-        self.payload_bytes += 2 * value.heap_size();
-        self.values.push(value.clone());
-        self.ids.insert(value, id);
-        id
     }
 
     /// Bytes held, approximately: the values plus a vector slot and a table slot each.

@@ -44,6 +44,15 @@ pub(crate) struct Memo {
 }
 
 impl Memo {
+    /// An empty memo with room for `entries` configurations before it first grows.
+    pub(crate) fn with_capacity(entries: usize) -> Self {
+        Memo {
+            heads: HashMap::with_capacity_and_hasher(entries, IdentityBuild::default()),
+            entries: Vec::with_capacity(entries),
+            words: Vec::with_capacity(entries),
+        }
+    }
+
     /// The probe hash of a configuration from the set's Zobrist hash and the state.
     #[inline]
     pub(crate) fn hash(set_hash: u64, state: u32) -> u64 {

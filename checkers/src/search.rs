@@ -146,7 +146,7 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
     let mut top = 0u32;
     let mut state = machine.initial();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut memo = Memo::default();
+    let mut memo = Memo::with_capacity(4 * n);
 
     // The longest prefix so far, and how much of it the stack still agrees with.
     let mut best: Vec<u32> = Vec::new();
@@ -177,7 +177,7 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
 
     let outcome = loop {
         steps += 1;
-        if steps % CHECK_EVERY == 0 {
+        if steps.is_multiple_of(CHECK_EVERY) {
             let mine = memo.bytes() + machine.heap_bytes() as u64 + (best.capacity() * 4) as u64;
             if let Err(stop) = budget.check(&mut reported, mine, memo.growth_bytes()) {
                 break Outcome::Stopped(stop);

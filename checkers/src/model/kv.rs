@@ -111,7 +111,10 @@ impl Machine for KvKeyMachine {
                 if let Some(&id) = self.appended.get(&(state, value)) {
                     return Some(id);
                 }
-                let joined = format!("{}{}", self.strings.get(state), self.strings.get(value));
+                let (head, tail) = (self.strings.get(state), self.strings.get(value));
+                let mut joined = String::with_capacity(head.len() + tail.len());
+                joined.push_str(head);
+                joined.push_str(tail);
                 let id = self.strings.intern(joined);
                 self.appended.insert((state, value), id);
                 Some(id)
