@@ -4,7 +4,10 @@
 //! It depends on no other crate of the workspace, so other projects can record their own
 //! histories and call it, as Porcupine is used inside other test suites.
 
+pub mod bank;
 pub mod history;
+pub mod split_brain;
+pub mod stats;
 pub mod verdict;
 
 pub use history::{Event, EventType, History, HistoryError, Operation, Outcome, Process};
