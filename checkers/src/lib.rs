@@ -3,6 +3,43 @@
 //! Pure library: no async, no sockets, no processes, no clock except the search budget.
 //! It depends on no other crate of the workspace, so other projects can record their own
 //! histories and call it, as Porcupine is used inside other test suites.
+//!
+//! ```
+//! use checkers::{check, CheckOptions, Event, History, ModelKind, Verdict};
+//!
+//! // Process 1 writes 1; afterwards process 2 reads nil: a stale read.
+//! let lines = r#"
+//! {"index":0,"process":1,"type":"invoke","f":"write","value":1}
+//! {"index":1,"process":1,"type":"ok","f":"write","value":1}
+//! {"index":2,"process":2,"type":"invoke","f":"read","value":null}
+//! {"index":3,"process":2,"type":"ok","f":"read","value":null}
+//! "#;
+//! let events: Vec<Event> =
+//!     lines.trim().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+//! let history = History::from_events(events).unwrap();
+//!
+//! let report = check(&history, &CheckOptions::new(ModelKind::Register)).unwrap();
+//! assert_eq!(report.verdict, Verdict::Invalid);
+//! let counterexample = report.counterexample.as_ref().unwrap();
+//! assert_eq!(counterexample.failing_op.f, "read");
+//! println!("{}", report.render_text());
+//! ```
+//!
+//! # Layout
+//!
+//! - [`history`]: events and operations, the edge representation every recorder shares.
+//! - [`check`] with [`CheckOptions`]: the one entry point; it returns a [`CheckReport`]
+//!   with a three-valued [`Verdict`], a [`Counterexample`] and, for sets, [`LostWrites`].
+//! - `model/`: the sequential specifications (register, cas-register, kv, set, mutex),
+//!   each a pure step function over interned states.
+//! - `search`, `memo`, `budget`: Wing & Gong / Lowe linearizability search, its memo of
+//!   explored configurations, and the time, memory and cancellation limits.
+//! - `gen`: histories that are linearizable by construction, or hold one known
+//!   violation, for tests and benchmarks.
+//!
+//! The key design decision: values are parsed into typed ops once, and the search sees
+//! only `u32` state ids, so a configuration hashes as a few integers however large the
+//! object's value grows.
 
 pub mod bank;
 pub mod history;
@@ -10,5 +47,21 @@ pub mod split_brain;
 pub mod stats;
 pub mod verdict;
 
+mod budget;
+mod check;
+mod counterexample;
+mod hash;
+mod lost_writes;
+mod memo;
+mod model;
+mod options;
+mod report;
+mod search;
+
+pub use check::check;
+pub use counterexample::{Counterexample, OpSummary, PrefixStep};
 pub use history::{Event, EventType, History, HistoryError, Operation, Outcome, Process};
+pub use lost_writes::{ElementCount, LostWrites};
+pub use options::{CheckOptions, ModelKind};
+pub use report::{CheckError, CheckReport, CheckStats};
 pub use verdict::Verdict;

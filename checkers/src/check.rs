@@ -1,0 +1,315 @@
+//! The check: parse once, split into independent objects, search them in parallel, merge.
+//!
+//! Operations are parsed into the model's typed ops before anything else, so bad input is
+//! an error naming its event and never a half-finished search. `fail` ops are dropped (they
+//! did not happen), as are reads whose result is unknown (they constrain nothing). What is
+//! left is split per key (P-compositionality: a history is linearizable iff each object's
+//! subhistory is) and the partitions are searched on a pool of scoped threads, largest
+//! first. The first partition found not linearizable cancels the others. Verdicts merge
+//! worst-first, and a partition that was stopped can only make the answer `Unknown`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::budget::{Budget, Stop};
+use crate::counterexample::{self, Counterexample, PREFIX_SHOWN};
+use crate::history::{History, Operation, Outcome as OpOutcome};
+use crate::lost_writes::{self, SetHistory};
+use crate::model::kv::{KvMapModel, KvModel};
+use crate::model::mutex::MutexModel;
+use crate::model::register::RegisterModel;
+use crate::model::set::{SetModel, SetOp};
+use crate::model::{cas_register, Machine, Model};
+use crate::options::{CheckOptions, ModelKind};
+use crate::report::{CheckError, CheckReport, CheckStats};
+use crate::search::{search, Interval, Outcome};
+use crate::verdict::Verdict;
+
+/// Checks `history` against the model and limits in `options`.
+///
+/// `Err` only for input this model cannot judge (an unknown `f`, a value of the wrong
+/// shape); a history that is merely wrong is `Ok` with an `Invalid` verdict, and a search
+/// that ran out of time or memory is `Ok` with `Unknown`.
+pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
+    let started = Instant::now();
+    let ops = history.operations();
+    let initial = options.initial.clone();
+    let bad_initial = |message: String| CheckError { event: None, message };
+    match options.model {
+        ModelKind::Register => linearizability(&RegisterModel::new(initial, false), &ops, options, started),
+        ModelKind::CasRegister => linearizability(&cas_register::model(initial), &ops, options, started),
+        ModelKind::Kv if options.partition => {
+            linearizability(&KvModel::new(initial).map_err(bad_initial)?, &ops, options, started)
+        }
+        ModelKind::Kv => {
+            linearizability(&KvMapModel::new(initial).map_err(bad_initial)?, &ops, options, started)
+        }
+        ModelKind::Mutex => {
+            linearizability(&MutexModel::new(initial).map_err(bad_initial)?, &ops, options, started)
+        }
+        ModelKind::Set => {
+            let model = SetModel::new(initial).map_err(bad_initial)?;
+            let parsed = parse(&model, &ops)?;
+            let mut report = search_all(&model, &parsed, options, started);
+            let histories: Vec<SetHistory> = parsed
+                .partitions
+                .iter()
+                .map(|(key, part)| set_history(key, model.initial_elements(), part))
+                .collect();
+            let lost = lost_writes::analyze(&histories);
+            if lost.verdict != Verdict::Valid {
+                report.reason = format!("{}; lost writes: {}", report.reason, lost.summary());
+            }
+            report.verdict = report.verdict.merge(lost.verdict);
+            report.lost_writes = Some(lost);
+            report.stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            Ok(report)
+        }
+    }
+}
+
+/// An operation the search will consider, with the model's typed op.
+struct Prepared<'h, Op> {
+    op: &'h Operation,
+    typed: Op,
+}
+
+struct Parsed<'h, Op> {
+    /// Per partition key, in key order; ops in invocation order.
+    partitions: Vec<(Option<String>, Vec<Prepared<'h, Op>>)>,
+    ops: u64,
+}
+
+fn parse<'h, M: Model>(model: &M, ops: &'h [Operation]) -> Result<Parsed<'h, M::Op>, CheckError> {
+    let mut partitions: BTreeMap<Option<String>, Vec<Prepared<'h, M::Op>>> = BTreeMap::new();
+    let mut count = 0u64;
+    for op in ops {
+        let typed =
+            model.parse(op).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
+        let Some(typed) = typed else { continue };
+        if op.outcome == OpOutcome::Fail {
+            continue;
+        }
+        count += 1;
+        partitions.entry(model.partition_key(op)).or_default().push(Prepared { op, typed });
+    }
+    Ok(Parsed { partitions: partitions.into_iter().collect(), ops: count })
+}
+
+fn linearizability<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    options: &CheckOptions,
+    started: Instant,
+) -> Result<CheckReport, CheckError> {
+    let parsed = parse(model, ops)?;
+    Ok(search_all(model, &parsed, options, started))
+}
+
+/// How one partition's search ended.
+enum PartitionResult {
+    Linearizable,
+    NotLinearizable(Box<Counterexample>),
+    Stopped(Stop),
+}
+
+fn search_all<M: Model>(
+    model: &M,
+    parsed: &Parsed<'_, M::Op>,
+    options: &CheckOptions,
+    started: Instant,
+) -> CheckReport {
+    let budget = Budget::new(started, options.time_limit, options.memory_limit_bytes);
+    let partitions = &parsed.partitions;
+    let mut order: Vec<usize> = (0..partitions.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].1.len()));
+    let next = AtomicUsize::new(0);
+    let threads = options.worker_threads().min(partitions.len()).max(1);
+
+    let work = || {
+        let mut done: Vec<(usize, PartitionResult, u64)> = Vec::new();
+        loop {
+            let at = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&index) = order.get(at) else { break };
+            if budget.is_cancelled() {
+                done.push((index, PartitionResult::Stopped(Stop::Cancelled), 0));
+                continue;
+            }
+            let (key, part) = &partitions[index];
+            let (result, explored) = check_partition(model, key, part, &budget);
+            if matches!(result, PartitionResult::NotLinearizable(_)) {
+                budget.cancel();
+            }
+            done.push((index, result, explored));
+        }
+        done
+    };
+    let finished: Vec<(usize, PartitionResult, u64)> = if threads == 1 {
+        work()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        })
+    };
+
+    let mut results: Vec<Option<PartitionResult>> = (0..partitions.len()).map(|_| None).collect();
+    let mut stats =
+        CheckStats { ops: parsed.ops, partitions: partitions.len() as u64, ..CheckStats::default() };
+    for (index, result, explored) in finished {
+        stats.states_explored += explored;
+        if !matches!(result, PartitionResult::Stopped(_)) {
+            stats.partitions_checked += 1;
+        }
+        results[index] = Some(result);
+    }
+    stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+    let (verdict, reason, counterexample) = merge(results, parsed, model_noun(options));
+    CheckReport { model: options.model, verdict, reason, counterexample, lost_writes: None, stats }
+}
+
+fn model_noun(options: &CheckOptions) -> &'static str {
+    if options.model == ModelKind::Kv && !options.partition {
+        "one map-valued object"
+    } else {
+        "partitions"
+    }
+}
+
+fn merge<Op>(
+    results: Vec<Option<PartitionResult>>,
+    parsed: &Parsed<'_, Op>,
+    noun: &str,
+) -> (Verdict, String, Option<Counterexample>) {
+    let total = parsed.partitions.len();
+    let mut stopped: Option<Stop> = None;
+    let mut checked = 0usize;
+    for result in results {
+        match result {
+            Some(PartitionResult::NotLinearizable(c)) => {
+                let at = c.key.as_ref().map(|k| format!(" on key {k:?}")).unwrap_or_default();
+                let reason = format!(
+                    "not linearizable{at}: {} cannot take effect after {} linearized ops",
+                    c.failing_op.render(),
+                    c.linearized
+                );
+                return (Verdict::Invalid, reason, Some(*c));
+            }
+            Some(PartitionResult::Linearizable) => checked += 1,
+            Some(PartitionResult::Stopped(stop)) => {
+                if stopped.is_none() || stopped == Some(Stop::Cancelled) {
+                    stopped = Some(stop);
+                }
+            }
+            None => stopped = stopped.or(Some(Stop::Cancelled)),
+        }
+    }
+    if let Some(stop) = stopped {
+        let reason =
+            format!("{} before the search finished ({checked} of {total} {noun} checked)", stop.describe());
+        return (Verdict::Unknown, reason, None);
+    }
+    if parsed.ops == 0 {
+        return (
+            Verdict::Unknown,
+            "no operations to check (after dropping failed ops and unknown reads)".into(),
+            None,
+        );
+    }
+    let reason = if noun == "partitions" {
+        format!(
+            "linearizable: {} ops in {total} independent {}",
+            parsed.ops,
+            if total == 1 { "object" } else { "objects" }
+        )
+    } else {
+        format!("linearizable: {} ops as {noun}", parsed.ops)
+    };
+    (Verdict::Valid, reason, None)
+}
+
+fn check_partition<M: Model>(
+    model: &M,
+    key: &Option<String>,
+    part: &[Prepared<'_, M::Op>],
+    budget: &Budget,
+) -> (PartitionResult, u64) {
+    let typed: Vec<&M::Op> = part.iter().map(|p| &p.typed).collect();
+    let intervals: Vec<Interval> = part
+        .iter()
+        .map(|p| Interval {
+            call: p.op.invoke_index,
+            ret: match p.op.outcome {
+                OpOutcome::Ok(_) => p.op.complete_index,
+                _ => None,
+            },
+        })
+        .collect();
+    let mut machine = model.machine(&typed);
+    let result = search(&mut machine, &intervals, budget);
+    let outcome = match result.outcome {
+        Outcome::Linearizable => PartitionResult::Linearizable,
+        Outcome::Stopped(stop) => PartitionResult::Stopped(stop),
+        Outcome::NotLinearizable { prefix, failing } => {
+            let ops: Vec<&Operation> = part.iter().map(|p| p.op).collect();
+            PartitionResult::NotLinearizable(Box::new(explain(&mut machine, key, &prefix, failing, &ops)))
+        }
+    };
+    (outcome, result.configurations)
+}
+
+/// Replays the prefix to describe the states it passes through.
+fn explain<Mc: Machine>(
+    machine: &mut Mc,
+    key: &Option<String>,
+    prefix: &[u32],
+    failing: u32,
+    ops: &[&Operation],
+) -> Counterexample {
+    let mut state = machine.initial();
+    let initial_state = machine.describe_state(state);
+    let shown_from = prefix.len().saturating_sub(PREFIX_SHOWN);
+    let mut shown = Vec::new();
+    for (i, &op) in prefix.iter().enumerate() {
+        // The search took this exact path, so every step succeeds; stop describing if not.
+        let Some(after) = machine.step(state, op) else { break };
+        state = after;
+        if i >= shown_from {
+            shown.push(machine.describe_state(state));
+        }
+    }
+    let final_state = machine.describe_state(state);
+    counterexample::build(key.clone(), prefix, failing, initial_state, shown, final_state, ops)
+}
+
+/// The lost-write analysis's view of one key's ops.
+fn set_history(
+    key: &Option<String>,
+    initial: &[serde_json::Value],
+    part: &[Prepared<'_, SetOp>],
+) -> SetHistory {
+    let mut adds = Vec::new();
+    let mut reads = Vec::new();
+    for p in part {
+        match &p.typed {
+            SetOp::Add(element) => adds.push(lost_writes::Add {
+                element: element.clone(),
+                acknowledged_at: match p.op.outcome {
+                    OpOutcome::Ok(_) => p.op.complete_index,
+                    _ => None,
+                },
+            }),
+            SetOp::Read(elements) => reads.push(lost_writes::Read {
+                invoked_at: p.op.invoke_index,
+                completed_at: p.op.complete_index.unwrap_or(u64::MAX),
+                elements: elements.clone(),
+            }),
+        }
+    }
+    SetHistory { key: key.clone(), initial: initial.to_vec(), adds, reads }
+}

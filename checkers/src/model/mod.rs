@@ -1,0 +1,75 @@
+//! Sequential specifications: what one object does when operations hit it one at a time.
+//!
+//! Each model has two halves. [`Model::parse`] turns an [`Operation`]'s JSON `f` and
+//! `value` into the model's typed op, once, before any search, so that bad input is
+//! reported with its event index and the search never sees a string. [`Model::machine`]
+//! then compiles one partition's typed ops into a [`Machine`]: a pure step function over
+//! interned states. States and values are `u32` ids, so the search's memo hashes and
+//! compares integers however large the value behind the id (a kv map, a set, a long
+//! appended string) has grown.
+
+use serde_json::Value;
+
+use crate::history::{Operation, Outcome};
+
+pub(crate) mod cas_register;
+pub(crate) mod kv;
+pub(crate) mod mutex;
+pub(crate) mod register;
+pub(crate) mod set;
+
+/// An interned model state.
+pub(crate) type StateId = u32;
+
+/// One partition's object, compiled: the search steps it by op position.
+pub(crate) trait Machine {
+    /// The state before any operation.
+    fn initial(&self) -> StateId;
+    /// The state after op number `op` (position in the ops the machine was built from)
+    /// takes effect in `state`, or `None` if the op cannot happen there (a read that
+    /// would see another value, a cas whose compare fails, a second acquire).
+    fn step(&mut self, state: StateId, op: u32) -> Option<StateId>;
+    /// A state as a person would write it, for counterexamples.
+    fn describe_state(&self, state: StateId) -> Value;
+    /// Bytes held in interned values and states, for the memory budget.
+    fn heap_bytes(&self) -> usize;
+}
+
+/// A model: how to read operations, and how to build the machine for one partition.
+pub(crate) trait Model: Sync {
+    type Op: Send + Sync;
+    type Machine: Machine;
+
+    /// The typed op, or `None` for an op that constrains nothing (a read whose result is
+    /// unknown). Called on every op, failed ones included, so that malformed input is
+    /// refused wherever it appears. The error is one line without the event index.
+    fn parse(&self, op: &Operation) -> Result<Option<Self::Op>, String>;
+
+    /// Which independent object the op acts on. Ops with different keys are checked
+    /// separately (P-compositionality).
+    fn partition_key(&self, op: &Operation) -> Option<String> {
+        op.key.clone()
+    }
+
+    /// A fresh machine for one partition's ops, in the given order.
+    fn machine(&self, ops: &[&Self::Op]) -> Self::Machine;
+}
+
+/// The result of an op that completed `ok`; `None` when it did not (info or fail).
+pub(crate) fn ok_result(op: &Operation) -> Option<&Value> {
+    match &op.outcome {
+        Outcome::Ok(value) => Some(value),
+        _ => None,
+    }
+}
+
+/// A canonical text for a JSON value: equal values give equal text (object keys are kept
+/// sorted by serde_json's default map).
+pub(crate) fn canonical(value: &Value) -> String {
+    value.to_string()
+}
+
+/// The error for an `f` this model does not know.
+pub(crate) fn unknown_f(model: &str, f: &str, expected: &str) -> String {
+    format!("the {model} model has no operation {f:?} (expected {expected})")
+}

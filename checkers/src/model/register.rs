@@ -1,0 +1,148 @@
+//! A read/write register (Jepsen's `register`, Porcupine's register).
+//!
+//! `read` observes the value, `write` replaces it. Values are any JSON, compared
+//! structurally; `null` is nil, so an `ok` read of `null` says the register held nothing.
+
+use serde_json::Value;
+
+use super::{canonical, ok_result, unknown_f, Machine, Model, StateId};
+use crate::hash::Interner;
+use crate::history::Operation;
+
+/// A typed register op. Shared with the cas-register.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RegisterOp {
+    Read(Value),
+    Write(Value),
+    Cas(Value, Value),
+}
+
+/// The register model; `cas` admits compare-and-set.
+pub(crate) struct RegisterModel {
+    pub(crate) initial: Value,
+    pub(crate) cas: bool,
+}
+
+impl RegisterModel {
+    pub(crate) fn new(initial: Option<Value>, cas: bool) -> Self {
+        RegisterModel { initial: initial.unwrap_or(Value::Null), cas }
+    }
+
+    fn name(&self) -> &'static str {
+        if self.cas {
+            "cas-register"
+        } else {
+            "register"
+        }
+    }
+}
+
+impl Model for RegisterModel {
+    type Op = RegisterOp;
+    type Machine = RegisterMachine;
+
+    fn parse(&self, op: &Operation) -> Result<Option<RegisterOp>, String> {
+        match op.f.as_str() {
+            "read" => Ok(ok_result(op).map(|v| RegisterOp::Read(v.clone()))),
+            "write" => Ok(Some(RegisterOp::Write(op.value.clone()))),
+            "cas" if self.cas => match op.value.as_array().map(Vec::as_slice) {
+                Some([from, to]) => Ok(Some(RegisterOp::Cas(from.clone(), to.clone()))),
+                _ => Err(format!("cas value must be [from, to], got {}", op.value)),
+            },
+            "cas" => Err("the register model has no cas (use the cas-register model)".to_string()),
+            f => {
+                Err(unknown_f(self.name(), f, if self.cas { "read, write or cas" } else { "read or write" }))
+            }
+        }
+    }
+
+    fn machine(&self, ops: &[&RegisterOp]) -> RegisterMachine {
+        let mut machine =
+            RegisterMachine { values: Interner::default(), originals: Vec::new(), ops: Vec::new() };
+        let initial = machine.value(&self.initial);
+        debug_assert_eq!(initial, 0);
+        for op in ops {
+            let compiled = match op {
+                RegisterOp::Read(v) => Compiled::Read(machine.value(v)),
+                RegisterOp::Write(v) => Compiled::Write(machine.value(v)),
+                RegisterOp::Cas(from, to) => Compiled::Cas(machine.value(from), machine.value(to)),
+            };
+            machine.ops.push(compiled);
+        }
+        machine
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Compiled {
+    Read(u32),
+    Write(u32),
+    Cas(u32, u32),
+}
+
+/// The state is the id of the value held; the initial value has id 0.
+pub(crate) struct RegisterMachine {
+    values: Interner<String>,
+    originals: Vec<Value>,
+    ops: Vec<Compiled>,
+}
+
+impl RegisterMachine {
+    fn value(&mut self, value: &Value) -> u32 {
+        let id = self.values.intern(canonical(value));
+        if id as usize == self.originals.len() {
+            self.originals.push(value.clone());
+        }
+        id
+    }
+}
+
+impl Machine for RegisterMachine {
+    fn initial(&self) -> StateId {
+        0
+    }
+
+    #[inline]
+    fn step(&mut self, state: StateId, op: u32) -> Option<StateId> {
+        match self.ops[op as usize] {
+            Compiled::Read(v) => (state == v).then_some(state),
+            Compiled::Write(v) => Some(v),
+            Compiled::Cas(from, to) => (state == from).then_some(to),
+        }
+    }
+
+    fn describe_state(&self, state: StateId) -> Value {
+        self.originals[state as usize].clone()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.values.heap_bytes() + self.originals.len() * 64 + self.ops.len() * 12
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_see_the_last_write_and_cas_compares() {
+        let model = RegisterModel::new(None, true);
+        let ops = [
+            RegisterOp::Read(Value::Null),
+            RegisterOp::Write(json!(1)),
+            RegisterOp::Cas(json!(1), json!(2)),
+            RegisterOp::Read(json!(2)),
+        ];
+        let refs: Vec<&RegisterOp> = ops.iter().collect();
+        let mut m = model.machine(&refs);
+        let s0 = m.initial();
+        assert_eq!(m.step(s0, 0), Some(s0));
+        assert_eq!(m.step(s0, 2), None, "cas from 1 fails on nil");
+        let s1 = m.step(s0, 1).unwrap();
+        assert_eq!(m.describe_state(s1), json!(1));
+        assert_eq!(m.step(s1, 3), None);
+        let s2 = m.step(s1, 2).unwrap();
+        assert_eq!(m.step(s2, 3), Some(s2));
+    }
+}
