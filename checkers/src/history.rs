@@ -52,21 +52,37 @@ impl Serialize for Process {
 
 impl<'de> Deserialize<'de> for Process {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(u64),
-            Text(String),
+        d.deserialize_any(ProcessVisitor)
+    }
+}
+
+/// Accepts a non-negative integer, `"nemesis"`, or an integer written as a string.
+struct ProcessVisitor;
+
+impl serde::de::Visitor<'_> for ProcessVisitor {
+    type Value = Process;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a non-negative integer or \"nemesis\"")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Process, E> {
+        Ok(Process::Client(n))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Process, E> {
+        u64::try_from(n)
+            .map(Process::Client)
+            .map_err(|_| E::custom(format!("process must be a non-negative integer, got {n}")))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<Process, E> {
+        if t == "nemesis" {
+            return Ok(Process::Nemesis);
         }
-        match Raw::deserialize(d)? {
-            Raw::Number(n) => Ok(Process::Client(n)),
-            Raw::Text(t) if t == "nemesis" => Ok(Process::Nemesis),
-            Raw::Text(t) => t.parse::<u64>().map(Process::Client).map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "process must be a non-negative integer or \"nemesis\", got {t:?}"
-                ))
-            }),
-        }
+        t.parse::<u64>().map(Process::Client).map_err(|_| {
+            E::custom(format!("process must be a non-negative integer or \"nemesis\", got {t:?}"))
+        })
     }
 }
 
@@ -82,7 +98,9 @@ impl std::fmt::Display for Process {
 /// One line of a history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// Position in the history, dense from 0. Importers assign it.
+    /// Position in the history, dense from 0. Loaders reassign it in file order, so a file
+    /// may omit it.
+    #[serde(default)]
     pub index: u64,
     /// Nanoseconds since the start of the run, where the recorder knew it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -42,6 +42,7 @@
 //! object's value grows.
 
 pub mod bank;
+pub mod format;
 pub mod history;
 pub mod split_brain;
 pub mod stats;

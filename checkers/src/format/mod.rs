@@ -1,0 +1,336 @@
+//! Loading histories from files: the native JSON Lines, Jepsen EDN, Jepsen logs and
+//! Porcupine's kv files, recognised by content when the format is [`Format::Auto`].
+//!
+//! Every loader works the same way: the bytes must be UTF-8 text; a format-specific parser
+//! turns it into events, remembering the line each came from; then
+//! [`History::from_events`] validates the whole. Any error, from the file system, the
+//! parser or the validation, becomes one [`LoadError`] naming the file and the line, so a
+//! person can open the file at the fault. Nothing here panics on any input (the fuzz
+//! targets in `checkers/fuzz` hold it to that).
+//!
+//! ```no_run
+//! use checkers::format::{load_path, Format};
+//! let history = load_path("store/latest/history.jsonl".as_ref(), Format::Auto)?;
+//! println!("{} events", history.len());
+//! # Ok::<(), checkers::format::LoadError>(())
+//! ```
+//!
+//! Limit: files over [`MAX_INPUT_BYTES`] are refused before they are read.
+
+pub mod edn;
+mod edn_history;
+mod jepsen_log;
+mod jsonl;
+mod op_map;
+mod porcupine_kv;
+
+use std::path::Path;
+
+use crate::history::{Event, History};
+
+/// The largest file a loader reads (4 GiB): a history past this would not be checked in
+/// any reasonable time or memory anyway.
+pub const MAX_INPUT_BYTES: u64 = 4 << 30;
+
+/// A history file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// Recognise the format by content.
+    Auto,
+    /// faultline's JSON Lines, one event per line.
+    Jsonl,
+    /// A Jepsen EDN history: a vector of op maps or a stream of them.
+    Edn,
+    /// A Jepsen log with `jepsen.util` op lines (Porcupine's etcd corpus).
+    JepsenLog,
+    /// Porcupine's kv histories: one EDN op map per line.
+    PorcupineKv,
+}
+
+impl Format {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 5] =
+        [Format::Auto, Format::Jsonl, Format::Edn, Format::JepsenLog, Format::PorcupineKv];
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::JepsenLog => "jepsen-log",
+            Format::PorcupineKv => "kv",
+        }
+    }
+
+    /// The model a format implies when nothing else names one: Porcupine's etcd logs hold a
+    /// compare-and-set register, its kv files a key-value map.
+    pub fn default_model(self) -> Option<&'static str> {
+        match self {
+            Format::JepsenLog => Some("cas-register"),
+            Format::PorcupineKv => Some("kv"),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Format, String> {
+        Format::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+            format!("unknown format {s:?} (expected one of: {})", names.join(", "))
+        })
+    }
+}
+
+/// Why a file could not be loaded. Displays as one line: `FILE:LINE: message`, or
+/// `FILE: message` when no line applies (an unreadable file, an empty history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub path: String,
+    /// 1-based line of the fault.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A loaded history, the format it was read as ([`Format::Auto`] resolved), and the
+/// source line of every event, so that later errors about an event can name its line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub history: History,
+    pub format: Format,
+    /// `lines[i]` is the 1-based line of the event with index `i`.
+    pub lines: Vec<usize>,
+}
+
+impl Loaded {
+    /// The source line of the event with this index.
+    pub fn line_of(&self, index: u64) -> Option<usize> {
+        usize::try_from(index).ok().and_then(|i| self.lines.get(i)).copied()
+    }
+}
+
+/// Load and validate a history file.
+pub fn load_path(path: &Path, format: Format) -> Result<History, LoadError> {
+    load_path_detailed(path, format).map(|loaded| loaded.history)
+}
+
+/// Load and validate a history file, saying which format it was read as.
+pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadError> {
+    let name = path.display().to_string();
+    let fail = |message: String| LoadError { path: name.clone(), line: None, message };
+    let meta = std::fs::metadata(path).map_err(|e| fail(io_message(&e)))?;
+    if meta.is_dir() {
+        return Err(fail("is a directory, not a history file".into()));
+    }
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(fail(format!(
+            "{} bytes is more than the {MAX_INPUT_BYTES}-byte limit for a history",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(io_message(&e)))?;
+    load_bytes(&bytes, &name, format)
+}
+
+/// Load and validate a history held in memory; `name` stands for the file in errors.
+pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, LoadError> {
+    let at = |line: Option<usize>, message: String| LoadError { path: name.to_string(), line, message };
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let line = line_of_offset(bytes, e.valid_up_to());
+            return Err(at(Some(line), "not UTF-8 text (a binary file?)".into()));
+        }
+    };
+    if let Some(nul) = text.find('\0') {
+        return Err(at(Some(line_of_offset(bytes, nul)), "a NUL byte: not a text file".into()));
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let format = match format {
+        Format::Auto => detect(text).ok_or_else(|| {
+            if text.trim().is_empty() {
+                at(None, "the file is empty: no history to check".into())
+            } else {
+                at(
+                    Some(first_content_line(text)),
+                    "not a recognised history format (JSON Lines, Jepsen EDN, a Jepsen log or \
+                     Porcupine kv); name one with --format"
+                        .into(),
+                )
+            }
+        })?,
+        other => other,
+    };
+    let parsed = match format {
+        Format::Jsonl => jsonl::parse(text),
+        Format::Edn => edn_history::parse(text),
+        Format::JepsenLog => jepsen_log::parse(text),
+        Format::PorcupineKv => porcupine_kv::parse(text),
+        Format::Auto => unreachable!("Auto was resolved above"),
+    }
+    .map_err(|e| at(e.line, format!("{} ({format})", e.message)))?;
+    if parsed.events.is_empty() {
+        return Err(at(None, format!("no events: the history is empty ({format})")));
+    }
+    let Parsed { events, lines } = parsed;
+    let history = History::from_events(events).map_err(|e| at(lines.get(e.event).copied(), e.message))?;
+    Ok(Loaded { history, format, lines })
+}
+
+/// Recognise a history format from its text, or `None` if it is none of them.
+///
+/// JSON Lines begin with `{"`; an EDN history begins with `[`, `(`, `{:`, `#` or a `;`
+/// comment, and is Porcupine kv when its first line is one complete op map with a `:key`;
+/// a Jepsen log has a `jepsen.util` op line somewhere.
+pub fn detect(text: &str) -> Option<Format> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let start = text.trim_start();
+    let mut chars = start.chars();
+    match chars.next()? {
+        '{' => match chars.as_str().trim_start().chars().next() {
+            Some('"') | Some('}') => Some(Format::Jsonl),
+            _ if is_kv_line(start.lines().next().unwrap_or("")) => Some(Format::PorcupineKv),
+            _ => Some(Format::Edn),
+        },
+        '[' | '(' | '#' | ';' => Some(Format::Edn),
+        _ => text.lines().any(jepsen_log::is_op_line).then_some(Format::JepsenLog),
+    }
+}
+
+/// Write events as the native JSON Lines.
+pub fn write_jsonl<W: std::io::Write>(events: &[Event], out: W) -> std::io::Result<()> {
+    jsonl::write(events, out)
+}
+
+/// What a parser produced: the events, and for each the line it came from.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub events: Vec<Event>,
+    pub lines: Vec<usize>,
+}
+
+impl Parsed {
+    fn push(&mut self, event: Event, line: usize) {
+        self.events.push(event);
+        self.lines.push(line);
+    }
+}
+
+/// A parser's error, before the file name is attached.
+#[derive(Debug)]
+pub(crate) struct ParseError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl From<edn::EdnError> for ParseError {
+    fn from(e: edn::EdnError) -> ParseError {
+        ParseError { line: Some(e.line), message: e.message }
+    }
+}
+
+fn is_kv_line(line: &str) -> bool {
+    let mut reader = edn::Reader::new(line, 1);
+    match (reader.read(), reader.read()) {
+        (Ok(Some((_, edn::Edn::Map(pairs)))), Ok(None)) => {
+            pairs.iter().any(|(k, _)| *k == edn::Edn::Keyword("key".into()))
+        }
+        _ => false,
+    }
+}
+
+fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset.min(bytes.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn first_content_line(text: &str) -> usize {
+    text.lines().position(|l| !l.trim().is_empty()).map_or(1, |i| i + 1)
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => format!("cannot read: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_recognised_by_content() {
+        assert_eq!(detect("\n{\"process\":1}"), Some(Format::Jsonl));
+        assert_eq!(detect("[{:type :ok}]"), Some(Format::Edn));
+        assert_eq!(detect("; history\n{:type :ok}"), Some(Format::Edn));
+        assert_eq!(detect("{:type :ok, :process 1, :f :read}\n"), Some(Format::Edn));
+        assert_eq!(
+            detect("{:process 9, :type :invoke, :f :get, :key \"0\", :value nil}\n"),
+            Some(Format::PorcupineKv)
+        );
+        assert_eq!(detect("boot\nINFO  jepsen.util - 3\t:invoke\t:read\tnil\n"), Some(Format::JepsenLog));
+        assert_eq!(detect("hello world"), None);
+        assert_eq!(detect(""), None);
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in Format::ALL {
+            assert_eq!(f.as_str().parse::<Format>(), Ok(f));
+        }
+        assert!("xml".parse::<Format>().unwrap_err().contains("jepsen-log"));
+    }
+
+    #[test]
+    fn validation_errors_point_at_the_source_line() {
+        let text =
+            "; a comment\n[{:type :invoke, :process 0, :f :read}\n\n {:type :invoke, :process 0, :f :read}]";
+        let e = load_bytes(text.as_bytes(), "h.edn", Format::Auto).unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(e.to_string().starts_with("h.edn:4: process 0 invokes"), "{e}");
+    }
+
+    #[test]
+    fn binary_empty_and_unknown_input_are_one_line_errors() {
+        let e = load_bytes(b"{\"a\":1}\n\xff\xfe", "x", Format::Auto).unwrap_err();
+        assert_eq!(e.to_string(), "x:2: not UTF-8 text (a binary file?)");
+        let e = load_bytes(b"ok\n\0", "x", Format::Auto).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e = load_bytes(b"  \n", "x", Format::Auto).unwrap_err();
+        assert_eq!(e.to_string(), "x: the file is empty: no history to check");
+        let e = load_bytes(b"\nhello", "x", Format::Auto).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e = load_bytes(b"[]", "x", Format::Edn).unwrap_err();
+        assert!(e.to_string().contains("no events"), "{e}");
+    }
+
+    #[test]
+    fn missing_files_and_directories_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_path(&dir.path().join("nope.jsonl"), Format::Auto).unwrap_err();
+        assert!(e.to_string().ends_with("nope.jsonl: no such file"), "{e}");
+        let e = load_path(dir.path(), Format::Auto).unwrap_err();
+        assert!(e.to_string().contains("is a directory"), "{e}");
+    }
+}
