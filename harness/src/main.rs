@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod host;
+mod proxy;
+mod supervisor;
 
 /// Exit code for bad arguments or unreadable input.
 pub const EXIT_BAD_INPUT: u8 = 254;

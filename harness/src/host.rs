@@ -1,0 +1,89 @@
+//! Where nodes run: the small interface the supervisor and the nemesis drive.
+//!
+//! A host knows how to start a node from its [`NodeSpec`], kill it with SIGKILL, pause and
+//! resume it, wipe its data directory, and where its log and addresses are. The first
+//! implementation runs local processes (`supervisor::LocalHost`); a network-namespace host
+//! or an SSH host (the same binary as an agent on a remote machine) would implement the same
+//! trait, so nothing above it changes.
+//!
+//! Every operation is idempotent in effect and reports whether it *took effect*: killing a
+//! node that is already dead returns `Ok(false)`, not an error. The nemesis records that
+//! answer in the history, so a fault that did nothing is never mistaken for one that did.
+//! Errors are reserved for the host itself failing (a spawn that could not happen, a
+//! directory that could not be removed).
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use nodes::api::NodeId;
+use serde::{Deserialize, Serialize};
+
+/// The two addresses a node listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddrs {
+    /// Where the node accepts peer connections (the proxy connects onward to this).
+    pub peer_listen: SocketAddr,
+    /// Where the node serves the client HTTP API (`/health`, `/status`, `/kv/...`).
+    pub client: SocketAddr,
+}
+
+/// Everything needed to (re)start one node. Restarting uses the same spec, so the same
+/// data directory and the same log file (appended to, so earlier lives stay readable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    pub id: NodeId,
+    /// The program and its arguments; `argv[0]` is the program. Never run through a shell.
+    pub argv: Vec<OsString>,
+    pub data_dir: PathBuf,
+    /// Receives the node's stdout and stderr.
+    pub log_path: PathBuf,
+    pub addrs: NodeAddrs,
+}
+
+/// What a host knows about one node's process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeState {
+    /// Never started on this host.
+    NotStarted,
+    Running {
+        pid: u32,
+    },
+    /// Stopped with SIGSTOP; alive but not scheduled.
+    Paused {
+        pid: u32,
+    },
+    /// Dead: killed by us or exited on its own; `status` says how, for people.
+    Exited {
+        status: String,
+    },
+}
+
+impl NodeState {
+    /// Whether a process exists (running or paused).
+    pub fn is_alive(&self) -> bool {
+        matches!(self, NodeState::Running { .. } | NodeState::Paused { .. })
+    }
+}
+
+/// Start, kill, pause, resume and wipe nodes; report their logs and addresses.
+///
+/// All methods take `&self`: a host is shared by the run loop and the nemesis.
+pub trait Host: Send + Sync {
+    /// Start a node from its spec. An error if a process for `spec.id` is still alive.
+    fn start(&self, spec: &NodeSpec) -> anyhow::Result<()>;
+    /// SIGKILL the node's process group. `Ok(false)` if no process was alive.
+    fn kill(&self, id: NodeId) -> anyhow::Result<bool>;
+    /// SIGSTOP the node. `Ok(false)` if it is not running or already paused.
+    fn pause(&self, id: NodeId) -> anyhow::Result<bool>;
+    /// SIGCONT the node. `Ok(false)` if it was not paused.
+    fn resume(&self, id: NodeId) -> anyhow::Result<bool>;
+    /// Delete the node's data directory and recreate it empty. An error while it is alive.
+    fn wipe(&self, id: NodeId) -> anyhow::Result<()>;
+    fn state(&self, id: NodeId) -> NodeState;
+    /// A local path holding the node's log (a remote host would fetch it first).
+    fn log_path(&self, id: NodeId) -> Option<PathBuf>;
+    fn addresses(&self, id: NodeId) -> Option<NodeAddrs>;
+    /// SIGKILL every node this host started. Best effort; never fails, never blocks long.
+    fn kill_all(&self);
+}

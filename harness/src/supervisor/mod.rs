@@ -1,0 +1,199 @@
+//! The supervisor: starts a cluster's nodes, watches their health, and carries out the
+//! process faults (kill -9 and restart, pause and resume, lose a node's disk).
+//!
+//! It drives nodes only through a [`Host`], so running them elsewhere is a new host, not a
+//! new supervisor. Health and status come from each node's client API (`/health`,
+//! `/status`), never from its log. Every wait has a deadline; a node that does not become
+//! healthy in time is an error that carries the tail of its log, because that is where the
+//! reason is.
+//!
+//! Invariant: no node process outlives the harness. See `spawn` (process groups and the
+//! parent-death signal), `signals` (Ctrl-C, SIGTERM, panics) and [`Supervisor::shutdown`],
+//! which also runs on drop.
+
+pub mod command;
+pub mod local;
+pub mod ports;
+pub mod signals;
+pub mod spawn;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use nodes::api::{NodeId, Status};
+
+pub use command::NodeCommand;
+pub use local::LocalHost;
+pub use ports::allocate_addrs;
+pub use signals::{install_panic_hook, kill_all_nodes, Termination, TerminationSignal};
+
+use crate::host::{Host, NodeSpec, NodeState};
+
+/// How often a health wait polls.
+const HEALTH_POLL: Duration = Duration::from_millis(20);
+/// Timeout of one `/health` request.
+const HEALTH_REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+/// Bytes of a node's log quoted in a start error.
+const LOG_TAIL_BYTES: u64 = 2048;
+
+/// A cluster's nodes on one host.
+pub struct Supervisor {
+    host: Arc<dyn Host>,
+    specs: BTreeMap<NodeId, NodeSpec>,
+    http: reqwest::Client,
+}
+
+impl Supervisor {
+    pub fn new(host: Arc<dyn Host>, specs: Vec<NodeSpec>) -> Supervisor {
+        let specs = specs.into_iter().map(|s| (s.id, s)).collect();
+        // No proxy: a node's client address is loopback and must be reached directly.
+        let http = reqwest::Client::builder().no_proxy().build().unwrap_or_default();
+        Supervisor { host, specs, http }
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.specs.keys().copied().collect()
+    }
+
+    pub fn spec(&self, id: NodeId) -> Option<&NodeSpec> {
+        self.specs.get(&id)
+    }
+
+    pub fn host(&self) -> &Arc<dyn Host> {
+        &self.host
+    }
+
+    pub fn state(&self, id: NodeId) -> NodeState {
+        self.host.state(id)
+    }
+
+    /// Start every node, then wait until each answers `/health`, all within `deadline`.
+    pub async fn start_all(&self, deadline: Duration) -> anyhow::Result<()> {
+        for &id in self.specs.keys() {
+            self.start(id)?;
+        }
+        let until = Instant::now() + deadline;
+        for &id in self.specs.keys() {
+            self.wait_healthy(id, until.saturating_duration_since(Instant::now())).await?;
+        }
+        Ok(())
+    }
+
+    /// Start one node from its spec (same data directory every time).
+    pub fn start(&self, id: NodeId) -> anyhow::Result<()> {
+        self.host.start(self.known(id)?)
+    }
+
+    /// Wait until node `id` answers `GET /health` with success. Fails early if the process
+    /// exits; the error quotes the end of its log.
+    pub async fn wait_healthy(&self, id: NodeId, deadline: Duration) -> anyhow::Result<()> {
+        let spec = self.known(id)?;
+        let url = format!("http://{}/health", spec.addrs.client);
+        let until = Instant::now() + deadline;
+        loop {
+            if let NodeState::Exited { status } = self.host.state(id) {
+                bail!("node {id} exited before it was healthy ({status}){}", self.log_tail(id));
+            }
+            let answer = self.http.get(&url).timeout(HEALTH_REQUEST_TIMEOUT).send().await;
+            if matches!(&answer, Ok(r) if r.status().is_success()) {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                let why = match answer {
+                    Ok(r) => format!("last answer {}", r.status()),
+                    Err(e) => format!("last error: {e}"),
+                };
+                bail!("node {id} not healthy within {deadline:?} ({why}){}", self.log_tail(id));
+            }
+            tokio::time::sleep(HEALTH_POLL).await;
+        }
+    }
+
+    /// kill -9. `Ok(false)` if the node was not alive.
+    pub fn kill(&self, id: NodeId) -> anyhow::Result<bool> {
+        self.known(id)?;
+        self.host.kill(id)
+    }
+
+    /// Start a dead node again on the same data directory and wait for `/health`.
+    /// `Ok(false)` if it was alive already (nothing done).
+    pub async fn restart(&self, id: NodeId, health_deadline: Duration) -> anyhow::Result<bool> {
+        if self.host.state(id).is_alive() {
+            return Ok(false);
+        }
+        self.start(id)?;
+        self.wait_healthy(id, health_deadline).await?;
+        Ok(true)
+    }
+
+    pub fn pause(&self, id: NodeId) -> anyhow::Result<bool> {
+        self.known(id)?;
+        self.host.pause(id)
+    }
+
+    pub fn resume(&self, id: NodeId) -> anyhow::Result<bool> {
+        self.known(id)?;
+        self.host.resume(id)
+    }
+
+    /// Kill the node (if alive) and wipe its data directory; the node stays down until
+    /// [`restart`](Self::restart). `Ok(false)` if it was already dead (the wipe still
+    /// happens: the disk is lost either way).
+    pub fn lose_disk(&self, id: NodeId) -> anyhow::Result<bool> {
+        self.known(id)?;
+        let was_alive = self.host.kill(id)?;
+        self.host.wipe(id)?;
+        Ok(was_alive)
+    }
+
+    /// `GET /status` of one node.
+    pub async fn status(&self, id: NodeId, timeout: Duration) -> anyhow::Result<Status> {
+        let spec = self.known(id)?;
+        let url = format!("http://{}/status", spec.addrs.client);
+        let answer =
+            self.http.get(&url).timeout(timeout).send().await.with_context(|| format!("GET {url}"))?;
+        if !answer.status().is_success() {
+            bail!("GET {url}: {}", answer.status());
+        }
+        answer.json::<Status>().await.with_context(|| format!("GET {url}: undecodable status"))
+    }
+
+    /// Kill every node. Idempotent; also runs on drop.
+    pub fn shutdown(&self) {
+        self.host.kill_all();
+    }
+
+    fn known(&self, id: NodeId) -> anyhow::Result<&NodeSpec> {
+        self.specs.get(&id).ok_or_else(|| anyhow!("node {id} is not part of this cluster"))
+    }
+
+    /// The end of a node's log, formatted to follow an error message.
+    fn log_tail(&self, id: NodeId) -> String {
+        let Some(path) = self.host.log_path(id) else { return String::new() };
+        match read_tail(&path, LOG_TAIL_BYTES) {
+            Ok(tail) if !tail.trim().is_empty() => {
+                format!("; end of {}:\n{}", path.display(), tail.trim_end())
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn read_tail(path: &Path, bytes: u64) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(bytes)))?;
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
