@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod host;
+mod nemesis;
 mod proxy;
 mod supervisor;
 

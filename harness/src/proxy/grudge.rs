@@ -11,9 +11,29 @@ use nodes::api::NodeId;
 use serde::{Deserialize, Serialize};
 
 /// For each node, the nodes whose traffic it drops. Nodes with an empty set are omitted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// JSON: `{"2": [1]}` (node 2 drops traffic from node 1). Keys are read back from strings
+/// explicitly, so a grudge also loads inside internally tagged enums (`schedule.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Grudge(pub BTreeMap<NodeId, BTreeSet<NodeId>>);
+
+impl<'de> Deserialize<'de> for Grudge {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, BTreeSet<NodeId>>::deserialize(d)?;
+        let mut grudge = BTreeMap::new();
+        for (key, senders) in raw {
+            let node: NodeId = key
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("grudge key {key:?} is not a node id")))?;
+            if senders.contains(&node) {
+                return Err(serde::de::Error::custom(format!("node {node} holds a grudge against itself")));
+            }
+            grudge.insert(node, senders);
+        }
+        Ok(Grudge(grudge))
+    }
+}
 
 impl Grudge {
     /// No cuts: the healed network.
@@ -88,5 +108,8 @@ mod tests {
         assert!(g.is_cut(1, 2));
         assert!(!g.is_cut(2, 1));
         assert_eq!(serde_json::to_string(&g).unwrap(), r#"{"2":[1]}"#);
+        assert_eq!(serde_json::from_str::<Grudge>(r#"{"2":[1]}"#).unwrap(), g);
+        assert!(serde_json::from_str::<Grudge>(r#"{"x":[1]}"#).is_err());
+        assert!(serde_json::from_str::<Grudge>(r#"{"1":[1]}"#).is_err());
     }
 }

@@ -1,0 +1,151 @@
+//! The kinds of fault a schedule may draw from, and their names on the command line
+//! (`--nemesis partition,kill`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One kind of fault. Names are kebab-case; see [`FaultKind::parse_list`] for groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// The first half of the nodes (by id) against the rest.
+    PartitionHalves,
+    /// A random half against the rest.
+    PartitionRandomHalves,
+    /// One random node cut off from all others.
+    PartitionOne,
+    /// The node leading now (highest term among those claiming to lead) cut off.
+    PartitionLeader,
+    /// Every node sees a majority, no two the same one (a ring of overlapping majorities).
+    PartitionRing,
+    /// Two halves that cannot talk, and one node in the middle that talks to both.
+    PartitionBridge,
+    /// A random half's traffic to the other half dropped; the other direction flows.
+    PartitionOneWay,
+    /// Latency with jitter on every link.
+    Latency,
+    /// Random frame loss on every link.
+    Loss,
+    /// Random frame duplication on every link.
+    Duplicate,
+    /// Random frame reordering on every link.
+    Reorder,
+    /// kill -9 one random node; restart it on the same data directory at the stop.
+    Kill,
+    /// SIGSTOP one random node; SIGCONT at the stop.
+    Pause,
+    /// kill -9 every node at once; restart them all at the stop.
+    KillAll,
+    /// Kill one random node and delete its data directory; restart it empty at the stop.
+    LoseDisk,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 15] = [
+        FaultKind::PartitionHalves,
+        FaultKind::PartitionRandomHalves,
+        FaultKind::PartitionOne,
+        FaultKind::PartitionLeader,
+        FaultKind::PartitionRing,
+        FaultKind::PartitionBridge,
+        FaultKind::PartitionOneWay,
+        FaultKind::Latency,
+        FaultKind::Loss,
+        FaultKind::Duplicate,
+        FaultKind::Reorder,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::KillAll,
+        FaultKind::LoseDisk,
+    ];
+
+    pub const PARTITIONS: [FaultKind; 7] = [
+        FaultKind::PartitionHalves,
+        FaultKind::PartitionRandomHalves,
+        FaultKind::PartitionOne,
+        FaultKind::PartitionLeader,
+        FaultKind::PartitionRing,
+        FaultKind::PartitionBridge,
+        FaultKind::PartitionOneWay,
+    ];
+
+    pub const LINKS: [FaultKind; 4] =
+        [FaultKind::Latency, FaultKind::Loss, FaultKind::Duplicate, FaultKind::Reorder];
+
+    pub const PROCESSES: [FaultKind; 4] =
+        [FaultKind::Kill, FaultKind::Pause, FaultKind::KillAll, FaultKind::LoseDisk];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::PartitionHalves => "partition-halves",
+            FaultKind::PartitionRandomHalves => "partition-random-halves",
+            FaultKind::PartitionOne => "partition-one",
+            FaultKind::PartitionLeader => "partition-leader",
+            FaultKind::PartitionRing => "partition-ring",
+            FaultKind::PartitionBridge => "partition-bridge",
+            FaultKind::PartitionOneWay => "partition-one-way",
+            FaultKind::Latency => "latency",
+            FaultKind::Loss => "loss",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::Reorder => "reorder",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::KillAll => "kill-all",
+            FaultKind::LoseDisk => "lose-disk",
+        }
+    }
+
+    /// Parse a comma-separated list of kinds and groups into a sorted, deduplicated list.
+    /// Groups: `partition` (every partition kind), `link` (latency, loss, duplicate,
+    /// reorder), `process` (kill, pause, kill-all, lose-disk), `all`; `none` is empty.
+    pub fn parse_list(text: &str) -> Result<Vec<FaultKind>, String> {
+        let mut kinds = std::collections::BTreeSet::new();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "none" => {}
+                "all" => kinds.extend(FaultKind::ALL),
+                "partition" => kinds.extend(FaultKind::PARTITIONS),
+                "link" => kinds.extend(FaultKind::LINKS),
+                "process" => kinds.extend(FaultKind::PROCESSES),
+                name => match FaultKind::ALL.into_iter().find(|k| k.name() == name) {
+                    Some(kind) => {
+                        kinds.insert(kind);
+                    }
+                    None => {
+                        let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                        return Err(format!(
+                            "unknown fault {name:?}; known: partition, link, process, all, none, {}",
+                            known.join(", ")
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(kinds.into_iter().collect())
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_groups_expand() {
+        for kind in FaultKind::ALL {
+            assert_eq!(FaultKind::parse_list(kind.name()).unwrap(), vec![kind]);
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+        assert_eq!(FaultKind::parse_list("partition,kill").unwrap().len(), 8);
+        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 15);
+        assert!(FaultKind::parse_list("none").unwrap().is_empty());
+        let err = FaultKind::parse_list("partition,explode").unwrap_err();
+        assert!(err.contains("explode"), "{err}");
+    }
+}

@@ -1,0 +1,347 @@
+//! The nemesis: injects the faults of a [`Schedule`] into a running cluster and heals them.
+//!
+//! Network faults go to the fault proxy (grudges, link faults); process faults go to the
+//! supervisor (kill -9 and restart, SIGSTOP/SIGCONT, lose a disk). Executing a step never
+//! fails the run: whatever happened is returned as a [`Record`] for the history, with
+//! `took_effect` false (and an error) when the fault could not be applied — a kill of a
+//! node already dead, a leader partition when no node leads.
+//!
+//! [`Nemesis::heal_all`] ends every fault still in force and then sweeps: heals the
+//! network, clears link faults, resumes paused nodes and restarts dead ones, so final reads
+//! see a whole cluster whatever the schedule left behind.
+
+pub mod kinds;
+pub mod partitions;
+pub mod record;
+pub mod schedule;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkers::history::Event;
+use nodes::api::NodeId;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub use kinds::FaultKind;
+pub use record::Record;
+pub use schedule::{Action, Fault, Schedule, ScheduleParams, Step};
+
+use crate::host::NodeState;
+use crate::proxy::{Grudge, Proxy};
+use crate::supervisor::Supervisor;
+
+/// Timeouts the nemesis works within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NemesisConfig {
+    /// How long a restarted node has to answer `/health`.
+    pub health_deadline: Duration,
+    /// Timeout of each `/status` request when looking for the leader.
+    pub status_timeout: Duration,
+}
+
+impl Default for NemesisConfig {
+    fn default() -> Self {
+        NemesisConfig { health_deadline: Duration::from_secs(10), status_timeout: Duration::from_secs(1) }
+    }
+}
+
+/// Executes steps against one cluster. Remembers which faults are in force.
+pub struct Nemesis {
+    supervisor: Arc<Supervisor>,
+    proxy: Arc<Proxy>,
+    config: NemesisConfig,
+    /// Faults started and not yet stopped, by step id.
+    active: BTreeMap<u32, Fault>,
+}
+
+impl Nemesis {
+    pub fn new(supervisor: Arc<Supervisor>, proxy: Arc<Proxy>, config: NemesisConfig) -> Nemesis {
+        Nemesis { supervisor, proxy, config, active: BTreeMap::new() }
+    }
+
+    /// Faults in force now.
+    pub fn active(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Run a schedule: each step at `start + at_ms`, its record sent to `events` as a
+    /// history event (time since `start`). Returns early when `stop` turns true. Heal
+    /// separately with [`heal_all`](Self::heal_all).
+    pub async fn run(
+        &mut self,
+        schedule: &Schedule,
+        start: Instant,
+        events: mpsc::Sender<Event>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        for step in &schedule.steps {
+            if *stop.borrow() {
+                return;
+            }
+            let at = start + Duration::from_millis(step.at_ms);
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        return;
+                    }
+                }
+            }
+            let began = Instant::now();
+            let record = self.execute(step).await;
+            let time_ns = began.saturating_duration_since(start).as_nanos() as u64;
+            if events.send(record.to_event(time_ns)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Apply one step. Never panics and never returns an error: see [`Record`].
+    pub async fn execute(&mut self, step: &Step) -> Record {
+        let f = step.f();
+        match step.action {
+            Action::Start => {
+                let (record, in_force) = self.start(f, &step.fault).await;
+                if let Some(fault) = in_force {
+                    self.active.insert(step.id, fault);
+                }
+                record
+            }
+            Action::Stop => {
+                // Stop what actually started (a resolved leader partition, say); if the start
+                // never took effect there is nothing to undo.
+                match self.active.remove(&step.id) {
+                    Some(fault) => self.stop(f, &fault).await,
+                    None => Record {
+                        f,
+                        value: json!({ "fault": step.fault.kind().name() }),
+                        took_effect: false,
+                        error: Some("the fault was not in force".into()),
+                    },
+                }
+            }
+        }
+    }
+
+    /// End every fault in force, then heal whatever else is broken. One record per fault
+    /// stopped, and a final `heal` record of the sweep.
+    pub async fn heal_all(&mut self) -> Vec<Record> {
+        let mut records = Vec::new();
+        for (_, fault) in std::mem::take(&mut self.active) {
+            let f = format!("stop-{}", fault.family());
+            records.push(self.stop(f, &fault).await);
+        }
+        let mut done = serde_json::Map::new();
+        let mut errors = Vec::new();
+        if !self.proxy.grudge().is_empty() {
+            self.proxy.heal();
+            done.insert("healed_network".into(), json!(true));
+        }
+        let links = self.proxy.links();
+        if links.iter().any(|&l| !self.proxy.link_faults(l).is_none()) {
+            self.proxy.clear_link_faults();
+            done.insert("cleared_link_faults".into(), json!(true));
+        }
+        let mut resumed = Vec::new();
+        let mut restarted = Vec::new();
+        for id in self.supervisor.node_ids() {
+            match self.supervisor.state(id) {
+                NodeState::Paused { .. } => match self.supervisor.resume(id) {
+                    Ok(true) => resumed.push(id),
+                    Ok(false) => {}
+                    Err(e) => errors.push(format!("resume {id}: {e:#}")),
+                },
+                NodeState::Exited { .. } | NodeState::NotStarted => {
+                    match self.supervisor.restart(id, self.config.health_deadline).await {
+                        Ok(true) => restarted.push(id),
+                        Ok(false) => {}
+                        Err(e) => errors.push(format!("restart {id}: {e:#}")),
+                    }
+                }
+                NodeState::Running { .. } => {}
+            }
+        }
+        if !resumed.is_empty() {
+            done.insert("resumed".into(), json!(resumed));
+        }
+        if !restarted.is_empty() {
+            done.insert("restarted".into(), json!(restarted));
+        }
+        let took_effect = !done.is_empty();
+        records.push(Record {
+            f: "heal".into(),
+            value: serde_json::Value::Object(done),
+            took_effect,
+            error: join_errors(errors),
+        });
+        records
+    }
+
+    /// Start a fault; also returns the fault as it is in force (leader resolved), if it is.
+    async fn start(&mut self, f: String, fault: &Fault) -> (Record, Option<Fault>) {
+        let kind = fault.kind().name();
+        match fault {
+            Fault::Partition { grudge, .. } => {
+                self.proxy.set_grudge(grudge.clone());
+                let took_effect = !grudge.is_empty();
+                let record =
+                    Record { f, value: json!({ "fault": kind, "grudge": grudge }), took_effect, error: None };
+                (record, Some(fault.clone()))
+            }
+            Fault::PartitionLeader => match self.find_leader().await {
+                Some((leader, term)) => {
+                    let grudge = partitions::isolate(&self.supervisor.node_ids(), leader);
+                    self.proxy.set_grudge(grudge.clone());
+                    let value = json!({ "fault": kind, "leader": leader, "term": term, "grudge": grudge });
+                    let resolved = Fault::Partition { kind: FaultKind::PartitionLeader, grudge };
+                    (Record { f, value, took_effect: true, error: None }, Some(resolved))
+                }
+                None => {
+                    let value = json!({ "fault": kind });
+                    let error = Some("no node claims to lead".to_string());
+                    (Record { f, value, took_effect: false, error }, None)
+                }
+            },
+            Fault::Link { faults, .. } => match self.proxy.set_all_link_faults(*faults) {
+                Ok(()) => {
+                    let value = json!({ "fault": kind, "link_faults": faults });
+                    (Record { f, value, took_effect: !faults.is_none(), error: None }, Some(fault.clone()))
+                }
+                Err(e) => {
+                    let value = json!({ "fault": kind, "link_faults": faults });
+                    (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None)
+                }
+            },
+            Fault::Kill { nodes, .. } => {
+                let (done, errors) = for_each(nodes, |id| self.supervisor.kill(id));
+                let value = json!({ "fault": kind, "nodes": nodes, "killed": done });
+                let took_effect = !done.is_empty();
+                let record = Record { f, value, took_effect, error: join_errors(errors) };
+                (record, took_effect.then(|| fault.clone()))
+            }
+            Fault::Pause { nodes } => {
+                let (done, errors) = for_each(nodes, |id| self.supervisor.pause(id));
+                let value = json!({ "fault": kind, "nodes": nodes, "paused": done });
+                let took_effect = !done.is_empty();
+                let record = Record { f, value, took_effect, error: join_errors(errors) };
+                (record, took_effect.then(|| fault.clone()))
+            }
+            Fault::LoseDisk { node } => match self.supervisor.lose_disk(*node) {
+                Ok(was_alive) => {
+                    let value = json!({ "fault": kind, "node": node, "killed": was_alive, "wiped": true });
+                    (Record { f, value, took_effect: true, error: None }, Some(fault.clone()))
+                }
+                Err(e) => {
+                    let value = json!({ "fault": kind, "node": node });
+                    (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None)
+                }
+            },
+        }
+    }
+
+    async fn stop(&mut self, f: String, fault: &Fault) -> Record {
+        let kind = fault.kind().name();
+        match fault {
+            Fault::Partition { .. } | Fault::PartitionLeader => {
+                let was_cut = !self.proxy.grudge().is_empty();
+                self.proxy.heal();
+                Record {
+                    f,
+                    value: json!({ "fault": kind, "grudge": Grudge::none() }),
+                    took_effect: was_cut,
+                    error: None,
+                }
+            }
+            Fault::Link { .. } => {
+                self.proxy.clear_link_faults();
+                Record { f, value: json!({ "fault": kind }), took_effect: true, error: None }
+            }
+            Fault::Kill { nodes, .. } => {
+                let (done, errors) = self.restart_all(nodes).await;
+                let value = json!({ "fault": kind, "nodes": nodes, "restarted": done });
+                Record { f, value, took_effect: !done.is_empty(), error: join_errors(errors) }
+            }
+            Fault::LoseDisk { node } => {
+                let (done, errors) = self.restart_all(&[*node]).await;
+                let value = json!({ "fault": kind, "node": node, "restarted": done });
+                Record { f, value, took_effect: !done.is_empty(), error: join_errors(errors) }
+            }
+            Fault::Pause { nodes } => {
+                let (done, errors) = for_each(nodes, |id| self.supervisor.resume(id));
+                let value = json!({ "fault": kind, "nodes": nodes, "resumed": done });
+                Record { f, value, took_effect: !done.is_empty(), error: join_errors(errors) }
+            }
+        }
+    }
+
+    /// Restart each node: all are started first, then each waited for, so a cluster that
+    /// needs a quorum to answer `/health` can form one.
+    async fn restart_all(&self, nodes: &[NodeId]) -> (Vec<NodeId>, Vec<String>) {
+        let mut started = Vec::new();
+        let mut errors = Vec::new();
+        for &id in nodes {
+            if self.supervisor.state(id).is_alive() {
+                continue;
+            }
+            match self.supervisor.start(id) {
+                Ok(()) => started.push(id),
+                Err(e) => errors.push(format!("node {id}: {e:#}")),
+            }
+        }
+        let until = Instant::now() + self.config.health_deadline;
+        let mut done = Vec::new();
+        for id in started {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.supervisor.wait_healthy(id, left).await {
+                Ok(()) => done.push(id),
+                Err(e) => errors.push(format!("node {id}: {e:#}")),
+            }
+        }
+        (done, errors)
+    }
+
+    /// The node that claims to lead with the highest term, from every node's `/status`.
+    /// Ties in the highest term (split brain) go to the lowest id.
+    async fn find_leader(&self) -> Option<(NodeId, u64)> {
+        let mut asks = tokio::task::JoinSet::new();
+        for id in self.supervisor.node_ids() {
+            let supervisor = self.supervisor.clone();
+            let timeout = self.config.status_timeout;
+            asks.spawn(async move { supervisor.status(id, timeout).await.ok() });
+        }
+        let mut best: Option<(u64, std::cmp::Reverse<NodeId>)> = None;
+        while let Some(answer) = asks.join_next().await {
+            if let Ok(Some(status)) = answer {
+                if status.role.is_leading() {
+                    let candidate = (status.term, std::cmp::Reverse(status.id));
+                    best = best.max(Some(candidate));
+                }
+            }
+        }
+        best.map(|(term, std::cmp::Reverse(id))| (id, term))
+    }
+}
+
+/// Apply `op` to each node; the nodes where it took effect, and the errors.
+fn for_each(
+    nodes: &[NodeId],
+    mut op: impl FnMut(NodeId) -> anyhow::Result<bool>,
+) -> (Vec<NodeId>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut errors = Vec::new();
+    for &id in nodes {
+        match op(id) {
+            Ok(true) => done.push(id),
+            Ok(false) => {}
+            Err(e) => errors.push(format!("node {id}: {e:#}")),
+        }
+    }
+    (done, errors)
+}
+
+fn join_errors(errors: Vec<String>) -> Option<String> {
+    (!errors.is_empty()).then(|| errors.join("; "))
+}

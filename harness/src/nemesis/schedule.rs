@@ -1,0 +1,240 @@
+//! The fault schedule: a timed list of fault starts and stops, generated from the run's
+//! seed and written to `schedule.json`, so a run can be replayed fault for fault.
+//!
+//! Faults do not overlap: after each interval of calm one fault starts, and it stops one
+//! interval later (Jepsen's default rhythm). That keeps every window of the history
+//! attributable to exactly one fault. Targets are chosen at generation time (which half,
+//! which node to kill), so a replayed schedule hits the same nodes; only
+//! `partition-leader` is resolved when it runs, because the leader is a fact of that run.
+
+use nodes::api::NodeId;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::kinds::FaultKind;
+use super::partitions;
+use crate::proxy::{Grudge, LinkFaults};
+
+/// Upper bound on steps in one schedule.
+pub const MAX_STEPS: usize = 100_000;
+
+/// Link fault parameters used by generated schedules.
+pub const LATENCY_DELAY_MS: u64 = 50;
+pub const LATENCY_JITTER_MS: u64 = 50;
+pub const LOSS_PROBABILITY: f64 = 0.2;
+pub const DUPLICATE_PROBABILITY: f64 = 0.2;
+pub const REORDER_PROBABILITY: f64 = 0.2;
+
+/// What a schedule is generated from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleParams {
+    pub seed: u64,
+    pub kinds: Vec<FaultKind>,
+    /// Calm between faults, and how long each fault lasts.
+    pub interval_ms: u64,
+    pub time_limit_ms: u64,
+    pub nodes: Vec<NodeId>,
+}
+
+/// A generated (or loaded) schedule. `schedule.json` is this, serialized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub seed: u64,
+    pub kinds: Vec<FaultKind>,
+    pub interval_ms: u64,
+    pub time_limit_ms: u64,
+    pub nodes: Vec<NodeId>,
+    /// Ordered by `at_ms`.
+    pub steps: Vec<Step>,
+}
+
+/// One start or stop of a fault, `at_ms` after the workload began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub at_ms: u64,
+    /// Pairs a stop with its start.
+    pub id: u32,
+    pub action: Action,
+    pub fault: Fault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Start,
+    Stop,
+}
+
+/// A fault with its targets decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Fault {
+    /// A partition with a fixed grudge (every partition kind but `partition-leader`).
+    Partition { kind: FaultKind, grudge: Grudge },
+    /// Cut off whichever node leads when the step runs.
+    PartitionLeader,
+    /// Faults on every link (latency, loss, duplicate or reorder).
+    Link { kind: FaultKind, faults: LinkFaults },
+    /// kill -9 these nodes; the stop restarts them.
+    Kill { kind: FaultKind, nodes: Vec<NodeId> },
+    /// SIGSTOP these nodes; the stop resumes them.
+    Pause { nodes: Vec<NodeId> },
+    /// Kill and wipe this node; the stop restarts it empty.
+    LoseDisk { node: NodeId },
+}
+
+impl Fault {
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Fault::Partition { kind, .. } | Fault::Link { kind, .. } | Fault::Kill { kind, .. } => *kind,
+            Fault::PartitionLeader => FaultKind::PartitionLeader,
+            Fault::Pause { .. } => FaultKind::Pause,
+            Fault::LoseDisk { .. } => FaultKind::LoseDisk,
+        }
+    }
+
+    /// The family named in the history's `f`: `partition`, `latency`, `loss`,
+    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Fault::Partition { .. } | Fault::PartitionLeader => "partition",
+            Fault::Link { kind, .. } => kind.name(),
+            Fault::Kill { .. } => "kill",
+            Fault::Pause { .. } => "pause",
+            Fault::LoseDisk { .. } => "lose-disk",
+        }
+    }
+}
+
+impl Step {
+    /// The history's `f`: `start-partition`, `stop-kill`, ...
+    pub fn f(&self) -> String {
+        let verb = match self.action {
+            Action::Start => "start",
+            Action::Stop => "stop",
+        };
+        format!("{verb}-{}", self.fault.family())
+    }
+}
+
+impl Schedule {
+    /// Generate a schedule. The same parameters always give the same schedule.
+    pub fn generate(params: &ScheduleParams) -> Result<Schedule, String> {
+        if params.interval_ms == 0 {
+            return Err("the nemesis interval must be positive".into());
+        }
+        let mut nodes = params.nodes.clone();
+        nodes.sort_unstable();
+        nodes.dedup();
+        if nodes.is_empty() && !params.kinds.is_empty() {
+            return Err("a schedule with faults needs at least one node".into());
+        }
+        let mut kinds = params.kinds.clone();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+        let mut steps = Vec::new();
+        let mut at_ms = params.interval_ms;
+        let mut id = 0u32;
+        while !kinds.is_empty() && at_ms.saturating_add(params.interval_ms) <= params.time_limit_ms {
+            if steps.len() + 2 > MAX_STEPS {
+                return Err(format!("more than {MAX_STEPS} steps: raise the nemesis interval"));
+            }
+            let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
+            let fault = concrete(kind, &nodes, &mut rng);
+            steps.push(Step { at_ms, id, action: Action::Start, fault: fault.clone() });
+            steps.push(Step { at_ms: at_ms + params.interval_ms, id, action: Action::Stop, fault });
+            id += 1;
+            at_ms = at_ms.saturating_add(2 * params.interval_ms);
+        }
+        Ok(Schedule {
+            seed: params.seed,
+            kinds,
+            interval_ms: params.interval_ms,
+            time_limit_ms: params.time_limit_ms,
+            nodes,
+            steps,
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a schedule serializes")
+    }
+
+    /// Parse and check a schedule (e.g. `--schedule FILE`).
+    pub fn from_json(text: &str) -> Result<Schedule, String> {
+        let schedule: Schedule = serde_json::from_str(text).map_err(|e| format!("bad schedule: {e}"))?;
+        schedule.validate()?;
+        Ok(schedule)
+    }
+
+    /// Steps in time order, targets among the schedule's nodes, probabilities in range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps.len() > MAX_STEPS {
+            return Err(format!("bad schedule: more than {MAX_STEPS} steps"));
+        }
+        let known = |n: &NodeId| self.nodes.contains(n);
+        for (i, step) in self.steps.iter().enumerate() {
+            let err = |m: String| Err(format!("bad schedule: step {i}: {m}"));
+            if i > 0 && step.at_ms < self.steps[i - 1].at_ms {
+                return err("steps are not in time order".into());
+            }
+            match &step.fault {
+                Fault::Partition { grudge, .. } => {
+                    if let Some(n) =
+                        grudge.0.iter().flat_map(|(k, v)| std::iter::once(k).chain(v)).find(|n| !known(n))
+                    {
+                        return err(format!("node {n} is not in the schedule's nodes"));
+                    }
+                }
+                Fault::Link { faults, .. } => {
+                    if let Err(e) = faults.validate() {
+                        return err(e);
+                    }
+                }
+                Fault::Kill { nodes, .. } | Fault::Pause { nodes } => {
+                    if let Some(n) = nodes.iter().find(|n| !known(n)) {
+                        return err(format!("node {n} is not in the schedule's nodes"));
+                    }
+                }
+                Fault::LoseDisk { node } => {
+                    if !known(node) {
+                        return err(format!("node {node} is not in the schedule's nodes"));
+                    }
+                }
+                Fault::PartitionLeader => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn concrete(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
+    let any = |rng: &mut ChaCha8Rng| *nodes.choose(rng).expect("nodes is not empty");
+    let partition = |grudge| Fault::Partition { kind, grudge };
+    let link = |faults| Fault::Link { kind, faults };
+    let none = LinkFaults::default();
+    match kind {
+        FaultKind::PartitionHalves => partition(partitions::halves(nodes)),
+        FaultKind::PartitionRandomHalves => partition(partitions::random_halves(nodes, rng)),
+        FaultKind::PartitionOne => partition(partitions::isolate(nodes, any(rng))),
+        FaultKind::PartitionLeader => Fault::PartitionLeader,
+        FaultKind::PartitionRing => partition(partitions::majorities_ring(nodes, rng)),
+        FaultKind::PartitionBridge => partition(partitions::bridge(nodes, rng)),
+        FaultKind::PartitionOneWay => partition(partitions::one_way(nodes, rng)),
+        FaultKind::Latency => {
+            link(LinkFaults { delay_ms: LATENCY_DELAY_MS, jitter_ms: LATENCY_JITTER_MS, ..none })
+        }
+        FaultKind::Loss => link(LinkFaults { drop: LOSS_PROBABILITY, ..none }),
+        FaultKind::Duplicate => link(LinkFaults { duplicate: DUPLICATE_PROBABILITY, ..none }),
+        FaultKind::Reorder => link(LinkFaults { reorder: REORDER_PROBABILITY, ..none }),
+        FaultKind::Kill => Fault::Kill { kind, nodes: vec![any(rng)] },
+        FaultKind::KillAll => Fault::Kill { kind, nodes: nodes.to_vec() },
+        FaultKind::Pause => Fault::Pause { nodes: vec![any(rng)] },
+        FaultKind::LoseDisk => Fault::LoseDisk { node: any(rng) },
+    }
+}

@@ -1,0 +1,277 @@
+//! The nemesis: schedules are deterministic by seed and round-trip through JSON; every
+//! fault kind applies to a live cluster (fake nodes behind a real proxy and supervisor)
+//! and heals; faults that cannot apply say so.
+
+#[path = "../src/host.rs"]
+#[allow(dead_code)]
+mod host;
+#[path = "../src/nemesis/mod.rs"]
+#[allow(dead_code)]
+mod nemesis;
+#[path = "../src/proxy/mod.rs"]
+#[allow(dead_code)]
+mod proxy;
+#[path = "../src/supervisor/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod supervisor;
+mod supervisor_support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkers::history::{EventType, Process};
+use host::NodeState;
+use nemesis::{Action, Fault, FaultKind, Nemesis, NemesisConfig, Schedule, ScheduleParams, Step};
+use proxy::{Proxy, ProxyConfig};
+use supervisor::Supervisor;
+use supervisor_support::*;
+
+const ENTRY: &str = "nemesis_roles_entry";
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn nemesis_roles_entry() {
+    run_role_if_asked();
+    // As a plain test: the probes used below agree with this process's own state.
+    assert!(alive_since(std::process::id()).is_some());
+}
+
+fn params(seed: u64, kinds: Vec<FaultKind>) -> ScheduleParams {
+    ScheduleParams { seed, kinds, interval_ms: 1000, time_limit_ms: 60_000, nodes: vec![1, 2, 3, 4, 5] }
+}
+
+#[test]
+fn schedules_are_deterministic_by_seed_and_round_trip_through_json() {
+    let all = FaultKind::ALL.to_vec();
+    let a = Schedule::generate(&params(7, all.clone())).unwrap();
+    assert_eq!(a, Schedule::generate(&params(7, all.clone())).unwrap());
+    assert_ne!(a.steps, Schedule::generate(&params(8, all)).unwrap().steps, "another seed, another schedule");
+    assert_eq!(Schedule::from_json(&a.to_json()).unwrap(), a);
+
+    // 30 faults, each starting after a calm interval and stopping one interval later.
+    assert_eq!(a.steps.len(), 60);
+    for (i, pair) in a.steps.chunks(2).enumerate() {
+        assert_eq!((pair[0].action, pair[1].action), (Action::Start, Action::Stop));
+        assert_eq!(pair[0].id, pair[1].id);
+        assert_eq!(pair[0].fault, pair[1].fault);
+        assert_eq!(pair[0].at_ms, 1000 + 2000 * i as u64);
+        assert_eq!(pair[1].at_ms, pair[0].at_ms + 1000);
+        assert!(pair[1].at_ms <= 60_000);
+    }
+    assert!(Schedule::generate(&params(7, vec![])).unwrap().steps.is_empty());
+    assert!(
+        Schedule::generate(&ScheduleParams { interval_ms: 0, ..params(7, vec![FaultKind::Kill]) }).is_err()
+    );
+}
+
+#[test]
+fn bad_schedule_files_are_refused_with_a_reason() {
+    let good = Schedule::generate(&params(1, vec![FaultKind::Kill])).unwrap();
+    assert!(Schedule::from_json("{").unwrap_err().starts_with("bad schedule"));
+    let mut backwards = good.clone();
+    backwards.steps.swap(0, 1);
+    assert!(Schedule::from_json(&backwards.to_json()).unwrap_err().contains("time order"));
+    let mut stranger = good.clone();
+    stranger.steps[0].fault = Fault::Kill { kind: FaultKind::Kill, nodes: vec![9] };
+    assert!(Schedule::from_json(&stranger.to_json()).unwrap_err().contains("node 9"));
+    let mut json: serde_json::Value = serde_json::from_str(&good.to_json()).unwrap();
+    json["steps"][0]["fault"]["type"] = "explode".into();
+    assert!(Schedule::from_json(&json.to_string()).is_err());
+}
+
+struct Cluster {
+    _run: tempfile::TempDir,
+    supervisor: Arc<Supervisor>,
+    proxy: Arc<Proxy>,
+}
+
+/// Three fake nodes, node 2 leading in term 5, and a proxy over their peer addresses.
+async fn cluster(leader: Option<u32>) -> Cluster {
+    let run = tempfile::tempdir().unwrap();
+    let supervisor = Arc::new(fake_cluster(ENTRY, run.path(), 3, leader, 5));
+    supervisor.start_all(DEADLINE).await.unwrap();
+    let targets: BTreeMap<u32, std::net::SocketAddr> = supervisor
+        .node_ids()
+        .into_iter()
+        .map(|id| (id, supervisor.spec(id).unwrap().addrs.peer_listen))
+        .collect();
+    let proxy = Arc::new(Proxy::start(&targets, ProxyConfig::frames(1)).await.unwrap());
+    Cluster { _run: run, supervisor, proxy }
+}
+
+fn nemesis(c: &Cluster) -> Nemesis {
+    let config = NemesisConfig { health_deadline: DEADLINE, status_timeout: Duration::from_secs(2) };
+    Nemesis::new(c.supervisor.clone(), c.proxy.clone(), config)
+}
+
+fn first_step(kind: FaultKind, nodes: Vec<u32>) -> (Step, Step) {
+    let schedule = Schedule::generate(&ScheduleParams {
+        seed: 3,
+        kinds: vec![kind],
+        interval_ms: 10,
+        time_limit_ms: 20,
+        nodes,
+    })
+    .unwrap();
+    (schedule.steps[0].clone(), schedule.steps[1].clone())
+}
+
+fn all_running(sup: &Supervisor) -> bool {
+    sup.node_ids().into_iter().all(|id| matches!(sup.state(id), NodeState::Running { .. }))
+}
+
+#[tokio::test]
+async fn every_fault_kind_applies_and_heals() {
+    let c = cluster(Some(2)).await;
+    let mut nemesis = nemesis(&c);
+    for kind in FaultKind::ALL {
+        let (start, stop) = first_step(kind, vec![1, 2, 3]);
+        let record = nemesis.execute(&start).await;
+        assert!(record.took_effect, "{kind}: {record:?}");
+        assert_eq!(record.f, start.f());
+        assert_eq!(nemesis.active(), 1);
+        match &start.fault {
+            Fault::Partition { grudge, .. } => assert_eq!(&c.proxy.grudge(), grudge, "{kind}"),
+            Fault::PartitionLeader => {
+                assert_eq!(record.value["leader"], 2);
+                assert_eq!(record.value["term"], 5);
+                assert!(c.proxy.grudge().is_cut(2, 1) && c.proxy.grudge().is_cut(3, 2));
+                assert!(!c.proxy.grudge().is_cut(1, 3));
+            }
+            Fault::Link { faults, .. } => {
+                assert!(c.proxy.links().iter().all(|&l| c.proxy.link_faults(l) == *faults), "{kind}")
+            }
+            Fault::Kill { nodes, .. } => {
+                assert!(
+                    nodes.iter().all(|&n| matches!(c.supervisor.state(n), NodeState::Exited { .. })),
+                    "{kind}"
+                );
+                if kind == FaultKind::KillAll {
+                    assert_eq!(nodes.len(), 3);
+                }
+            }
+            Fault::Pause { nodes } => {
+                assert!(nodes.iter().all(|&n| matches!(c.supervisor.state(n), NodeState::Paused { .. })))
+            }
+            Fault::LoseDisk { node } => {
+                assert!(matches!(c.supervisor.state(*node), NodeState::Exited { .. }));
+                let data = &c.supervisor.spec(*node).unwrap().data_dir;
+                assert_eq!(std::fs::read_dir(data).unwrap().count(), 0);
+            }
+        }
+        let event = record.to_event(42);
+        assert_eq!((event.process, event.kind, event.time), (Process::Nemesis, EventType::Info, Some(42)));
+        assert_eq!(event.value["took_effect"], true);
+
+        let healed = nemesis.execute(&stop).await;
+        assert!(healed.took_effect, "{kind}: {healed:?}");
+        assert_eq!(healed.f, stop.f());
+        assert_eq!(nemesis.active(), 0);
+        assert!(c.proxy.grudge().is_empty(), "{kind}");
+        assert!(c.proxy.links().iter().all(|&l| c.proxy.link_faults(l).is_none()), "{kind}");
+        assert!(all_running(&c.supervisor), "{kind}");
+        if let Fault::LoseDisk { node } = start.fault {
+            assert_eq!(c.supervisor.status(node, DEADLINE).await.unwrap().commit_index, 1, "restarted empty");
+        }
+    }
+}
+
+#[tokio::test]
+async fn faults_that_cannot_apply_say_they_did_not_take_effect() {
+    let c = cluster(None).await;
+    let mut nemesis = nemesis(&c);
+    let (start, stop) = first_step(FaultKind::PartitionLeader, vec![1, 2, 3]);
+    let record = nemesis.execute(&start).await;
+    assert!(!record.took_effect);
+    assert_eq!(record.error.as_deref(), Some("no node claims to lead"));
+    assert_eq!(record.to_event(0).value["took_effect"], false);
+    assert!(c.proxy.grudge().is_empty());
+    assert!(!nemesis.execute(&stop).await.took_effect, "nothing to stop");
+
+    c.supervisor.kill(1).unwrap();
+    let kill = Step {
+        at_ms: 0,
+        id: 7,
+        action: Action::Start,
+        fault: Fault::Kill { kind: FaultKind::Kill, nodes: vec![1] },
+    };
+    let record = nemesis.execute(&kill).await;
+    assert!(!record.took_effect, "killing a dead node does nothing: {record:?}");
+    assert_eq!(nemesis.active(), 0);
+}
+
+#[tokio::test]
+async fn heal_all_ends_faults_in_force_and_repairs_the_rest() {
+    let c = cluster(Some(1)).await;
+    let mut nemesis = nemesis(&c);
+    let (partition, _) = first_step(FaultKind::PartitionRandomHalves, vec![1, 2, 3]);
+    let (latency, _) = first_step(FaultKind::Latency, vec![1, 2, 3]);
+    let pause = Step { at_ms: 0, id: 50, action: Action::Start, fault: Fault::Pause { nodes: vec![3] } };
+    let latency = Step { id: 51, ..latency };
+    for step in [&partition, &latency, &pause] {
+        assert!(nemesis.execute(step).await.took_effect);
+    }
+    c.supervisor.kill(2).unwrap(); // a crash no schedule asked for
+    let records = nemesis.heal_all().await;
+    let fs: Vec<&str> = records.iter().map(|r| r.f.as_str()).collect();
+    assert_eq!(fs, ["stop-partition", "stop-pause", "stop-latency", "heal"], "in step-id order");
+    assert!(records.iter().all(|r| r.took_effect && r.error.is_none()), "{records:?}");
+    assert_eq!(records[3].value["restarted"], serde_json::json!([2]));
+    assert!(all_running(&c.supervisor));
+    assert!(c.proxy.grudge().is_empty());
+    assert_eq!(nemesis.active(), 0);
+    let again = nemesis.heal_all().await;
+    assert_eq!(again.len(), 1);
+    assert!(!again[0].took_effect, "nothing left to heal");
+}
+
+#[tokio::test]
+async fn run_executes_a_schedule_into_history_events() {
+    let c = cluster(Some(1)).await;
+    let mut nemesis = nemesis(&c);
+    let schedule = Schedule::generate(&ScheduleParams {
+        seed: 5,
+        kinds: vec![FaultKind::PartitionHalves, FaultKind::Loss],
+        interval_ms: 20,
+        time_limit_ms: 200,
+        nodes: vec![1, 2, 3],
+    })
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    nemesis.run(&schedule, tokio::time::Instant::now(), tx, stop).await;
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert_eq!(events.len(), schedule.steps.len());
+    for (event, step) in events.iter().zip(&schedule.steps) {
+        assert_eq!(event.f, step.f());
+        assert_eq!(event.process, Process::Nemesis);
+        assert_eq!(event.value["took_effect"], true, "{event:?}");
+        assert!(event.time.unwrap() >= step.at_ms * 1_000_000);
+    }
+    assert_eq!(nemesis.active(), 0);
+}
+
+#[tokio::test]
+async fn run_stops_when_asked() {
+    let c = cluster(Some(1)).await;
+    let mut nemesis = nemesis(&c);
+    let schedule = Schedule::generate(&ScheduleParams {
+        seed: 5,
+        kinds: vec![FaultKind::PartitionOne],
+        interval_ms: 60_000,
+        time_limit_ms: 600_000,
+        nodes: vec![1, 2, 3],
+    })
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(DEADLINE, nemesis.run(&schedule, tokio::time::Instant::now(), tx, stop))
+        .await
+        .expect("run returns once stopped");
+    assert!(rx.try_recv().is_err(), "no step ran");
+}
