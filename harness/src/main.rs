@@ -38,6 +38,9 @@ enum Command {
     Gen(commands::gen::Args),
     /// Run a cluster through the fault proxy, inject faults, record and check the history.
     Test(commands::test::Args),
+    /// Run one node of a protocol (the same node as `faultline-node`); used by the harness.
+    #[command(hide = true)]
+    Node(commands::node::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => commands::check::run(args),
         Some(Command::Gen(args)) => commands::gen::run(args),
         Some(Command::Test(args)) => commands::test::run(args),
+        Some(Command::Node(args)) => commands::node::run(args),
         // With no subcommand, run the default test: a small cluster, a workload, a fault.
         None => commands::test::run(commands::test::Args::default_run()),
     };

@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod gen;
+pub mod node;
 pub mod test;

@@ -172,20 +172,21 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// ---- Protocol dispatch: the one place that maps a protocol's name to its type. ----
+// ---- Protocol dispatch: the one place that maps a protocol's name to its type. ----
+// A protocol joins the node by adding its arm here.
 async fn dispatch(
     name: ProtocolName,
     settings: Settings,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let _ = (&settings, &listeners, &shutdown);
+    use crate::protocols::{paxos::Paxos, pb, raft::Raft};
     match name {
-        ProtocolName::PbAsync
-        | ProtocolName::PbSync
-        | ProtocolName::TwoPc
-        | ProtocolName::Paxos
-        | ProtocolName::Raft => bail!("protocol {name} is not built into this node yet"),
+        ProtocolName::PbAsync => serve::<pb::PbAsync>(settings, listeners, shutdown).await,
+        ProtocolName::PbSync => serve::<pb::PbSync>(settings, listeners, shutdown).await,
+        ProtocolName::Paxos => serve::<Paxos>(settings, listeners, shutdown).await,
+        ProtocolName::Raft => serve::<Raft>(settings, listeners, shutdown).await,
+        ProtocolName::TwoPc => bail!("protocol {name} is not built into this node yet"),
     }
 }
 

@@ -247,3 +247,28 @@ async fn receive<M: DeserializeOwned>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_drops_instead_of_waiting() {
+        // An address nobody listens on: the link keeps failing to connect and never drains.
+        let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = dead.local_addr().unwrap().to_string();
+        drop(dead);
+        let identity = Identity { id: 1, protocol: "test" };
+        let mut tasks = JoinSet::new();
+        let outbound = Outbound::start(&identity, &BTreeMap::from([(2, addr)]), &mut tasks);
+        let mut refused = None;
+        for i in 0..=SEND_QUEUE_FRAMES + 1 {
+            if let Err(e) = outbound.send(2, frame::encode(b"{}")) {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        assert_eq!(refused, Some((SEND_QUEUE_FRAMES, SendRefused::QueueFull)));
+        assert_eq!(outbound.send(7, Vec::new()), Err(SendRefused::UnknownPeer));
+    }
+}
