@@ -12,6 +12,7 @@ mod commands;
 mod host;
 mod nemesis;
 mod proxy;
+mod run;
 mod supervisor;
 
 /// Exit code for bad arguments or unreadable input.
