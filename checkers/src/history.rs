@@ -9,13 +9,35 @@
 //! effect, `fail` says it definitely did not, `info` says it may have (the operation stays
 //! pending to the end of the history and the process is never used again).
 //!
-//! The native file format is JSON Lines, one [`Event`] per line:
+//! The native file format is JSON Lines, one [`Event`] per line, in the order things
+//! happened (a process's completion after its invocation):
 //!
 //! ```text
 //! {"index":0,"time":1200,"process":3,"type":"invoke","f":"write","key":"k1","value":5}
-//! {"index":1,"time":5300,"process":3,"type":"ok","f":"write","key":"k1","value":5}
-//! {"index":2,"time":6000,"process":"nemesis","type":"info","f":"start-partition","value":{"grudge":{"1":[2]}}}
+//! {"index":1,"time":1900,"process":4,"type":"invoke","f":"read","key":"k1","value":null}
+//! {"index":2,"time":5300,"process":3,"type":"ok","f":"write","key":"k1","value":5}
+//! {"index":3,"time":6000,"process":"nemesis","type":"info","f":"start-partition","value":{"grudge":{"1":[2]}}}
+//! {"index":4,"time":7100,"process":4,"type":"info","f":"read","key":"k1","value":null,"error":"timeout"}
+//! {"index":5,"time":7300,"process":5,"type":"invoke","f":"cas","key":"k1","value":[5,6]}
+//! {"index":6,"time":8000,"process":5,"type":"fail","f":"cas","key":"k1","value":[5,6],"error":"precondition"}
 //! ```
+//!
+//! | field | required | meaning |
+//! |---|---|---|
+//! | `process` | yes | a client process (non-negative integer) or `"nemesis"` |
+//! | `type` | yes | `invoke`, `ok`, `fail` or `info` |
+//! | `f` | yes | the operation: `read`, `write`, `cas`, `get`, `put`, `append`, `add`, `acquire`, ... |
+//! | `value` | no (`null`) | the argument on `invoke`, the result on `ok` (what a read saw) |
+//! | `key` | no | the independent object the op acts on; checks split per key |
+//! | `index` | no | position; reassigned densely in file order when loaded |
+//! | `time` | no | nanoseconds since the run started; informative, never used for order |
+//! | `error` | no | why a `fail` or `info` happened |
+//! | `node` | no | the node the client talked to |
+//!
+//! Loading ([`crate::format`]) validates with [`History::from_events`]: at most one op in
+//! flight per process, every completion after an invocation of the same `f` (and `key`)
+//! on its process, and no event of a process after its `info`. Other fields are ignored,
+//! so recorders may add their own.
 
 use serde::{Deserialize, Serialize};
 
@@ -135,13 +157,26 @@ pub struct History {
 }
 
 /// Why a history was refused. `event` is the 0-based position of the offending event in
-/// the input; the loader adds the file and line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("event {event}: {message}")]
+/// the input, `related` the earlier event it conflicts with (the open invocation, the
+/// retiring `info`); the loader turns both into file lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryError {
     pub event: usize,
     pub message: String,
+    pub related: Option<usize>,
 }
+
+impl std::fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "event {}: {}", self.event, self.message)?;
+        match self.related {
+            Some(related) => write!(f, " (see event {related})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for HistoryError {}
 
 /// How an operation ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,60 +209,59 @@ pub struct Operation {
 
 impl History {
     /// Validate events and build a history. Indices are reassigned densely in input order.
+    ///
+    /// Refused: an invocation while the process has one in flight, a completion with no
+    /// invocation open on its process, a completion whose `f` (or `key`, when it names one)
+    /// differs from its invocation's, and any event of a process after its `info` (Jepsen
+    /// retires a process whose op is indeterminate; its successor gets a new number).
     pub fn from_events(mut events: Vec<Event>) -> Result<History, HistoryError> {
         use std::collections::HashMap;
-        // process -> (event position of the open invoke, or None when idle / retired)
+        // process -> position of its open invocation
         let mut open: HashMap<u64, usize> = HashMap::new();
-        let mut retired: std::collections::HashSet<u64> = std::collections::HashSet::new();
-        for (i, event) in events.iter_mut().enumerate() {
-            event.index = i as u64;
+        // process -> position of the info that retired it
+        let mut retired: HashMap<u64, usize> = HashMap::new();
+        for i in 0..events.len() {
+            events[i].index = i as u64;
+            let event = &events[i];
             let Process::Client(p) = event.process else { continue };
-            let err = |message: String| HistoryError { event: i, message };
-            if retired.contains(&p) {
-                return Err(err(format!(
-                    "process {p} has an event after its info (a crashed process is never reused)"
-                )));
+            let err =
+                |message: String, related: usize| HistoryError { event: i, message, related: Some(related) };
+            if let Some(&at) = retired.get(&p) {
+                return Err(err(
+                    format!("process {p} has an event after its info (a crashed process is never reused)"),
+                    at,
+                ));
             }
-            match event.kind {
-                EventType::Invoke => {
-                    if let Some(&at) = open.get(&p) {
-                        return Err(err(format!(
-                            "process {p} invokes while its op from event {at} is still in flight"
-                        )));
-                    }
-                    open.insert(p, i);
-                }
-                _ => {
-                    let Some(at) = open.remove(&p) else {
-                        return Err(err(format!(
-                            "process {p} completes an op ({}) it never invoked",
-                            event.f
-                        )));
-                    };
-                    if event.kind == EventType::Info {
-                        retired.insert(p);
-                    }
-                    let _ = at;
-                }
-            }
-        }
-        // Second pass: completions must match their invocation's f and key.
-        let mut pending: HashMap<u64, usize> = HashMap::new();
-        for (i, event) in events.iter().enumerate() {
-            let Process::Client(p) = event.process else { continue };
             if event.kind == EventType::Invoke {
-                pending.insert(p, i);
-            } else if let Some(at) = pending.remove(&p) {
-                let inv = &events[at];
-                if inv.f != event.f || (event.key.is_some() && inv.key != event.key) {
-                    return Err(HistoryError {
-                        event: i,
-                        message: format!(
-                            "process {p} completes {} {:?} but invoked {} {:?} at event {at}",
-                            event.f, event.key, inv.f, inv.key
-                        ),
-                    });
+                if let Some(&at) = open.get(&p) {
+                    return Err(err(
+                        format!("process {p} invokes while an earlier op is still in flight"),
+                        at,
+                    ));
                 }
+                open.insert(p, i);
+                continue;
+            }
+            let Some(at) = open.remove(&p) else {
+                return Err(HistoryError {
+                    event: i,
+                    message: format!("process {p} completes an op ({}) it never invoked", event.f),
+                    related: None,
+                });
+            };
+            let invoke = &events[at];
+            if invoke.f != event.f || (event.key.is_some() && invoke.key != event.key) {
+                let describe = |e: &Event| match &e.key {
+                    Some(key) => format!("{} on key {key:?}", e.f),
+                    None => e.f.clone(),
+                };
+                return Err(err(
+                    format!("process {p} completes {} but invoked {}", describe(event), describe(invoke)),
+                    at,
+                ));
+            }
+            if event.kind == EventType::Info {
+                retired.insert(p, i);
             }
         }
         Ok(History { events })
@@ -286,5 +320,84 @@ impl History {
             }
         }
         ops
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(process: Process, kind: EventType, f: &str, key: Option<&str>) -> Event {
+        Event {
+            index: 99,
+            time: None,
+            process,
+            kind,
+            f: f.into(),
+            key: key.map(String::from),
+            value: serde_json::Value::Null,
+            error: None,
+            node: None,
+        }
+    }
+
+    use EventType::*;
+    const P0: Process = Process::Client(0);
+
+    #[test]
+    fn a_valid_history_gets_dense_indices_and_paired_operations() {
+        let events = vec![
+            ev(P0, Invoke, "write", None),
+            ev(Process::Nemesis, Info, "kill", None),
+            ev(P0, Ok, "write", None),
+            ev(P0, Invoke, "read", None),
+            ev(P0, Info, "read", None),
+            ev(Process::Client(1), Invoke, "read", None),
+        ];
+        let history = History::from_events(events).unwrap();
+        assert!(history.events().iter().enumerate().all(|(i, e)| e.index == i as u64));
+        let ops = history.operations();
+        assert_eq!(ops.len(), 3);
+        assert_eq!(
+            (ops[0].complete_index, &ops[0].outcome),
+            (Some(2), &Outcome::Ok(serde_json::Value::Null))
+        );
+        assert_eq!(ops[1].outcome, Outcome::Info);
+        assert_eq!((ops[2].complete_index, &ops[2].outcome), (None, &Outcome::Info), "open at the end");
+    }
+
+    #[test]
+    fn each_rule_names_the_event_and_the_one_it_conflicts_with() {
+        let refused = |events: Vec<Event>| History::from_events(events).unwrap_err();
+        let e = refused(vec![ev(P0, Invoke, "read", None), ev(P0, Invoke, "read", None)]);
+        assert_eq!((e.event, e.related), (1, Some(0)));
+        assert!(e.message.contains("still in flight"));
+        let e = refused(vec![ev(P0, Ok, "read", None)]);
+        assert_eq!((e.event, e.related), (0, None));
+        assert!(e.message.contains("never invoked"));
+        let e = refused(vec![ev(P0, Invoke, "read", Some("a")), ev(P0, Ok, "read", Some("b"))]);
+        assert_eq!(e.message, "process 0 completes read on key \"b\" but invoked read on key \"a\"");
+        let e = refused(vec![ev(P0, Invoke, "read", None), ev(P0, Fail, "write", None)]);
+        assert_eq!(e.to_string(), "event 1: process 0 completes write but invoked read (see event 0)");
+        let e = refused(vec![
+            ev(P0, Invoke, "read", None),
+            ev(P0, Info, "read", None),
+            ev(P0, Invoke, "read", None),
+        ]);
+        assert_eq!((e.event, e.related), (2, Some(1)));
+        assert!(e.message.contains("after its info"));
+    }
+
+    #[test]
+    fn process_numbers_and_the_nemesis_read_from_json() {
+        let p: Process = serde_json::from_str("\"nemesis\"").unwrap();
+        assert_eq!(p, Process::Nemesis);
+        assert_eq!(serde_json::from_str::<Process>("7").unwrap(), Process::Client(7));
+        assert_eq!(serde_json::from_str::<Process>("\"7\"").unwrap(), Process::Client(7));
+        let e = serde_json::from_str::<Process>("-1").unwrap_err().to_string();
+        assert!(e.contains("non-negative"), "{e}");
+        assert!(serde_json::from_str::<Process>("\"bob\"").is_err());
+        let event: Event = serde_json::from_str(r#"{"process":1,"type":"ok","f":"read"}"#).unwrap();
+        assert_eq!(event.index, 0, "index may be omitted");
     }
 }

@@ -45,12 +45,15 @@ pub struct Reader<'a> {
     text: &'a str,
     pos: usize,
     line: usize,
+    /// The first error: reading stops there, since the position inside a broken form means
+    /// nothing (and may not even be a character boundary).
+    failed: Option<EdnError>,
 }
 
 impl<'a> Reader<'a> {
     /// A reader over `text`, whose first line is numbered `first_line`.
     pub fn new(text: &'a str, first_line: usize) -> Reader<'a> {
-        Reader { src: text.as_bytes(), text, pos: 0, line: first_line }
+        Reader { src: text.as_bytes(), text, pos: 0, line: first_line, failed: None }
     }
 
     /// The line the reader is on.
@@ -88,6 +91,17 @@ impl<'a> Reader<'a> {
 
     /// The next form with the line it starts on, or `None` at the end of the input.
     pub fn read(&mut self) -> Result<Option<(usize, Edn)>, EdnError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.read_next();
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn read_next(&mut self) -> Result<Option<(usize, Edn)>, EdnError> {
         loop {
             if self.peek().is_none() {
                 return Ok(None);
@@ -340,6 +354,8 @@ impl<'a> Reader<'a> {
                         }
                         _ => {
                             let shown = self.text[self.pos - 1..].chars().next().unwrap_or('?');
+                            // Leave the reader on a character boundary.
+                            self.pos += shown.len_utf8() - 1;
                             return Err(self.error(format!("invalid escape \\{shown} in string")));
                         }
                     }
@@ -504,7 +520,14 @@ impl Edn {
                 let _ = write!(out, "{}", Value::String(s.clone()));
             }
             Edn::Char(c) => {
-                let _ = write!(out, "\\{c}");
+                let _ = match c {
+                    '\n' => write!(out, "\\newline"),
+                    ' ' => write!(out, "\\space"),
+                    '\t' => write!(out, "\\tab"),
+                    '\r' => write!(out, "\\return"),
+                    c if c.is_control() => write!(out, "\\u{:04x}", *c as u32),
+                    c => write!(out, "\\{c}"),
+                };
             }
             Edn::Keyword(k) => {
                 let _ = write!(out, ":{k}");
@@ -608,6 +631,16 @@ mod tests {
         assert!(err(":").message.contains("invalid keyword"));
         let deep = "[".repeat(MAX_DEPTH + 5);
         assert!(err(&deep).message.contains("nested deeper"));
+    }
+
+    #[test]
+    fn reading_after_an_error_repeats_the_error() {
+        // Found by fuzzing (fuzz_regressions/invalid-escape-before-multibyte-char): reading on after an invalid
+        // escape before a multi-byte character sliced the text inside that character.
+        let mut r = Reader::new("\"\\\u{feff}(\"", 1);
+        let first = r.read().unwrap_err();
+        assert!(first.message.contains("invalid escape"), "{}", first.message);
+        assert_eq!(r.read().unwrap_err(), first);
     }
 
     #[test]

@@ -26,28 +26,34 @@ pub fn parse(text: &str) -> Result<Parsed, ParseError> {
                 return Err(ParseError {
                     line: Some(line),
                     message: format!(
-                        "{} after the history vector closed on line {opened_at}'s vector; \
-                         a history is one vector or a stream of op maps",
+                        "{} after the history vector opened on line {opened_at}; a history is \
+                         one vector or a stream of op maps",
                         describe(&form)
                     ),
                 });
             }
         }
-        _ => {
-            while let Some((line, form)) = reader.read()? {
-                if matches!(form, Edn::Vector(_) | Edn::List(_)) {
-                    return Err(ParseError {
-                        line: Some(line),
-                        message: "a vector in a stream of op maps; a history is one vector or a \
-                                  stream of op maps"
-                            .into(),
-                    });
-                }
-                let event =
-                    event_from_edn(form).map_err(|message| ParseError { line: Some(line), message })?;
-                parsed.push(event, line);
-            }
+        _ => return parse_stream(text),
+    }
+    Ok(parsed)
+}
+
+/// Parse a stream of op maps (no enclosing vector).
+pub fn parse_stream(text: &str) -> Result<Parsed, ParseError> {
+    let mut parsed = Parsed::default();
+    let mut reader = Reader::new(text, 1);
+    while let Some((line, form)) = reader.read()? {
+        if matches!(form, Edn::Vector(_) | Edn::List(_)) {
+            return Err(ParseError {
+                line: Some(line),
+                message: format!(
+                    "{} in a stream of op maps; a history is one vector or a stream of op maps",
+                    describe(&form)
+                ),
+            });
         }
+        let event = event_from_edn(form).map_err(|message| ParseError { line: Some(line), message })?;
+        parsed.push(event, line);
     }
     Ok(parsed)
 }

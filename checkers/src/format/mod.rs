@@ -23,8 +23,11 @@ mod jepsen_log;
 mod jsonl;
 mod op_map;
 mod porcupine_kv;
+mod properties;
 
 use std::path::Path;
+
+pub use properties::assert_loader_properties;
 
 use crate::history::{Event, History};
 
@@ -154,7 +157,11 @@ pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadErr
 
 /// Load and validate a history held in memory; `name` stands for the file in errors.
 pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, LoadError> {
-    let at = |line: Option<usize>, message: String| LoadError { path: name.to_string(), line, message };
+    let at = |line: Option<usize>, message: String| LoadError {
+        path: name.to_string(),
+        line,
+        message: one_line(&message),
+    };
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -188,12 +195,18 @@ pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, Lo
         Format::PorcupineKv => porcupine_kv::parse(text),
         Format::Auto => unreachable!("Auto was resolved above"),
     }
-    .map_err(|e| at(e.line, format!("{} ({format})", e.message)))?;
+    .map_err(|e| at(e.line, format!("{} (read as {format})", e.message)))?;
     if parsed.events.is_empty() {
         return Err(at(None, format!("no events: the history is empty ({format})")));
     }
     let Parsed { events, lines } = parsed;
-    let history = History::from_events(events).map_err(|e| at(lines.get(e.event).copied(), e.message))?;
+    let history = History::from_events(events).map_err(|e| {
+        let related = match e.related.and_then(|r| lines.get(r)) {
+            Some(line) => format!(" (see line {line})"),
+            None => String::new(),
+        };
+        at(lines.get(e.event).copied(), format!("{}{related}", e.message))
+    })?;
     Ok(Loaded { history, format, lines })
 }
 
@@ -251,11 +264,16 @@ impl From<edn::EdnError> for ParseError {
 
 fn is_kv_line(line: &str) -> bool {
     let mut reader = edn::Reader::new(line, 1);
-    match (reader.read(), reader.read()) {
-        (Ok(Some((_, edn::Edn::Map(pairs)))), Ok(None)) => {
-            pairs.iter().any(|(k, _)| *k == edn::Edn::Keyword("key".into()))
-        }
-        _ => false,
+    let Ok(Some((_, edn::Edn::Map(pairs)))) = reader.read() else { return false };
+    matches!(reader.read(), Ok(None)) && pairs.iter().any(|(k, _)| *k == edn::Edn::Keyword("key".into()))
+}
+
+/// Messages may quote input; escape line breaks so an error stays on one line.
+fn one_line(message: &str) -> String {
+    if message.contains(['\n', '\r']) {
+        message.replace('\n', "\\n").replace('\r', "\\r")
+    } else {
+        message.to_string()
     }
 }
 
@@ -292,6 +310,18 @@ mod tests {
         assert_eq!(detect("boot\nINFO  jepsen.util - 3\t:invoke\t:read\tnil\n"), Some(Format::JepsenLog));
         assert_eq!(detect("hello world"), None);
         assert_eq!(detect(""), None);
+    }
+
+    #[test]
+    fn the_documented_native_example_loads() {
+        // The example in the `history` module doc.
+        let doc = include_str!("../history.rs");
+        let example: String =
+            doc.lines().filter_map(|l| l.strip_prefix("//! {")).map(|rest| format!("{{{rest}\n")).collect();
+        let loaded = load_bytes(example.as_bytes(), "doc", Format::Auto).unwrap();
+        assert_eq!(loaded.format, Format::Jsonl);
+        assert_eq!(loaded.history.len(), 7);
+        assert_eq!(loaded.history.operations().len(), 3);
     }
 
     #[test]

@@ -1,16 +1,281 @@
-//! `faultline check` (being written).
+//! `faultline check FILE...`: judge recorded histories, on their own.
+//!
+//! Each FILE is a history in any format `checkers::format` reads (`--format auto`
+//! recognises it by content), or a stored run directory such as `store/latest`, whose
+//! `history.jsonl` is checked against the `"model"` named in its `run.json`, or `-` for
+//! standard input (`faultline gen ... | faultline check --model kv -`). The model comes
+//! from `--model`, else the run directory, else the format (Jepsen logs hold a
+//! `cas-register`, Porcupine kv files a `kv`); with none of these the file is refused.
+//!
+//! Every file is checked even when an earlier one fails to load. Output is a verdict per
+//! file with its reason and counterexample, or with `--json` one JSON document on stdout.
+//! Problems with an input are one line on stderr, `FILE:LINE: message`.
+//!
+//! Exit code, the most serious outcome over all files: 1 if any history is invalid (a
+//! violation found is real whatever else happened), else 255 if faultline itself failed on
+//! a file, else 254 if an input was unreadable or unusable (bad arguments included), else 2
+//! if any check was inconclusive, else 0.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-#[derive(clap::Args, Debug, Default)]
-pub struct Args {}
+use checkers::format::{load_bytes, load_path_detailed, Format, LoadError, Loaded};
+use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
+use serde_json::json;
 
-impl Args {
-    pub fn default_run() -> Self {
-        Args::default()
+use crate::{EXIT_BAD_INPUT, EXIT_INTERNAL};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// History files, stored run directories (their history.jsonl, model from run.json), or
+    /// `-` for standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Model to check against: register, cas-register, kv, set, mutex.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<ModelKind>,
+    /// Input format: auto, jsonl, edn, jepsen-log, kv.
+    #[arg(long, value_name = "FORMAT", default_value = "auto")]
+    pub format: Format,
+    /// Initial value of the object, as JSON (a bare word is taken as a string). Default: nil.
+    #[arg(long, value_name = "VALUE")]
+    pub initial: Option<String>,
+    /// Check a kv history as one map-valued object instead of per key.
+    #[arg(long)]
+    pub no_partition: bool,
+    /// Give up after this many seconds per file; the verdict is then unknown.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub time_limit: Option<Duration>,
+    /// Give up when the search's memo passes this many MiB; the verdict is then unknown.
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_limit: Option<u64>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let initial = args.initial.as_deref().map(parse_initial);
+    let mut outcomes = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let outcome = check_one(path, &args, initial.as_ref());
+        if !args.json {
+            print_text(&outcome);
+        } else if let Outcome::Refused { message, .. } | Outcome::Crashed { message, .. } = &outcome {
+            eprintln!("faultline: {message}");
+        }
+        outcomes.push(outcome);
+    }
+    if args.json {
+        let document = json!({
+            "verdict": Verdict::merge_all(outcomes.iter().map(Outcome::verdict)),
+            "files": outcomes.iter().map(Outcome::to_json).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    }
+    Ok(ExitCode::from(exit_code(&outcomes)))
+}
+
+/// What became of one file.
+enum Outcome {
+    Checked {
+        file: String,
+        format: Format,
+        failing_line: Option<usize>,
+        report: Box<CheckReport>,
+    },
+    /// The input could not be read or used: exit 254.
+    Refused {
+        file: String,
+        message: String,
+    },
+    /// faultline failed on it: exit 255.
+    Crashed {
+        file: String,
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// A file that was not checked counts as unknown: nothing checked is not a pass.
+    fn verdict(&self) -> Verdict {
+        match self {
+            Outcome::Checked { report, .. } => report.verdict,
+            _ => Verdict::Unknown,
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Outcome::Checked { file, format, failing_line, report } => json!({
+                "file": file,
+                "format": format.as_str(),
+                "verdict": report.verdict,
+                "failing_line": failing_line,
+                "report": report,
+            }),
+            Outcome::Refused { file, message } => {
+                json!({"file": file, "verdict": Verdict::Unknown, "error": message})
+            }
+            Outcome::Crashed { file, message } => {
+                json!({"file": file, "verdict": Verdict::Unknown, "internal_error": message})
+            }
+        }
     }
 }
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("faultline check is not built yet")
+fn exit_code(outcomes: &[Outcome]) -> u8 {
+    let any = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().any(f);
+    if any(&|o| o.verdict() == Verdict::Invalid) {
+        1
+    } else if any(&|o| matches!(o, Outcome::Crashed { .. })) {
+        EXIT_INTERNAL
+    } else if any(&|o| matches!(o, Outcome::Refused { .. })) {
+        EXIT_BAD_INPUT
+    } else {
+        Verdict::merge_all(outcomes.iter().map(Outcome::verdict)).exit_code()
+    }
+}
+
+fn print_text(outcome: &Outcome) {
+    match outcome {
+        Outcome::Checked { file, failing_line, report, .. } => {
+            print!("{file}: {}", report.render_text());
+            if let Some(line) = failing_line {
+                println!("  the op that cannot be linearized was invoked at {file}:{line}");
+            }
+        }
+        Outcome::Refused { message, .. } | Outcome::Crashed { message, .. } => {
+            eprintln!("faultline: {message}");
+        }
+    }
+}
+
+/// Load, choose the model, check.
+fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> Outcome {
+    let file = path.display().to_string();
+    let refuse = |message: String| Outcome::Refused { file: file.clone(), message };
+    let (history_path, run_model) = if path.is_dir() {
+        let model = match args.model {
+            Some(_) => None,
+            None => match run_dir_model(path) {
+                Ok(model) => Some(model),
+                Err(message) => return refuse(message),
+            },
+        };
+        (path.join("history.jsonl"), model)
+    } else {
+        (path.to_path_buf(), None)
+    };
+    let (loaded, shown) = if path == Path::new("-") {
+        (load_stdin(args.format), STDIN_NAME.to_string())
+    } else {
+        (load_path_detailed(&history_path, args.format), history_path.display().to_string())
+    };
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let Some(model) = args.model.or(run_model).or_else(|| default_model(&loaded)) else {
+        return refuse(format!(
+            "{shown}: no model for a {} history: name one with --model ({})",
+            loaded.format,
+            model_names()
+        ));
+    };
+    let options = CheckOptions {
+        initial: initial.cloned(),
+        partition: !args.no_partition,
+        time_limit: args.time_limit,
+        memory_limit_bytes: args.memory_limit.map(|mb| mb.saturating_mul(1024 * 1024)),
+        ..CheckOptions::new(model)
+    };
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checkers::check(&loaded.history, &options)));
+    match result {
+        Ok(Ok(report)) => {
+            let failing_line =
+                report.counterexample.as_ref().and_then(|c| loaded.line_of(c.failing_op.invoke_index));
+            Outcome::Checked { file: shown, format: loaded.format, failing_line, report: Box::new(report) }
+        }
+        Ok(Err(e)) => {
+            let at = e.event.and_then(|i| loaded.line_of(i)).map(|l| format!(":{l}")).unwrap_or_default();
+            refuse(format!("{shown}{at}: {} (model {model})", e.message))
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Outcome::Crashed {
+                file: shown.clone(),
+                message: format!("{shown}: internal error: the checker panicked: {what}"),
+            }
+        }
+    }
+}
+
+/// How standard input is named in output and errors.
+const STDIN_NAME: &str = "<stdin>";
+
+/// The history on standard input (FILE `-`), as `faultline gen ... | faultline check -`.
+fn load_stdin(format: Format) -> Result<Loaded, LoadError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let limit = checkers::format::MAX_INPUT_BYTES;
+    std::io::stdin().lock().take(limit + 1).read_to_end(&mut bytes).map_err(|e| LoadError {
+        path: STDIN_NAME.into(),
+        line: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    if bytes.len() as u64 > limit {
+        return Err(LoadError {
+            path: STDIN_NAME.into(),
+            line: None,
+            message: format!("more than the {limit}-byte limit for a history"),
+        });
+    }
+    load_bytes(&bytes, STDIN_NAME, format)
+}
+
+fn default_model(loaded: &Loaded) -> Option<ModelKind> {
+    loaded.format.default_model().and_then(|name| name.parse().ok())
+}
+
+/// The model a stored run names in the top-level `"model"` field of its run.json.
+fn run_dir_model(dir: &Path) -> Result<ModelKind, String> {
+    let path = dir.join("run.json");
+    let shown = path.display();
+    let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("{shown}: no such file; a run directory needs one, or name the model with --model")
+        }
+        _ => format!("{shown}: cannot read: {e}"),
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{shown}:{}: invalid JSON: {e}", e.line()))?;
+    let name = value
+        .get("model")
+        .and_then(|m| m.as_str())
+        .ok_or_else(|| format!("{shown}: no string field \"model\"; name the model with --model"))?;
+    name.parse::<ModelKind>().map_err(|e| format!("{shown}: {e}; name the model with --model"))
+}
+
+/// `--initial` as JSON, or a bare word as a JSON string.
+fn parse_initial(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds < 1e9) {
+        return Err(format!("{text} must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn model_names() -> String {
+    ModelKind::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
 }

@@ -1,0 +1,35 @@
+//! The promises every loader keeps, as one assertion the fuzz targets (`checkers/fuzz`) and
+//! the regression tests share: any bytes give a validated history or an error that fits on
+//! one line and names the file; a loaded history has dense indices, a line for every event,
+//! and reads back unchanged from the native format.
+
+use super::{load_bytes, write_jsonl, Format};
+
+/// Load `bytes` as `format` and panic if a promise is broken.
+pub fn assert_loader_properties(bytes: &[u8], format: Format) {
+    match load_bytes(bytes, "input", format) {
+        Err(e) => {
+            let text = e.to_string();
+            assert!(!text.contains('\n') && !text.contains('\r'), "multi-line error: {text:?}");
+            assert!(text.starts_with("input"), "error does not name the file: {text:?}");
+            if let Some(line) = e.line {
+                let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+                assert!(line >= 1 && line <= lines, "line {line} outside 1..={lines}: {text:?}");
+            }
+        }
+        Ok(loaded) => {
+            let events = loaded.history.events();
+            assert!(!events.is_empty(), "an empty history loaded");
+            assert_eq!(loaded.lines.len(), events.len(), "a line for every event");
+            for (i, event) in events.iter().enumerate() {
+                assert_eq!(event.index, i as u64, "indices are dense");
+            }
+            let _ = loaded.history.operations();
+            let mut native = Vec::new();
+            write_jsonl(events, &mut native).expect("writing to memory");
+            let again = load_bytes(&native, "native", Format::Jsonl)
+                .unwrap_or_else(|e| panic!("native form does not load: {e}"));
+            assert_eq!(again.history, loaded.history, "native round trip changed the history");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `faultline check` as a user runs it: the built binary on real, golden and broken files,
+//! its exit codes (0 valid, 1 invalid, 2 unknown, 254 bad input), its one-line errors that
+//! name FILE:LINE, `--json`, and stored run directories.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Run `faultline ARGS`; (exit code, stdout, stderr).
+fn faultline(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("run faultline");
+    let code = out.status.code().expect("exited, not killed by a signal");
+    (code, String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+fn porcupine(file: &str) -> String {
+    path_text(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine").join(file))
+}
+
+fn golden(file: &str) -> String {
+    path_text(Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkers/tests/golden").join(file))
+}
+
+fn path_text(path: PathBuf) -> String {
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_linearizable_history_exits_0() {
+    let (code, out, err) = faultline(&["check", &porcupine("jepsen/etcd_002.log")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("etcd_002.log: valid (cas-register)"), "{out}");
+}
+
+#[test]
+fn a_violation_exits_1_with_its_counterexample_and_line() {
+    let file = porcupine("jepsen/etcd_000.log");
+    let (code, out, err) = faultline(&["check", &file]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("invalid (cas-register)"), "{out}");
+    assert!(out.contains("cannot linearize"), "{out}");
+    assert!(out.contains("longest linearizable prefix"), "{out}");
+    assert!(out.contains(&format!("invoked at {file}:85")), "{out}");
+}
+
+#[test]
+fn an_exhausted_budget_exits_2() {
+    let file = porcupine("kv/c50-ok.txt");
+    let (code, out, err) = faultline(&["check", "--no-partition", "--time-limit", "0.000001", &file]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("unknown (kv)"), "{out}");
+    let (code, out, _) = faultline(&["check", "--no-partition", "--memory-limit", "1", &file]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("memory limit"), "{out}");
+}
+
+#[test]
+fn the_worst_verdict_over_several_files_decides_the_exit_code() {
+    let ok = porcupine("jepsen/etcd_002.log");
+    let bad = porcupine("jepsen/etcd_000.log");
+    let (code, out, _) = faultline(&["check", &ok, &bad, "--model", "cas-register"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("etcd_002.log: valid") && out.contains("etcd_000.log: invalid"), "{out}");
+    // A violation found is reported as such even when another file is unreadable.
+    let (code, _, err) = faultline(&["check", &bad, "/nonexistent/history.jsonl"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent/history.jsonl: no such file"), "{err}");
+    let (code, _, _) = faultline(&["check", &ok, "/nonexistent/history.jsonl"]);
+    assert_eq!(code, 254);
+}
+
+#[test]
+fn bad_input_is_one_line_naming_file_and_line_and_exits_254() {
+    let cases = [
+        ("malformed/truncated.jsonl", 2, "truncated JSON"),
+        ("malformed/completion-without-invocation.edn", 3, "never invoked"),
+        ("malformed/unbalanced.edn", 2, "unexpected `}`"),
+        ("malformed/double-invocation.log", 2, "still in flight (see line 1)"),
+        ("malformed/process-reused-after-info.txt", 3, "never reused) (see line 2)"),
+        ("malformed/garbage.bin", 2, "not UTF-8"),
+        ("malformed/mismatched-completion.jsonl", 2, "but invoked read on key \"a\""),
+    ];
+    for (file, line, message) in cases {
+        let path = golden(file);
+        let (code, out, err) = faultline(&["check", "--model", "register", &path]);
+        assert_eq!(code, 254, "{file}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{file}: {err}");
+        assert!(err.contains(&format!("{path}:{line}: ")), "{file}: {err}");
+        assert!(err.contains(message), "{file}: {err}");
+    }
+}
+
+#[test]
+fn wrong_format_unknown_model_and_missing_model_exit_254() {
+    // A JSON Lines file read as EDN fails on its first line.
+    let jsonl = golden("jsonl/register-ok.jsonl");
+    let (code, _, err) = faultline(&["check", "--format", "edn", "--model", "register", &jsonl]);
+    assert_eq!(code, 254);
+    assert!(err.contains(&format!("{jsonl}:1: ")), "{err}");
+    // JSON Lines do not imply a model.
+    let (code, _, err) = faultline(&["check", &jsonl]);
+    assert_eq!(code, 254);
+    assert!(err.contains("name one with --model"), "{err}");
+    let (code, _, err) = faultline(&["check", "--model", "queue", &jsonl]);
+    assert_eq!(code, 254);
+    assert!(err.contains("unknown model"), "{err}");
+    let (code, _, _) = faultline(&["check", "--format", "xml", &jsonl]);
+    assert_eq!(code, 254);
+    let (code, _, _) = faultline(&["check", "--time-limit", "-3", &jsonl]);
+    assert_eq!(code, 254);
+    let (code, _, _) = faultline(&["check"]);
+    assert_eq!(code, 254, "no FILE");
+    // A value the model cannot read is refused at the line of its op.
+    let dir = tempfile::tempdir().unwrap();
+    let bad_cas = dir.path().join("cas.jsonl");
+    std::fs::write(
+        &bad_cas,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"value\":7}\n",
+    )
+    .unwrap();
+    let (code, _, err) = faultline(&["check", "--model", "cas-register", bad_cas.to_str().unwrap()]);
+    assert_eq!(code, 254, "{err}");
+    assert!(err.contains(&format!("{}:3: ", bad_cas.display())), "{err}");
+}
+
+#[test]
+fn json_output_is_one_document_with_every_file() {
+    let bad = porcupine("kv/c01-bad.txt");
+    let ok = porcupine("kv/c01-ok.txt");
+    let (code, out, _) = faultline(&["check", "--json", &bad, &ok, "/nonexistent/h.jsonl"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(doc["verdict"], "invalid");
+    let files = doc["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    assert_eq!(files[0]["verdict"], "invalid");
+    assert_eq!(files[0]["format"], "kv");
+    assert_eq!(files[0]["report"]["model"], "kv");
+    assert!(files[0]["failing_line"].as_u64().unwrap() > 0);
+    assert_eq!(files[0]["report"]["counterexample"]["failing_op"]["f"], "get");
+    assert_eq!(files[1]["verdict"], "valid");
+    assert_eq!(files[2]["verdict"], "unknown");
+    assert!(files[2]["error"].as_str().unwrap().contains("no such file"));
+}
+
+#[test]
+fn initial_value_changes_the_verdict() {
+    // A first read of 5 is impossible from nil and fine from an initial 5.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("h.jsonl");
+    std::fs::write(
+        &file,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":5}\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    assert_eq!(faultline(&["check", "--model", "register", file]).0, 1);
+    assert_eq!(faultline(&["check", "--model", "register", "--initial", "5", file]).0, 0);
+}
+
+#[test]
+fn a_run_directory_is_checked_with_the_model_of_its_run_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(golden("jsonl/register-bad.jsonl"), dir.path().join("history.jsonl")).unwrap();
+    let run = dir.path().to_str().unwrap();
+    // No run.json: the model must be named.
+    let (code, _, err) = faultline(&["check", run]);
+    assert_eq!(code, 254);
+    assert!(err.contains("run.json"), "{err}");
+    std::fs::write(dir.path().join("run.json"), r#"{"model": "register", "seed": 7}"#).unwrap();
+    let (code, out, err) = faultline(&["check", run]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("invalid (register)"), "{out}");
+    assert!(out.contains("history.jsonl"), "{out}");
+    // --model overrides run.json.
+    std::fs::write(dir.path().join("run.json"), r#"{"model": "bank"}"#).unwrap();
+    let (code, _, err) = faultline(&["check", run]);
+    assert_eq!(code, 254);
+    assert!(err.contains("unknown model \"bank\""), "{err}");
+    let (code, _, _) = faultline(&["check", "--model", "register", run]);
+    assert_eq!(code, 1);
+    // A `latest` symlink, as the store keeps one, works the same.
+    let link = tempfile::tempdir().unwrap();
+    let latest = link.path().join("latest");
+    std::os::unix::fs::symlink(dir.path(), &latest).unwrap();
+    std::fs::write(dir.path().join("run.json"), r#"{"model": "register"}"#).unwrap();
+    assert_eq!(faultline(&["check", latest.to_str().unwrap()]).0, 1);
+}
+
+#[test]
+fn porcupine_kv_checked_as_one_object_keeps_its_verdicts() {
+    for (file, want) in
+        [("kv/c01-ok.txt", 0), ("kv/c01-bad.txt", 1), ("kv/c10-ok.txt", 0), ("kv/c10-bad.txt", 1)]
+    {
+        let (code, out, err) = faultline(&["check", "--no-partition", &porcupine(file)]);
+        assert_eq!(code, want, "{file}: {out}{err}");
+    }
+}
