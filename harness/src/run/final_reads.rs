@@ -2,9 +2,10 @@
 //!
 //! For the set workload each node is read once it answers; the reads are ordinary operations
 //! in the history (fresh processes), so the lost-write analysis and a later
-//! `faultline check` see them. A node is retried with a new process after a `fail` or
-//! `info` until it answers `ok` or the deadline passes; a node that never answers leaves
-//! its adds "never read" rather than "lost".
+//! `faultline check` see them. A node is retried with a new process after an `info` or a
+//! transient failure until it answers `ok` or the deadline passes. A node that answers
+//! `not_leader` serves no reads at all (a backup, a follower) and is not asked again. A
+//! node that never answers leaves its adds "never read" rather than "lost".
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -32,6 +33,11 @@ pub async fn read_every_node(
             let completion = shared.perform(shared.new_process(), node, op).await?;
             if completion.kind == EventType::Ok {
                 ok = true;
+                break;
+            }
+            let serves_no_reads = completion.kind == EventType::Fail
+                && completion.error.as_deref().is_some_and(|e| e.starts_with("not_leader"));
+            if serves_no_reads {
                 break;
             }
             if Instant::now() + RETRY >= until {
