@@ -18,7 +18,7 @@ use paxos_support::*;
 const PROGRESS_WITHIN_MS: u64 = 5_000;
 
 fn simultaneous_candidates(seed: u64) -> bool {
-    let nodes = if seed % 2 == 0 { 3 } else { 5 };
+    let nodes = [3, 5][(seed % 2) as usize];
     let mut cfg = config(nodes, seed % 4 >= 2);
     // Nearly equal timeouts and slow links: prepares cross in flight.
     cfg.options.election_timeout_min_ms = 100;

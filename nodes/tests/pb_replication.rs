@@ -2,6 +2,7 @@
 //! persisted log, and the failures the design promises (lost acknowledged writes, split
 //! brain, refused writes while a backup is out).
 
+use checkers::{check, CheckOptions, ModelKind, Verdict};
 use nodes::api::{ErrorCode, Request, Response, Role};
 use nodes::protocol::Protocol;
 use nodes::protocols::pb::{PbAsync, PbSync, PrimaryBackup, Record, ReplyRule};
@@ -14,6 +15,13 @@ fn put(key: &str, value: i64) -> Request {
 
 fn get(key: &str) -> Request {
     Request::Get { key: key.into() }
+}
+
+/// The linearizability checker's verdict on the whole (register) history.
+fn register_verdict<R: ReplyRule>(sim: &Sim<PrimaryBackup<R>>) -> Verdict {
+    let history = sim.history_of_keys(|_| true).expect("a valid history");
+    let options = CheckOptions { threads: 1, ..CheckOptions::new(ModelKind::CasRegister) };
+    check(&history, &options).expect("a register history").verdict
 }
 
 fn stores<R: ReplyRule>(sim: &Sim<PrimaryBackup<R>>) -> Vec<Store> {
@@ -141,6 +149,7 @@ fn pb_async_loses_an_acknowledged_write_when_the_primary_dies_after_replying() {
             let read = sim.node(n).unwrap().store().read(&get("x")).unwrap();
             assert_eq!(read, Response::Value { value: Some(1) }, "node {n} lost the acknowledged x=2");
         }
+        assert_eq!(register_verdict(&sim), Verdict::Invalid, "the checker catches the lost write");
     });
 }
 
@@ -155,6 +164,7 @@ fn pb_sync_keeps_a_write_acknowledged_before_the_primary_died() {
         sim.crash(1);
         assert!(sim.run_until(5_000, |s| s.status(2).is_some_and(|st| st.role == Role::Primary)));
         assert_eq!(sim.call(2, get("x")), OpState::Ok(Response::Value { value: Some(2) }));
+        assert_eq!(register_verdict(&sim), Verdict::Valid);
     });
 }
 
@@ -233,5 +243,33 @@ fn pb_async_converges_after_lossy_delivery() {
         assert!(sim.run_until(3_000, converged));
         assert_eq!(sim.node(3).unwrap().log().len(), 50);
         assert_eq!(<PbAsync as Protocol>::NAME, "pb-async");
+    });
+}
+
+/// pb-sync's divergence: a write applied on the primary (its client got an indefinite error)
+/// is read there, then a failover discards it, and later reads no longer see it.
+#[test]
+fn pb_sync_read_sees_a_write_that_failover_then_discards() {
+    check_seeds(0..10, |seed| {
+        let mut sim = Sim::<PbSync>::new(seed, SimConfig::new(3));
+        assert!(sim.call(1, put("x", 1)).is_ok());
+        sim.isolate(1);
+        let applied = sim.call(1, put("x", 2));
+        assert!(matches!(applied, OpState::Info(_)), "{applied:?}");
+        assert_eq!(
+            sim.call(1, get("x")),
+            OpState::Ok(Response::Value { value: Some(2) }),
+            "the primary's own read"
+        );
+        assert!(sim.run_until(5_000, |s| s.status(2).is_some_and(|st| st.role == Role::Primary)));
+        sim.heal();
+        assert!(
+            sim.run_until(2_000, |s| s.status(1).is_some_and(|st| st.role == Role::Backup) && converged(s))
+        );
+        assert_eq!(
+            sim.call(2, get("x")),
+            OpState::Ok(Response::Value { value: Some(1) }),
+            "x=2 was discarded"
+        );
     });
 }

@@ -37,7 +37,10 @@ async fn every_route_answers_as_documented() {
         let add = http.post(node.url("/set/s/add")).json(&json!({"element": element})).send().await.unwrap();
         assert_eq!(json(add).await, (200, json!({})));
     }
-    assert_eq!(json(http.get(node.url("/set/s")).send().await.unwrap()).await, (200, json!({"elements": [1, 3]})));
+    assert_eq!(
+        json(http.get(node.url("/set/s")).send().await.unwrap()).await,
+        (200, json!({"elements": [1, 3]}))
+    );
 
     let txn = json!({"ops": [
         {"op": "read", "key": "a"},
@@ -143,4 +146,49 @@ async fn timers_fire_and_rearm() {
     })
     .await;
     node.stop().await.unwrap();
+}
+
+/// Serve only the HTTP layer over `inbox`, with no actor behind it.
+async fn bare_api(inbox: tokio::sync::mpsc::Sender<nodes::runtime::node::ClientInput>) -> String {
+    use std::future::IntoFuture;
+    let state = nodes::runtime::http::ApiState { inbox, wait: Duration::from_secs(5) };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, nodes::runtime::http::router(state, 1024)).into_future());
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_actor_queue_answers_unavailable_at_once() {
+    use nodes::runtime::node::ClientInput;
+    let (inbox, _queue) = tokio::sync::mpsc::channel(1);
+    let (answer, _) = tokio::sync::oneshot::channel();
+    inbox.try_send(ClientInput::Status { answer }).unwrap();
+    let base = bare_api(inbox).await;
+    let (status, body) =
+        json(client().put(format!("{base}/kv/a")).json(&json!({"value": 1})).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["error"]["definite"].as_bool()),
+        (503, Some("unavailable"), Some(true))
+    );
+    let (status, _) = json(client().get(format!("{base}/status")).send().await.unwrap()).await;
+    assert_eq!(status, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_lost_with_a_stopped_actor_is_indefinite() {
+    use nodes::runtime::node::ClientInput;
+    let (inbox, mut queue) = tokio::sync::mpsc::channel::<ClientInput>(8);
+    // An actor that takes each request and dies without answering.
+    tokio::spawn(async move {
+        while let Some(input) = queue.recv().await {
+            drop(input);
+        }
+    });
+    let base = bare_api(inbox).await;
+    let (status, body) =
+        json(client().put(format!("{base}/kv/a")).json(&json!({"value": 1})).send().await.unwrap()).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "internal");
+    assert_eq!(body["error"]["definite"], false);
 }

@@ -355,7 +355,7 @@ impl Paxos {
         }
         let own = |ballot: &Ballot| ballot.node == self.config.id;
         let theirs = |ballot: &Ballot| ballot.node == from && ballot.round > 0;
-        let slot_ok = |slot: Slot| slot >= 1 && slot < u64::MAX / 2;
+        let slot_ok = |slot: Slot| (1..u64::MAX / 2).contains(&slot);
         let entries_ok = |entries: &[(Slot, Value)]| {
             entries.len() <= MAX_ENTRIES_PER_MESSAGE && entries.iter().all(|(slot, _)| slot_ok(*slot))
         };

@@ -35,8 +35,11 @@
 //! it has recently heard from a lower-id node, which it leaves to promote first. The new
 //! primary takes era `(highest epoch seen + 1, its id)`, persists it and starts shipping its
 //! own log. Nothing stops two primaries under a partition, and a promoted backup that missed
-//! the old primary's last entries makes every other node truncate them when it ships:
-//! acknowledged writes are lost. Eras are ordered `(epoch, primary id)`, so two nodes that
+//! the old primary's last entries makes every other node truncate them when it ships. Under
+//! `pb-async` those entries include acknowledged writes: they are lost. Under `pb-sync` an
+//! acknowledged write is on every node, so every later primary has it; what is lost is a
+//! write the old primary applied (and served to readers) but could not replicate: a read
+//! saw it, and after the failover no read ever will again. Eras are ordered `(epoch, primary id)`, so two nodes that
 //! promote into the same epoch still have distinct eras and the lower id yields.
 //!
 //! # Durability
@@ -53,6 +56,10 @@ use serde::{Deserialize, Serialize};
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Role, Status};
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
+
+/// Most `pb-sync` writes the primary holds unanswered; beyond it, writes are refused with a
+/// definite `unavailable` before being applied.
+pub const MAX_PENDING_WRITES: usize = 4096;
 
 /// `pb-async`: reply first, ship after.
 pub type PbAsync = PrimaryBackup<Async>;
@@ -286,6 +293,11 @@ impl<R: ReplyRule> PrimaryBackup<R> {
                 self.config.peers().filter(|&p| !self.heard_recently(p, ctx.now_ms)).collect();
             if !down.is_empty() {
                 let message = format!("backup(s) {down:?} unreachable; the write was not applied");
+                out.reply(request_id, Err(ApiError::new(ErrorCode::Unavailable, message)));
+                return;
+            }
+            if self.pending.len() >= MAX_PENDING_WRITES {
+                let message = "too many writes awaiting backups; the write was not applied";
                 out.reply(request_id, Err(ApiError::new(ErrorCode::Unavailable, message)));
                 return;
             }

@@ -166,9 +166,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let shutdown = termination()?;
         let listeners = Listeners::bind(args.peer_listen, args.client_listen).await?;
         announce_ready(args.protocol, settings.id, &listeners)?;
-        dispatch(args.protocol, settings, listeners, termination()).await
+        dispatch(args.protocol, settings, listeners, shutdown).await
     })
 }
 
@@ -180,13 +181,13 @@ async fn dispatch(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    use crate::protocols::{paxos::Paxos, pb, raft::Raft};
+    use crate::protocols::{paxos::Paxos, pb, raft::Raft, twopc::TwoPc};
     match name {
         ProtocolName::PbAsync => serve::<pb::PbAsync>(settings, listeners, shutdown).await,
         ProtocolName::PbSync => serve::<pb::PbSync>(settings, listeners, shutdown).await,
         ProtocolName::Paxos => serve::<Paxos>(settings, listeners, shutdown).await,
         ProtocolName::Raft => serve::<Raft>(settings, listeners, shutdown).await,
-        ProtocolName::TwoPc => bail!("protocol {name} is not built into this node yet"),
+        ProtocolName::TwoPc => serve::<TwoPc>(settings, listeners, shutdown).await,
     }
 }
 
@@ -203,21 +204,18 @@ fn announce_ready(protocol: ProtocolName, id: NodeId, listeners: &Listeners) -> 
     writeln!(stdout, "{line}").and_then(|()| stdout.flush()).context("writing the ready line to stdout")
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn termination() {
+/// A future that completes on SIGTERM or SIGINT. The handlers are installed before this
+/// returns, so a signal sent right after the ready line is not lost.
+fn termination() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM"),
+            _ = interrupt.recv() => info!("SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM"),
-        _ = tokio::signal::ctrl_c() => info!("SIGINT"),
-    }
+    })
 }
 
 fn init_logging(filter: &str) -> anyhow::Result<()> {

@@ -19,6 +19,10 @@
 //! short by a crash, or zero-filled blocks after it) is truncated with a warning: it was
 //! never synced, so nothing that depended on it left the node. Damage followed by further
 //! records is corruption and refuses to start, naming the offset.
+//!
+//! An open log holds an exclusive lock on `DIR/lock`, so two nodes never append to one log
+//! (say, a restart racing a process that is still dying). The kernel drops the lock when the
+//! process dies, kill -9 included.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -38,6 +42,8 @@ pub const RECORD_HEADER_BYTES: usize = 12;
 pub const FILE_NAME: &str = "wal.log";
 
 const TEMP_NAME: &str = "wal.log.tmp";
+
+const LOCK_NAME: &str = "lock";
 
 /// One record read back at recovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,12 +68,15 @@ pub struct Wal {
     file: File,
     /// Records appended but not yet written and synced.
     pending: Vec<u8>,
+    /// Held for as long as the log is open.
+    _lock: DirLock,
 }
 
 impl Wal {
     /// Open (creating if needed) the log in `dir` and recover its records.
     pub fn open(dir: &Path) -> anyhow::Result<(Wal, Recovery)> {
         fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+        let lock = DirLock::acquire(dir)?;
         let path = dir.join(FILE_NAME);
         let temp = dir.join(TEMP_NAME);
         if temp.exists() {
@@ -89,7 +98,7 @@ impl Wal {
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("truncating the torn tail of {}", path.display()))?;
         }
-        let wal = Wal { dir: dir.to_path_buf(), file, pending: Vec::new() };
+        let wal = Wal { dir: dir.to_path_buf(), file, pending: Vec::new(), _lock: lock };
         Ok((wal, Recovery { records: scan.records, truncated_bytes }))
     }
 
@@ -122,6 +131,33 @@ impl Wal {
         write_atomically(&self.dir, payloads)?;
         self.file = OpenOptions::new().append(true).open(self.dir.join(FILE_NAME))?;
         Ok(())
+    }
+}
+
+/// An exclusive advisory lock (flock) on the data directory's lock file.
+#[derive(Debug)]
+struct DirLock(#[allow(dead_code)] File);
+
+impl DirLock {
+    fn acquire(dir: &Path) -> anyhow::Result<DirLock> {
+        use std::os::fd::AsRawFd;
+        let path = dir.join(LOCK_NAME);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: flock(2) on a descriptor owned by `file`, which outlives the call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                bail!("data directory {} is in use by another node", dir.display());
+            }
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+        Ok(DirLock(file))
     }
 }
 
@@ -324,6 +360,16 @@ mod tests {
         let (_wal, recovery) = Wal::open(dir.path()).unwrap();
         assert_eq!(recovery.records.len(), 3);
         assert!(!dir.path().join(TEMP_NAME).exists());
+    }
+
+    #[test]
+    fn one_data_directory_serves_one_log_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, _) = Wal::open(dir.path()).unwrap();
+        let err = format!("{:#}", Wal::open(dir.path()).unwrap_err());
+        assert!(err.contains("in use by another node"), "{err}");
+        drop(first);
+        Wal::open(dir.path()).unwrap();
     }
 
     #[test]

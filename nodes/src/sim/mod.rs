@@ -36,23 +36,51 @@
 //!   node ever reported, [`Sim::leaders_by_term`] who claimed to lead in which term,
 //!   [`Sim::persisted`] the durable records, [`Sim::messages_sent`] traffic per link.
 //!
+//! # Random schedules
+//!
+//! [`Sim::random_fault`] draws one fault of a [`FaultMix`] (isolate a node, split in two,
+//! cut one direction, crash, restart, a lossy network, heal) and [`Sim::heal_all`] undoes
+//! them all. [`Clients`] keeps concurrent clients busy with register reads, writes of unique
+//! values, cas and set adds, following `not_leader` hints. [`run_chaos`] runs both for a
+//! while, heals, and lets the cluster settle, ready for the final checks.
+//!
 //! # Testing over many seeds
 //!
 //! [`check_seeds`] runs a test for a range of seeds and turns a panic into one that starts
 //! `seed N:`; `FAULTLINE_SEED=N cargo test NAME` reruns that seed alone.
 //!
-//! See `nodes/tests/sim_*.rs` for the simulator's own tests, written against a small
-//! protocol defined there.
+//! ```
+//! use nodes::api::{Request, Response};
+//! use nodes::protocols::twopc::TwoPc;
+//! use nodes::sim::{check_seeds, OpState, Sim, SimConfig};
+//!
+//! check_seeds(0..3, |seed| {
+//!     let mut sim = Sim::<TwoPc>::new(seed, SimConfig::new(3));
+//!     sim.run_for(200); // first heartbeats: the coordinator hears every participant
+//!     assert!(sim.call(1, Request::Put { key: "k".into(), value: 1 }).is_ok());
+//!     sim.crash_restart(2);
+//!     let read = sim.call(1, Request::Get { key: "k".into() });
+//!     assert_eq!(read, OpState::Ok(Response::Value { value: Some(1) }));
+//! });
+//! ```
+//!
+//! `nodes/tests/sim_model.rs` tests the simulator itself against a small protocol defined
+//! there.
 //!
 //! [`Protocol`]: crate::protocol::Protocol
 //! [`Protocol::recover`]: crate::protocol::Protocol::recover
 //! [`Context::random`]: crate::protocol::Context::random
 
+mod chaos;
 mod network;
 pub mod recording;
 mod seeds;
 mod simulator;
 
+pub use chaos::{
+    describe_faults, final_reads, run_chaos, set_adds_by_outcome, ChaosPlan, Clients, Fault, FaultMix,
+    WorkloadMix, SET_KEY,
+};
 pub use network::{Grudges, NetConfig};
 pub use seeds::{check_seeds, SEED_ENV};
 pub use simulator::{ClientOp, OpId, OpState, Sim, SimConfig, StatusChange};

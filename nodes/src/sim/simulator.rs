@@ -346,6 +346,18 @@ impl<P: Protocol> Sim<P> {
         History::from_events(self.events.clone())
     }
 
+    /// The client operations on keys that `keep` accepts, as a validated history (nemesis
+    /// events and keyless operations left out): one model's share of a mixed workload.
+    pub fn history_of_keys(&self, keep: impl Fn(&str) -> bool) -> Result<History, HistoryError> {
+        let events = self
+            .events
+            .iter()
+            .filter(|e| e.process != checkers::Process::Nemesis && e.key.as_deref().is_some_and(&keep))
+            .cloned()
+            .collect();
+        History::from_events(events)
+    }
+
     // ----- nodes -----
 
     /// A live node's protocol state; `None` while it is down.

@@ -41,11 +41,11 @@ pub struct Conflict {
 
 impl Learner {
     /// Record that `value` is chosen in `slot`. Returns whether it was new.
-    pub fn learn(&mut self, slot: Slot, value: Value) -> Result<bool, Conflict> {
+    pub fn learn(&mut self, slot: Slot, value: Value) -> Result<bool, Box<Conflict>> {
         assert!(slot >= 1, "slot 0 is not a log position");
         match self.chosen.get(&slot) {
             Some(held) if *held == value => Ok(false),
-            Some(held) => Err(Conflict { slot, held: held.clone(), offered: value }),
+            Some(held) => Err(Box::new(Conflict { slot, held: held.clone(), offered: value })),
             None => {
                 self.chosen.insert(slot, value);
                 Ok(true)

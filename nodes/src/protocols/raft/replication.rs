@@ -253,6 +253,19 @@ impl Raft {
             self.send_append(from, false, out);
         } else {
             if let Some(conflict) = response.conflict {
+                if conflict.term.is_none() && conflict.index <= progress.match_index {
+                    // The follower's log is shorter than it once acknowledged: it lost its
+                    // disk (or this refusal is an old one, overtaken). Forget what it
+                    // acknowledged and probe from its end; commit never moves backwards, so
+                    // forgetting is safe, and a needless probe costs one round trip.
+                    progress.match_index = conflict.index.saturating_sub(1);
+                    progress.next_index = conflict.index.max(1);
+                    progress.flow = Flow::Probe;
+                    progress.probe_sent = false;
+                    self.send_append(from, false, out);
+                    self.confirm_reads();
+                    return self.serve_reads(out);
+                }
                 let stale = match progress.flow {
                     Flow::Replicate => response.rejected_index <= progress.match_index,
                     Flow::Probe => response.rejected_index + 1 != progress.next_index,
