@@ -10,14 +10,14 @@
 //!     cargo bench -p faultline --bench driver
 //!
 //! Environment: `FAULTLINE_BENCH_SECONDS` (default 10), `FAULTLINE_BENCH_CONCURRENCY`
-//! (default 32).
+//! (default 64).
 
 use std::process::Command;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: u64 = env_or("FAULTLINE_BENCH_SECONDS", 10)?;
-    let concurrency: u64 = env_or("FAULTLINE_BENCH_CONCURRENCY", 32)?;
+    let concurrency: u64 = env_or("FAULTLINE_BENCH_CONCURRENCY", 64)?;
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("store");
     let began = Instant::now();
