@@ -34,7 +34,7 @@
 //!   each a pure step function over interned states.
 //! - `search`, `memo`, `budget`: Wing & Gong / Lowe linearizability search, its memo of
 //!   explored configurations, and the time, memory and cancellation limits.
-//! - `gen`: histories that are linearizable by construction, or hold one known
+//! - [`gen`]: histories that are linearizable by construction, or hold one known
 //!   violation, for tests and benchmarks.
 //!
 //! The key design decision: values are parsed into typed ops once, and the search sees
@@ -43,6 +43,7 @@
 
 pub mod bank;
 pub mod format;
+pub mod gen;
 pub mod history;
 pub mod split_brain;
 pub mod stats;
@@ -61,6 +62,7 @@ mod search;
 
 pub use check::check;
 pub use counterexample::{Counterexample, OpSummary, PrefixStep};
+pub use gen::{generate, GenOptions};
 pub use history::{Event, EventType, History, HistoryError, Operation, Outcome, Process};
 pub use lost_writes::{ElementCount, LostWrites};
 pub use options::{CheckOptions, ModelKind};

@@ -15,6 +15,11 @@
 //! linearized need not be. That is Jepsen's reading of `info`: it may have happened, at any
 //! time after its call, or not at all.
 //!
+//! At each configuration the search first tries the ops that completed, and only then the
+//! ops of unknown outcome: every choice is still tried, but a crashed op is linearized
+//! only when something needs it. Unknown ops live in a list of their own and in the memo
+//! count by dominance (see `memo`).
+//!
 //! The list is index-based (dancing links over `u32` arrays); the linearized set is a
 //! bitset with an incremental Zobrist hash; states are interned ids; see `memo`.
 
@@ -62,8 +67,11 @@ const CHECK_EVERY: u64 = 1024;
 struct Frame {
     op: u32,
     state: StateId,
-    /// One more than the highest linearized op before this one was pushed.
+    /// One more than the highest linearized completed op before this one was pushed.
     top: u32,
+    /// For an op of unknown outcome: the position of the return that was due when it
+    /// was chosen (the walk over unknown ops stops there).
+    due: u64,
 }
 
 /// Search the ops (sorted by call) for a linearization under `machine`'s model.
@@ -72,22 +80,43 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
     assert!(n < (RETURN as usize), "a partition holds fewer than 2^31 ops");
     debug_assert!(ops.windows(2).all(|w| w[0].call < w[1].call), "ops are sorted by call");
 
-    // Entries in real-time order: HEAD, the calls and returns, END.
-    let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * n);
+    // Completed ops get dense indices for the bitset; unknown ones their own, and a list
+    // of their own, so that they neither lengthen every walk from the front nor count as
+    // deadlines.
+    let mut class_index = vec![0u32; n];
+    let mut known_ops: Vec<u32> = Vec::new();
+    let mut unknown_ops: Vec<u32> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        order.push((op.call, i as u32));
+        if op.ret.is_some() {
+            class_index[i] = known_ops.len() as u32;
+            known_ops.push(i as u32);
+        } else {
+            class_index[i] = unknown_ops.len() as u32;
+            unknown_ops.push(i as u32);
+        }
+    }
+    let known = known_ops.len();
+    let unknown = unknown_ops.len();
+
+    // The main list: HEAD, calls and returns of completed ops in real-time order, END.
+    let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * known);
+    for &i in &known_ops {
+        let op = ops[i as usize];
+        order.push((op.call, i));
         if let Some(ret) = op.ret {
             debug_assert!(ret > op.call);
-            order.push((ret, i as u32 | RETURN));
+            order.push((ret, i | RETURN));
         }
     }
     order.sort_unstable_by_key(|&(position, _)| position);
     let end = order.len() as u32 + 1;
     let mut tag = Vec::with_capacity(order.len() + 2);
+    let mut position = Vec::with_capacity(order.len() + 2);
     tag.push(NONE);
+    position.push(0);
     let mut call_node = vec![NONE; n];
     let mut ret_node = vec![NONE; n];
-    for (node, &(_, t)) in order.iter().enumerate() {
+    for (node, &(at, t)) in order.iter().enumerate() {
         let node = node as u32 + 1;
         if t & RETURN == 0 {
             call_node[t as usize] = node;
@@ -95,15 +124,24 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
             ret_node[(t & !RETURN) as usize] = node;
         }
         tag.push(t);
+        position.push(at);
     }
     tag.push(NONE);
+    position.push(u64::MAX);
     drop(order);
     let mut next: Vec<u32> = (1..=end + 1).collect();
     let mut prev: Vec<u32> = (0..=end).map(|i| i.wrapping_sub(1)).collect();
     next[end as usize] = NONE;
 
-    let zobrist: Vec<u64> = (0..n as u64).map(mix64).collect();
-    let mut bits = vec![0u64; n.div_ceil(64)];
+    // The list of unknown ops not yet linearized: node u + 1 for unknown op u, 0 and
+    // `unknown_end` as sentinels.
+    let unknown_end = unknown as u32 + 1;
+    let mut unext: Vec<u32> = (1..=unknown_end + 1).collect();
+    let mut uprev: Vec<u32> = (0..=unknown_end).map(|i| i.wrapping_sub(1)).collect();
+
+    let zobrist: Vec<u64> = (0..known as u64).map(mix64).collect();
+    let mut bits = vec![0u64; known.div_ceil(64)];
+    let mut unknown_bits = vec![0u64; unknown.div_ceil(64)];
     let mut set_hash = 0u64;
     let mut top = 0u32;
     let mut state = machine.initial();
@@ -117,14 +155,21 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
 
     let mut reported = 0u64;
     let mut steps = 0u64;
+    // Each configuration's choices are tried in two passes: first the completed ops whose
+    // calls come before the first pending return (walking the main list from `entry`),
+    // then, only if none of those leads anywhere, the unknown ops called before that
+    // return (walking their list from `uentry`, up to position `due`).
     let mut entry = next[HEAD as usize];
+    let mut in_unknown = false;
+    let mut uentry = 0u32;
+    let mut due = 0u64;
 
-    let lift = |next: &mut Vec<u32>, prev: &mut Vec<u32>, node: u32| {
+    let lift = |next: &mut [u32], prev: &mut [u32], node: u32| {
         let (p, q) = (prev[node as usize], next[node as usize]);
         next[p as usize] = q;
         prev[q as usize] = p;
     };
-    let unlift = |next: &mut Vec<u32>, prev: &mut Vec<u32>, node: u32| {
+    let unlift = |next: &mut [u32], prev: &mut [u32], node: u32| {
         let (p, q) = (prev[node as usize], next[node as usize]);
         next[p as usize] = node;
         prev[q as usize] = node;
@@ -138,76 +183,124 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
                 break Outcome::Stopped(stop);
             }
         }
-        if entry == end {
-            break Outcome::Linearizable;
-        }
-        let t = tag[entry as usize];
-        if t & RETURN == 0 {
-            let op = t;
-            if let Some(after) = machine.step(state, op) {
-                // Tentatively linearize: lift, then ask the memo about the new configuration.
-                lift(&mut next, &mut prev, entry);
-                let r = ret_node[op as usize];
-                if r != NONE {
-                    lift(&mut next, &mut prev, r);
+        // Choose: the next candidate op, or None when this configuration is exhausted.
+        let candidate = if !in_unknown {
+            if entry == end {
+                break Outcome::Linearizable;
+            }
+            let t = tag[entry as usize];
+            if t & RETURN == 0 {
+                Some(t)
+            } else {
+                if failing.is_none() && agree == stack.len() && stack.len() == best.len() {
+                    failing = Some(t & !RETURN);
                 }
-                let word = op as usize / 64;
-                let bit = 1u64 << (op % 64);
-                bits[word] |= bit;
-                let new_hash = set_hash ^ zobrist[op as usize];
-                let new_top = top.max(op + 1);
-                let first = next[HEAD as usize];
-                let lowest = if first == end { n } else { tag[first as usize] as usize };
-                let first_word = lowest / 64;
-                let last_word = (new_top as usize - 1) / 64;
-                let words: &[u64] = if first_word <= last_word { &bits[first_word..=last_word] } else { &[] };
-                if memo.insert(Memo::hash(new_hash, after), after, first_word as u32, words) {
-                    let depth = stack.len();
-                    if agree == depth && best.len() > depth && best[depth] == op {
-                        agree = depth + 1;
-                    }
-                    stack.push(Frame { op, state, top });
-                    state = after;
-                    set_hash = new_hash;
-                    top = new_top;
-                    if stack.len() > best.len() {
-                        best.truncate(agree);
-                        best.extend(stack[agree..].iter().map(|f| f.op));
-                        agree = stack.len();
-                        failing = None;
-                    }
-                    entry = next[HEAD as usize];
+                in_unknown = true;
+                due = position[entry as usize];
+                uentry = unext[0];
+                continue;
+            }
+        } else if uentry != unknown_end && ops[unknown_ops[uentry as usize - 1] as usize].call < due {
+            Some(unknown_ops[uentry as usize - 1])
+        } else {
+            None
+        };
+
+        if let Some(op) = candidate {
+            let Some(after) = machine.step(state, op) else {
+                if in_unknown {
+                    uentry = unext[uentry as usize];
                 } else {
-                    bits[word] &= !bit;
-                    if r != NONE {
-                        unlift(&mut next, &mut prev, r);
-                    }
-                    unlift(&mut next, &mut prev, entry);
                     entry = next[entry as usize];
                 }
+                continue;
+            };
+            if in_unknown {
+                // Right after another unknown op u: if this op, applied instead of u,
+                // reaches the same state, then linearizing it after u is dominated by
+                // linearizing it alone, which this configuration's parent tries too
+                // (a write that overwrites a crashed write). Skip it.
+                if let Some(last) = stack.last() {
+                    if ops[last.op as usize].ret.is_none() && machine.step(last.state, op) == Some(after) {
+                        uentry = unext[uentry as usize];
+                        continue;
+                    }
+                }
+            }
+            let class = class_index[op as usize];
+            // Tentatively linearize: lift, then ask the memo about the new configuration.
+            let (new_hash, new_top) = if in_unknown {
+                lift(&mut unext, &mut uprev, uentry);
+                unknown_bits[class as usize / 64] |= 1u64 << (class % 64);
+                (set_hash, top)
             } else {
+                lift(&mut next, &mut prev, entry);
+                lift(&mut next, &mut prev, ret_node[op as usize]);
+                bits[class as usize / 64] |= 1u64 << (class % 64);
+                (set_hash ^ zobrist[class as usize], top.max(class + 1))
+            };
+            let first = next[HEAD as usize];
+            let lowest =
+                if first == end { known } else { class_index[tag[first as usize] as usize] as usize };
+            let first_word = lowest / 64;
+            let words: &[u64] = if new_top > 0 && first_word <= (new_top as usize - 1) / 64 {
+                &bits[first_word..=(new_top as usize - 1) / 64]
+            } else {
+                &[]
+            };
+            if memo.insert(Memo::hash(new_hash, after), after, first_word as u32, words, &unknown_bits) {
+                let depth = stack.len();
+                if agree == depth && best.len() > depth && best[depth] == op {
+                    agree = depth + 1;
+                }
+                stack.push(Frame { op, state, top, due: if in_unknown { due } else { 0 } });
+                state = after;
+                set_hash = new_hash;
+                top = new_top;
+                if stack.len() > best.len() {
+                    best.truncate(agree);
+                    best.extend(stack[agree..].iter().map(|f| f.op));
+                    agree = stack.len();
+                    failing = None;
+                }
+                in_unknown = false;
+                entry = next[HEAD as usize];
+            } else if in_unknown {
+                unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
+                unlift(&mut unext, &mut uprev, uentry);
+                uentry = unext[uentry as usize];
+            } else {
+                bits[class as usize / 64] &= !(1u64 << (class % 64));
+                unlift(&mut next, &mut prev, ret_node[op as usize]);
+                unlift(&mut next, &mut prev, entry);
                 entry = next[entry as usize];
             }
+            continue;
+        }
+
+        // This configuration is exhausted: undo the last choice.
+        let Some(frame) = stack.pop() else {
+            let stuck = failing.unwrap_or_else(|| tag[entry as usize] & !RETURN);
+            break Outcome::NotLinearizable { prefix: best.clone(), failing: stuck };
+        };
+        agree = agree.min(stack.len());
+        state = frame.state;
+        top = frame.top;
+        let class = class_index[frame.op as usize];
+        if ops[frame.op as usize].ret.is_none() {
+            unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
+            let node = class + 1;
+            unlift(&mut unext, &mut uprev, node);
+            in_unknown = true;
+            due = frame.due;
+            uentry = unext[node as usize];
         } else {
-            // A return before its op was linearized: this branch is dead.
-            let op = t & !RETURN;
-            if failing.is_none() && agree == stack.len() && stack.len() == best.len() {
-                failing = Some(op);
-            }
-            let Some(frame) = stack.pop() else {
-                break Outcome::NotLinearizable { prefix: best.clone(), failing: failing.unwrap_or(op) };
-            };
-            agree = agree.min(stack.len());
-            state = frame.state;
-            top = frame.top;
-            set_hash ^= zobrist[frame.op as usize];
-            bits[frame.op as usize / 64] &= !(1u64 << (frame.op % 64));
+            set_hash ^= zobrist[class as usize];
+            bits[class as usize / 64] &= !(1u64 << (class % 64));
             let call = call_node[frame.op as usize];
-            let r = ret_node[frame.op as usize];
-            if r != NONE {
-                unlift(&mut next, &mut prev, r);
-            }
+            unlift(&mut next, &mut prev, ret_node[frame.op as usize]);
             unlift(&mut next, &mut prev, call);
+            in_unknown = false;
             entry = next[call as usize];
         }
     };
