@@ -9,10 +9,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+#[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod host;
+#[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod nemesis;
+#[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod proxy;
 mod run;
+#[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod supervisor;
 
 /// Exit code for bad arguments or unreadable input.

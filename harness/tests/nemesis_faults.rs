@@ -3,13 +3,13 @@
 //! and heals; faults that cannot apply say so.
 
 #[path = "../src/host.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod host;
 #[path = "../src/nemesis/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod nemesis;
 #[path = "../src/proxy/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod proxy;
 #[path = "../src/supervisor/mod.rs"]
 #[allow(dead_code, unused_imports)]

@@ -2,7 +2,7 @@
 //! (probabilities 0 and 1, so every assertion is exact), grudges, one-way cuts, byte mode.
 
 #[path = "../src/proxy/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod proxy;
 
 use std::collections::BTreeMap;
@@ -301,4 +301,17 @@ async fn bad_fault_settings_are_refused() {
     assert!(proxy.set_all_link_faults(LinkFaults { reorder: -1.0, ..LinkFaults::default() }).is_err());
     assert_eq!(proxy.link_faults((1, 2)), LinkFaults::default());
     assert_eq!(proxy.peers_of(1).keys().copied().collect::<Vec<_>>(), [2]);
+}
+
+#[tokio::test]
+async fn byte_mode_applies_delay_but_never_drops() {
+    let (proxy, _one, mut two) = two_nodes(ProxyConfig::bytes(12)).await;
+    let faults = LinkFaults { drop: 1.0, delay_ms: 5, ..LinkFaults::default() };
+    proxy.set_link_faults((1, 2), faults).unwrap();
+    let mut s = dial(&proxy, 1, 2).await;
+    send(&mut s, &["slow"]).await;
+    assert_eq!(texts(two.payloads(2).await), ["hello 1", "slow"], "loss does not apply to bytes");
+    let link = proxy.stats().links["1->2"];
+    assert!(link.delayed >= 1, "{link:?}");
+    assert_eq!(link.dropped, 0);
 }

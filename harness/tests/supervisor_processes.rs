@@ -5,7 +5,7 @@
 //! Nodes are fake nodes served by this test executable (see `supervisor_support`).
 
 #[path = "../src/host.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod host;
 #[path = "../src/supervisor/mod.rs"]
 #[allow(dead_code, unused_imports)]
@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use host::{Host, NodeAddrs, NodeSpec, NodeState};
+use host::{NodeAddrs, NodeSpec, NodeState};
 use supervisor::{allocate_addrs, LocalHost, NodeCommand, Supervisor};
 use supervisor_support::*;
 
@@ -198,6 +198,12 @@ fn allocated_ports_are_distinct_and_free() {
     for x in a.values() {
         std::net::TcpListener::bind(x.client).expect("an allocated port is free");
     }
+    // Below the ephemeral range, where the kernel never puts a connection's source port.
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    if low >= 12_000 {
+        assert!(ports.iter().all(|&p| (10_000..low).contains(&p)), "{ports:?} vs {low}");
+    }
 }
 
 /// A child process acting as the harness, in its own process group, killed on drop.
@@ -208,15 +214,18 @@ struct FakeHarness {
 }
 
 impl FakeHarness {
-    fn start(run_dir: &std::path::Path, signals: bool) -> FakeHarness {
+    fn start(run_dir: &std::path::Path, option: Option<&str>) -> FakeHarness {
         let mut args =
             vec!["--run-dir".to_string(), run_dir.display().to_string(), "--entry".into(), ENTRY.into()];
-        if signals {
-            args.push("--signals".into());
-        }
+        args.extend(option.map(String::from));
         let argv = role_argv(ENTRY, "harness", &args);
-        let mut child =
-            Command::new(&argv[0]).args(&argv[1..]).stdout(Stdio::piped()).process_group(0).spawn().unwrap();
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
         let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
         // From here on, a failed assertion still kills the child (Drop).
         let mut harness = FakeHarness { child, nodes: Vec::new(), lines };
@@ -248,7 +257,7 @@ async fn killing_the_harness_process_group_leaves_no_node() {
     let run = tempfile::tempdir().unwrap();
     let harness = tokio::task::spawn_blocking({
         let dir = run.path().to_path_buf();
-        move || FakeHarness::start(&dir, false)
+        move || FakeHarness::start(&dir, None)
     })
     .await
     .unwrap();
@@ -265,7 +274,7 @@ async fn sigterm_to_the_harness_shuts_every_node_down() {
     let run = tempfile::tempdir().unwrap();
     let mut harness = tokio::task::spawn_blocking({
         let dir = run.path().to_path_buf();
-        move || FakeHarness::start(&dir, true)
+        move || FakeHarness::start(&dir, Some("--signals"))
     })
     .await
     .unwrap();
@@ -283,4 +292,28 @@ async fn sigterm_to_the_harness_shuts_every_node_down() {
     for &(pid, since) in &harness.nodes {
         wait_gone(pid, since, DEADLINE).await;
     }
+}
+
+#[tokio::test]
+async fn a_panic_in_the_harness_kills_every_node_through_the_hook() {
+    let run = tempfile::tempdir().unwrap();
+    let mut harness = tokio::task::spawn_blocking({
+        let dir = run.path().to_path_buf();
+        move || FakeHarness::start(&dir, Some("--panic"))
+    })
+    .await
+    .unwrap();
+    use std::io::Write;
+    writeln!(harness.child.stdin.as_mut().unwrap(), "panic now").unwrap();
+    for &(pid, since) in &harness.nodes {
+        wait_gone(pid, since, DEADLINE).await;
+    }
+    assert!(harness.child.try_wait().unwrap().is_none(), "the harness itself is still alive");
+    let harness = tokio::task::spawn_blocking(move || {
+        assert!(harness.lines.by_ref().map_while(Result::ok).any(|l| l.ends_with("PANICKED")));
+        harness
+    })
+    .await
+    .unwrap();
+    drop(harness);
 }

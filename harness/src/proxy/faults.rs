@@ -77,11 +77,17 @@ pub fn decide(faults: &LinkFaults, cut: bool, rng: &mut impl Rng) -> Fate {
     if faults.drop > 0.0 && rng.gen_bool(faults.drop) {
         return Fate::Lost;
     }
-    let jitter = if faults.jitter_ms > 0 { rng.gen_range(0..=faults.jitter_ms) } else { 0 };
-    let delay = Duration::from_millis(faults.delay_ms + jitter);
+    let delay = delay(faults, rng);
     let duplicate = faults.duplicate > 0.0 && rng.gen_bool(faults.duplicate);
     let hold = faults.reorder > 0.0 && rng.gen_bool(faults.reorder);
     Fate::Deliver { delay, duplicate, hold }
+}
+
+/// The delay of one frame or chunk: the fixed delay plus a uniform draw of the jitter.
+/// Draws from `rng` only when there is jitter.
+pub fn delay(faults: &LinkFaults, rng: &mut impl Rng) -> Duration {
+    let jitter = if faults.jitter_ms > 0 { rng.gen_range(0..=faults.jitter_ms) } else { 0 };
+    Duration::from_millis(faults.delay_ms + jitter)
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::faults::{decide, Fate};
+use super::faults::{self, decide, Fate};
 use super::framing::{FrameEnd, FrameReader};
 use super::stats::{bump, LinkCounters};
 use super::{Link, Mode, Shared};
@@ -221,10 +221,9 @@ async fn read_bytes(
                 return;
             }
         };
-        let delay = match decide(&faults, false, &mut rng) {
-            Fate::Deliver { delay, .. } => delay,
-            Fate::Cut | Fate::Lost => Duration::ZERO,
-        };
+        // Only the delay applies to bytes: loss, duplication and reordering would corrupt
+        // a stream whose framing is unknown.
+        let delay = faults::delay(&faults, &mut rng);
         if !delay.is_zero() {
             bump(&counters.delayed, 1);
         }

@@ -13,7 +13,8 @@
 //!   `/status` claims.
 //! - `harness`: starts fake nodes under a `LocalHost`, prints `PID <pid>` for each, then
 //!   waits; with `--signals` it installs the termination handler and shuts down on the first
-//!   SIGINT/SIGTERM, printing `SHUTDOWN`.
+//!   SIGINT/SIGTERM, printing `SHUTDOWN`; with `--panic` it installs the panic hook and
+//!   panics on a second thread once a line arrives on stdin, printing `PANICKED` and staying alive.
 
 #![allow(dead_code)]
 
@@ -175,6 +176,14 @@ async fn fake_harness(args: Vec<String>) -> i32 {
         }
     }
     println!("READY");
+    if args.iter().any(|a| a == "--panic") {
+        crate::supervisor::install_panic_hook();
+        // Wait for the test to have noted the node pids.
+        let _ = std::io::stdin().read_line(&mut String::new());
+        // A panic on another thread leaves the process alive: only the hook can kill nodes.
+        let _ = std::thread::spawn(|| panic!("a harness bug")).join();
+        println!("PANICKED");
+    }
     match termination {
         Some(t) => {
             t.recv().await;
