@@ -152,12 +152,18 @@ impl<P: Protocol> Node<P> {
                 Some((from, message)) = peers.recv() => self.on_peer(from, message)?,
                 () = sleep_until(wake), if wake.is_some() => {}
             }
-            for _ in 1..MAX_STEPS_PER_SYNC {
+            // Take what is already waiting, alternating so neither source starves the other.
+            for _ in 1..MAX_STEPS_PER_SYNC / 2 {
+                let mut took = false;
+                if let Ok((from, message)) = peers.try_recv() {
+                    self.on_peer(from, message)?;
+                    took = true;
+                }
                 if let Ok(input) = clients.try_recv() {
                     self.on_client(input)?;
-                } else if let Ok((from, message)) = peers.try_recv() {
-                    self.on_peer(from, message)?;
-                } else {
+                    took = true;
+                }
+                if !took {
                     break;
                 }
             }
