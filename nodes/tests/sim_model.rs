@@ -283,3 +283,26 @@ fn check_seeds_names_the_failing_seed() {
     assert!(message.starts_with("seed 3: "), "{message}");
     assert!(message.contains("FAULTLINE_SEED=3"), "{message}");
 }
+
+#[test]
+fn a_paused_node_runs_nothing_until_resumed_then_catches_up() {
+    let mut config = SimConfig::new(2);
+    config.client_timeout_ms = 300;
+    let mut sim = Sim::<Flood>::new(8, config);
+    sim.run_for(50);
+    sim.pause(2);
+    assert!(sim.is_paused(2));
+    let ticks = sim.node(2).unwrap().ticks;
+    assert!(sim.call(1, put("a", 1)).is_ok());
+    let held = sim.submit(2, get("a"));
+    sim.run_for(500);
+    let node = sim.node(2).unwrap();
+    assert_eq!((node.ticks, node.values.get("a")), (ticks, None), "frozen while paused");
+    assert!(matches!(&sim.op(held).state, OpState::Info(e) if e.code == ErrorCode::Timeout));
+    sim.resume(2);
+    sim.run_for(1);
+    let node = sim.node(2).unwrap();
+    assert_eq!(node.values.get("a"), Some(&1), "the held message arrived on resume");
+    assert_eq!(node.ticks, ticks + 1, "the overdue timer fired once, late");
+    assert!(sim.events().iter().any(|e| e.f == "pause") && sim.events().iter().any(|e| e.f == "resume"));
+}

@@ -170,3 +170,29 @@ fn twopc_coordinator_restarted_mid_transaction_aborts_it() {
         assert!(sim.call(1, put("x", 8)).is_ok());
     });
 }
+
+#[test]
+fn twopc_compacts_its_log_and_recovers_from_the_snapshot() {
+    check_seeds(0..10, |seed| {
+        let mut config = SimConfig::new(3);
+        config.options.snapshot_every = 5;
+        let mut sim = Sim::<TwoPc>::new(seed, config);
+        sim.run_for(200);
+        for i in 0..40 {
+            assert!(sim.call(1, put(&format!("k{}", i % 4), i)).is_ok());
+        }
+        assert!(sim.run_until(1_000, converged));
+        for id in [3, 2, 1] {
+            let records = sim.persisted(id);
+            assert!(matches!(records.first(), Some(Record::Snapshot(_))), "node {id} compacted");
+            assert!(records.len() < 15, "node {id} keeps {} records for 40 transactions", records.len());
+            let before = sim.node(id).unwrap().store().clone();
+            sim.crash_restart(id);
+            assert_eq!(sim.node(id).unwrap().store(), &before, "node {id} recovered from its snapshot");
+        }
+        sim.run_for(300);
+        assert!(sim.call(1, put("k0", 100)).is_ok(), "transaction numbers continue after the snapshot");
+        assert!(sim.run_until(1_000, converged));
+        assert_eq!(sim.node(2).unwrap().applied_through(), 41);
+    });
+}

@@ -2,7 +2,8 @@
 
 use nodes::api::{Request, Response};
 use nodes::protocol::{Config, Context, Effect, Options, Outbox, Protocol};
-use nodes::protocols::twopc::{Message, TwoPc};
+use nodes::protocols::twopc::{Message, Record, Snapshot, TwoPc};
+use nodes::state_machine::Store;
 
 fn config(id: u32) -> Config {
     Config { id, members: vec![1, 2, 3], options: Options::default() }
@@ -70,4 +71,29 @@ fn the_coordinator_ignores_stray_votes_and_answers_queries_with_presumed_abort()
         out.effects.as_slice(),
         [Effect::Reply { request: 1, result: Ok(Response::Value { value: None }) }]
     ));
+}
+
+/// Regression: a participant restarted from a snapshot has forgotten the outcomes it
+/// compacted; a delayed duplicate `Prepare` of a transaction it already applied must not be
+/// prepared again (a later query would commit and apply it a second time).
+#[test]
+fn a_stale_prepare_of_an_applied_transaction_is_not_prepared_again_after_a_snapshot() {
+    let add = Request::Txn { ops: vec![nodes::api::TxnOp::Add { key: "n".into(), delta: 1 }] };
+    let mut store = Store::new();
+    store.apply(&add).unwrap();
+    let snapshot = Snapshot {
+        store: store.clone(),
+        applied_through: 1,
+        committed_through: 1,
+        floor: 0,
+        highest: 1,
+        committed: vec![],
+    };
+    let mut out = Outbox::new();
+    let mut node = TwoPc::recover(config(2), vec![Record::Snapshot(Box::new(snapshot))], ctx(0), &mut out);
+    let mut out = Outbox::new();
+    node.on_message(ctx(1), 1, Message::Prepare { txid: 1, ops: vec![add], decided_through: 0 }, &mut out);
+    assert!(node.in_doubt().is_empty(), "re-prepared an applied transaction");
+    node.on_message(ctx(2), 1, Message::Decision { txid: 1, commit: true }, &mut out);
+    assert_eq!(node.store(), &store, "applied twice");
 }

@@ -59,6 +59,14 @@
 //! coordinator aborts every transaction it prepared but never decided (presumed abort: it
 //! cannot have answered a client `ok` for them) and tells the participants; it answers a
 //! query for a transaction it does not know as committed with abort.
+//!
+//! # Compaction
+//!
+//! Every `snapshot_every` applied transactions a node rewrites its log as one `Snapshot`
+//! (its store and counters; on the coordinator also the committed transactions some
+//! participant may still ask about) followed by the records of what is still open. A
+//! participant reports its floor (everything at or below is settled there, so it will never
+//! ask) with each `Pong`; the coordinator forgets commits below every floor.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -67,6 +75,10 @@ use serde::{Deserialize, Serialize};
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Role, Status};
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
+
+mod participant;
+
+use participant::Participant;
 
 /// Most client writes the coordinator holds waiting for a transaction; beyond it, writes are
 /// refused with a definite `unavailable`.
@@ -79,34 +91,20 @@ pub type TxId = u64;
 pub enum Message {
     /// Coordinator to participant: prepare `txid`. Every transaction up to `decided_through`
     /// is decided.
-    Prepare {
-        txid: TxId,
-        ops: Vec<Request>,
-        decided_through: TxId,
-    },
+    Prepare { txid: TxId, ops: Vec<Request>, decided_through: TxId },
     /// Participant to coordinator.
-    Vote {
-        txid: TxId,
-        yes: bool,
-    },
+    Vote { txid: TxId, yes: bool },
     /// Coordinator to participant: the outcome of `txid` (also the answer to a `Query`).
-    Decision {
-        txid: TxId,
-        commit: bool,
-    },
+    Decision { txid: TxId, commit: bool },
     /// Participant to coordinator: the decision of `txid` is durable here.
-    DecisionAck {
-        txid: TxId,
-    },
+    DecisionAck { txid: TxId },
     /// Participant to coordinator: what became of `txid`, which I prepared?
-    Query {
-        txid: TxId,
-    },
+    Query { txid: TxId },
     /// Coordinator liveness probe; every transaction up to `decided_through` is decided.
-    Ping {
-        decided_through: TxId,
-    },
-    Pong,
+    Ping { decided_through: TxId },
+    /// Participant to coordinator: alive; every transaction up to `floor` is settled here
+    /// (so it will never ask about one).
+    Pong { floor: TxId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +113,22 @@ pub enum Record {
     Prepared { txid: TxId, ops: Vec<Request> },
     /// The outcome of `txid`, as decided (coordinator) or learned (participant).
     Decided { txid: TxId, commit: bool },
+    /// Everything settled up to a point, replacing the records it summarises (written first
+    /// by a compaction's rewrite, every `snapshot_every` applied transactions).
+    Snapshot(Box<Snapshot>),
+}
+
+/// A node's settled state, as one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub store: Store,
+    pub applied_through: TxId,
+    pub committed_through: TxId,
+    pub floor: TxId,
+    /// The highest transaction number this node has seen (the coordinator's last one issued).
+    pub highest: TxId,
+    /// Coordinator: committed transactions some participant may still ask about.
+    pub committed: Vec<TxId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -133,26 +147,6 @@ pub struct TwoPc {
     coordinating: Option<Coordinator>,
 }
 
-/// The participant role: a replica that prepares, learns decisions and applies in order.
-#[derive(Debug, Default)]
-struct Participant {
-    store: Store,
-    /// Prepared, outcome unknown here.
-    in_doubt: BTreeMap<TxId, Vec<Request>>,
-    /// Committed, waiting for an earlier in-doubt transaction to be decided.
-    ready: BTreeMap<TxId, Vec<Request>>,
-    /// Outcomes known here, above `floor`.
-    outcomes: BTreeMap<TxId, bool>,
-    /// Every transaction up to here is decided and settled on this node; forgotten.
-    floor: TxId,
-    /// What the coordinator last said is decided.
-    decided_through: TxId,
-    /// The last transaction applied to the store.
-    applied_through: TxId,
-    /// The highest committed transaction known.
-    committed_through: TxId,
-}
-
 /// The coordinator role.
 #[derive(Debug, Default)]
 struct Coordinator {
@@ -165,6 +159,8 @@ struct Coordinator {
     unacked: BTreeMap<TxId, (bool, BTreeSet<NodeId>)>,
     /// When each participant was last heard from; absent: never (deemed down).
     last_heard_ms: BTreeMap<NodeId, u64>,
+    /// Each participant's floor: it will never query a transaction at or below it.
+    floors: BTreeMap<NodeId, TxId>,
 }
 
 #[derive(Debug)]
@@ -328,7 +324,9 @@ impl TwoPc {
                 }
                 out.send(from, Message::Decision { txid, commit: c.committed.contains(&txid) });
             }
-            Message::Pong => {}
+            Message::Pong { floor } => {
+                c.floors.insert(from, floor);
+            }
             // Participant-bound messages from a peer: a confused or hostile sender.
             Message::Prepare { .. } | Message::Decision { .. } | Message::Ping { .. } => {}
         }
@@ -352,10 +350,46 @@ impl TwoPc {
             }
             Message::Ping { decided_through } => {
                 p.note_decided_through(decided_through);
-                out.send(from, Message::Pong);
+                out.send(from, Message::Pong { floor: p.floor });
             }
-            Message::Vote { .. } | Message::DecisionAck { .. } | Message::Query { .. } | Message::Pong => {}
+            Message::Vote { .. }
+            | Message::DecisionAck { .. }
+            | Message::Query { .. }
+            | Message::Pong { .. } => {}
         }
+    }
+
+    /// Every `snapshot_every` applied transactions, replace the log with a snapshot of the
+    /// settled state plus the records of what is still open (in doubt, or committed and
+    /// held back), so the log and recovery stay bounded.
+    fn maybe_compact(&mut self, out: &mut Outbox<Self>) {
+        let every = self.config.options.snapshot_every;
+        let p = &mut self.participant;
+        if every == 0 || p.since_snapshot < every {
+            return;
+        }
+        p.since_snapshot = 0;
+        let (highest, committed) = match &self.coordinating {
+            Some(c) => (c.next_txid - 1, c.committed.iter().copied().collect()),
+            None => (p.highest, Vec::new()),
+        };
+        let snapshot = Snapshot {
+            store: p.store.clone(),
+            applied_through: p.applied_through,
+            committed_through: p.committed_through,
+            floor: p.floor,
+            highest,
+            committed,
+        };
+        let mut records = vec![Record::Snapshot(Box::new(snapshot))];
+        for (&txid, ops) in &p.in_doubt {
+            records.push(Record::Prepared { txid, ops: ops.clone() });
+        }
+        for (&txid, ops) in &p.ready {
+            records.push(Record::Prepared { txid, ops: ops.clone() });
+            records.push(Record::Decided { txid, commit: true });
+        }
+        out.rewrite(records);
     }
 
     fn coordinator_heartbeat(&mut self, ctx: Context, out: &mut Outbox<Self>) {
@@ -369,6 +403,15 @@ impl TwoPc {
         for peer in self.config.peers() {
             out.send(peer, Message::Ping { decided_through });
         }
+        // No participant will ask about a transaction at or below every floor: forget them.
+        let everyone_settled = self
+            .config
+            .peers()
+            .map(|p| c.floors.get(&p).copied().unwrap_or(0))
+            .chain([self.participant.floor])
+            .min()
+            .unwrap_or(0);
+        c.committed = c.committed.split_off(&everyone_settled.saturating_add(1));
         // Re-send what is unacknowledged, oldest first, a bounded number per heartbeat.
         for (&txid, (commit, waiting)) in c.unacked.iter().take(batch) {
             for &peer in waiting {
@@ -382,84 +425,7 @@ impl TwoPc {
     }
 }
 
-impl Participant {
-    /// Prepare `txid` (persisting it) and say how to vote; `None`: too old to matter.
-    fn prepare(&mut self, txid: TxId, ops: &[Request], out: &mut Outbox<TwoPc>) -> Option<bool> {
-        if txid <= self.floor {
-            return None; // decided long ago; the coordinator no longer counts this vote
-        }
-        if let Some(&commit) = self.outcomes.get(&txid) {
-            return Some(commit);
-        }
-        if let std::collections::btree_map::Entry::Vacant(slot) = self.in_doubt.entry(txid) {
-            out.persist(Record::Prepared { txid, ops: ops.to_vec() });
-            slot.insert(ops.to_vec());
-        }
-        Some(true)
-    }
-
-    /// Learn (and persist) the outcome of `txid`; returns what became applicable, with each
-    /// op's result.
-    fn learn(&mut self, txid: TxId, commit: bool, out: &mut Outbox<TwoPc>) -> Vec<(TxId, Vec<OpResult>)> {
-        if txid <= self.floor || self.outcomes.contains_key(&txid) {
-            return Vec::new();
-        }
-        out.persist(Record::Decided { txid, commit });
-        self.settle(txid, commit);
-        self.apply_ready()
-    }
-
-    /// Record an outcome in memory (from a message or from the log).
-    fn settle(&mut self, txid: TxId, commit: bool) {
-        self.outcomes.insert(txid, commit);
-        let ops = self.in_doubt.remove(&txid);
-        if commit {
-            self.committed_through = self.committed_through.max(txid);
-            if let Some(ops) = ops {
-                self.ready.insert(txid, ops);
-            }
-        }
-    }
-
-    /// Apply committed transactions that no earlier in-doubt one holds back, in order.
-    fn apply_ready(&mut self) -> Vec<(TxId, Vec<OpResult>)> {
-        let mut applied = Vec::new();
-        let blocker = self.in_doubt.keys().next().copied().unwrap_or(TxId::MAX);
-        while let Some(entry) = self.ready.first_entry() {
-            if *entry.key() > blocker {
-                break;
-            }
-            let (txid, ops) = entry.remove_entry();
-            let results = ops.iter().map(|op| self.store.apply(op)).collect();
-            self.applied_through = self.applied_through.max(txid);
-            applied.push((txid, results));
-        }
-        self.forget_settled();
-        applied
-    }
-
-    fn note_decided_through(&mut self, decided_through: TxId) {
-        self.decided_through = self.decided_through.max(decided_through);
-        self.forget_settled();
-    }
-
-    /// Raise the floor to what is decided everywhere and settled here; drop what lies below.
-    fn forget_settled(&mut self) {
-        let mut floor = self.decided_through;
-        if let Some(&t) = self.in_doubt.keys().next() {
-            floor = floor.min(t - 1);
-        }
-        if let Some(&t) = self.ready.keys().next() {
-            floor = floor.min(t - 1);
-        }
-        if floor > self.floor {
-            self.floor = floor;
-            self.outcomes = self.outcomes.split_off(&floor.saturating_add(1));
-        }
-    }
-}
-
-type OpResult = Result<Response, ApiError>;
+pub(crate) type OpResult = Result<Response, ApiError>;
 
 fn unavailable(down: &[NodeId]) -> ApiError {
     ApiError::new(
@@ -478,26 +444,50 @@ impl Protocol for TwoPc {
     fn recover(config: Config, records: Vec<Record>, ctx: Context, out: &mut Outbox<Self>) -> Self {
         let coordinator = config.members.first().copied().unwrap_or(config.id);
         let mut participant = Participant::default();
-        let mut highest: TxId = 0;
+        let mut committed: BTreeSet<TxId> = BTreeSet::new();
         for record in records {
             match record {
                 Record::Prepared { txid, ops } => {
-                    highest = highest.max(txid);
-                    if !participant.outcomes.contains_key(&txid) {
+                    participant.highest = participant.highest.max(txid);
+                    if txid > participant.floor && !participant.outcomes.contains_key(&txid) {
                         participant.in_doubt.insert(txid, ops);
                     }
                 }
                 Record::Decided { txid, commit } => {
-                    highest = highest.max(txid);
-                    participant.settle(txid, commit);
+                    participant.highest = participant.highest.max(txid);
+                    if commit {
+                        committed.insert(txid);
+                    }
+                    if txid > participant.floor {
+                        participant.settle(txid, commit);
+                    }
+                }
+                Record::Snapshot(snapshot) => {
+                    let Snapshot {
+                        store,
+                        applied_through,
+                        committed_through,
+                        floor,
+                        highest,
+                        committed: known,
+                    } = *snapshot;
+                    participant = Participant {
+                        store,
+                        applied_through,
+                        committed_through,
+                        floor,
+                        decided_through: floor,
+                        highest,
+                        ..Participant::default()
+                    };
+                    committed = known.into_iter().collect();
                 }
             }
         }
         let mut node = TwoPc { config, coordinator, participant, coordinating: None };
         if node.config.id == coordinator {
-            let committed = node.participant.outcomes.iter().filter(|(_, &c)| c).map(|(&t, _)| t).collect();
-            node.coordinating =
-                Some(Coordinator { next_txid: highest + 1, committed, ..Coordinator::default() });
+            let next_txid = node.participant.highest + 1;
+            node.coordinating = Some(Coordinator { next_txid, committed, ..Coordinator::default() });
             // Presumed abort: what this coordinator prepared but never decided, it aborts.
             for txid in node.in_doubt() {
                 node.participant.learn(txid, false, out);
@@ -525,6 +515,7 @@ impl Protocol for TwoPc {
         } else {
             self.participant_message(from, message, out);
         }
+        self.maybe_compact(out);
     }
 
     fn on_request(&mut self, ctx: Context, request: RequestId, body: Request, out: &mut Outbox<Self>) {
@@ -532,6 +523,7 @@ impl Protocol for TwoPc {
             return out.reply(request, Err(ApiError::not_leader(Some(self.coordinator))));
         }
         self.on_coordinator_request(ctx, request, body, out);
+        self.maybe_compact(out);
     }
 
     fn on_timer(&mut self, ctx: Context, timer: Timer, out: &mut Outbox<Self>) {
@@ -554,6 +546,7 @@ impl Protocol for TwoPc {
                 }
             }
         }
+        self.maybe_compact(out);
     }
 
     fn status(&self) -> Status {

@@ -127,11 +127,12 @@ impl<P: Protocol> Sim<P> {
         }
     }
 
-    /// Undo every fault: no partition, a healthy network, every node up.
+    /// Undo every fault: no partition, a healthy network, every node up and running.
     pub fn heal_all(&mut self) {
         self.heal();
         self.set_network(NetConfig::default());
         for node in self.members().to_vec() {
+            self.resume(node);
             self.restart(node);
         }
     }

@@ -25,6 +25,9 @@
 //!   the client requests it holds (those become `info`: the client cannot know). Messages
 //!   to a down node are lost. [`Sim::restart`] runs [`Protocol::recover`] with the persisted
 //!   records (a `Rewrite` having replaced earlier ones) and a fresh clock offset.
+//! - **Pause and resume** ([`Sim::pause`], [`Sim::resume`]), as SIGSTOP and SIGCONT: the
+//!   node keeps its state but runs no step; what arrives for it waits and is delivered on
+//!   resume, its timers fire late, its clock has jumped.
 //! - **Clients**: [`Sim::submit`] sends a request to a node and records an `invoke`; the
 //!   answer records `ok`, `fail` (definite error) or `info` (indefinite error, a crash, or no
 //!   answer within [`SimConfig::client_timeout_ms`]). Each operation is its own client
@@ -72,6 +75,7 @@
 //! [`Context::random`]: crate::protocol::Context::random
 
 mod chaos;
+mod faults;
 mod network;
 pub mod recording;
 mod seeds;
@@ -83,4 +87,4 @@ pub use chaos::{
 };
 pub use network::{Grudges, NetConfig};
 pub use seeds::{check_seeds, SEED_ENV};
-pub use simulator::{ClientOp, OpId, OpState, Sim, SimConfig, StatusChange};
+pub use simulator::{ClientOp, OpId, OpState, Sim, SimConfig, StatusChange, MAX_HELD_EVENTS};

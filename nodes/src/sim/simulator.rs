@@ -8,7 +8,6 @@ use checkers::{Event, EventType, History, HistoryError};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{de::DeserializeOwned, Serialize};
-use serde_json::json;
 
 use super::network::{Grudges, NetConfig};
 use super::recording;
@@ -105,7 +104,7 @@ pub struct StatusChange {
 }
 
 /// What waits in the queue.
-enum Scheduled<P: Protocol> {
+pub(super) enum Scheduled<P: Protocol> {
     Deliver { from: NodeId, to: NodeId, message: P::Message },
     Timer { node: NodeId, timer: P::Timer, generation: u64 },
     Request { node: NodeId, op: OpId },
@@ -113,38 +112,45 @@ enum Scheduled<P: Protocol> {
 }
 
 /// One node: its live state (none while crashed) and what survives a crash.
-struct SimNode<P: Protocol> {
-    state: Option<P>,
+pub(super) struct SimNode<P: Protocol> {
+    pub(super) state: Option<P>,
     /// The write-ahead log: every record persisted, as `recover` will see it.
-    records: Vec<P::Record>,
+    pub(super) records: Vec<P::Record>,
     /// Pending timers by name, with the generation that may still fire.
-    timers: BTreeMap<P::Timer, u64>,
+    pub(super) timers: BTreeMap<P::Timer, u64>,
     /// Requests the node holds, to the client operation each answers.
-    requests: BTreeMap<RequestId, OpId>,
+    pub(super) requests: BTreeMap<RequestId, OpId>,
     /// Added to virtual time to make this incarnation's monotonic clock: protocols may rely
     /// only on differences, as with a real process's clock.
-    clock_offset_ms: u64,
-    last_status: Option<Status>,
+    pub(super) clock_offset_ms: u64,
+    pub(super) last_status: Option<Status>,
+    /// Paused (as by SIGSTOP): events for the node wait in `held` until it resumes.
+    pub(super) paused: bool,
+    pub(super) held: Vec<Scheduled<P>>,
 }
+
+/// Most events a paused node holds; messages beyond it are dropped, as a full socket
+/// buffer would (timers and client requests are always kept).
+pub const MAX_HELD_EVENTS: usize = 100_000;
 
 /// A seeded, deterministic cluster of `P` nodes in one process.
 pub struct Sim<P: Protocol> {
-    seed: u64,
-    config: SimConfig,
-    rng: ChaCha8Rng,
-    now_ms: u64,
+    pub(super) seed: u64,
+    pub(super) config: SimConfig,
+    pub(super) rng: ChaCha8Rng,
+    pub(super) now_ms: u64,
     /// Next sequence number: orders events of equal time, names timer generations.
-    seq: u64,
-    queue: BTreeMap<(u64, u64), Scheduled<P>>,
-    nodes: BTreeMap<NodeId, SimNode<P>>,
-    network: NetConfig,
-    grudges: Grudges,
-    next_request: RequestId,
-    ops: Vec<ClientOp>,
-    events: Vec<Event>,
-    status_log: Vec<StatusChange>,
+    pub(super) seq: u64,
+    pub(super) queue: BTreeMap<(u64, u64), Scheduled<P>>,
+    pub(super) nodes: BTreeMap<NodeId, SimNode<P>>,
+    pub(super) network: NetConfig,
+    pub(super) grudges: Grudges,
+    pub(super) next_request: RequestId,
+    pub(super) ops: Vec<ClientOp>,
+    pub(super) events: Vec<Event>,
+    pub(super) status_log: Vec<StatusChange>,
     /// Messages handed to the network per directed link (before loss and duplication).
-    sent: BTreeMap<(NodeId, NodeId), u64>,
+    pub(super) sent: BTreeMap<(NodeId, NodeId), u64>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -182,6 +188,8 @@ impl<P: Protocol> Sim<P> {
                     requests: BTreeMap::new(),
                     clock_offset_ms: 0,
                     last_status: None,
+                    paused: false,
+                    held: Vec::new(),
                 },
             );
         }
@@ -405,85 +413,9 @@ impl<P: Protocol> Sim<P> {
         &self.sent
     }
 
-    // ----- faults -----
-
-    pub fn network(&self) -> &NetConfig {
-        &self.network
-    }
-
-    /// Change delay, loss and duplication from now on (messages in flight keep their fate).
-    pub fn set_network(&mut self, network: NetConfig) {
-        network.validate();
-        self.events.push(recording::nemesis(self.now_ms, "network", json!(network)));
-        self.network = network;
-    }
-
-    pub fn grudges(&self) -> &Grudges {
-        &self.grudges
-    }
-
-    /// Replace the partition. A cut message is dropped both when sent and when it would
-    /// arrive, so a partition also catches what was in flight.
-    pub fn partition(&mut self, grudges: Grudges) {
-        self.events.push(recording::nemesis(self.now_ms, "start-partition", json!(grudges.refuses)));
-        self.grudges = grudges;
-    }
-
-    /// Remove every grudge.
-    pub fn heal(&mut self) {
-        self.events.push(recording::nemesis(self.now_ms, "stop-partition", json!(null)));
-        self.grudges = Grudges::none();
-    }
-
-    /// Cut `node` off from every other member, both ways.
-    pub fn isolate(&mut self, node: NodeId) {
-        let g = Grudges::isolate(node, &self.config.members);
-        self.partition(g);
-    }
-
-    /// Kill the node: it keeps only its persisted records. Pending timers are gone, and
-    /// every client operation it held becomes `info` (the client cannot know its fate).
-    /// Crashing a node that is down does nothing.
-    pub fn crash(&mut self, id: NodeId) {
-        let now = self.now_ms;
-        let Some(node) = self.nodes.get_mut(&id) else {
-            panic!("seed {}: crash of unknown node {id}", self.seed)
-        };
-        if node.state.take().is_none() {
-            return;
-        }
-        node.timers.clear();
-        node.last_status = None;
-        let held = std::mem::take(&mut node.requests);
-        self.events.push(recording::nemesis(now, "crash", json!(id)));
-        self.status_log.push(StatusChange { at_ms: now, node: id, status: None });
-        for (_, op) in held {
-            let error =
-                ApiError::new(ErrorCode::Indeterminate, format!("node {id} crashed holding the request"));
-            self.complete(op, Err(error));
-        }
-    }
-
-    /// Start a crashed node again through [`Protocol::recover`] with its persisted records.
-    /// Restarting a node that is up does nothing.
-    pub fn restart(&mut self, id: NodeId) {
-        assert!(self.nodes.contains_key(&id), "seed {}: restart of unknown node {id}", self.seed);
-        if self.is_up(id) {
-            return;
-        }
-        self.events.push(recording::nemesis(self.now_ms, "restart", json!(id)));
-        self.boot(id);
-    }
-
-    /// Crash then restart at once: the node loses everything it did not persist.
-    pub fn crash_restart(&mut self, id: NodeId) {
-        self.crash(id);
-        self.restart(id);
-    }
-
     // ----- the machinery -----
 
-    fn boot(&mut self, id: NodeId) {
+    pub(super) fn boot(&mut self, id: NodeId) {
         let offset = self.rng.gen_range(0..1_000_000_000);
         let config =
             Config { id, members: self.config.members.clone(), options: self.config.options.clone() };
@@ -502,7 +434,7 @@ impl<P: Protocol> Sim<P> {
         self.execute(id, out);
     }
 
-    fn schedule(&mut self, after_ms: u64, what: Scheduled<P>) {
+    pub(super) fn schedule(&mut self, after_ms: u64, what: Scheduled<P>) {
         let seq = self.seq;
         self.seq += 1;
         self.queue.insert((self.now_ms.saturating_add(after_ms), seq), what);
@@ -514,6 +446,18 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn dispatch(&mut self, what: Scheduled<P>) {
+        let target = match &what {
+            Scheduled::Deliver { to, .. } => Some(*to),
+            Scheduled::Timer { node, .. } | Scheduled::Request { node, .. } => Some(*node),
+            Scheduled::ClientTimeout { .. } => None,
+        };
+        if let Some(node) = target.and_then(|id| self.nodes.get_mut(&id)).filter(|n| n.paused) {
+            let is_message = matches!(what, Scheduled::Deliver { .. });
+            if !is_message || node.held.len() < MAX_HELD_EVENTS {
+                node.held.push(what);
+            }
+            return;
+        }
         match what {
             Scheduled::Deliver { from, to, message } => {
                 if self.grudges.blocks(from, to) || !self.is_up(to) {
@@ -628,7 +572,7 @@ impl<P: Protocol> Sim<P> {
     }
 
     /// Record how a client operation ended; later answers to it are dropped.
-    fn complete(&mut self, op: OpId, result: Result<Response, ApiError>) {
+    pub(super) fn complete(&mut self, op: OpId, result: Result<Response, ApiError>) {
         let now = self.now_ms;
         let entry = &mut self.ops[op as usize];
         if !entry.state.is_pending() {

@@ -1,0 +1,46 @@
+//! Messages per write without faults, counted by the simulator: the cost column of the
+//! protocol table (n nodes, so n - 1 peers of the node that orders writes). Heartbeats are
+//! pushed out of the measured window and links kept in order, so that only the write path
+//! is counted.
+
+use nodes::api::Request;
+use nodes::protocol::Protocol;
+use nodes::protocols::pb::{PbAsync, PbSync};
+use nodes::protocols::twopc::TwoPc;
+use nodes::sim::{Sim, SimConfig};
+
+const WRITES: u64 = 10;
+
+/// Messages sent while `WRITES` sequential writes complete, per write.
+fn messages_per_write<P: Protocol>(nodes: u32) -> u64 {
+    let mut config = SimConfig::new(nodes);
+    config.options.heartbeat_ms = 1_000;
+    config.options.election_timeout_min_ms = 10_000;
+    config.options.election_timeout_max_ms = 20_000;
+    // A fixed delay keeps every link in order: reordering would add retransmissions.
+    config.network.delay_min_ms = 1;
+    config.network.delay_max_ms = 1;
+    let mut sim = Sim::<P>::new(1, config);
+    // One heartbeat round (2pc's coordinator must hear everyone before it writes).
+    sim.run_for(1_100);
+    let before: u64 = sim.messages_sent().values().sum();
+    for i in 0..WRITES as i64 {
+        let state = sim.call(1, Request::Put { key: "k".into(), value: i });
+        assert!(state.is_ok(), "{}: {state:?}", P::NAME);
+    }
+    sim.run_for(50); // let trailing acknowledgements land, well before the next heartbeat
+    let after: u64 = sim.messages_sent().values().sum();
+    (after - before) / WRITES
+}
+
+#[test]
+fn messages_per_write_match_each_protocols_design() {
+    for n in [3u32, 5] {
+        let peers = u64::from(n - 1);
+        // Ship and acknowledge.
+        assert_eq!(messages_per_write::<PbAsync>(n), 2 * peers, "pb-async, {n} nodes");
+        assert_eq!(messages_per_write::<PbSync>(n), 2 * peers, "pb-sync, {n} nodes");
+        // Prepare, vote, decision, acknowledgement.
+        assert_eq!(messages_per_write::<TwoPc>(n), 4 * peers, "2pc, {n} nodes");
+    }
+}
