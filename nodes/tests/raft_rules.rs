@@ -337,7 +337,47 @@ fn malformed_or_foreign_messages_change_nothing() {
     assert!(message(&mut node, 0, 1, future_entry).is_empty());
     let stranger = Message::RequestVote { term: 5, last_log_index: 0, last_log_term: 0 };
     assert!(message(&mut node, 0, 9, stranger).is_empty());
+    let huge_snapshot = Message::InstallSnapshot {
+        term: 1,
+        snapshot: Snapshot { last_index: u64::MAX, last_term: 1, store: Store::new() },
+        round: 1,
+    };
+    assert!(message(&mut node, 0, 1, huge_snapshot).is_empty());
     assert_eq!((node.term(), node.log().last_index()), (0, 0));
+}
+
+#[test]
+fn a_leader_survives_hostile_answers() {
+    let (mut leader, _) = boot(1, 3, vec![]);
+    elect(&mut leader, 3, 1_000);
+    let term = leader.term();
+    let hostile = [
+        Message::AppendEntriesResponse {
+            term,
+            success: false,
+            match_index: 0,
+            rejected_index: u64::MAX,
+            conflict: Some(Conflict { term: None, index: u64::MAX }),
+            round: u64::MAX,
+        },
+        Message::AppendEntriesResponse {
+            term,
+            success: false,
+            match_index: 0,
+            rejected_index: 0,
+            conflict: Some(Conflict { term: Some(u64::MAX), index: 1 << 40 }),
+            round: 1,
+        },
+        ack(term, 1 << 50, 1),
+    ];
+    for m in hostile {
+        message(&mut leader, 1_001, 2, m);
+    }
+    assert!(leader.is_leader());
+    assert_eq!(leader.commit_index(), 0, "claims past the leader's log must not commit anything");
+    // The cluster still works with the honest follower.
+    message(&mut leader, 1_002, 3, ack(term, 1, 1));
+    assert_eq!(leader.commit_index(), 1);
 }
 
 #[test]

@@ -70,6 +70,10 @@ pub const MAX_PENDING_REQUESTS: usize = 10_000;
 /// acknowledgements (the pipelining window, in units of `Options::max_batch`).
 pub const PIPELINE_BATCHES: u64 = 4;
 
+/// The largest log index a peer may mention. Far beyond any real log, it keeps index
+/// arithmetic (`index + 1`) from overflowing on a hostile or corrupt frame.
+pub const MAX_INDEX: u64 = 1 << 62;
+
 /// What one log entry asks the state machine to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -391,30 +395,43 @@ impl Message {
     /// Whether the message is internally consistent. Peer frames are untrusted: one that is
     /// not is dropped rather than allowed to corrupt the log.
     pub fn is_well_formed(&self) -> bool {
+        let index_ok = |index: u64| index <= MAX_INDEX;
         match self {
-            Message::PreVote { term, last_log_term, .. }
-            | Message::RequestVote { term, last_log_term, .. } => last_log_term <= term && *term > 0,
+            Message::PreVote { term, last_log_index, last_log_term }
+            | Message::RequestVote { term, last_log_index, last_log_term } => {
+                last_log_term <= term && *term > 0 && index_ok(*last_log_index)
+            }
             Message::PreVoteResponse { .. } | Message::RequestVoteResponse { .. } => true,
-            Message::AppendEntries { term, prev_log_index, prev_log_term, entries, .. } => {
+            Message::AppendEntries {
+                term, prev_log_index, prev_log_term, entries, leader_commit, ..
+            } => {
                 if prev_log_term > term || (*prev_log_index == 0 && *prev_log_term != 0) {
                     return false;
                 }
-                let mut expected_term_floor = *prev_log_term;
+                let Some(last) = prev_log_index.checked_add(entries.len() as u64) else { return false };
+                if !index_ok(last) || !index_ok(*leader_commit) {
+                    return false;
+                }
+                let mut term_floor = *prev_log_term;
                 for (offset, entry) in entries.iter().enumerate() {
-                    let Some(expected_index) = prev_log_index.checked_add(offset as u64 + 1) else {
-                        return false;
-                    };
-                    if entry.index != expected_index || entry.term < expected_term_floor || entry.term > *term
-                    {
+                    let expected_index = prev_log_index + offset as u64 + 1;
+                    if entry.index != expected_index || entry.term < term_floor || entry.term > *term {
                         return false;
                     }
-                    expected_term_floor = entry.term;
+                    term_floor = entry.term;
                 }
                 true
             }
-            Message::AppendEntriesResponse { .. } => true,
+            Message::AppendEntriesResponse { match_index, rejected_index, conflict, .. } => {
+                index_ok(*match_index)
+                    && index_ok(*rejected_index)
+                    && conflict.is_none_or(|c| c.index >= 1 && index_ok(c.index))
+            }
             Message::InstallSnapshot { term, snapshot, .. } => {
-                snapshot.last_index > 0 && snapshot.last_term > 0 && snapshot.last_term <= *term
+                snapshot.last_index > 0
+                    && index_ok(snapshot.last_index)
+                    && snapshot.last_term > 0
+                    && snapshot.last_term <= *term
             }
         }
     }

@@ -268,7 +268,7 @@ impl Raft {
                 }
                 let stale = match progress.flow {
                     Flow::Replicate => response.rejected_index <= progress.match_index,
-                    Flow::Probe => response.rejected_index + 1 != progress.next_index,
+                    Flow::Probe => response.rejected_index.checked_add(1) != Some(progress.next_index),
                     Flow::Snapshot { .. } => true,
                 };
                 if !stale {
@@ -278,7 +278,8 @@ impl Raft {
                         Some(term) => self.log.last_index_of_term(term).map_or(conflict.index, |i| i + 1),
                         None => conflict.index,
                     };
-                    progress.next_index = hint.min(response.rejected_index).max(progress.match_index + 1);
+                    progress.next_index =
+                        hint.min(response.rejected_index).min(last_index + 1).max(progress.match_index + 1);
                     progress.flow = Flow::Probe;
                     progress.probe_sent = false;
                     self.send_append(from, false, out);
