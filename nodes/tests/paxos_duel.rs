@@ -73,7 +73,9 @@ fn simultaneous_candidates_choose_one_value_per_slot_and_progress() {
     assert!(duels * 2 >= count, "only {duels} of {count} seeds had two proposers at once");
 }
 
-fn deposed_leader_keeps_proposing(seed: u64) {
+/// Returns whether the old leader still led when its successor was elected (check-quorum
+/// makes it step down about an election timeout after it was cut off; the race is seeded).
+fn deposed_leader_keeps_proposing(seed: u64) -> bool {
     let mut sim = Sim::<Paxos>::new(seed, config(3, seed % 2 == 1));
     let mut observed = Observed::default();
     assert!(sim.run_until(2_000, |s| leader(s).is_some()), "no first leader");
@@ -89,7 +91,7 @@ fn deposed_leader_keeps_proposing(seed: u64) {
     );
     let new =
         others.iter().copied().find(|&m| sim.status(m).is_some_and(|st| st.role == Role::Leader)).unwrap();
-    assert_eq!(sim.status(old).map(|s| s.role), Some(Role::Leader), "the old leader noticed too early");
+    let overlapped = sim.status(old).is_some_and(|s| s.role == Role::Leader);
     // Both leaders get writes; then the partition heals with both still proposing.
     let mut value = 1;
     for round in 0..40 {
@@ -112,9 +114,17 @@ fn deposed_leader_keeps_proposing(seed: u64) {
     assert_same_sequence(&sim);
     assert_one_leader_per_term(&sim);
     assert_linearizable(&sim);
+    overlapped
 }
 
 #[test]
 fn a_deposed_leader_proposing_beside_its_successor_chooses_nothing_conflicting() {
-    check_seeds(0..200, deposed_leader_keeps_proposing);
+    let mut overlaps = 0;
+    check_seeds(0..200, |seed| {
+        if deposed_leader_keeps_proposing(seed) {
+            overlaps += 1;
+        }
+    });
+    // No vacuous green: in many seeds both really led at once.
+    assert!(overlaps >= 50, "the old and new leader overlapped in only {overlaps} of 200 seeds");
 }

@@ -248,3 +248,18 @@ fn a_restarted_replica_catches_up_on_everything_it_missed() {
     assert!(sim.run_until(2_000, |s| s.node(lagging).unwrap().applied() >= target), "no catch-up");
     assert_eq!(sim.node(lagging).unwrap().store(), sim.node(l).unwrap().store());
 }
+
+#[test]
+fn a_cut_off_leader_steps_down_and_tells_clients_not_leader() {
+    let (mut sim, l) = settled(6, 3, false);
+    sim.isolate(l);
+    let window = sim.config().options.election_timeout_max_ms;
+    assert!(
+        sim.run_until(window * 3, |s| s.status(l).is_some_and(|st| st.role != nodes::api::Role::Leader)),
+        "a leader cut off from every peer kept leading"
+    );
+    match sim.call(l, put(1)) {
+        OpState::Fail(e) => assert_eq!(e.code, ErrorCode::NotLeader),
+        other => panic!("the cut-off node answered {other:?}"),
+    }
+}

@@ -41,6 +41,11 @@
 //!   compaction (the log grows with the number of slots).
 //! - **No leader lease** (PML §5.2 is not needed for safety): a deposed leader keeps its role
 //!   until it hears of a higher ballot; reads through the log stay linearizable meanwhile.
+//!   A leader that has not heard from a majority (accepted answers, promises, heartbeat
+//!   acknowledgements) for the longest election timeout steps down (check-quorum), so a
+//!   cut-off leader tells clients `not_leader` instead of holding them until they time out.
+//!   Waiting writes then get `indeterminate`; waiting reads a definite `not_leader`. With
+//!   `ReadMode::Local` there is no check-quorum: the cut-off leader keeps serving stale reads.
 
 use std::collections::BTreeMap;
 
@@ -149,9 +154,11 @@ impl Protocol for Paxos {
                     out.send(from, Message::Reject { ballot, promised: self.acceptor.promised() });
                     return;
                 }
+                out.send(from, Message::HeartbeatAck { ballot });
                 self.heard_leader(ctx, ballot, out);
                 self.learn_from_leader(ctx, from, learned, out);
             }
+            Message::HeartbeatAck { ballot } => self.heard_follower(ctx, from, ballot),
             Message::CatchUp { from: first } => self.on_catch_up(from, first, out),
             Message::Chosen { entries, commit } => self.on_chosen(ctx, from, entries, commit, out),
         }
@@ -330,14 +337,14 @@ impl Paxos {
         let was_candidate = matches!(previous, Role::Candidate(_));
         if let Role::Leader(leadership) = previous {
             out.cancel_timer(Timer::Heartbeat);
-            for request in leadership.into_waiting_requests() {
-                out.reply(
-                    request,
-                    Err(ApiError::new(
-                        ErrorCode::Indeterminate,
-                        "leadership lost before the request was chosen",
-                    )),
-                );
+            for (request, read_only) in leadership.into_waiting_requests() {
+                let error = if read_only {
+                    // A read changes nothing: failing it is definite whatever becomes of it.
+                    ApiError::not_leader(None)
+                } else {
+                    ApiError::new(ErrorCode::Indeterminate, "leadership lost before the request was chosen")
+                };
+                out.reply(request, Err(error));
             }
         }
         self.leader_hint = None;
@@ -380,6 +387,7 @@ impl Paxos {
             }
             Message::Reject { ballot, promised } => own(ballot) && promised > ballot,
             Message::Heartbeat { ballot, learned } => theirs(ballot) && learned_ok(learned),
+            Message::HeartbeatAck { ballot } => own(ballot),
             Message::CatchUp { from } => slot_ok(*from),
             Message::Chosen { entries, commit } => entries_ok(entries) && *commit < u64::MAX / 2,
         };

@@ -14,7 +14,7 @@ use super::acceptor::Answer;
 use super::message::{AcceptedEntry, CommandId, Decision, Learned, Message, Scope, Slot, Timer, Value};
 use super::{Ballot, Paxos, Role, MAX_IN_FLIGHT};
 use crate::api::{ApiError, ErrorCode, NodeId, Request};
-use crate::protocol::{Context, Effect, Outbox, RequestId};
+use crate::protocol::{Context, Effect, Outbox, ReadMode, RequestId};
 
 /// State that exists only while this node leads.
 #[derive(Debug)]
@@ -34,6 +34,9 @@ pub(super) struct Leadership {
     decisions: Vec<Decision>,
     /// When the last accept or heartbeat went to every peer.
     last_broadcast_ms: u64,
+    /// When this node became leader, and when each peer last answered in this ballot.
+    since_ms: u64,
+    answered_ms: BTreeMap<NodeId, u64>,
 }
 
 #[derive(Debug)]
@@ -64,16 +67,18 @@ impl Leadership {
             waiting: BTreeMap::new(),
             decisions: Vec::new(),
             last_broadcast_ms: now_ms,
+            since_ms: now_ms,
+            answered_ms: BTreeMap::new(),
         }
     }
 
-    /// Every client request still unanswered (when leadership ends).
-    pub fn into_waiting_requests(self) -> Vec<RequestId> {
-        self.waiting
-            .into_values()
-            .map(|(request, _)| request)
-            .chain(self.preparing.into_values().map(|p| p.request))
-            .collect()
+    /// Every client request still unanswered (when leadership ends), and whether it only reads.
+    pub fn into_waiting_requests(self) -> Vec<(RequestId, bool)> {
+        let read_only =
+            |command: &Value| matches!(command, Value::Command { request, .. } if request.is_read_only());
+        let waiting = self.waiting.into_values().map(|(request, command)| (request, read_only(&command)));
+        let preparing = self.preparing.into_values().map(|p| (p.request, read_only(&p.command)));
+        waiting.chain(preparing).collect()
     }
 
     fn in_flight(&self) -> usize {
@@ -163,7 +168,7 @@ impl Paxos {
 
     fn count_accepts(
         &mut self,
-        _ctx: Context,
+        ctx: Context,
         from: NodeId,
         ballot: Ballot,
         slots: Vec<Slot>,
@@ -174,6 +179,7 @@ impl Paxos {
         if l.ballot != ballot {
             return;
         }
+        l.answered_ms.insert(from, ctx.now_ms);
         let mut chosen = Vec::new();
         for slot in slots {
             let Some(proposal) = l.proposals.get_mut(&slot) else { continue };
@@ -248,6 +254,7 @@ impl Paxos {
         if l.ballot != ballot {
             return;
         }
+        l.answered_ms.insert(from, ctx.now_ms);
         let Some(sp) = l.preparing.get_mut(&slot) else { return };
         sp.promised_by.insert(from);
         for entry in accepted.into_iter().filter(|e| e.slot == slot) {
@@ -279,6 +286,25 @@ impl Paxos {
                 self.propose(ctx, vec![(slot, sp.command)], out);
             }
         }
+    }
+
+    /// A follower acknowledged a heartbeat of this ballot.
+    pub(super) fn heard_follower(&mut self, ctx: Context, from: NodeId, ballot: Ballot) {
+        if let Some(l) = self.leadership().filter(|l| l.ballot == ballot) {
+            l.answered_ms.insert(from, ctx.now_ms);
+        }
+    }
+
+    /// Check-quorum: whether some majority (this node included) answered within `window_ms`.
+    fn majority_answered_within(&self, ctx: Context, window_ms: u64) -> bool {
+        let Role::Leader(l) = &self.role else { return false };
+        if ctx.now_ms < l.since_ms + window_ms {
+            return true;
+        }
+        let id = self.config.id;
+        let recent =
+            l.answered_ms.iter().filter(|&(&peer, &at)| peer != id && at + window_ms >= ctx.now_ms).count();
+        recent + 1 >= self.quorum()
     }
 
     /// Apply what became applicable; the leader answers its waiting clients.
@@ -320,6 +346,18 @@ impl Paxos {
         let peers: Vec<NodeId> = self.config.peers().collect();
         let commit = self.learner.commit();
         out.set_timer(Timer::Heartbeat, heartbeat_ms);
+        let window_ms =
+            self.config.options.election_timeout_max_ms.max(self.config.options.election_timeout_min_ms);
+        // Unsafe local reads keep a cut-off leader serving, as the mode means to show.
+        let check_quorum = self.config.options.read_mode == ReadMode::Quorum;
+        if check_quorum && !self.majority_answered_within(ctx, window_ms) {
+            tracing::info!(
+                node = self.config.id,
+                "paxos: no majority answered within {window_ms} ms; stepping down"
+            );
+            self.step_down(ctx, out);
+            return;
+        }
         let Some(l) = self.leadership() else { return };
         let ballot = l.ballot;
         let due = |sent_ms: u64| ctx.now_ms >= sent_ms + heartbeat_ms;

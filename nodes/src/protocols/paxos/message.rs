@@ -96,6 +96,10 @@ pub enum Message {
     /// The leader is alive ("Paxos Made Live" §2.4: a stable master avoids duels); sent when
     /// nothing else went out for a heartbeat interval.
     Heartbeat { ballot: Ballot, learned: Learned },
+    /// A follower's answer to a heartbeat, so that an idle leader knows it still reaches a
+    /// majority (check-quorum; without it a cut-off leader would hold clients until they
+    /// time out instead of telling them `not_leader`).
+    HeartbeatAck { ballot: Ballot },
     /// A lagging or restarted replica asks for the chosen values from `from` on.
     CatchUp { from: Slot },
     /// Chosen values, contiguous from the slot asked for, and the sender's commit point.
@@ -134,6 +138,7 @@ pub enum Timer {
     /// A follower heard no leader for a randomized timeout, or a candidate's phase 1 did not
     /// finish in time: start (another) election with a higher ballot.
     Election,
-    /// The leader's tick: heartbeat when idle, retransmit unanswered prepares and accepts.
+    /// The leader's tick: heartbeat when idle, retransmit unanswered prepares and accepts,
+    /// step down if no majority answered within an election timeout.
     Heartbeat,
 }
