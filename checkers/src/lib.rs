@@ -41,9 +41,12 @@
 //! only `u32` state ids, so a configuration hashes as a few integers however large the
 //! object's value grows.
 
+pub mod bank;
 pub mod format;
 pub mod gen;
 pub mod history;
+pub mod split_brain;
+pub mod stats;
 pub mod verdict;
 
 mod budget;

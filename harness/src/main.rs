@@ -15,6 +15,7 @@ mod host;
 mod nemesis;
 #[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod proxy;
+mod run;
 #[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod supervisor;
 

@@ -1,16 +1,227 @@
-//! `faultline test` (being written).
+//! `faultline test`: run a cluster through the fault proxy, inject faults, record the
+//! history, check it, and leave a run directory.
+//!
+//! This file is the command-line edge: flags are parsed and validated here into a
+//! [`RunSpec`], once; the run itself is `crate::run`. Bad flags exit 254 with one line.
+//! The run's verdict decides the exit code (0 valid, 1 invalid, 2 unknown); a harness
+//! failure is 255. A run that is not valid prints the command that reproduces it.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-#[derive(clap::Args, Debug, Default)]
-pub struct Args {}
+use clap::Parser;
+use nodes::protocols::ProtocolName;
+use workloads::{Workload, WorkloadName};
+
+use crate::run::spec::RunSpec;
+
+/// The protocol of the default run.
+pub const DEFAULT_PROTOCOL: &str = "raft";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// The protocol under test: pb-async, pb-sync, 2pc, paxos, raft.
+    #[arg(long, default_value = DEFAULT_PROTOCOL)]
+    pub protocol: ProtocolName,
+    /// The workload: register, set, bank.
+    #[arg(long, default_value = "register")]
+    pub workload: WorkloadName,
+    /// Faults to inject, comma-separated: partition, kill, pause, latency, ..., or none.
+    #[arg(long, default_value = "partition")]
+    pub nemesis: String,
+    /// Cluster size.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u32,
+    /// Seconds of workload (with faults).
+    #[arg(long, default_value_t = 20.0)]
+    pub time_limit: f64,
+    /// Operations per second across all clients (0: as fast as they go).
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Client processes running at once.
+    #[arg(long, default_value_t = 5)]
+    pub concurrency: usize,
+    /// The seed everything random derives from (default: from the clock, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Seconds between fault changes.
+    #[arg(long, default_value_t = 5.0)]
+    pub nemesis_interval: f64,
+    /// Where runs are stored.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Replay this recorded fault schedule (a run's schedule.json) instead of generating one.
+    #[arg(long)]
+    pub schedule: Option<PathBuf>,
+    /// The test's name in the store (default: PROTOCOL-WORKLOAD).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Deadline of one client operation, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub op_timeout_ms: u64,
+    /// Budget of the linearizability check, in seconds (then `unknown`).
+    #[arg(long, default_value_t = 30.0)]
+    pub check_time_limit: f64,
+
+    /// Protocol option: how reads are served (quorum, or the unsafe local).
+    #[arg(long, value_parser = ["quorum", "local"])]
+    pub read: Option<String>,
+    /// Protocol option: heartbeat period in milliseconds.
+    #[arg(long)]
+    pub heartbeat_ms: Option<u64>,
+    /// Protocol option: election timeout lower bound in milliseconds.
+    #[arg(long)]
+    pub election_timeout_min_ms: Option<u64>,
+    /// Protocol option: election timeout upper bound in milliseconds.
+    #[arg(long)]
+    pub election_timeout_max_ms: Option<u64>,
+    /// Protocol option (paxos): run phase 1 for every value.
+    #[arg(long)]
+    pub phase1_every_op: bool,
+    /// Protocol option (raft): snapshot after this many applied entries (0: never).
+    #[arg(long)]
+    pub snapshot_every: Option<u64>,
+    /// Protocol option: most log entries in one message.
+    #[arg(long)]
+    pub max_batch: Option<usize>,
+}
+
+/// Parses the flags alone, so the default run and `faultline test` share every default.
+#[derive(Parser)]
+struct Standalone {
+    #[command(flatten)]
+    args: Args,
+}
 
 impl Args {
+    /// The run of `faultline` with no subcommand: every default.
     pub fn default_run() -> Self {
-        Args::default()
+        Standalone::parse_from(["faultline"]).args
+    }
+
+    /// Validate the flags into a run's specification.
+    pub fn to_spec(&self) -> Result<RunSpec, String> {
+        if !(1..=9).contains(&self.nodes) {
+            return Err(format!("--nodes must be between 1 and 9, got {}", self.nodes));
+        }
+        let seconds = |flag: &str, v: f64, min: f64, max: f64| {
+            if v.is_finite() && v >= min && v <= max {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(format!("--{flag} must be between {min} and {max} seconds, got {v}"))
+            }
+        };
+        let time_limit = seconds("time-limit", self.time_limit, 0.1, 86_400.0)?;
+        let nemesis_interval = seconds("nemesis-interval", self.nemesis_interval, 0.05, 86_400.0)?;
+        let check_time_limit = seconds("check-time-limit", self.check_time_limit, 0.1, 86_400.0)?;
+        if !(self.rate.is_finite() && (0.0..=1e6).contains(&self.rate)) {
+            return Err(format!("--rate must be between 0 and 1000000, got {}", self.rate));
+        }
+        if !(1..=1024).contains(&self.concurrency) {
+            return Err(format!("--concurrency must be between 1 and 1024, got {}", self.concurrency));
+        }
+        if !(10..=600_000).contains(&self.op_timeout_ms) {
+            return Err(format!("--op-timeout-ms must be between 10 and 600000, got {}", self.op_timeout_ms));
+        }
+        let nemesis = crate::run::faults::parse_nemesis(&self.nemesis)?;
+        let name = self.name.clone().unwrap_or_else(|| format!("{}-{}", self.protocol, self.workload));
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || name == "latest" {
+            return Err(format!("--name {name:?} cannot be a directory name"));
+        }
+        let mut node_args = Vec::new();
+        let mut option = |flag: &str, value: Option<String>| {
+            if let Some(v) = value {
+                node_args.push(format!("--{flag}"));
+                node_args.push(v);
+            }
+        };
+        option("read", self.read.clone());
+        option("heartbeat-ms", self.heartbeat_ms.map(|v| v.to_string()));
+        option("election-timeout-min-ms", self.election_timeout_min_ms.map(|v| v.to_string()));
+        option("election-timeout-max-ms", self.election_timeout_max_ms.map(|v| v.to_string()));
+        option("snapshot-every", self.snapshot_every.map(|v| v.to_string()));
+        option("max-batch", self.max_batch.map(|v| v.to_string()));
+        if self.phase1_every_op {
+            node_args.push("--phase1-every-op".to_string());
+        }
+        Ok(RunSpec {
+            test_name: name,
+            protocol: self.protocol,
+            workload: Workload::new(self.workload),
+            nemesis_flag: self.nemesis.clone(),
+            nemesis,
+            nodes: self.nodes,
+            time_limit,
+            rate: self.rate,
+            concurrency: self.concurrency,
+            seed: self.seed.unwrap_or_else(clock_seed),
+            nemesis_interval,
+            store: self.store.clone(),
+            schedule: self.schedule.clone(),
+            op_timeout: Duration::from_millis(self.op_timeout_ms),
+            check_time_limit,
+            node_args,
+        })
     }
 }
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("faultline test is not built yet")
+/// A seed when none was given: from the clock, printed with the run.
+fn clock_seed() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    // Keep it short enough to type back in.
+    (now.as_nanos() as u64 ^ u64::from(std::process::id())) % 1_000_000_000
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let spec = match args.to_spec() {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("faultline: error: {e}");
+            return Ok(ExitCode::from(crate::EXIT_BAD_INPUT));
+        }
+    };
+    crate::run::run(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> Args {
+        let mut full = vec!["faultline"];
+        full.extend_from_slice(argv);
+        Standalone::try_parse_from(full).unwrap().args
+    }
+
+    #[test]
+    fn the_default_run_is_small_and_valid() {
+        let spec = Args::default_run().to_spec().unwrap();
+        assert_eq!(spec.nodes, 3);
+        assert_eq!(spec.protocol.as_str(), DEFAULT_PROTOCOL);
+        assert!(spec.time_limit <= Duration::from_secs(30));
+        assert!(!spec.nemesis.is_empty());
+    }
+
+    #[test]
+    fn protocol_options_pass_through_to_the_nodes() {
+        let spec = parse(&["--read", "local", "--heartbeat-ms", "20", "--phase1-every-op", "--seed", "7"])
+            .to_spec()
+            .unwrap();
+        assert_eq!(spec.node_args, vec!["--read", "local", "--heartbeat-ms", "20", "--phase1-every-op"]);
+        assert_eq!(spec.seed, 7);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        assert!(parse(&["--nodes", "0"]).to_spec().unwrap_err().contains("--nodes"));
+        assert!(parse(&["--time-limit=-1"]).to_spec().unwrap_err().contains("--time-limit"));
+        assert!(parse(&["--rate", "NaN"]).to_spec().unwrap_err().contains("--rate"));
+        assert!(parse(&["--nemesis", "earthquake"]).to_spec().is_err());
+        assert!(parse(&["--name", "../x"]).to_spec().is_err());
+        let mut argv = vec!["faultline", "--protocol", "zab"];
+        assert!(Standalone::try_parse_from(&argv).is_err());
+        argv[2] = "raft";
+        assert!(Standalone::try_parse_from(&argv).is_ok());
+    }
 }

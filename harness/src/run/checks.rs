@@ -1,0 +1,182 @@
+//! Judging a run: every checker of the workload over the recorded evidence, merged
+//! worst-first into `results.json`.
+//!
+//! Each checker is isolated: a panic inside one makes that check `unknown` (with the
+//! panic's message) and the others still run. The stats checker carries the vacuity rules
+//! (no fault took effect, almost nothing acknowledged), so such a run merges to `unknown`
+//! at best, never `valid`.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use checkers::split_brain::Sample;
+use checkers::stats::FaultWindow;
+use checkers::{CheckOptions, History, ModelKind, Verdict};
+use results::{CheckResult, RunResults};
+use serde::Serialize;
+use workloads::{CheckerName, Workload};
+
+/// Everything a run recorded that the checkers judge.
+pub struct Evidence {
+    pub history: History,
+    pub samples: Vec<Sample>,
+    pub windows: Vec<FaultWindow>,
+    /// Protocol frames the proxy carried.
+    pub messages: Option<u64>,
+}
+
+/// Run the workload's checkers and merge them.
+pub fn check_run(
+    workload: &Workload,
+    evidence: &Evidence,
+    time_limit: Duration,
+    reproduce: String,
+) -> RunResults {
+    let mut checks = BTreeMap::new();
+    for name in workload.checkers() {
+        let result = catch_unwind(AssertUnwindSafe(|| one(name, workload, evidence, time_limit)))
+            .unwrap_or_else(|p| {
+                let message = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "a panic".to_string());
+                CheckResult {
+                    verdict: Verdict::Unknown,
+                    summary: format!("the checker failed: {message}"),
+                    details: serde_json::Value::Null,
+                }
+            });
+        checks.insert(name.as_str().to_string(), result);
+    }
+    merge(checks, reproduce)
+}
+
+/// Merge per-checker results worst-first, with the reasons of everything not valid.
+pub fn merge(checks: BTreeMap<String, CheckResult>, reproduce: String) -> RunResults {
+    let valid = Verdict::merge_all(checks.values().map(|c| c.verdict));
+    let reasons = checks
+        .iter()
+        .filter(|(_, c)| c.verdict != Verdict::Valid)
+        .map(|(name, c)| format!("{name}: {}", c.summary))
+        .collect();
+    RunResults { valid, reasons, checks, reproduce }
+}
+
+fn one(name: CheckerName, workload: &Workload, evidence: &Evidence, time_limit: Duration) -> CheckResult {
+    match name {
+        CheckerName::Linearizable => model_check(ModelKind::CasRegister, evidence, time_limit),
+        CheckerName::LostWrites => lost_writes(evidence, time_limit.min(SET_SEARCH_LIMIT)),
+        CheckerName::Bank => {
+            let report =
+                checkers::bank::check(&evidence.history, &workload.bank.accounts, workload.bank.total());
+            let summary = match report.verdict {
+                Verdict::Valid => {
+                    format!("{} reads, every one sums to {}", report.reads, workload.bank.total())
+                }
+                Verdict::Unknown => "no read of the accounts completed".to_string(),
+                Verdict::Invalid => format!(
+                    "{} of {} reads break conservation (first: {:?} at event {})",
+                    report.bad_reads, report.reads, report.errors[0].kind, report.errors[0].index
+                ),
+            };
+            result(report.verdict, summary, &report)
+        }
+        CheckerName::SplitBrain => {
+            let report = checkers::split_brain::check(&evidence.samples);
+            let summary = match report.verdict {
+                Verdict::Valid => {
+                    format!(
+                        "{} status samples, {} leadership claims, none overlapping",
+                        report.samples, report.claims
+                    )
+                }
+                Verdict::Unknown => "no node answered a status poll".to_string(),
+                Verdict::Invalid => {
+                    let o = &report.examples[0];
+                    format!(
+                        "{} overlaps; nodes {} and {} both led term {}",
+                        report.overlaps, o.first.node, o.second.node, o.term
+                    )
+                }
+            };
+            result(report.verdict, summary, &report)
+        }
+        CheckerName::Stats => {
+            let report = checkers::stats::check(&evidence.history, &evidence.windows, evidence.messages);
+            let c = report.counts;
+            let summary = if report.reasons.is_empty() {
+                format!("{} ok, {} fail, {} info", c.ok, c.fail, c.info)
+            } else {
+                report.reasons.join("; ")
+            };
+            result(report.verdict, summary, &report)
+        }
+    }
+}
+
+/// The set model's linearizability search is a bonus to the lost-write analysis, and on a
+/// set of thousands of elements it rarely finishes; it gets this long at most.
+const SET_SEARCH_LIMIT: Duration = Duration::from_secs(5);
+
+/// The lost-write analysis of the set model decides; the set's linearizability search,
+/// where it finished, is reported alongside.
+fn lost_writes(evidence: &Evidence, time_limit: Duration) -> CheckResult {
+    let mut options = CheckOptions::new(ModelKind::Set);
+    options.time_limit = Some(time_limit);
+    match checkers::check(&evidence.history, &options) {
+        Ok(report) => match &report.lost_writes {
+            Some(lost) => {
+                let search = if report.stats.partitions_checked == report.stats.partitions {
+                    format!("set linearizability search: {}", report.verdict)
+                } else {
+                    "set linearizability search did not finish".to_string()
+                };
+                let summary = format!(
+                    "{} lost, {} stale, {} never read of {} acknowledged adds ({search})",
+                    lost.lost.count, lost.stale.count, lost.never_read.count, lost.acknowledged
+                );
+                // A finished search that found a violation counts; one that ran out of
+                // time does not make the lost-write verdict unknown.
+                let verdict =
+                    if report.verdict == Verdict::Invalid { Verdict::Invalid } else { lost.verdict };
+                result(verdict, summary, &report)
+            }
+            None => CheckResult {
+                verdict: Verdict::Unknown,
+                summary: format!("no lost-write analysis: {}", report.reason),
+                details: serde_json::Value::Null,
+            },
+        },
+        Err(e) => CheckResult {
+            verdict: Verdict::Unknown,
+            summary: format!("the history does not fit the set model: {e}"),
+            details: serde_json::Value::Null,
+        },
+    }
+}
+
+fn model_check(model: ModelKind, evidence: &Evidence, time_limit: Duration) -> CheckResult {
+    let mut options = CheckOptions::new(model);
+    options.time_limit = Some(time_limit);
+    match checkers::check(&evidence.history, &options) {
+        Ok(report) => {
+            let summary = report.reason.clone();
+            result(report.verdict, summary, &report)
+        }
+        Err(e) => CheckResult {
+            verdict: Verdict::Unknown,
+            summary: format!("the history does not fit the {model} model: {e}"),
+            details: serde_json::Value::Null,
+        },
+    }
+}
+
+fn result(verdict: Verdict, summary: String, details: &impl Serialize) -> CheckResult {
+    CheckResult {
+        verdict,
+        summary,
+        details: serde_json::to_value(details).unwrap_or(serde_json::Value::Null),
+    }
+}

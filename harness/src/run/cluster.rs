@@ -1,0 +1,116 @@
+//! The cluster of a run: the fault proxy on every link, and the nodes started through the
+//! supervisor, each told to reach its peers only through the proxy.
+//!
+//! Nodes are this very executable run as `faultline node ...` (argv, never a shell), so a
+//! test needs nothing installed. Their logs land in `<run>/nodes/<id>.log`, their data in
+//! `<run>/data/<id>/`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nodes::api::{NodeId, Status};
+
+use crate::proxy::{Proxy, ProxyConfig};
+use crate::supervisor::{allocate_addrs, LocalHost, NodeCommand, Supervisor};
+
+use super::spec::RunSpec;
+
+/// How long every node has to answer `/health` after it is started.
+pub const START_DEADLINE: Duration = Duration::from_secs(20);
+/// How often readiness polls `/status`.
+const READY_POLL: Duration = Duration::from_millis(50);
+
+/// A running cluster.
+pub struct Cluster {
+    pub supervisor: Arc<Supervisor>,
+    pub proxy: Arc<Proxy>,
+    /// Each node's client API address.
+    pub clients: BTreeMap<NodeId, SocketAddr>,
+}
+
+impl Cluster {
+    /// Start the proxy and every node, and wait for each to be healthy.
+    pub async fn start(spec: &RunSpec, run_dir: &Path) -> anyhow::Result<Cluster> {
+        let ids: Vec<NodeId> = (1..=spec.nodes).collect();
+        let addrs = allocate_addrs(ids.iter().copied())?;
+        let targets: BTreeMap<NodeId, SocketAddr> =
+            addrs.iter().map(|(&id, a)| (id, a.peer_listen)).collect();
+        let proxy = Proxy::start(&targets, ProxyConfig::frames(spec.seed))
+            .await
+            .context("starting the fault proxy")?;
+        let program = std::env::current_exe().context("finding the faultline executable")?;
+        let specs = ids
+            .iter()
+            .map(|&id| {
+                NodeCommand {
+                    program: program.clone(),
+                    leading_args: vec!["node".to_string()],
+                    protocol: spec.protocol.to_string(),
+                    id,
+                    addrs: addrs[&id],
+                    peers: proxy.peers_of(id),
+                    extra_args: spec.node_args.clone(),
+                }
+                .spec(run_dir)
+            })
+            .collect();
+        let supervisor = Arc::new(Supervisor::new(Arc::new(LocalHost::new()), specs));
+        let cluster = Cluster {
+            supervisor,
+            proxy: Arc::new(proxy),
+            clients: addrs.iter().map(|(&id, a)| (id, a.client)).collect(),
+        };
+        // On failure the cluster is dropped here, which kills whatever started.
+        cluster.supervisor.start_all(START_DEADLINE).await?;
+        Ok(cluster)
+    }
+
+    /// Wait until some node says it leads (leader, primary or coordinator). `false` if
+    /// none did within `deadline`: the workload then runs against a leaderless cluster,
+    /// and the history shows it.
+    pub async fn wait_for_leader(&self, deadline: Duration) -> bool {
+        let until = Instant::now() + deadline;
+        loop {
+            for &id in self.clients.keys() {
+                if let Ok(status) = self.supervisor.status(id, READY_POLL * 4).await {
+                    if is_leading(&status) {
+                        return true;
+                    }
+                }
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    /// Wait until every node answers `/health` again (after healing), within `deadline`.
+    pub async fn wait_healthy(&self, deadline: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + deadline;
+        for &id in self.clients.keys() {
+            self.supervisor.wait_healthy(id, until.saturating_duration_since(Instant::now())).await?;
+        }
+        Ok(())
+    }
+
+    /// Kill every node and close the proxy. Idempotent.
+    pub fn stop(&self) {
+        self.supervisor.shutdown();
+        self.proxy.shutdown();
+    }
+}
+
+fn is_leading(status: &Status) -> bool {
+    status.role.is_leading()
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

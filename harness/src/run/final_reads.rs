@@ -1,0 +1,51 @@
+//! Final reads: after the faults heal, what does every node hold?
+//!
+//! For the set workload each node is read once it answers; the reads are ordinary operations
+//! in the history (fresh processes), so the lost-write analysis and a later
+//! `faultline check` see them. A node is retried with a new process after an `info` or a
+//! transient failure until it answers `ok` or the deadline passes. A node that answers
+//! `not_leader` serves no reads at all (a backup, a follower) and is not asked again. A
+//! node that never answers leaves its adds "never read" rather than "lost".
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use checkers::EventType;
+use nodes::api::NodeId;
+use workloads::Op;
+
+use super::client::ClientShared;
+
+/// Time between two attempts on one node.
+const RETRY: Duration = Duration::from_millis(100);
+
+/// Read `op` from every node; whether each answered `ok`.
+pub async fn read_every_node(
+    shared: &ClientShared,
+    op: &Op,
+    deadline: Duration,
+) -> anyhow::Result<BTreeMap<NodeId, bool>> {
+    let until = Instant::now() + deadline;
+    let mut answered = BTreeMap::new();
+    for &node in shared.nodes.keys() {
+        let mut ok = false;
+        loop {
+            let completion = shared.perform(shared.new_process(), node, op).await?;
+            if completion.kind == EventType::Ok {
+                ok = true;
+                break;
+            }
+            let serves_no_reads = completion.kind == EventType::Fail
+                && completion.error.as_deref().is_some_and(|e| e.starts_with("not_leader"));
+            if serves_no_reads {
+                break;
+            }
+            if Instant::now() + RETRY >= until {
+                break;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+        answered.insert(node, ok);
+    }
+    Ok(answered)
+}

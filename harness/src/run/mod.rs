@@ -1,0 +1,390 @@
+//! The run loop of `faultline test`: one run, phase by phase.
+//!
+//! 1. **start**: the fault proxy on every link, the nodes through the supervisor, each
+//!    healthy within a deadline;
+//! 2. **ready**: wait (bounded) until some node leads; a workload's setup (bank accounts);
+//! 3. **workload with faults** for `--time-limit`: clients at `--rate` and `--concurrency`,
+//!    the nemesis on its seeded schedule, `/status` polled for split brain;
+//! 4. **heal** every fault, **quiesce** (every node healthy, a leader, a short settle);
+//! 5. **final reads** where the workload needs them (the set: every node);
+//! 6. **stop** the cluster, **check** the history, **write** `results.json`.
+//!
+//! Ctrl-C or SIGTERM at any point: the phases are dropped (client, poller and nemesis tasks
+//! aborted, the cluster killed by drop), every node group is killed, and the recorder
+//! writes out what it has: the history on disk stays checkable, and the run is `unknown`.
+//!
+//! Tour: [`spec`] the parameters, [`cluster`] the processes, [`client`] and [`outcome`] the
+//! operations, [`pacer`] the rate, [`recorder`] the history, [`faults`] the schedule,
+//! [`status_poll`] the leadership samples, [`final_reads`], [`checks`], [`progress`].
+
+pub mod checks;
+pub mod client;
+pub mod cluster;
+pub mod faults;
+pub mod final_reads;
+pub mod outcome;
+pub mod pacer;
+pub mod progress;
+pub mod recorder;
+pub mod spec;
+pub mod status_poll;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use checkers::split_brain::Sample;
+use checkers::stats::{FaultWindow, StatsReport};
+use checkers::{History, Verdict};
+use results::{RunDir, RunInfo, RunResults};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::nemesis::{Nemesis, NemesisConfig, Schedule};
+use crate::proxy::NetStats;
+use crate::supervisor::{install_panic_hook, kill_all_nodes, Termination, TerminationSignal};
+
+use self::checks::Evidence;
+use self::client::{run_client, ClientShared};
+use self::cluster::Cluster;
+use self::outcome::Answer;
+use self::pacer::Pacer;
+use self::progress::Progress;
+use self::recorder::{Recorder, RecorderHandle};
+use self::spec::RunSpec;
+
+/// How long the cluster has to elect a leader before the workload starts anyway.
+const READY_DEADLINE: Duration = Duration::from_secs(10);
+/// How long the workload's setup may take.
+const SETUP_DEADLINE: Duration = Duration::from_secs(10);
+/// After healing: how long nodes have to be healthy and lead again.
+const RECOVERY_DEADLINE: Duration = Duration::from_secs(15);
+/// After recovery, a pause for replication to catch up before the final reads.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How long the final reads may take, all nodes together.
+const FINAL_READ_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Run one test to its verdict; the process's exit code.
+pub fn run(spec: RunSpec) -> anyhow::Result<ExitCode> {
+    install_panic_hook();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(run_async(spec));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// What the phases leave for the checkers besides the history.
+struct PhaseReport {
+    samples: Vec<Sample>,
+    windows: Vec<FaultWindow>,
+    net: NetStats,
+}
+
+enum Ended {
+    Finished(anyhow::Result<PhaseReport>),
+    Interrupted(TerminationSignal),
+}
+
+async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
+    let termination = Termination::install()?;
+    let schedule = match faults::schedule_for(&spec) {
+        Ok(schedule) => schedule,
+        Err(e) => {
+            eprintln!("faultline: error: {e:#}");
+            return Ok(ExitCode::from(crate::EXIT_BAD_INPUT));
+        }
+    };
+    let run_dir = RunDir::create(&spec.store, &spec.test_name)?;
+    let reproduce = spec.reproduce_command();
+    eprintln!(
+        "faultline: {} on {} nodes, {} workload, nemesis {}, {} s, seed {}",
+        spec.protocol,
+        spec.nodes,
+        spec.workload.name,
+        spec.nemesis_flag,
+        spec.time_limit.as_secs_f64(),
+        spec.seed
+    );
+    eprintln!("faultline: run directory {}", run_dir.path().display());
+    run_dir.write_schedule(&schedule)?;
+    run_dir.write_run_info(&run_info(&spec))?;
+
+    let recorder = Recorder::start(run_dir.history_writer()?, Instant::now())?;
+    let progress = Progress::new(spec.time_limit.as_secs().max(1));
+    // One signal future for the whole run: the handlers stay installed once set, so a
+    // signal during the check must be heard here too, not swallowed.
+    let signal = termination.recv();
+    tokio::pin!(signal);
+    let ended = {
+        let phases = phases(&spec, &run_dir, schedule, recorder.handle(), &progress);
+        tokio::select! {
+            report = phases => Ended::Finished(report),
+            signal = &mut signal => Ended::Interrupted(signal),
+        }
+    };
+    progress.finish();
+    if matches!(ended, Ended::Interrupted(_)) {
+        kill_all_nodes();
+    }
+    let events = tokio::task::spawn_blocking(move || recorder.finish())
+        .await
+        .map_err(|_| anyhow!("the recorder's thread was lost"))??;
+    eprintln!("faultline: {} events in {}", events.len(), run_dir.history_path().display());
+
+    let report = match ended {
+        Ended::Interrupted(signal) => {
+            let why =
+                format!("interrupted by {} before the run ended; nothing was checked", signal_name(signal));
+            eprintln!("faultline: {why}");
+            finish_unchecked(&run_dir, why, reproduce)?;
+            return Ok(ExitCode::from(Verdict::Unknown.exit_code()));
+        }
+        Ended::Finished(Err(e)) => {
+            // The error itself is printed by the caller, with exit code 255.
+            finish_unchecked(&run_dir, format!("the harness failed: {e:#}"), reproduce)?;
+            return Err(e);
+        }
+        Ended::Finished(Ok(report)) => report,
+    };
+    run_dir.write_net(&report.net)?;
+
+    let results = match History::from_events(events) {
+        Ok(history) => {
+            eprintln!("faultline: checking");
+            let evidence = Evidence {
+                history,
+                samples: report.samples,
+                windows: report.windows,
+                messages: Some(report.net.total.frames),
+            };
+            let workload = spec.workload.clone();
+            let limit = spec.check_time_limit;
+            let command = reproduce.clone();
+            let checking =
+                tokio::task::spawn_blocking(move || checks::check_run(&workload, &evidence, limit, command));
+            tokio::select! {
+                done = checking => done.map_err(|_| anyhow!("the checkers' thread was lost"))?,
+                signal = &mut signal => {
+                    let why = format!("interrupted by {} while checking; the run is recorded", signal_name(signal));
+                    eprintln!("faultline: {why}");
+                    finish_unchecked(&run_dir, why, reproduce)?;
+                    return Ok(ExitCode::from(Verdict::Unknown.exit_code()));
+                }
+            }
+        }
+        Err(e) => {
+            unchecked(format!("the recorded history is malformed (a harness bug): {e}"), reproduce.clone())
+        }
+    };
+    run_dir.write_results(&results)?;
+    print_results(&results, &run_dir);
+    Ok(ExitCode::from(results.valid.exit_code()))
+}
+
+/// Steps 1 to 6 up to the check; the returned future may be dropped at any await (a
+/// termination signal), which aborts every task it started and kills the cluster.
+async fn phases(
+    spec: &RunSpec,
+    run_dir: &RunDir,
+    schedule: Schedule,
+    recorder: RecorderHandle,
+    progress: &Progress,
+) -> anyhow::Result<PhaseReport> {
+    progress.phase("starting the cluster");
+    let cluster = Cluster::start(spec, run_dir.path()).await?;
+    if !cluster.wait_for_leader(READY_DEADLINE).await {
+        progress.phase("no node leads yet; starting the workload anyway");
+    }
+    let http = ClientShared::http_client(spec.concurrency)?;
+    if let Some(setup) = spec.workload.setup() {
+        setup_until_ok(&http, &cluster, &setup, spec.op_timeout).await?;
+    }
+    let shared = Arc::new(ClientShared {
+        http: http.clone(),
+        nodes: cluster.clients.clone(),
+        recorder: recorder.clone(),
+        generator: Mutex::new(spec.workload.generator(spec.seed)),
+        pacer: Pacer::new(spec.rate),
+        next_process: AtomicU64::new(spec.concurrency as u64),
+        op_timeout: spec.op_timeout,
+    });
+    let (stop, stopped) = watch::channel(false);
+    let (stop_polling, polling_stopped) = watch::channel(false);
+    let mut poller = JoinSet::new();
+    poller.spawn(status_poll::poll(http.clone(), cluster.clients.clone(), recorder.clone(), polling_stopped));
+
+    progress.phase("running the workload with faults");
+    let active = Arc::new(AtomicUsize::new(0));
+    let ticker = AbortOnDrop(progress.follow(recorder.counters().clone(), active.clone()));
+    let mut clients = JoinSet::new();
+    for worker in 0..spec.concurrency {
+        clients.spawn(run_client(shared.clone(), worker, stopped.clone()));
+    }
+    let nemesis = Nemesis::new(cluster.supervisor.clone(), cluster.proxy.clone(), NemesisConfig::default());
+    let mut nemesis_task = JoinSet::new();
+    nemesis_task.spawn(faults::drive(
+        nemesis,
+        schedule,
+        Instant::now(),
+        recorder.clone(),
+        active,
+        stopped.clone(),
+    ));
+
+    let deadline = tokio::time::sleep(spec.time_limit);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            Some(done) = clients.join_next() => done.context("a client task failed")??,
+        }
+    }
+    let _ = stop.send(true);
+    progress.phase("healing");
+    while let Some(done) = clients.join_next().await {
+        done.context("a client task failed")??;
+    }
+    let fault_log = nemesis_task.join_next().await.ok_or_else(|| anyhow!("the nemesis task vanished"))?;
+    let fault_log = fault_log.context("the nemesis task failed")??;
+    drop(ticker);
+
+    progress.phase("quiescing");
+    if let Err(e) = cluster.wait_healthy(RECOVERY_DEADLINE).await {
+        progress.phase(&format!("not every node recovered: {e:#}"));
+    }
+    cluster.wait_for_leader(RECOVERY_DEADLINE).await;
+    tokio::time::sleep(SETTLE).await;
+    if let Some(read) = spec.workload.final_read() {
+        progress.phase("final reads from every node");
+        let answered = final_reads::read_every_node(&shared, &read, FINAL_READ_DEADLINE).await?;
+        let silent: Vec<_> = answered.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id).collect();
+        if !silent.is_empty() {
+            progress.phase(&format!("nodes {silent:?} gave no final read"));
+        }
+    }
+    let _ = stop_polling.send(true);
+    let samples =
+        poller.join_next().await.transpose().context("the status poller failed")?.unwrap_or_default();
+    let net = cluster.proxy.stats();
+    progress.phase("stopping the cluster");
+    cluster.stop();
+    Ok(PhaseReport { samples, windows: fault_log.windows, net })
+}
+
+/// Send the workload's setup to each node in turn until one acknowledges it.
+async fn setup_until_ok(
+    http: &reqwest::Client,
+    cluster: &Cluster,
+    setup: &nodes::api::Request,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let until = Instant::now() + SETUP_DEADLINE;
+    let mut last = String::new();
+    while Instant::now() < until {
+        for &addr in cluster.clients.values() {
+            match client::send(http, addr, setup, timeout).await {
+                Answer::Success(_) => return Ok(()),
+                other => last = format!("{other:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow!("the workload's setup was not acknowledged within {SETUP_DEADLINE:?} (last answer: {last})"))
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn signal_name(signal: TerminationSignal) -> &'static str {
+    match signal {
+        TerminationSignal::Interrupt => "SIGINT",
+        TerminationSignal::Terminate => "SIGTERM",
+    }
+}
+
+fn run_info(spec: &RunSpec) -> RunInfo {
+    RunInfo {
+        model: spec.workload.model().to_string(),
+        test: spec.test_name.clone(),
+        seed: spec.seed,
+        command: std::env::args().collect(),
+        versions: BTreeMap::from([
+            ("faultline".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("protocol".to_string(), spec.protocol.to_string()),
+        ]),
+        spec: spec.to_json(),
+        started: results::timestamp::now_rfc3339(),
+    }
+}
+
+fn unchecked(why: String, reproduce: String) -> RunResults {
+    RunResults { valid: Verdict::Unknown, reasons: vec![why], checks: BTreeMap::new(), reproduce }
+}
+
+/// Write `results.json` for a run that ended before it could be checked, and say where
+/// its history is.
+fn finish_unchecked(run_dir: &RunDir, why: String, reproduce: String) -> anyhow::Result<()> {
+    eprintln!("faultline: check what was recorded with: faultline check {}", run_dir.path().display());
+    run_dir.write_results(&unchecked(why, reproduce))
+}
+
+fn print_results(results: &RunResults, run_dir: &RunDir) {
+    println!();
+    for (name, check) in &results.checks {
+        println!("{name:<14} {:<8} {}", check.verdict.as_str(), check.summary);
+    }
+    if let Some(stats) = results
+        .checks
+        .get("stats")
+        .and_then(|c| serde_json::from_value::<StatsReport>(c.details.clone()).ok())
+    {
+        print_stats(&stats);
+    }
+    println!();
+    println!("verdict: {}  ({})", results.valid, run_dir.path().display());
+    for reason in &results.reasons {
+        println!("  {reason}");
+    }
+    if results.valid != Verdict::Valid {
+        println!("reproduce: {}", results.reproduce);
+    }
+}
+
+fn print_stats(stats: &StatsReport) {
+    let c = stats.counts;
+    let mut line = format!("               {} ok / {} fail / {} info", c.ok, c.fail, c.info);
+    if let Some(t) = stats.throughput_ok_per_s {
+        line.push_str(&format!(", {t:.1} ok/s"));
+    }
+    if let Some(l) = stats.latency {
+        line.push_str(&format!(", latency p50 {:.1} ms p99 {:.1} ms", l.p50_ms, l.p99_ms));
+    }
+    if let Some(m) = stats.messages_per_ok_op {
+        line.push_str(&format!(", {m:.1} msgs/op"));
+    }
+    println!("{line}");
+    for w in &stats.faults {
+        let availability = w.availability.map_or("-".to_string(), |a| format!("{:.0}%", a * 100.0));
+        let end = w.end_s.map_or("end".to_string(), |e| format!("{e:.1}s"));
+        println!(
+            "               {:<24} {:>6.1}s-{:<7} availability {availability}{}",
+            w.fault,
+            w.start_s,
+            end,
+            if w.took_effect { "" } else { " (no effect)" }
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! A run's specification: every parameter, validated, in one value. Written to `run.json`
+//! and turned back into the command line that reproduces the run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nodes::protocols::ProtocolName;
+use serde_json::json;
+use workloads::Workload;
+
+use super::faults::FaultKinds;
+
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub test_name: String,
+    pub protocol: ProtocolName,
+    pub workload: Workload,
+    /// The `--nemesis` flag as given, for the reproducing command.
+    pub nemesis_flag: String,
+    pub nemesis: FaultKinds,
+    pub nodes: u32,
+    pub time_limit: Duration,
+    pub rate: f64,
+    pub concurrency: usize,
+    pub seed: u64,
+    pub nemesis_interval: Duration,
+    pub store: PathBuf,
+    pub schedule: Option<PathBuf>,
+    pub op_timeout: Duration,
+    pub check_time_limit: Duration,
+    /// Protocol options passed to every node, as flags.
+    pub node_args: Vec<String>,
+}
+
+impl RunSpec {
+    /// The spec as `run.json` carries it.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "protocol": self.protocol.as_str(),
+            "workload": self.workload,
+            "nemesis": self.nemesis_flag,
+            "nodes": self.nodes,
+            "time_limit_s": self.time_limit.as_secs_f64(),
+            "rate": self.rate,
+            "concurrency": self.concurrency,
+            "seed": self.seed,
+            "nemesis_interval_s": self.nemesis_interval.as_secs_f64(),
+            "schedule": self.schedule,
+            "op_timeout_ms": self.op_timeout.as_millis() as u64,
+            "check_time_limit_s": self.check_time_limit.as_secs_f64(),
+            "node_args": self.node_args,
+        })
+    }
+
+    /// The command that runs this test again with the same seed and parameters.
+    pub fn reproduce_command(&self) -> String {
+        let mut parts: Vec<String> = vec![
+            "faultline test".into(),
+            format!("--protocol {}", self.protocol),
+            format!("--workload {}", self.workload.name),
+            format!("--nemesis {}", shell_word(&self.nemesis_flag)),
+            format!("--nodes {}", self.nodes),
+            format!("--time-limit {}", self.time_limit.as_secs_f64()),
+            format!("--rate {}", self.rate),
+            format!("--concurrency {}", self.concurrency),
+            format!("--seed {}", self.seed),
+            format!("--nemesis-interval {}", self.nemesis_interval.as_secs_f64()),
+            format!("--op-timeout-ms {}", self.op_timeout.as_millis()),
+        ];
+        if self.test_name != format!("{}-{}", self.protocol, self.workload.name) {
+            parts.push(format!("--name {}", shell_word(&self.test_name)));
+        }
+        if self.store != std::path::Path::new("store") {
+            parts.push(format!("--store {}", shell_word(&self.store.display().to_string())));
+        }
+        if let Some(schedule) = &self.schedule {
+            parts.push(format!("--schedule {}", shell_word(&schedule.display().to_string())));
+        }
+        parts.extend(self.node_args.iter().map(|a| shell_word(a)));
+        parts.join(" ")
+    }
+}
+
+/// Quote a word for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ',' | '.' | '-' | '_' | '/' | '=' | ':'));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_that_need_quotes_get_them() {
+        assert_eq!(shell_word("partition,kill"), "partition,kill");
+        assert_eq!(shell_word("my store"), "'my store'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+}

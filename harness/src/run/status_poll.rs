@@ -1,0 +1,77 @@
+//! Watching leadership: every node's `/status`, polled every [`POLL_INTERVAL`] for the
+//! whole run, as samples for the split-brain checker.
+//!
+//! Each node has its own polling loop, so a node that hangs (paused, partitioned from us
+//! never, but slow) delays only its own samples. A poll that fails or times out yields no
+//! sample: an unreachable node claims nothing we can see.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use checkers::split_brain::Sample;
+use nodes::api::{NodeId, Status};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::recorder::RecorderHandle;
+
+/// Time between two polls of one node.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(75);
+/// Deadline of one poll.
+pub const POLL_TIMEOUT: Duration = Duration::from_millis(250);
+/// Most samples kept per node (about 40 minutes at the poll interval).
+pub const MAX_SAMPLES_PER_NODE: usize = 32_768;
+
+/// Poll every node until `stop` turns true; the samples of all nodes.
+pub async fn poll(
+    http: reqwest::Client,
+    nodes: BTreeMap<NodeId, SocketAddr>,
+    clock: RecorderHandle,
+    stop: watch::Receiver<bool>,
+) -> Vec<Sample> {
+    let mut tasks = JoinSet::new();
+    for (id, addr) in nodes {
+        tasks.spawn(poll_one(http.clone(), id, addr, clock.clone(), stop.clone()));
+    }
+    let mut samples = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        // A poller that panicked loses its samples only; the checker sees fewer samples.
+        if let Ok(mut node_samples) = done {
+            samples.append(&mut node_samples);
+        }
+    }
+    samples.sort_by_key(|s| (s.sent_ns, s.node));
+    samples
+}
+
+async fn poll_one(
+    http: reqwest::Client,
+    id: NodeId,
+    addr: SocketAddr,
+    clock: RecorderHandle,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<Sample> {
+    let url = format!("http://{addr}/status");
+    let mut samples = Vec::new();
+    let mut ticker = tokio::time::interval(POLL_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*stop.borrow() && samples.len() < MAX_SAMPLES_PER_NODE {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let sent_ns = clock.now_ns();
+        let answer = async { http.get(&url).send().await?.error_for_status()?.json::<Status>().await };
+        if let Ok(Ok(status)) = tokio::time::timeout(POLL_TIMEOUT, answer).await {
+            samples.push(Sample {
+                node: id,
+                sent_ns,
+                received_ns: clock.now_ns(),
+                leading: status.role.is_leading(),
+                term: status.term,
+            });
+        }
+    }
+    samples
+}

@@ -1,0 +1,64 @@
+//! pb-async acknowledges a write before any backup has it: killing the primary loses
+//! acknowledged writes, and the harness must catch it. The schedule is written by hand (and
+//! replayed with `--schedule`) so that the kill hits the primary, node 1, every time.
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use checkers::Verdict;
+use e2e_support::*;
+
+const KILL_THE_PRIMARY: &str = r#"{
+  "seed": 0, "kinds": ["kill"], "interval_ms": 3000, "time_limit_ms": 7000, "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 2500, "id": 0, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
+    {"at_ms": 5000, "id": 0, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}}
+  ]
+}"#;
+
+#[test]
+fn pb_async_with_its_primary_killed_is_invalid_with_lost_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let schedule = dir.path().join("kill-primary.json");
+    std::fs::write(&schedule, KILL_THE_PRIMARY).unwrap();
+    let store = dir.path().join("store");
+    let output = run_test(
+        &store,
+        &[
+            "--protocol",
+            "pb-async",
+            "--workload",
+            "set",
+            "--schedule",
+            schedule.to_str().unwrap(),
+            "--time-limit",
+            "7",
+            "--rate",
+            "500",
+            "--concurrency",
+            "10",
+            "--seed",
+            "11",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let results = results(&store);
+    assert_eq!(results.valid, Verdict::Invalid);
+    let lost = &results.checks["lost-writes"];
+    assert_eq!(lost.verdict, Verdict::Invalid, "{}", describe(&output));
+    let count = lost.details["lost_writes"]["lost"]["count"].as_u64().unwrap();
+    assert!(count > 0, "lost writes are counted: {}", lost.details);
+
+    // The kill took effect and shows as a fault window in the stats.
+    let stats = &results.checks["stats"].details;
+    assert_eq!(stats["faults"][0]["fault"], "kill");
+    assert_eq!(stats["faults"][0]["took_effect"], true);
+
+    // The failure prints how to reproduce it, seed and schedule included.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("reproduce: faultline test")).expect("a reproduce line");
+    assert!(line.contains("--seed 11") && line.contains("--schedule"), "{line}");
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+}

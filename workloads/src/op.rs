@@ -1,0 +1,199 @@
+//! The operations of every workload, typed, and their two edges: the client request they
+//! become and the history values they are recorded as.
+//!
+//! History values follow the models' conventions: a register `write` carries its value, a
+//! `cas` carries `[from, to]`, a `read` completes with the value read (or null); a set `add`
+//! carries its element and a set `read` completes with the sorted elements; a bank
+//! `transfer` carries `{"from", "to", "amount"}` and a bank `read` completes with
+//! `{account: balance}`.
+
+use nodes::api::{Request, TxnOp};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// One client operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Read a register.
+    Read { key: String },
+    /// Write a register.
+    Write { key: String, value: i64 },
+    /// Compare-and-set a register.
+    Cas { key: String, from: i64, to: i64 },
+    /// Add a unique element to a set.
+    Add { key: String, element: i64 },
+    /// Read a whole set.
+    ReadSet { key: String },
+    /// Move `amount` between two accounts, unless `from` would go negative.
+    Transfer { from: String, to: String, amount: i64 },
+    /// Read every account in one transaction.
+    ReadAccounts { accounts: Vec<String> },
+}
+
+impl Op {
+    /// The history's `f`.
+    pub fn f(&self) -> &'static str {
+        match self {
+            Op::Read { .. } | Op::ReadSet { .. } | Op::ReadAccounts { .. } => "read",
+            Op::Write { .. } => "write",
+            Op::Cas { .. } => "cas",
+            Op::Add { .. } => "add",
+            Op::Transfer { .. } => "transfer",
+        }
+    }
+
+    /// The history's `key`: the object a per-key model splits on. Bank operations span
+    /// accounts and have none.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Op::Read { key }
+            | Op::Write { key, .. }
+            | Op::Cas { key, .. }
+            | Op::Add { key, .. }
+            | Op::ReadSet { key } => Some(key),
+            Op::Transfer { .. } | Op::ReadAccounts { .. } => None,
+        }
+    }
+
+    /// The invocation's value (the argument).
+    pub fn invoke_value(&self) -> Value {
+        match self {
+            Op::Read { .. } | Op::ReadSet { .. } | Op::ReadAccounts { .. } => Value::Null,
+            Op::Write { value, .. } => json!(value),
+            Op::Cas { from, to, .. } => json!([from, to]),
+            Op::Add { element, .. } => json!(element),
+            Op::Transfer { from, to, amount } => json!({"from": from, "to": to, "amount": amount}),
+        }
+    }
+
+    /// The client call.
+    pub fn request(&self) -> Request {
+        match self {
+            Op::Read { key } => Request::Get { key: key.clone() },
+            Op::Write { key, value } => Request::Put { key: key.clone(), value: *value },
+            Op::Cas { key, from, to } => Request::Cas { key: key.clone(), from: *from, to: *to },
+            Op::Add { key, element } => Request::SetAdd { key: key.clone(), element: *element },
+            Op::ReadSet { key } => Request::SetRead { key: key.clone() },
+            Op::Transfer { from, to, amount } => Request::Txn {
+                ops: vec![
+                    TxnOp::Check { key: from.clone(), at_least: *amount },
+                    TxnOp::Add { key: from.clone(), delta: -amount },
+                    TxnOp::Add { key: to.clone(), delta: *amount },
+                ],
+            },
+            Op::ReadAccounts { accounts } => {
+                Request::Txn { ops: accounts.iter().map(|a| TxnOp::Read { key: a.clone() }).collect() }
+            }
+        }
+    }
+
+    /// The value an `ok` completion records, from the body of a successful answer. The
+    /// body is decoded by the shape this operation expects (the wire's untagged `Response`
+    /// cannot tell `{}` from `{"value": null}`). An answer of the wrong shape is an error:
+    /// the caller cannot tell what happened and records `info`.
+    pub fn completion_value(&self, body: &[u8]) -> Result<Value, String> {
+        #[derive(Deserialize)]
+        struct ValueBody {
+            // Required even when null: `{}` is not an answer to a read.
+            #[serde(deserialize_with = "required_option")]
+            value: Option<i64>,
+        }
+        fn required_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+            Option::<i64>::deserialize(d)
+        }
+        #[derive(Deserialize)]
+        struct ElementsBody {
+            elements: Vec<i64>,
+        }
+        #[derive(Deserialize)]
+        struct ResultsBody {
+            results: Vec<Option<i64>>,
+        }
+        fn decode<'a, T: Deserialize<'a>>(op: &Op, body: &'a [u8]) -> Result<T, String> {
+            serde_json::from_slice(body).map_err(|e| {
+                let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+                format!("answer {text:?} does not fit a {} {:?}: {e}", op.f(), op.key())
+            })
+        }
+        match self {
+            Op::Read { .. } => {
+                let ValueBody { value } = decode(self, body)?;
+                Ok(json!(value))
+            }
+            Op::ReadSet { .. } => {
+                let ElementsBody { mut elements } = decode(self, body)?;
+                elements.sort_unstable();
+                Ok(json!(elements))
+            }
+            Op::ReadAccounts { accounts } => {
+                let ResultsBody { results } = decode(self, body)?;
+                if results.len() != accounts.len() {
+                    return Err(format!(
+                        "{} results for a read of {} accounts",
+                        results.len(),
+                        accounts.len()
+                    ));
+                }
+                let balances: serde_json::Map<String, Value> =
+                    accounts.iter().zip(results).map(|(a, r)| (a.clone(), json!(r))).collect();
+                Ok(Value::Object(balances))
+            }
+            Op::Transfer { .. } => {
+                let ResultsBody { results } = decode(self, body)?;
+                if results.len() != 3 {
+                    return Err(format!("{} results for a transfer of 3 steps", results.len()));
+                }
+                Ok(self.invoke_value())
+            }
+            // A successful status is the acknowledgement; the body carries nothing.
+            Op::Write { .. } | Op::Cas { .. } | Op::Add { .. } => Ok(self.invoke_value()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_checks_the_source_then_moves_the_amount_atomically() {
+        let op = Op::Transfer { from: "a0".into(), to: "a1".into(), amount: 3 };
+        assert_eq!(
+            op.request(),
+            Request::Txn {
+                ops: vec![
+                    TxnOp::Check { key: "a0".into(), at_least: 3 },
+                    TxnOp::Add { key: "a0".into(), delta: -3 },
+                    TxnOp::Add { key: "a1".into(), delta: 3 },
+                ]
+            }
+        );
+        assert_eq!(op.key(), None);
+        assert_eq!(op.f(), "transfer");
+    }
+
+    #[test]
+    fn answers_become_the_models_values() {
+        let read = Op::Read { key: "r1".into() };
+        assert_eq!(read.completion_value(br#"{"value":4}"#), Ok(json!(4)));
+        assert_eq!(read.completion_value(br#"{"value":null}"#), Ok(Value::Null));
+        let cas = Op::Cas { key: "r1".into(), from: 1, to: 2 };
+        assert_eq!(cas.invoke_value(), json!([1, 2]));
+        assert_eq!(cas.completion_value(b"{}"), Ok(json!([1, 2])));
+        let set = Op::ReadSet { key: "s".into() };
+        assert_eq!(set.completion_value(br#"{"elements":[3,1,2]}"#), Ok(json!([1, 2, 3])));
+        let accounts = Op::ReadAccounts { accounts: vec!["a0".into(), "a1".into()] };
+        assert_eq!(accounts.completion_value(br#"{"results":[5,null]}"#), Ok(json!({"a0": 5, "a1": null})));
+    }
+
+    #[test]
+    fn an_answer_of_the_wrong_shape_is_refused() {
+        let read = Op::Read { key: "r1".into() };
+        assert!(read.completion_value(b"{}").is_err());
+        assert!(read.completion_value(b"not json").is_err());
+        let set = Op::ReadSet { key: "s".into() };
+        assert!(set.completion_value(br#"{"value":null}"#).is_err());
+        let accounts = Op::ReadAccounts { accounts: vec!["a0".into(), "a1".into()] };
+        assert!(accounts.completion_value(br#"{"results":[5]}"#).is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! Choosing a workload: its name on the command line, its parameters, its generator, the
+//! model its history is checked against, and the checkers that judge it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::bank::{BankGenerator, BankParams};
+use crate::op::Op;
+use crate::register::{RegisterGenerator, RegisterParams};
+use crate::set::{SetGenerator, SetParams};
+
+/// The workloads, by their command-line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadName {
+    Register,
+    Set,
+    Bank,
+}
+
+impl WorkloadName {
+    pub const ALL: [WorkloadName; 3] = [WorkloadName::Register, WorkloadName::Set, WorkloadName::Bank];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadName::Register => "register",
+            WorkloadName::Set => "set",
+            WorkloadName::Bank => "bank",
+        }
+    }
+}
+
+impl fmt::Display for WorkloadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WorkloadName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        WorkloadName::ALL.into_iter().find(|w| w.as_str() == s).ok_or_else(|| {
+            let known: Vec<_> = WorkloadName::ALL.iter().map(|w| w.as_str()).collect();
+            format!("unknown workload {s:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// The checkers of a run, by name (the keys of `results.json`'s `checks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckerName {
+    /// Linearizability per key against the workload's model.
+    Linearizable,
+    /// Every acknowledged add is in the final reads.
+    LostWrites,
+    /// Every read of all accounts conserves the total; no balance is negative.
+    Bank,
+    /// No two nodes lead in the same term at overlapping times.
+    SplitBrain,
+    /// Counts, latencies, throughput, availability during faults, messages per op.
+    Stats,
+}
+
+impl CheckerName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckerName::Linearizable => "linearizable",
+            CheckerName::LostWrites => "lost-writes",
+            CheckerName::Bank => "bank",
+            CheckerName::SplitBrain => "split-brain",
+            CheckerName::Stats => "stats",
+        }
+    }
+}
+
+/// A workload with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    pub name: WorkloadName,
+    pub register: RegisterParams,
+    pub set: SetParams,
+    pub bank: BankParams,
+}
+
+impl Workload {
+    /// The named workload with default parameters.
+    pub fn new(name: WorkloadName) -> Workload {
+        Workload {
+            name,
+            register: RegisterParams::default(),
+            set: SetParams::default(),
+            bank: BankParams::default(),
+        }
+    }
+
+    /// The checker model of the recorded history (run.json's `model`).
+    pub fn model(&self) -> &'static str {
+        match self.name {
+            WorkloadName::Register => "cas-register",
+            WorkloadName::Set => "set",
+            WorkloadName::Bank => "bank",
+        }
+    }
+
+    /// The checkers that judge this workload's history, in the order they run.
+    pub fn checkers(&self) -> Vec<CheckerName> {
+        let own = match self.name {
+            WorkloadName::Register => CheckerName::Linearizable,
+            WorkloadName::Set => CheckerName::LostWrites,
+            WorkloadName::Bank => CheckerName::Bank,
+        };
+        vec![own, CheckerName::SplitBrain, CheckerName::Stats]
+    }
+
+    /// The generator of this run's operations, from the run's seed.
+    pub fn generator(&self, seed: u64) -> Generator {
+        let rng = ChaCha8Rng::seed_from_u64(seed);
+        let kind = match self.name {
+            WorkloadName::Register => Kind::Register(RegisterGenerator::new(self.register.clone())),
+            WorkloadName::Set => Kind::Set(SetGenerator::new(self.set.clone())),
+            WorkloadName::Bank => Kind::Bank(BankGenerator::new(self.bank.clone())),
+        };
+        Generator { rng, kind }
+    }
+
+    /// The request that prepares the cluster before the workload starts, if any.
+    pub fn setup(&self) -> Option<nodes::api::Request> {
+        match self.name {
+            WorkloadName::Bank => Some(self.bank.setup()),
+            WorkloadName::Register | WorkloadName::Set => None,
+        }
+    }
+
+    /// The read every node answers after healing, if the workload needs one.
+    pub fn final_read(&self) -> Option<Op> {
+        match self.name {
+            WorkloadName::Set => Some(SetGenerator::final_read(&self.set)),
+            WorkloadName::Register | WorkloadName::Bank => None,
+        }
+    }
+}
+
+/// A seeded stream of operations.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    rng: ChaCha8Rng,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Register(RegisterGenerator),
+    Set(SetGenerator),
+    Bank(BankGenerator),
+}
+
+impl Generator {
+    pub fn next_op(&mut self) -> Op {
+        match &mut self.kind {
+            Kind::Register(g) => g.next_op(&mut self.rng),
+            Kind::Set(g) => g.next_op(),
+            Kind::Bank(g) => g.next_op(&mut self.rng),
+        }
+    }
+}
+
+impl Iterator for Generator {
+    type Item = Op;
+
+    fn next(&mut self) -> Option<Op> {
+        Some(self.next_op())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_operations() {
+        for name in WorkloadName::ALL {
+            let w = Workload::new(name);
+            let a: Vec<Op> = w.generator(42).take(200).collect();
+            let b: Vec<Op> = w.generator(42).take(200).collect();
+            assert_eq!(a, b, "{name}");
+        }
+        let w = Workload::new(WorkloadName::Register);
+        let a: Vec<Op> = w.generator(1).take(50).collect();
+        let b: Vec<Op> = w.generator(2).take(50).collect();
+        assert_ne!(a, b, "different seeds differ");
+    }
+
+    #[test]
+    fn names_parse_and_each_workload_names_its_model_and_checkers() {
+        assert_eq!("bank".parse::<WorkloadName>(), Ok(WorkloadName::Bank));
+        assert!("queue".parse::<WorkloadName>().unwrap_err().contains("known: register, set, bank"));
+        let set = Workload::new(WorkloadName::Set);
+        assert_eq!(set.model(), "set");
+        assert_eq!(set.checkers()[0], CheckerName::LostWrites);
+        assert!(set.final_read().is_some());
+        assert!(Workload::new(WorkloadName::Bank).setup().is_some());
+        assert_eq!(Workload::new(WorkloadName::Register).model(), "cas-register");
+    }
+}
