@@ -39,6 +39,8 @@ enum Command {
     Gen(commands::gen::Args),
     /// Run a cluster through the fault proxy, inject faults, record and check the history.
     Test(commands::test::Args),
+    /// (Re)write a run directory's report.html from its files.
+    Report(commands::report::Args),
     /// Run one node of a protocol (the same node as `faultline-node`); used by the harness.
     #[command(hide = true)]
     Node(commands::node::Args),
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Some(Command::Gen(args)) => commands::gen::run(args),
         Some(Command::Test(args)) => commands::test::run(args),
         Some(Command::Node(args)) => commands::node::run(args),
+        Some(Command::Report(args)) => commands::report::run(args),
         // With no subcommand, run the default test: a small cluster, a workload, a fault.
         None => commands::test::run(commands::test::Args::default_run()),
     };

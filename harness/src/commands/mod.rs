@@ -3,4 +3,5 @@
 pub mod check;
 pub mod gen;
 pub mod node;
+pub mod report;
 pub mod test;
