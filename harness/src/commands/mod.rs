@@ -4,4 +4,5 @@ pub mod check;
 pub mod gen;
 pub mod node;
 pub mod report;
+pub mod serve;
 pub mod test;

@@ -16,6 +16,7 @@
 //! [`page`] assembles the HTML.
 
 pub mod data;
+pub mod index;
 pub mod page;
 pub mod plots;
 pub mod svg;
