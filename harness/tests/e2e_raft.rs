@@ -44,3 +44,38 @@ fn raft_stays_valid_under_partitions_and_kills() {
     assert!(stats["counts"]["ok"].as_u64().unwrap() > 100);
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
 }
+
+#[test]
+fn raft_conserves_money_under_partitions_and_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let output = run_test(
+        &store,
+        &[
+            "--protocol",
+            "raft",
+            "--workload",
+            "bank",
+            "--nemesis",
+            "partition,kill",
+            "--time-limit",
+            "10",
+            "--nemesis-interval",
+            "2",
+            "--rate",
+            "100",
+            "--concurrency",
+            "5",
+            "--seed",
+            "4",
+        ],
+        Duration::from_secs(150),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let results = results(&store);
+    let bank = &results.checks["bank"];
+    assert_eq!(bank.verdict, Verdict::Valid, "{}", bank.summary);
+    assert!(bank.details["reads"].as_u64().unwrap() > 10, "{}", bank.details);
+    assert_eq!(latest(&store).read_run_info().unwrap().model, "bank");
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+}

@@ -78,7 +78,7 @@ impl RunDir {
 
     /// A node's data directory (write-ahead log), kept with the run for post-mortems.
     pub fn node_data(&self, id: u32) -> PathBuf {
-        self.nodes_dir().join(format!("{id}.data"))
+        self.path.join("data").join(id.to_string())
     }
 
     pub fn history_path(&self) -> PathBuf {

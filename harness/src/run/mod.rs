@@ -118,11 +118,15 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
 
     let recorder = Recorder::start(run_dir.history_writer()?, Instant::now())?;
     let progress = Progress::new(spec.time_limit.as_secs().max(1));
+    // One signal future for the whole run: the handlers stay installed once set, so a
+    // signal during the check must be heard here too, not swallowed.
+    let signal = termination.recv();
+    tokio::pin!(signal);
     let ended = {
         let phases = phases(&spec, &run_dir, schedule, recorder.handle(), &progress);
         tokio::select! {
             report = phases => Ended::Finished(report),
-            signal = termination.recv() => Ended::Interrupted(signal),
+            signal = &mut signal => Ended::Interrupted(signal),
         }
     };
     progress.finish();
@@ -136,11 +140,8 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
 
     let report = match ended {
         Ended::Interrupted(signal) => {
-            let name = match signal {
-                TerminationSignal::Interrupt => "SIGINT",
-                TerminationSignal::Terminate => "SIGTERM",
-            };
-            let why = format!("interrupted by {name} before the run ended; nothing was checked");
+            let why =
+                format!("interrupted by {} before the run ended; nothing was checked", signal_name(signal));
             eprintln!("faultline: {why}");
             finish_unchecked(&run_dir, why, reproduce)?;
             return Ok(ExitCode::from(Verdict::Unknown.exit_code()));
@@ -166,9 +167,17 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
             let workload = spec.workload.clone();
             let limit = spec.check_time_limit;
             let command = reproduce.clone();
-            tokio::task::spawn_blocking(move || checks::check_run(&workload, &evidence, limit, command))
-                .await
-                .map_err(|_| anyhow!("the checkers' thread was lost"))?
+            let checking =
+                tokio::task::spawn_blocking(move || checks::check_run(&workload, &evidence, limit, command));
+            tokio::select! {
+                done = checking => done.map_err(|_| anyhow!("the checkers' thread was lost"))?,
+                signal = &mut signal => {
+                    let why = format!("interrupted by {} while checking; the run is recorded", signal_name(signal));
+                    eprintln!("faultline: {why}");
+                    finish_unchecked(&run_dir, why, reproduce)?;
+                    return Ok(ExitCode::from(Verdict::Unknown.exit_code()));
+                }
+            }
         }
         Err(e) => {
             unchecked(format!("the recorded history is malformed (a harness bug): {e}"), reproduce.clone())
@@ -297,6 +306,13 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+fn signal_name(signal: TerminationSignal) -> &'static str {
+    match signal {
+        TerminationSignal::Interrupt => "SIGINT",
+        TerminationSignal::Terminate => "SIGTERM",
     }
 }
 
