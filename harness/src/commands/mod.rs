@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod gen;
+pub mod matrix;
 pub mod node;
 pub mod report;
 pub mod serve;

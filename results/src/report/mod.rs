@@ -17,6 +17,7 @@
 
 pub mod data;
 pub mod index;
+pub mod matrix;
 pub mod page;
 pub mod plots;
 pub mod svg;
