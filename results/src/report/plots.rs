@@ -14,6 +14,9 @@ use super::svg::{self, escape, nice_step, trim_number, TimeScale, LEFT, PLOT_WID
 /// About the most throughput buckets.
 pub const MAX_BUCKETS: f64 = 200.0;
 
+/// Empty pixel columns the latency median line bridges.
+const MEDIAN_GAP_COLUMNS: usize = 10;
+
 const HEIGHT: f64 = 180.0;
 const TOP: f64 = 10.0;
 
@@ -49,11 +52,19 @@ pub fn latency(drawing: &Drawing) -> Option<String> {
         );
         decade *= 10.0;
     }
-    let mut median_line = Vec::new();
+    // The median line breaks after more than MEDIAN_GAP_COLUMNS empty columns (nothing
+    // acknowledged), so it never draws a latency across a stretch where nothing completed.
+    let mut median_lines: Vec<Vec<String>> = vec![Vec::new()];
+    let mut empty_run = 0;
     for (c, values) in columns.iter_mut().enumerate() {
         if values.is_empty() {
+            empty_run += 1;
+            if empty_run == MEDIAN_GAP_COLUMNS + 1 && median_lines.last().is_some_and(|l| !l.is_empty()) {
+                median_lines.push(Vec::new());
+            }
             continue;
         }
+        empty_run = 0;
         values.sort_by(f64::total_cmp);
         let x = LEFT as f64 + c as f64 + 0.5;
         let (first, last) = (values[0], values[values.len() - 1]);
@@ -63,9 +74,13 @@ pub fn latency(drawing: &Drawing) -> Option<String> {
             y(first),
             y(last) - 0.5
         );
-        median_line.push(format!("{x:.1},{:.1}", y(values[values.len() / 2])));
+        if let Some(line) = median_lines.last_mut() {
+            line.push(format!("{x:.1},{:.1}", y(values[values.len() / 2])));
+        }
     }
-    let _ = write!(out, "<polyline class=\"median\" points=\"{}\"/>", median_line.join(" "));
+    for line in median_lines.iter().filter(|l| !l.is_empty()) {
+        let _ = write!(out, "<polyline class=\"median\" points=\"{}\"/>", line.join(" "));
+    }
     close(&mut out, scale);
     Some(out)
 }
