@@ -43,6 +43,12 @@ enum Command {
     Gen(commands::gen::Args),
     /// Run a cluster through the fault proxy, inject faults, record and check the history.
     Test(commands::test::Args),
+    /// Run every protocol under every fault and print the measured table, marked against the design.
+    Matrix(commands::matrix::Args),
+    /// (Re)write a run directory's report.html from its files.
+    Report(commands::report::Args),
+    /// Serve the store's runs and their reports on a local web page.
+    Serve(commands::serve::Args),
     /// Run one node of a protocol (the same node as `faultline-node`); used by the harness.
     #[command(hide = true)]
     Node(commands::node::Args),
@@ -66,6 +72,9 @@ fn main() -> ExitCode {
         Some(Command::Gen(args)) => commands::gen::run(args),
         Some(Command::Test(args)) => commands::test::run(args),
         Some(Command::Node(args)) => commands::node::run(args),
+        Some(Command::Report(args)) => commands::report::run(args),
+        Some(Command::Matrix(args)) => commands::matrix::run(args),
+        Some(Command::Serve(args)) => commands::serve::run(args),
         // With no subcommand, run the default test: a small cluster, a workload, a fault.
         None => commands::test::run(commands::test::Args::default_run()),
     };

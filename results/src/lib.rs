@@ -17,6 +17,7 @@
 //! the other files are written whole (write to a temporary name, then rename).
 
 pub mod history_file;
+pub mod report;
 pub mod run_dir;
 pub mod run_info;
 pub mod timestamp;

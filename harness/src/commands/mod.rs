@@ -2,5 +2,8 @@
 
 pub mod check;
 pub mod gen;
+pub mod matrix;
 pub mod node;
+pub mod report;
+pub mod serve;
 pub mod test;

@@ -184,6 +184,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
         }
     };
     run_dir.write_results(&results)?;
+    results::report::write_report(&run_dir)?;
     print_results(&results, &run_dir);
     Ok(ExitCode::from(results.valid.exit_code()))
 }

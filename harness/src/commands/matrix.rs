@@ -1,0 +1,139 @@
+//! `faultline matrix`: every protocol under every fault, several seeds each, as one table.
+//!
+//! Each cell is a real `faultline test` run: this executable spawns itself, one run at a
+//! time (the runs share the machine's ports and cores, and a run's timing is part of what
+//! it measures). Each run's `results.json` is measured and judged against what the design
+//! expects of its protocol (`results::report::matrix`). The table is printed as Markdown and
+//! written with its JSON next to the runs, in the store: `matrix.md`, `matrix.json`.
+//!
+//! Exit 0 when every row is as expected, 1 when any is not, 254 for bad flags. A run that
+//! the harness could not complete is a row too (unexpected), so one broken cell never hides
+//! the rest of the matrix.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use nodes::protocols::ProtocolName;
+use results::report::matrix::{self, Row, FAULTS};
+use results::RunDir;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Protocols, comma-separated (default: every one).
+    #[arg(long, value_delimiter = ',', default_value = "pb-async,pb-sync,2pc,paxos,raft")]
+    pub protocols: Vec<ProtocolName>,
+    /// Faults, comma-separated: none, partition, kill, pause, one-way, link (default: all).
+    #[arg(long, value_delimiter = ',', default_value = "none,partition,kill,pause,one-way,link")]
+    pub nemeses: Vec<String>,
+    /// Seconds of workload per run.
+    #[arg(long, default_value_t = 10.0)]
+    pub time_limit: f64,
+    /// Runs per protocol and fault (seeds 1..=N).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// Where the runs, matrix.md and matrix.json go.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// The workload of every run: register, set, bank.
+    #[arg(long, default_value = "register")]
+    pub workload: String,
+}
+
+/// The most runs one matrix may ask for.
+const MAX_RUNS: u64 = 1000;
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Err(e) = validate(&args) {
+        eprintln!("faultline: error: {e}");
+        return Ok(ExitCode::from(crate::EXIT_BAD_INPUT));
+    }
+    std::fs::create_dir_all(&args.store).with_context(|| format!("creating {}", args.store.display()))?;
+    let me = std::env::current_exe().context("finding the faultline executable")?;
+    let total = args.protocols.len() as u64 * args.nemeses.len() as u64 * args.seeds;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rows = Vec::new();
+    for protocol in &args.protocols {
+        for fault in &args.nemeses {
+            for seed in 1..=args.seeds {
+                bar.set_message(format!("{protocol} under {fault}, seed {seed}"));
+                rows.push(one_run(&me, &args, protocol.as_str(), fault, seed));
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let table = matrix::markdown(&rows);
+    println!("{table}");
+    let md = args.store.join("matrix.md");
+    std::fs::write(&md, &table).with_context(|| format!("writing {}", md.display()))?;
+    let json = args.store.join("matrix.json");
+    let text = serde_json::to_string_pretty(&rows).context("encoding the matrix")?;
+    std::fs::write(&json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
+    eprintln!("faultline: matrix written to {} and {}", md.display(), json.display());
+    Ok(if rows.iter().all(|r| r.expected) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn validate(args: &Args) -> Result<(), String> {
+    if !(args.time_limit.is_finite() && (0.5..=3600.0).contains(&args.time_limit)) {
+        return Err(format!("--time-limit must be between 0.5 and 3600 seconds, got {}", args.time_limit));
+    }
+    if args.protocols.is_empty() || args.nemeses.is_empty() {
+        return Err("--protocols and --nemeses need at least one name each".into());
+    }
+    if let Some(bad) = args.nemeses.iter().find(|f| matrix::nemesis_of(f).is_none()) {
+        let known: Vec<&str> = FAULTS.iter().map(|(name, _)| *name).collect();
+        return Err(format!("--nemeses: unknown fault {bad:?} (known: {})", known.join(", ")));
+    }
+    if !["register", "set", "bank"].contains(&args.workload.as_str()) {
+        return Err(format!("--workload must be register, set or bank, got {:?}", args.workload));
+    }
+    let total = args.protocols.len() as u64 * args.nemeses.len() as u64 * args.seeds;
+    if args.seeds == 0 || total > MAX_RUNS {
+        return Err(format!("--seeds must give between 1 and {MAX_RUNS} runs in all, got {total}"));
+    }
+    Ok(())
+}
+
+/// Run one `faultline test` and measure it.
+fn one_run(me: &Path, args: &Args, protocol: &str, fault: &str, seed: u64) -> Row {
+    let nemesis = matrix::nemesis_of(fault).expect("validated");
+    let name = format!("matrix-{protocol}-{fault}");
+    // A few fault changes per run whatever its length.
+    let interval = (args.time_limit / 4.0).max(0.5);
+    let output = Command::new(me)
+        .arg("test")
+        .args(["--protocol", protocol, "--nemesis", nemesis, "--workload", &args.workload, "--name", &name])
+        .args(["--time-limit", &args.time_limit.to_string(), "--nemesis-interval", &interval.to_string()])
+        .args(["--seed", &seed.to_string(), "--store"])
+        .arg(&args.store)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) => {
+            return Row::measure(protocol, fault, seed, String::new(), Err(format!("cannot start: {e}")))
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let dir = stderr.lines().find_map(|l| l.strip_prefix("faultline: run directory ")).map(PathBuf::from);
+    let code = output.status.code();
+    let Some(dir) = dir else {
+        let last = stderr.lines().last().unwrap_or("").to_string();
+        return Row::measure(protocol, fault, seed, String::new(), Err(format!("exit {code:?}: {last}")));
+    };
+    let shown = dir.display().to_string();
+    if !matches!(code, Some(0..=2)) {
+        let last = stderr.lines().last().unwrap_or("").to_string();
+        return Row::measure(protocol, fault, seed, shown, Err(format!("exit {code:?}: {last}")));
+    }
+    let results = RunDir::open(&dir).and_then(|run| run.read_results()).map_err(|e| format!("{e:#}"));
+    Row::measure(protocol, fault, seed, shown, results.as_ref().map_err(Clone::clone))
+}

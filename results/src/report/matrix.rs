@@ -1,0 +1,285 @@
+//! The protocol x fault matrix: one row per run, measured from its `results.json`, and
+//! judged against what the design expects of the protocol under that fault.
+//!
+//! Expectations are about safety (linearizability, lost acknowledged writes) and split
+//! brain, and come in two strengths. [`Expect::Safe`]: the protocol *must* stay safe; an
+//! `invalid` is unexpected, and so is `unknown` (a run that could not be judged proves
+//! nothing, so it cannot count as the guarantee holding). [`Expect::MayFail`]: the protocol
+//! is unsafe by design under this fault (`pb-async` loses writes when its primary dies), so
+//! either outcome is expected; whether the failure was *found* is reported, not required,
+//! because a short run may simply not hit it. Availability and speed are measured, never
+//! judged: they depend on the machine.
+
+use std::fmt::Write;
+
+use checkers::Verdict;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::run_info::RunResults;
+
+/// The faults of the matrix and the `--nemesis` each maps to.
+pub const FAULTS: [(&str, &str); 6] = [
+    ("none", "none"),
+    ("partition", "partition-halves,partition-leader"),
+    ("kill", "kill"),
+    ("pause", "pause"),
+    ("one-way", "partition-one-way"),
+    ("link", "loss,latency"),
+];
+
+/// The `--nemesis` of a matrix fault name.
+pub fn nemesis_of(fault: &str) -> Option<&'static str> {
+    FAULTS.iter().find(|(name, _)| *name == fault).map(|(_, nemesis)| *nemesis)
+}
+
+/// What the design promises of a protocol under a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    /// Must stay linearizable, lose nothing, never show two leaders of one term.
+    Safe,
+    /// Unsafe by design here: a violation is expected but not required.
+    MayFail,
+}
+
+/// The design's table: `pb-async` and `pb-sync` fail over without a quorum, so any fault
+/// that can make a backup promote itself (a partition, a dead or paused primary, a link
+/// that drops heartbeats) may break them; `2pc`, `paxos` and `raft` must stay safe under
+/// every fault (2pc by blocking); with no fault every protocol must be safe.
+pub fn expectation(protocol: &str, fault: &str) -> Expect {
+    match (protocol, fault) {
+        (_, "none") => Expect::Safe,
+        ("pb-async" | "pb-sync", _) => Expect::MayFail,
+        _ => Expect::Safe,
+    }
+}
+
+/// One run of the matrix, measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub protocol: String,
+    pub fault: String,
+    pub seed: u64,
+    /// The run directory, or why there is none.
+    pub run: String,
+    /// The run's overall verdict; `None` when the harness failed.
+    pub verdict: Option<Verdict>,
+    /// Safety: the linearizability (or set lost-write) check's verdict.
+    pub linearizable: Option<Verdict>,
+    /// Acknowledged writes the final reads did not show (set workload only).
+    pub lost_writes: Option<u64>,
+    /// The split-brain check found two leaders of one term.
+    pub split_brain: Option<Verdict>,
+    /// Share of ops acknowledged while a fault was in force (effective windows only).
+    pub availability_during_fault: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub throughput_ok_per_s: Option<f64>,
+    pub messages_per_op: Option<f64>,
+    pub expect: Expect,
+    /// Whether the row matches its expectation.
+    pub expected: bool,
+    /// Why not, or what was found where a failure was allowed.
+    pub note: String,
+}
+
+impl Row {
+    /// Measure a run from its results; `None` results: the harness failed (`why`).
+    pub fn measure(
+        protocol: &str,
+        fault: &str,
+        seed: u64,
+        run: String,
+        results: Result<&RunResults, String>,
+    ) -> Row {
+        let expect = expectation(protocol, fault);
+        let mut row = Row {
+            protocol: protocol.into(),
+            fault: fault.into(),
+            seed,
+            run,
+            verdict: None,
+            linearizable: None,
+            lost_writes: None,
+            split_brain: None,
+            availability_during_fault: None,
+            p50_ms: None,
+            p99_ms: None,
+            throughput_ok_per_s: None,
+            messages_per_op: None,
+            expect,
+            expected: false,
+            note: String::new(),
+        };
+        let results = match results {
+            Ok(results) => results,
+            Err(why) => {
+                row.note = format!("no result: {why}");
+                return row;
+            }
+        };
+        row.verdict = Some(results.valid);
+        let check = |name: &str| results.checks.get(name);
+        let safety: Vec<Verdict> = ["linearizable", "lost-writes", "bank"]
+            .iter()
+            .filter_map(|n| check(n))
+            .map(|c| c.verdict)
+            .collect();
+        row.linearizable = (!safety.is_empty()).then(|| Verdict::merge_all(safety.iter().copied()));
+        row.lost_writes = check("lost-writes")
+            .and_then(|c| c.details.pointer("/lost_writes/lost/count"))
+            .and_then(Value::as_u64);
+        row.split_brain = check("split-brain").map(|c| c.verdict);
+        if let Some(stats) = check("stats").map(|c| &c.details) {
+            let number = |path: &str| stats.pointer(path).and_then(Value::as_f64);
+            row.p50_ms = number("/latency/p50_ms");
+            row.p99_ms = number("/latency/p99_ms");
+            row.throughput_ok_per_s = number("/throughput_ok_per_s");
+            row.messages_per_op = number("/messages_per_ok_op");
+            let windows: Vec<f64> = stats
+                .get("faults")
+                .and_then(Value::as_array)
+                .map(|ws| {
+                    ws.iter()
+                        .filter(|w| w.get("took_effect").and_then(Value::as_bool).unwrap_or(false))
+                        .filter_map(|w| w.get("availability").and_then(Value::as_f64))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !windows.is_empty() {
+                row.availability_during_fault = Some(windows.iter().sum::<f64>() / windows.len() as f64);
+            }
+        }
+        let violations: Vec<&str> = [
+            (row.linearizable == Some(Verdict::Invalid), "not linearizable"),
+            (row.lost_writes.is_some_and(|n| n > 0), "lost acknowledged writes"),
+            (row.split_brain == Some(Verdict::Invalid), "split brain"),
+        ]
+        .iter()
+        .filter(|(found, _)| *found)
+        .map(|(_, what)| *what)
+        .collect();
+        let judged = row.linearizable.is_some_and(|v| v != Verdict::Unknown);
+        (row.expected, row.note) = match expect {
+            Expect::Safe if !violations.is_empty() => {
+                (false, format!("must be safe, found: {}", violations.join(", ")))
+            }
+            Expect::Safe if !judged => {
+                (false, "must be safe, but safety could not be judged (unknown)".into())
+            }
+            Expect::Safe => (true, "safe, as it must be".into()),
+            Expect::MayFail if violations.is_empty() => (true, "may fail; none found in this run".into()),
+            Expect::MayFail => (true, format!("may fail; found: {}", violations.join(", "))),
+        };
+        row
+    }
+}
+
+/// The whole matrix as Markdown: one table, each row marked against its expectation.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| protocol | fault | seed | linearizable | lost writes | split brain | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let verdict = |v: Option<Verdict>| v.map(|v| v.as_str().to_string()).unwrap_or("-".into());
+    let number = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or("-".into());
+    for r in rows {
+        let split = match r.split_brain {
+            Some(Verdict::Invalid) => "seen".to_string(),
+            Some(Verdict::Valid) => "no".to_string(),
+            other => verdict(other),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
+            r.protocol,
+            r.fault,
+            r.seed,
+            verdict(r.linearizable),
+            r.lost_writes.map(|n| n.to_string()).unwrap_or("-".into()),
+            split,
+            r.availability_during_fault.map(|a| format!("{:.0}%", a * 100.0)).unwrap_or("-".into()),
+            number(r.p50_ms, 1),
+            number(r.p99_ms, 1),
+            number(r.throughput_ok_per_s, 1),
+            number(r.messages_per_op, 1),
+            match r.expect {
+                Expect::Safe => "safe",
+                Expect::MayFail => "may fail",
+            },
+            if r.expected { "✓" } else { "✗ UNEXPECTED" },
+            r.note.replace('|', "/"),
+        );
+    }
+    let unexpected = rows.iter().filter(|r| !r.expected).count();
+    let _ = writeln!(out, "\n{} runs, {unexpected} unexpected.", rows.len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_info::CheckResult;
+    use std::collections::BTreeMap;
+
+    fn results(linearizable: Verdict, split: Verdict) -> RunResults {
+        let check = |verdict| CheckResult { verdict, summary: String::new(), details: Value::Null };
+        RunResults {
+            valid: Verdict::merge_all([linearizable, split]),
+            reasons: vec![],
+            checks: BTreeMap::from([
+                ("linearizable".to_string(), check(linearizable)),
+                ("split-brain".to_string(), check(split)),
+                (
+                    "stats".to_string(),
+                    CheckResult {
+                        verdict: Verdict::Valid,
+                        summary: String::new(),
+                        details: serde_json::json!({"latency": {"p50_ms": 1.5, "p99_ms": 9.0},
+                            "throughput_ok_per_s": 80.0, "messages_per_ok_op": 4.0,
+                            "faults": [{"took_effect": true, "availability": 0.5},
+                                       {"took_effect": false, "availability": 0.0}]}),
+                    },
+                ),
+            ]),
+            reproduce: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_must_be_safe_protocol_that_fails_is_unexpected_and_a_may_fail_one_is_not() {
+        let bad = results(Verdict::Invalid, Verdict::Valid);
+        let raft = Row::measure("raft", "partition", 1, "r".into(), Ok(&bad));
+        assert!(!raft.expected, "{}", raft.note);
+        let pb = Row::measure("pb-async", "kill", 1, "r".into(), Ok(&bad));
+        assert!(pb.expected && pb.note.contains("found: not linearizable"), "{}", pb.note);
+        let good = results(Verdict::Valid, Verdict::Valid);
+        assert!(Row::measure("pb-async", "kill", 1, "r".into(), Ok(&good)).expected, "may, not must");
+        assert!(
+            !Row::measure("pb-async", "none", 1, "r".into(), Ok(&bad)).expected,
+            "no fault: must be safe"
+        );
+        let unknown = results(Verdict::Unknown, Verdict::Valid);
+        assert!(!Row::measure("raft", "kill", 1, "r".into(), Ok(&unknown)).expected, "unknown is no pass");
+        assert!(!Row::measure("raft", "kill", 1, "r".into(), Err("exit 255".into())).expected);
+        let split = results(Verdict::Valid, Verdict::Invalid);
+        assert!(!Row::measure("paxos", "one-way", 1, "r".into(), Ok(&split)).expected);
+    }
+
+    #[test]
+    fn measurements_come_from_the_stats_and_only_effective_windows_count() {
+        let row = Row::measure("raft", "kill", 3, "r".into(), Ok(&results(Verdict::Valid, Verdict::Valid)));
+        assert_eq!(row.availability_during_fault, Some(0.5));
+        assert_eq!((row.p50_ms, row.p99_ms), (Some(1.5), Some(9.0)));
+        assert_eq!(row.messages_per_op, Some(4.0));
+        let table = markdown(&[row]);
+        assert!(
+            table.contains("| raft | kill | 3 | valid | - | no | 50% | 1.5 | 9.0 | 80.0 | 4.0 | safe | ✓"),
+            "{table}"
+        );
+        assert!(table.contains("1 runs, 0 unexpected."));
+        assert_eq!(nemesis_of("one-way"), Some("partition-one-way"));
+        assert_eq!(nemesis_of("earthquake"), None);
+    }
+}

@@ -1,0 +1,235 @@
+//! The HTML page: sections in the order a person asks their questions. Did it pass, and
+//! why not? What happened when? How fast, and what did the faults do to it? How much did
+//! the nodes talk? Where are their logs?
+//!
+//! Every section has a fixed `id` (`verdicts`, `counterexample`, `timeline`, `latency`,
+//! `throughput`, `faults`, `network`, `logs`, `run`) so links and tests can find it. All text
+//! from the run is escaped; there is no script and no external resource.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::data::{Drawing, ReportInput};
+use super::svg::escape;
+use super::{plots, timeline};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.v-valid{color:#fff;background:#2a8a2a}.v-invalid{color:#fff;background:#c62828}.v-unknown{color:#222;background:#f0b400}
+.badge{padding:1px 8px;border-radius:4px;font-weight:600}
+pre{background:#f6f6f6;padding:8px;overflow-x:auto}
+svg{display:block;margin:4px 0}
+svg .ok{fill:#3a9a3a}svg .fail{fill:#d33}svg .info{fill:#e8900c}
+svg .fault{fill:#888;fill-opacity:.16}svg .noeffect{fill-opacity:.06}
+svg .failing{stroke:#8000c0;stroke-width:3}svg .concurrent{stroke:#0050c0;stroke-width:2}
+svg .failmark{font-size:10px;fill:#8000c0;font-weight:600}
+svg .faultlabel{font-size:9px;fill:#555}svg .rowlabel,svg .tick{font-size:9px;fill:#444}
+svg .axis{stroke:#444}svg .grid{stroke:#ddd}
+svg .range{stroke:#3a9a3a;stroke-opacity:.45}svg .median{fill:none;stroke:#205020;stroke-width:1.2}
+svg .rate{fill:none;stroke-width:1.3}svg .rate.ok{stroke:#3a9a3a}svg .rate.fail{stroke:#d33}svg .rate.info{stroke:#e8900c}
+.legend span{display:inline-block;width:12px;height:10px;margin:0 3px 0 10px;vertical-align:middle}
+.problems{color:#a00}";
+
+/// The whole page.
+pub fn render(input: &ReportInput) -> String {
+    let drawing = Drawing::of(input);
+    let mut out = String::with_capacity(64 * 1024);
+    let title = input.info.as_ref().map(|i| i.test.clone()).unwrap_or_else(|| "faultline run".into());
+    let verdict = input.results.as_ref().map(|r| r.valid.as_str()).unwrap_or("unknown");
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {verdict}</title><style>{STYLE}</style></head><body>\n",
+        escape(&title)
+    );
+    let _ = writeln!(out, "<h1>{} <span class=\"badge v-{verdict}\">{verdict}</span></h1>", escape(&title));
+    if !input.problems.is_empty() {
+        out.push_str("<ul class=\"problems\">");
+        for p in &input.problems {
+            let _ = write!(out, "<li>{}</li>", escape(p));
+        }
+        out.push_str("</ul>\n");
+    }
+    verdicts(&mut out, input);
+    counterexample(&mut out, &drawing);
+    timeline_section(&mut out, &drawing);
+    plot_sections(&mut out, &drawing);
+    faults(&mut out, &drawing);
+    network(&mut out, input);
+    logs(&mut out, input);
+    run_section(&mut out, input);
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn verdicts(out: &mut String, input: &ReportInput) {
+    out.push_str("<h2 id=\"verdicts\">Verdicts</h2>\n");
+    let Some(results) = &input.results else {
+        out.push_str("<p>Not checked: no results.json.</p>\n");
+        return;
+    };
+    if !results.reasons.is_empty() {
+        out.push_str("<ul class=\"reasons\">");
+        for reason in &results.reasons {
+            let _ = write!(out, "<li>{}</li>", escape(reason));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("<table><tr><th>check</th><th>verdict</th><th>summary</th></tr>");
+    for (name, check) in &results.checks {
+        let v = check.verdict.as_str();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td><span class=\"badge v-{v}\">{v}</span></td><td>{}</td></tr>",
+            escape(name),
+            escape(&check.summary)
+        );
+    }
+    out.push_str("</table>\n");
+    if !results.reproduce.is_empty() {
+        let _ = writeln!(out, "<p>Reproduce: <code>{}</code></p>", escape(&results.reproduce));
+    }
+}
+
+fn counterexample(out: &mut String, drawing: &Drawing) {
+    if drawing.highlights.is_empty() {
+        return;
+    }
+    out.push_str("<h2 id=\"counterexample\">Counterexample</h2>\n<p>Outlined on the timeline: the operation that cannot be linearized (purple) and the operations concurrent with it (blue).</p>\n");
+    for h in &drawing.highlights {
+        let _ = write!(out, "<h3>{}</h3><pre>", escape(&h.check));
+        for line in &h.lines {
+            out.push_str(&escape(line));
+            out.push('\n');
+        }
+        out.push_str("</pre>\n");
+    }
+}
+
+fn timeline_section(out: &mut String, drawing: &Drawing) {
+    out.push_str("<h2 id=\"timeline\">Timeline</h2>\n<p class=\"legend\"><span style=\"background:#3a9a3a\"></span>ok<span style=\"background:#d33\"></span>fail<span style=\"background:#e8900c\"></span>info (may have happened)<span style=\"background:#ccc\"></span>fault in force</p>\n");
+    if drawing.ops.is_empty() {
+        out.push_str("<p>No operations were recorded.</p>\n");
+        return;
+    }
+    if timeline::is_aggregated(drawing) {
+        let _ = writeln!(
+            out,
+            "<p>{} operations: aggregated per pixel column (each column shows the worst outcome covering it: info, then fail, then ok).</p>",
+            drawing.ops.len()
+        );
+    } else {
+        let _ = writeln!(out, "<p>{} operations; hover a bar for the operation.</p>", drawing.ops.len());
+    }
+    out.push_str(&timeline::render(drawing));
+    out.push('\n');
+}
+
+fn plot_sections(out: &mut String, drawing: &Drawing) {
+    out.push_str("<h2 id=\"latency\">Latency over time</h2>\n<p>Acknowledged operations by invocation time: the range per pixel column and the median line (log scale).</p>\n");
+    match plots::latency(drawing) {
+        Some(svg) => out.push_str(&svg),
+        None => out.push_str("<p>No operation was acknowledged.</p>"),
+    }
+    out.push_str("\n<h2 id=\"throughput\">Throughput over time</h2>\n<p class=\"legend\">Completions per second: <span style=\"background:#3a9a3a\"></span>ok<span style=\"background:#d33\"></span>fail<span style=\"background:#e8900c\"></span>info</p>\n");
+    match plots::throughput(drawing) {
+        Some(svg) => out.push_str(&svg),
+        None => out.push_str("<p>No operations were recorded.</p>"),
+    }
+    out.push('\n');
+}
+
+fn faults(out: &mut String, drawing: &Drawing) {
+    out.push_str("<h2 id=\"faults\">Faults</h2>\n");
+    if drawing.windows.is_empty() {
+        out.push_str("<p>No fault was in force during the run.</p>\n");
+    } else {
+        out.push_str(
+            "<table class=\"windows\"><tr><th>fault</th><th>from</th><th>to</th><th>took effect</th></tr>",
+        );
+        for w in &drawing.windows {
+            let end = w.end_ns.map(|e| format!("{:.2} s", e as f64 / 1e9)).unwrap_or("end".into());
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=\"n\">{:.2} s</td><td class=\"n\">{end}</td><td>{}</td></tr>",
+                escape(&w.name),
+                w.start_ns as f64 / 1e9,
+                if w.took_effect { "yes" } else { "no" }
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    if !drawing.nemesis.is_empty() {
+        out.push_str("<details><summary>nemesis events</summary><table>");
+        for (time, f, took_effect, error) in &drawing.nemesis {
+            let _ = write!(
+                out,
+                "<tr><td class=\"n\">{:.3} s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                *time as f64 / 1e9,
+                escape(f),
+                if *took_effect { "" } else { "no effect" },
+                escape(error.as_deref().unwrap_or(""))
+            );
+        }
+        out.push_str("</table></details>\n");
+    }
+}
+
+fn network(out: &mut String, input: &ReportInput) {
+    out.push_str("<h2 id=\"network\">Messages per link</h2>\n");
+    let Some(links) = input.net.as_ref().and_then(|n| n.get("links")).and_then(Value::as_object) else {
+        out.push_str("<p>No net.json: the proxy's counts were not recorded.</p>\n");
+        return;
+    };
+    let columns = ["frames", "delivered", "dropped", "delayed", "duplicated", "bytes", "connections"];
+    out.push_str("<table class=\"net\"><tr><th>link</th>");
+    for c in columns {
+        let _ = write!(out, "<th>{c}</th>");
+    }
+    out.push_str("</tr>");
+    // serde_json's map without `preserve_order` is sorted by key.
+    let total = input.net.as_ref().and_then(|n| n.get("total"));
+    for (name, stats) in links.iter().map(|(k, v)| (k.as_str(), v)).chain(total.map(|t| ("total", t))) {
+        let _ = write!(out, "<tr><td>{}</td>", escape(name));
+        for c in columns {
+            let v = stats.get(c).and_then(Value::as_u64).map(|v| v.to_string()).unwrap_or_default();
+            let _ = write!(out, "<td class=\"n\">{v}</td>");
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>\n");
+}
+
+fn logs(out: &mut String, input: &ReportInput) {
+    out.push_str("<h2 id=\"logs\">Node logs</h2>\n");
+    if input.logs.is_empty() {
+        out.push_str("<p>No node logs.</p>\n");
+        return;
+    }
+    out.push_str("<ul>");
+    for name in &input.logs {
+        let _ = write!(out, "<li><a href=\"nodes/{}\">nodes/{}</a></li>", escape(name), escape(name));
+    }
+    out.push_str("</ul>\n");
+}
+
+fn run_section(out: &mut String, input: &ReportInput) {
+    out.push_str("<h2 id=\"run\">Run</h2>\n");
+    let Some(info) = &input.info else {
+        out.push_str("<p>No run.json.</p>\n");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<table><tr><td>test</td><td>{}</td></tr><tr><td>model</td><td>{}</td></tr><tr><td>seed</td><td>{}</td></tr><tr><td>started</td><td>{}</td></tr><tr><td>command</td><td><code>{}</code></td></tr></table>",
+        escape(&info.test),
+        escape(&info.model),
+        info.seed,
+        escape(&info.started),
+        escape(&info.command.join(" "))
+    );
+    let spec = serde_json::to_string_pretty(&info.spec).unwrap_or_default();
+    let _ = writeln!(out, "<details><summary>spec</summary><pre>{}</pre></details>", escape(&spec));
+}
