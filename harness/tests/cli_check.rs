@@ -197,3 +197,46 @@ fn porcupine_kv_checked_as_one_object_keeps_its_verdicts() {
         assert_eq!(code, want, "{file}: {out}{err}");
     }
 }
+
+/// A stored bank run is re-checked by the bank checker with the accounts its run.json names:
+/// money made from nothing is invalid, a conserving history valid.
+#[test]
+fn a_bank_run_directory_is_rechecked_by_the_bank_checker() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    std::fs::write(
+        run.join("run.json"),
+        r#"{"model":"bank","spec":{"workload":{"bank":{"accounts":["a0","a1"],"initial_balance":10}}}}"#,
+    )
+    .unwrap();
+    let history = |second_read: &str| {
+        format!(
+            concat!(
+                r#"{{"process":0,"type":"invoke","f":"read","value":null}}"#,
+                "\n",
+                r#"{{"process":0,"type":"ok","f":"read","value":{{"a0":10,"a1":10}}}}"#,
+                "\n",
+                r#"{{"process":0,"type":"invoke","f":"read","value":null}}"#,
+                "\n",
+                r#"{{"process":0,"type":"ok","f":"read","value":{}}}"#,
+                "\n"
+            ),
+            second_read
+        )
+    };
+    let target = path_text(run.to_path_buf());
+    std::fs::write(run.join("history.jsonl"), history(r#"{"a0":5,"a1":15}"#)).unwrap();
+    let (code, stdout, stderr) = faultline(&["check", &target]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("bank: 2 reads, 0 broke a rule"), "{stdout}");
+
+    std::fs::write(run.join("history.jsonl"), history(r#"{"a0":5,"a1":25}"#)).unwrap();
+    let (code, stdout, stderr) = faultline(&["check", &target]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("1 broke a rule"), "{stdout}");
+
+    std::fs::write(run.join("run.json"), r#"{"model":"bank","spec":{}}"#).unwrap();
+    let (code, _, stderr) = faultline(&["check", &target]);
+    assert_eq!(code, 254);
+    assert!(stderr.contains("spec.workload.bank"), "{stderr}");
+}

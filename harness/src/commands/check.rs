@@ -85,6 +85,11 @@ enum Outcome {
         failing_line: Option<usize>,
         report: Box<CheckReport>,
     },
+    /// A stored bank run, judged by the bank checker.
+    Bank {
+        file: String,
+        report: checkers::bank::BankReport,
+    },
     /// The input could not be read or used: exit 254.
     Refused {
         file: String,
@@ -102,6 +107,7 @@ impl Outcome {
     fn verdict(&self) -> Verdict {
         match self {
             Outcome::Checked { report, .. } => report.verdict,
+            Outcome::Bank { report, .. } => report.verdict,
             _ => Verdict::Unknown,
         }
     }
@@ -114,6 +120,12 @@ impl Outcome {
                 "verdict": report.verdict,
                 "failing_line": failing_line,
                 "report": report,
+            }),
+            Outcome::Bank { file, report } => json!({
+                "file": file,
+                "format": Format::Jsonl.as_str(),
+                "verdict": report.verdict,
+                "bank": report,
             }),
             Outcome::Refused { file, message } => {
                 json!({"file": file, "verdict": Verdict::Unknown, "error": message})
@@ -146,9 +158,29 @@ fn print_text(outcome: &Outcome) {
                 println!("  the op that cannot be linearized was invoked at {file}:{line}");
             }
         }
+        Outcome::Bank { file, report } => {
+            println!("{file}: {}", report.verdict);
+            println!("  bank: {} reads, {} broke a rule", report.reads, report.bad_reads);
+            for error in &report.errors {
+                println!(
+                    "  event {}: {:?}: {} (sum {:?})",
+                    error.index, error.kind, error.value, error.total
+                );
+            }
+        }
         Outcome::Refused { message, .. } | Outcome::Crashed { message, .. } => {
             eprintln!("faultline: {message}");
         }
+    }
+}
+
+/// Re-check a stored bank run: its history against the accounts and total its run.json names.
+fn check_bank_run(dir: &Path, accounts: &[String], total: i64) -> Outcome {
+    let path = dir.join("history.jsonl");
+    let file = path.display().to_string();
+    match load_path_detailed(&path, Format::Jsonl) {
+        Ok(loaded) => Outcome::Bank { file, report: checkers::bank::check(&loaded.history, accounts, total) },
+        Err(e) => Outcome::Refused { file, message: e.to_string() },
     }
 }
 
@@ -160,7 +192,8 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         let model = match args.model {
             Some(_) => None,
             None => match run_dir_model(path) {
-                Ok(model) => Some(model),
+                Ok(RunModel::Model(model)) => Some(model),
+                Ok(RunModel::Bank { accounts, total }) => return check_bank_run(path, &accounts, total),
                 Err(message) => return refuse(message),
             },
         };
@@ -244,8 +277,17 @@ fn default_model(loaded: &Loaded) -> Option<ModelKind> {
     loaded.format.default_model().and_then(|name| name.parse().ok())
 }
 
-/// The model a stored run names in the top-level `"model"` field of its run.json.
-fn run_dir_model(dir: &Path) -> Result<ModelKind, String> {
+/// What a stored run's history is judged by.
+enum RunModel {
+    /// A linearizability model (register, set, ...).
+    Model(ModelKind),
+    /// The bank checker: every read sums to the initial total, no balance below zero.
+    Bank { accounts: Vec<String>, total: i64 },
+}
+
+/// The model a stored run names in the top-level `"model"` field of its run.json; for a
+/// bank run, the accounts and their initial balance from `spec.workload.bank`.
+fn run_dir_model(dir: &Path) -> Result<RunModel, String> {
     let path = dir.join("run.json");
     let shown = path.display();
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
@@ -260,7 +302,27 @@ fn run_dir_model(dir: &Path) -> Result<ModelKind, String> {
         .get("model")
         .and_then(|m| m.as_str())
         .ok_or_else(|| format!("{shown}: no string field \"model\"; name the model with --model"))?;
-    name.parse::<ModelKind>().map_err(|e| format!("{shown}: {e}; name the model with --model"))
+    if name == "bank" {
+        let bank = &value["spec"]["workload"]["bank"];
+        let accounts: Option<Vec<String>> = bank["accounts"]
+            .as_array()
+            .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect());
+        let balance = bank["initial_balance"].as_i64();
+        return match (accounts, balance) {
+            (Some(accounts), Some(balance)) if !accounts.is_empty() => {
+                let total = balance.checked_mul(accounts.len() as i64).ok_or_else(|| {
+                    format!("{shown}: spec.workload.bank: the initial total overflows")
+                })?;
+                Ok(RunModel::Bank { accounts, total })
+            }
+            _ => Err(format!(
+                "{shown}: a bank run needs spec.workload.bank.accounts (strings) and .initial_balance (integer)"
+            )),
+        };
+    }
+    name.parse::<ModelKind>()
+        .map(RunModel::Model)
+        .map_err(|e| format!("{shown}: {e}; name the model with --model"))
 }
 
 /// `--initial` as JSON, or a bare word as a JSON string.
