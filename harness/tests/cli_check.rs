@@ -173,11 +173,11 @@ fn a_run_directory_is_checked_with_the_model_of_its_run_json() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("invalid (register)"), "{out}");
     assert!(out.contains("history.jsonl"), "{out}");
-    // --model overrides run.json.
-    std::fs::write(dir.path().join("run.json"), r#"{"model": "bank"}"#).unwrap();
+    // An unknown model is refused; --model overrides run.json.
+    std::fs::write(dir.path().join("run.json"), r#"{"model": "queue"}"#).unwrap();
     let (code, _, err) = faultline(&["check", run]);
     assert_eq!(code, 254);
-    assert!(err.contains("unknown model \"bank\""), "{err}");
+    assert!(err.contains("unknown model \"queue\""), "{err}");
     let (code, _, _) = faultline(&["check", "--model", "register", run]);
     assert_eq!(code, 1);
     // A `latest` symlink, as the store keeps one, works the same.
