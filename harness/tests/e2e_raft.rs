@@ -33,16 +33,7 @@ fn raft_stays_valid_under_partitions_and_kills() {
         ],
         Duration::from_secs(150),
     );
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let results = results(&store);
-    assert_eq!(results.valid, Verdict::Valid);
-    for name in ["linearizable", "split-brain", "stats"] {
-        assert_eq!(results.checks[name].verdict, Verdict::Valid, "{name}: {}", results.checks[name].summary);
-    }
-    let stats = &results.checks["stats"].details;
-    assert!(stats["faults"].as_array().unwrap().iter().any(|w| w["took_effect"] == true));
-    assert!(stats["counts"]["ok"].as_u64().unwrap() > 100);
-    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+    assert_valid_run(&store, &output, &["linearizable", "split-brain", "stats"]);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use checkers::Verdict;
 use results::{RunDir, RunResults};
 
 /// The binary under test.
@@ -114,4 +115,26 @@ pub fn kill_all(pids: &[u32]) {
 /// The canonical path of a test's store (the run directories are canonicalised).
 pub fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).expect("the store exists")
+}
+
+/// Assert that a run exited 0 and came out valid, with each named check valid, at least
+/// one fault in effect, more than 100 acknowledged operations, and no process left behind.
+/// Returns the stats check's details for further assertions.
+pub fn assert_valid_run(store: &Path, output: &Output, checks: &[&str]) -> serde_json::Value {
+    assert_eq!(output.status.code(), Some(0), "{}", describe(output));
+    let results = results(store);
+    assert_eq!(results.valid, Verdict::Valid);
+    for name in checks {
+        assert_eq!(
+            results.checks[*name].verdict,
+            Verdict::Valid,
+            "{name}: {}",
+            results.checks[*name].summary
+        );
+    }
+    let stats = results.checks["stats"].details.clone();
+    assert!(stats["faults"].as_array().unwrap().iter().any(|w| w["took_effect"] == true), "{stats}");
+    assert!(stats["counts"]["ok"].as_u64().unwrap() > 100, "{stats}");
+    assert!(wait_for_no_process(&canonical(store), Duration::from_secs(10)).is_empty());
+    stats
 }
