@@ -13,10 +13,13 @@
 //! directory that could not be removed).
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
 
-use nodes::api::NodeId;
+use nodes::api::{NodeId, Status};
 use serde::{Deserialize, Serialize};
 
 /// The two addresses a node listens on.
@@ -86,4 +89,17 @@ pub trait Host: Send + Sync {
     fn addresses(&self, id: NodeId) -> Option<NodeAddrs>;
     /// SIGKILL every node this host started. Best effort; never fails, never blocks long.
     fn kill_all(&self);
+}
+
+/// A boxed future, so the traits that return one stay object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Asks a node, over the network, whether it is up and what it claims to be. The built-in
+/// nodes answer `/health` and `/status`; a real system answers in its own protocol (its
+/// adapter implements this). Health and roles never come from a node's log.
+pub trait Probe: Send + Sync {
+    /// `Ok` when the node serves clients (it need not lead).
+    fn health(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>>;
+    /// The role and term the node claims now.
+    fn status(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<Status>>;
 }
