@@ -1,6 +1,8 @@
 //! `faultline cleanup`: what a crashed run left is removed (namespaces, veths, bridge, nft
 //! table, record and processes), checked by exact name; runs whose owner lives are spared
-//! by default; `--dry-run` removes nothing; bad flags exit 254.
+//! by default; `--dry-run` removes nothing; bad flags exit 254. Also: a node started
+//! through `NetnsHost` dies with a harness killed by SIGKILL (the parent-death signal
+//! survives `ip netns exec`).
 //!
 //! Needs root, `ip` and `nft`: without them every test fails saying so.
 
@@ -119,7 +121,8 @@ fn default_cleanup_removes_a_crashed_run_and_spares_a_live_one() {
     let _crashed_cleaner = Cleaner(crashed.clone());
 
     // A harness that builds a network, leaves a process in it, and is killed with SIGKILL.
-    let argv = role_argv(ENTRY, "owner", &[crashed.to_string()]);
+    let files = tempfile::tempdir().unwrap();
+    let argv = role_argv(ENTRY, "owner", &[crashed.to_string(), files.path().display().to_string()]);
     let mut owner = KillOnDrop(
         Command::new(&argv[0])
             .args(&argv[1..])
@@ -130,6 +133,7 @@ fn default_cleanup_removes_a_crashed_run_and_spares_a_live_one() {
     );
     let mut out = BufReader::new(owner.0.stdout.take().unwrap());
     let mut sleeper = None;
+    let mut node = None;
     loop {
         let mut line = String::new();
         assert!(out.read_line(&mut line).unwrap() > 0, "the owner exited before READY");
@@ -137,16 +141,22 @@ fn default_cleanup_removes_a_crashed_run_and_spares_a_live_one() {
         if let Some((_, pid)) = line.trim().split_once("SLEEPER ") {
             sleeper = Some(pid.parse::<u32>().unwrap());
         }
+        if let Some((_, pid)) = line.trim().split_once("NODE ") {
+            node = Some(pid.parse::<u32>().unwrap());
+        }
         if line.trim().ends_with("READY") {
             break;
         }
     }
     let sleeper = sleeper.expect("the owner reported its sleeper");
     let _sleeper_guard = KillPidOnDrop(sleeper);
+    let _node_guard = node.map(KillPidOnDrop);
     assert!(process_alive(sleeper));
     owner.0.kill().unwrap();
     owner.0.wait().unwrap();
     assert!(process_alive(sleeper), "the sleeper outlives its owner");
+    let node = node.expect("the owner reported its node");
+    wait_until("the owner's node to die with it", DEADLINE, || !process_alive(node));
     assert!(teardown::namespace_exists(&crashed.namespace(1)), "the crash left the namespace");
 
     let done = faultline(&["cleanup"]);

@@ -234,9 +234,10 @@ fn fake_node(args: &[String]) -> ! {
     std::process::exit(0)
 }
 
-/// Build a network for nodes 1 and 2 under tag `args[0]`, start a sleeper inside node 1's
-/// namespace that is *not* tied to this process (its own session, no parent-death
-/// signal), print `SLEEPER <pid>` and `READY`, and wait to be killed.
+/// Build a network for nodes 1 and 2 under tag `args[0]` (node files under `args[1]`); start a sleeper inside node 1's
+/// namespace that is *not* tied to this process (its own process group, no parent-death
+/// signal) and a fake node 2 through `NetnsHost` (which is tied to it); print `NODE <pid>`,
+/// `SLEEPER <pid>` and `READY`, and wait to be killed.
 fn owner(entry: &str, args: &[String]) -> ! {
     let tag = RunTag::new(&args[0]).unwrap();
     let net = NetnsNetwork::create(tag, &[1, 2]).expect("creating the network");
@@ -250,6 +251,22 @@ fn owner(entry: &str, args: &[String]) -> ! {
         .process_group(0)
         .spawn()
         .expect("starting the sleeper");
+    // And a node started the normal way, which must die with this process.
+    let host = net.host();
+    let addr = SocketAddr::new(net.topology().nodes[&2], 7000);
+    let dir = std::path::PathBuf::from(&args[1]);
+    let spec = crate::host::NodeSpec {
+        id: 2,
+        argv: role_argv(entry, "node", &["2".into(), addr.to_string()]),
+        data_dir: dir.join("data"),
+        log_path: dir.join("node.log"),
+        addrs: crate::host::NodeAddrs { peer_listen: addr, client: addr },
+    };
+    crate::host::Host::start(&host, &spec).expect("starting node 2");
+    if let crate::host::NodeState::Running { pid } = crate::host::Host::state(&host, 2) {
+        println!("NODE {pid}");
+    }
+    std::mem::forget(host);
     println!("SLEEPER {}", sleeper.id());
     let mut sleeper = sleeper;
     // Reaped here if it ever ends while this process lives.
