@@ -190,3 +190,18 @@ fn bad_flags_exit_254_with_one_line() {
     let out = faultline(&["cleanup", "--tag", "Not-A-Tag"]);
     assert_eq!(lines(&out.stderr).len(), 1, "{out:?}");
 }
+
+#[test]
+fn shutdown_all_removes_every_network_its_process_left_up() {
+    require_root_and_tools();
+    // In a child process: `shutdown_all` acts on every network of its process, and the
+    // other tests here hold networks of their own.
+    let tags = [RunTag::unique(), RunTag::unique()];
+    let _cleaners = tags.clone().map(Cleaner);
+    let argv = role_argv(ENTRY, "forgetter", &[tags[0].to_string(), tags[1].to_string()]);
+    let out = Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FORGOTTEN"), "{out:?}");
+    assert_nothing_left(&tags[0], &[1]);
+    assert_nothing_left(&tags[1], &[1, 2]);
+}

@@ -156,6 +156,7 @@ impl NetnsNetwork {
                 })
                 .collect(),
         })?;
+        register(&tag);
         // From here on, dropping `network` removes whatever exists.
         let mut network = NetnsNetwork {
             tag,
@@ -409,7 +410,10 @@ impl Network for NetnsNetwork {
         let result = teardown::discover(&self.tag, record.as_ref())
             .and_then(|objects| teardown::remove(&self.tag, &objects, false, &mut |_| {}));
         match result {
-            Ok(()) => *done = true,
+            Ok(()) => {
+                *done = true;
+                unregister(&self.tag);
+            }
             Err(e) => eprintln!("faultline: error: {e:#} (`faultline cleanup --tag {}` retries)", self.tag),
         }
     }
@@ -418,6 +422,34 @@ impl Network for NetnsNetwork {
 impl Drop for NetnsNetwork {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Tags of the networks this process created and has not shut down yet.
+static LIVE: Mutex<BTreeSet<RunTag>> = Mutex::new(BTreeSet::new());
+
+fn live() -> MutexGuard<'static, BTreeSet<RunTag>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn register(tag: &RunTag) {
+    live().insert(tag.clone());
+}
+
+fn unregister(tag: &RunTag) {
+    live().remove(tag);
+}
+
+/// Remove every network this process created and has not shut down, for exit paths that
+/// will not run destructors (a forced exit after a second Ctrl-C). Best effort; errors go
+/// to stderr. Not for a signal handler: it runs `ip` and `nft`.
+pub fn shutdown_all() {
+    let tags: Vec<RunTag> = live().iter().cloned().collect();
+    for tag in tags {
+        match teardown::cleanup_tag(&tag, false, &mut |_| {}) {
+            Ok(()) => unregister(&tag),
+            Err(e) => eprintln!("faultline: error: {e:#} (`faultline cleanup --tag {tag}` retries)"),
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`Cleaner`]: removes a run's objects when dropped, so a failing test leaves nothing.
 //! - Roles: this test executable doubles as a fake node (`node`: a TCP listener that
 //!   answers `node <id>`), a process that outlives its parent (`sleeper`), and a harness
-//!   that builds a network and is then killed (`owner`). A test spawns `/usr/bin/env
+//!   that builds a network and is then killed (`owner`), and one that forgets its networks
+//!   and relies on `shutdown_all` (`forgetter`). A test spawns `/usr/bin/env
 //!   ROLE=... <this executable> --exact <entry test>`; the entry test calls
 //!   [`run_role_if_asked`] first.
 
@@ -219,6 +220,7 @@ pub fn run_role_if_asked(entry: &str) {
             std::thread::park();
         },
         "owner" => owner(entry, &args),
+        "forgetter" => forgetter(&args),
         other => panic!("unknown test role {other}"),
     }
 }
@@ -276,4 +278,16 @@ fn owner(entry: &str, args: &[String]) -> ! {
     loop {
         std::thread::park();
     }
+}
+
+/// Build networks under tags `args[0]` (node 1) and `args[1]` (nodes 1, 2), forget both,
+/// call `shutdown_all`, print `FORGOTTEN` and exit.
+fn forgetter(args: &[String]) -> ! {
+    let first = NetnsNetwork::create(RunTag::new(&args[0]).unwrap(), &[1]).expect("creating a network");
+    let second = NetnsNetwork::create(RunTag::new(&args[1]).unwrap(), &[1, 2]).expect("creating a network");
+    std::mem::forget(first);
+    std::mem::forget(second);
+    crate::netns::shutdown_all();
+    println!("FORGOTTEN");
+    std::process::exit(0)
 }
