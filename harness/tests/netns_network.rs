@@ -77,7 +77,10 @@ fn nodes_reach_each_other_and_the_controller_reaches_both() {
     assert!(tcp_reaches(Some(&ns2), addr(&l1)), "node 2 reaches node 1");
     assert!(tcp_reaches(None, addr(&l1)), "the controller reaches node 1");
     assert!(tcp_reaches(None, addr(&l2)), "the controller reaches node 2");
-    assert_eq!(net.stats(), None);
+    let stats = net.stats().expect("counters are readable");
+    assert_eq!(stats.links.keys().cloned().collect::<Vec<_>>(), ["1->2", "2->1"]);
+    assert!(stats.links["1->2"].delivered > 0, "{stats:?}");
+    assert_eq!(stats.total.dropped, 0, "{stats:?}");
 }
 
 #[test]
@@ -117,8 +120,18 @@ fn a_partition_cuts_both_ways_and_heal_restores_it() {
         assert!(tcp_reaches(None, addr(listener)), "the controller reaches every node during a partition");
     }
 
+    let during = net.stats().unwrap();
+    assert!(during.links["1->2"].dropped > 0, "the cut dropped packets: {during:?}");
+    assert!(during.links["2->1"].dropped > 0, "{during:?}");
+    assert_eq!(during.links["3->2"].dropped, 0, "{during:?}");
+
     net.heal().unwrap();
     assert!(net.grudge().is_empty());
+    let after = net.stats().unwrap();
+    assert!(
+        after.links["1->2"].dropped >= during.links["1->2"].dropped,
+        "counters survive a change: {after:?}"
+    );
     assert!(tcp_reaches(Some(&ns[0]), addr(&l[1])), "healed 1 -> 2");
     assert!(tcp_reaches(Some(&ns[1]), addr(&l[0])), "healed 2 -> 1");
 }

@@ -10,7 +10,8 @@
 //! their side of a partition, as in Jepsen).
 //!
 //! Faults ([`Network`]): a partition (grudge) and packet loss are nft rules in each
-//! receiving node's namespace (see `rules`), replaced atomically per namespace. Delay,
+//! receiving node's namespace (see `rules`), replaced atomically per namespace; their
+//! counters give per-link packet statistics. Delay,
 //! jitter, duplication and reordering need the kernel's netem qdisc; where it is missing
 //! (probed at creation), asking for them is an error that says so and changes nothing.
 //!
@@ -240,7 +241,11 @@ impl NetnsNetwork {
         run_ok("ip", &["-n", ns, "link", "set", NODE_IFACE, "addrgenmode", "none"], None)?;
         run_ok("ip", &["-n", ns, "addr", "add", &addr, "dev", NODE_IFACE], None)?;
         run_ok("ip", &["-n", ns, "link", "set", NODE_IFACE, "up"], None)?;
-        self.apply_rules(id, &Grudge::none(), 0.0)
+        let addrs = self.addrs();
+        let script = rules::node_table(id, &addrs) + &rules::node_rules(id, &addrs, &Grudge::none(), 0.0);
+        run_ok("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(&script))
+            .with_context(|| format!("creating the {NODE_TABLE} table of node {id}"))?;
+        Ok(())
     }
 
     /// Whether this kernel has netem: try it on the first namespace's loopback.
@@ -266,7 +271,7 @@ impl NetnsNetwork {
     /// Replace node `id`'s ruleset (one nft transaction).
     fn apply_rules(&self, id: NodeId, grudge: &Grudge, drop: f64) -> anyhow::Result<()> {
         let ns = &self.nodes[&id].namespace;
-        let script = rules::node_ruleset(id, &self.addrs(), grudge, drop);
+        let script = rules::node_rules(id, &self.addrs(), grudge, drop);
         run_ok("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(&script))
             .with_context(|| format!("setting the {NODE_TABLE} table of node {id}"))?;
         Ok(())
@@ -397,8 +402,35 @@ impl Network for NetnsNetwork {
         !self.lock_faults().link.is_none()
     }
 
+    /// Packets per directed link, counted by the receiver's nft counters: `frames` and
+    /// `bytes` are the packets (and their bytes) that arrived from the sender, `dropped`
+    /// those a cut or loss discarded, `delivered` the rest. Packets, not protocol frames;
+    /// the other fields are 0. `None` if a namespace could not be read.
     fn stats(&self) -> Option<NetStats> {
-        None
+        let mut links = BTreeMap::new();
+        for (&to, node) in &self.nodes {
+            let json = run_ok(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &node.namespace,
+                    "nft",
+                    "-j",
+                    "list",
+                    "counters",
+                    "table",
+                    "inet",
+                    NODE_TABLE,
+                ],
+                None,
+            )
+            .ok()?;
+            for (from, stats) in rules::link_stats(&json).ok()? {
+                links.insert(format!("{from}->{to}"), stats);
+            }
+        }
+        Some(NetStats::from_links(links))
     }
 
     fn shutdown(&self) {
