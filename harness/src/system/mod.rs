@@ -24,7 +24,7 @@ use nodes::api::NodeId;
 use workloads::{Op, WorkloadName};
 
 pub use crate::host::BoxFuture;
-use crate::host::{NodeSpec, Probe};
+use crate::host::{NodeSpec, Operator, Probe};
 use crate::run::outcome::Completion;
 
 /// Every node's own address, as the run's network gave it.
@@ -34,8 +34,9 @@ pub struct Topology {
 }
 
 /// One system under test, bound to one cluster (it knows every node's address). Its
-/// [`Probe`] half answers health and role; the supervisor and the nemesis use that.
-pub trait System: Probe {
+/// [`Probe`] half answers health and role (the supervisor and the nemesis use it); its
+/// [`Operator`] half carries the operator's failover actions where the system has them.
+pub trait System: Probe + Operator {
     /// The name on the command line (`--system etcd`).
     fn name(&self) -> &'static str;
     /// The system's version, as its binary reports it, for `run.json`.
@@ -48,17 +49,4 @@ pub trait System: Probe {
     /// Perform one workload operation on `node` within `timeout` and classify the answer.
     /// Never panics; every failure is a `fail` or `info` completion with its error.
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion>;
-    /// Make `id` a primary that accepts writes (`REPLICAOF NO ONE`). Systems that elect
-    /// their leaders themselves do not support it.
-    fn promote(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
-        let _ = timeout;
-        let name = self.name();
-        Box::pin(async move { anyhow::bail!("{name} has no operator failover (node {id})") })
-    }
-    /// Make `id` replicate from `primary`.
-    fn follow(&self, id: NodeId, primary: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
-        let _ = timeout;
-        let name = self.name();
-        Box::pin(async move { anyhow::bail!("{name} has no operator failover (node {id} to {primary})") })
-    }
 }
