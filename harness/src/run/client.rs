@@ -1,8 +1,9 @@
 //! Clients: the processes that invoke operations on the cluster.
 //!
 //! A client worker runs one operation at a time as one logical process. It talks to one
-//! node (its home, `worker % nodes`), follows a `not_leader` answer's hint for its next
-//! operation, and goes home again after a connection failure or a timeout. When an
+//! node (its home, `worker % nodes`) through the system's adapter, follows a `not_leader`
+//! answer's hint for its next operation, and goes home again after a connection failure or
+//! a timeout. When an
 //! operation ends `info`, the process is retired and the worker continues as a new process
 //! with a fresh id (Jepsen's rule: a process with an operation of unknown outcome never
 //! invokes again). Every call has a deadline ([`ClientShared::op_timeout`]).
@@ -10,7 +11,6 @@
 //! The invocation is recorded before the request leaves and the completion after the
 //! answer is in, so the history's intervals contain the real ones (see `recorder`).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,15 +21,17 @@ use nodes::api::{body, NodeId, Request};
 use tokio::sync::watch;
 use workloads::{Generator, Op};
 
-use super::outcome::{classify, Answer, Completion};
+use super::outcome::{Answer, Completion};
 use super::pacer::Pacer;
 use super::recorder::RecorderHandle;
+use crate::system::System;
 
 /// What every client of a run shares.
 pub struct ClientShared {
-    pub http: reqwest::Client,
-    /// Each node's client API address.
-    pub nodes: BTreeMap<NodeId, SocketAddr>,
+    /// How operations reach the nodes.
+    pub system: Arc<dyn System>,
+    /// The nodes, in id order.
+    pub nodes: Vec<NodeId>,
     pub recorder: RecorderHandle,
     pub generator: Mutex<Generator>,
     pub pacer: Pacer,
@@ -63,11 +65,7 @@ impl ClientShared {
             self.recorder.client_event(process, EventType::Invoke, op.f(), op.key(), op.invoke_value());
         invoke.node = Some(node.to_string());
         self.recorder.record(invoke).await?;
-        let answer = match self.nodes.get(&node) {
-            Some(&addr) => send(&self.http, addr, &op.request(), self.op_timeout).await,
-            None => Answer::NotSent(format!("no node {node}")),
-        };
-        let completion = classify(op, &answer);
+        let completion = self.system.invoke(node, op, self.op_timeout).await;
         let mut event =
             self.recorder.client_event(process, completion.kind, op.f(), op.key(), completion.value.clone());
         event.error = completion.error.clone();
@@ -83,7 +81,7 @@ pub async fn run_client(
     worker: usize,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let ids: Vec<NodeId> = shared.nodes.keys().copied().collect();
+    let ids = shared.nodes.clone();
     assert!(!ids.is_empty(), "a client needs a node");
     let home = ids[worker % ids.len()];
     let mut node = home;
@@ -104,7 +102,7 @@ pub async fn run_client(
         if completion.kind == EventType::Info {
             process = shared.new_process();
             node = home;
-        } else if let Some(leader) = completion.leader_hint.filter(|l| shared.nodes.contains_key(l)) {
+        } else if let Some(leader) = completion.leader_hint.filter(|l| shared.nodes.contains(l)) {
             node = leader;
         } else if completion.kind == EventType::Fail
             && completion.error.as_deref().is_some_and(|e| e.starts_with("not sent"))

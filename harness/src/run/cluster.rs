@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nodes::api::{NodeId, Status};
 
+use crate::net::Network;
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::supervisor::{allocate_addrs, LocalHost, NodeCommand, Supervisor};
+use crate::system::builtin::Builtin;
+use crate::system::System;
 
 use super::spec::RunSpec;
 
@@ -27,14 +30,17 @@ const READY_POLL: Duration = Duration::from_millis(50);
 /// A running cluster.
 pub struct Cluster {
     pub supervisor: Arc<Supervisor>,
-    pub proxy: Arc<Proxy>,
-    /// Each node's client API address.
+    pub network: Arc<dyn Network>,
+    /// How clients, the poller and the nemesis talk to the nodes.
+    pub system: Arc<dyn System>,
+    /// The built-in nodes' client API addresses (for a workload's setup); empty for
+    /// real systems.
     pub clients: BTreeMap<NodeId, SocketAddr>,
 }
 
 impl Cluster {
-    /// Start the proxy and every node, and wait for each to be healthy.
-    pub async fn start(spec: &RunSpec, run_dir: &Path) -> anyhow::Result<Cluster> {
+    /// Start the proxy and every built-in node, and wait for each to be healthy.
+    pub async fn start(spec: &RunSpec, run_dir: &Path, http: reqwest::Client) -> anyhow::Result<Cluster> {
         let ids: Vec<NodeId> = (1..=spec.nodes).collect();
         let addrs = allocate_addrs(ids.iter().copied())?;
         let targets: BTreeMap<NodeId, SocketAddr> =
@@ -57,13 +63,10 @@ impl Cluster {
                 }
                 .spec(run_dir)
             })
-            .collect();
-        let supervisor = Arc::new(Supervisor::new(Arc::new(LocalHost::new()), specs));
-        let cluster = Cluster {
-            supervisor,
-            proxy: Arc::new(proxy),
-            clients: addrs.iter().map(|(&id, a)| (id, a.client)).collect(),
-        };
+            .collect::<Vec<_>>();
+        let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
+        let supervisor = Arc::new(Supervisor::with_probe(Arc::new(LocalHost::new()), specs, system.clone()));
+        let cluster = Cluster { supervisor, network: Arc::new(proxy), clients: system.clients(), system };
         // On failure the cluster is dropped here, which kills whatever started.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)
@@ -75,7 +78,7 @@ impl Cluster {
     pub async fn wait_for_leader(&self, deadline: Duration) -> bool {
         let until = Instant::now() + deadline;
         loop {
-            for &id in self.clients.keys() {
+            for id in self.supervisor.node_ids() {
                 if let Ok(status) = self.supervisor.status(id, READY_POLL * 4).await {
                     if is_leading(&status) {
                         return true;
@@ -92,16 +95,16 @@ impl Cluster {
     /// Wait until every node answers `/health` again (after healing), within `deadline`.
     pub async fn wait_healthy(&self, deadline: Duration) -> anyhow::Result<()> {
         let until = Instant::now() + deadline;
-        for &id in self.clients.keys() {
+        for id in self.supervisor.node_ids() {
             self.supervisor.wait_healthy(id, until.saturating_duration_since(Instant::now())).await?;
         }
         Ok(())
     }
 
-    /// Kill every node and close the proxy. Idempotent.
+    /// Kill every node and take the network down. Idempotent.
     pub fn stop(&self) {
         self.supervisor.shutdown();
-        self.proxy.shutdown();
+        self.network.shutdown();
     }
 }
 

@@ -15,6 +15,8 @@
 //! system does not document as definite) is `info`; a request that could not be sent is
 //! `fail`.
 
+pub mod builtin;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
