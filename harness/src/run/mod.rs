@@ -106,7 +106,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     let reproduce = spec.reproduce_command();
     eprintln!(
         "faultline: {} on {} nodes, {} workload, nemesis {}, {} s, seed {}",
-        spec.protocol,
+        spec.subject(),
         spec.nodes,
         spec.workload.name,
         spec.nemesis_flag,
@@ -333,7 +333,8 @@ fn run_info(spec: &RunSpec) -> RunInfo {
         command: std::env::args().collect(),
         versions: BTreeMap::from([
             ("faultline".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("protocol".to_string(), spec.protocol.to_string()),
+            ("system".to_string(), spec.system.to_string()),
+            ("protocol".to_string(), spec.subject()),
         ]),
         spec: spec.to_json(),
         started: results::timestamp::now_rfc3339(),

@@ -29,6 +29,62 @@ pub use crate::host::BoxFuture;
 use crate::host::{NodeSpec, Operator, Probe};
 use crate::run::outcome::Completion;
 
+/// Which system a run tests: faultline's own nodes (running `--protocol`), or a real one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SystemName {
+    Faultline,
+    Etcd,
+    Redis,
+}
+
+impl SystemName {
+    pub const ALL: [SystemName; 3] = [SystemName::Faultline, SystemName::Etcd, SystemName::Redis];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemName::Faultline => "faultline",
+            SystemName::Etcd => "etcd",
+            SystemName::Redis => "redis",
+        }
+    }
+
+    /// Whether nodes are faultline's own (behind the proxy) rather than a real system's
+    /// (one network namespace each).
+    pub fn is_builtin(self) -> bool {
+        self == SystemName::Faultline
+    }
+
+    /// The workloads the system's adapter has a client for.
+    pub fn workloads(self) -> &'static [WorkloadName] {
+        match self {
+            SystemName::Faultline => &WorkloadName::ALL,
+            SystemName::Etcd => &[WorkloadName::Register],
+            SystemName::Redis => &[WorkloadName::Register, WorkloadName::Set],
+        }
+    }
+
+    /// Whether the system has an operator failover (the `failover` fault).
+    pub fn has_operator(self) -> bool {
+        self == SystemName::Redis
+    }
+}
+
+impl std::fmt::Display for SystemName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SystemName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SystemName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
+            format!("unknown system {s:?}; known: faultline, etcd, redis")
+        })
+    }
+}
+
 /// Every node's own address, as the run's network gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
