@@ -203,7 +203,15 @@ async fn phases(
 ) -> anyhow::Result<PhaseReport> {
     progress.phase("starting the cluster");
     let http = ClientShared::http_client(spec.concurrency)?;
-    let cluster = Cluster::start(spec, run_dir.path(), http.clone()).await?;
+    let cluster = if spec.system.is_builtin() {
+        Cluster::start(spec, run_dir.path(), http.clone()).await?
+    } else {
+        let cluster = Cluster::start_real(spec, run_dir.path()).await?;
+        let mut info = run_info(spec);
+        info.versions.insert("system".to_string(), cluster.system.version());
+        run_dir.write_run_info(&info)?;
+        cluster
+    };
     if !cluster.wait_for_leader(READY_DEADLINE).await {
         progress.phase("no node leads yet; starting the workload anyway");
     }
@@ -333,8 +341,12 @@ fn run_info(spec: &RunSpec) -> RunInfo {
         command: std::env::args().collect(),
         versions: BTreeMap::from([
             ("faultline".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("system".to_string(), spec.system.to_string()),
-            ("protocol".to_string(), spec.subject()),
+            if spec.system.is_builtin() {
+                ("protocol".to_string(), spec.protocol.to_string())
+            } else {
+                // Replaced by the binary's own version once the adapter exists.
+                ("system".to_string(), spec.system.to_string())
+            },
         ]),
         spec: spec.to_json(),
         started: results::timestamp::now_rfc3339(),

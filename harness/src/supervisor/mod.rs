@@ -32,7 +32,9 @@ pub use command::NodeCommand;
 pub use local::LocalHost;
 pub use ports::allocate_addrs;
 pub use probe::HttpProbe;
-pub use signals::{install_panic_hook, kill_all_nodes, Termination, TerminationSignal};
+pub use signals::{
+    install_panic_hook, kill_all_nodes, register_teardown, Termination, TerminationSignal, TeardownGuard,
+};
 
 use crate::host::{Host, NodeSpec, NodeState, Probe};
 
