@@ -14,6 +14,8 @@ mod host;
 #[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod nemesis;
 mod net;
+#[allow(dead_code)] // wired into the run loop next
+mod netns;
 #[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod proxy;
 mod run;
@@ -51,6 +53,8 @@ enum Command {
     Report(commands::report::Args),
     /// Serve the store's runs and their reports on a local web page.
     Serve(commands::serve::Args),
+    /// Remove the network namespaces, bridges and rules that crashed runs left.
+    Cleanup(commands::cleanup::Args),
     /// Run one node of a protocol (the same node as `faultline-node`); used by the harness.
     #[command(hide = true)]
     Node(commands::node::Args),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => commands::report::run(args),
         Some(Command::Matrix(args)) => commands::matrix::run(args),
         Some(Command::Serve(args)) => commands::serve::run(args),
+        Some(Command::Cleanup(args)) => commands::cleanup::run(args),
         // With no subcommand, run the default test: a small cluster, a workload, a fault.
         None => commands::test::run(commands::test::Args::default_run()),
     };

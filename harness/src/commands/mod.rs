@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod cleanup;
 pub mod gen;
 pub mod matrix;
 pub mod node;

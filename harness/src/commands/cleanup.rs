@@ -1,0 +1,40 @@
+//! `faultline cleanup`: remove what crashed runs of the network-namespace backend left.
+//!
+//! By default every run whose owning process is dead (and every faultline namespace,
+//! bridge, veth or guard table no record accounts for); runs with a live owner are left
+//! alone, since other runs may be going on. `--tag TAG` removes that one run whatever the
+//! state of its owner; `--dry-run` lists what would go. Prints one line per object removed
+//! (processes killed included) and exits 0; bad flags exit 254, a failure of the host's
+//! tools 255.
+
+use std::process::ExitCode;
+
+use crate::netns::{preflight, teardown, RunTag};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Remove only this run's objects (its tag: 1 to 8 characters of a-z, 0-9), even if its
+    /// owner still runs.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let tag = match args.tag.as_deref().map(RunTag::new).transpose() {
+        Ok(tag) => tag,
+        Err(e) => {
+            eprintln!("faultline: error: {e:#}");
+            return Ok(ExitCode::from(crate::EXIT_BAD_INPUT));
+        }
+    };
+    preflight()?;
+    let mut print = |line: String| println!("{line}");
+    match tag {
+        Some(tag) => teardown::cleanup_tag(&tag, args.dry_run, &mut print)?,
+        None => teardown::cleanup_dead(args.dry_run, &mut print, &mut |line| eprintln!("faultline: {line}"))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
