@@ -99,7 +99,10 @@ impl Etcd {
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
-            .pool_max_idle_per_host(16)
+            // A fresh connection per request. A pooled one to a member that just died
+            // fails mid-request ("connection closed before message completed"), which
+            // must be `info`; a fresh one is refused before anything is sent: `fail`.
+            .pool_max_idle_per_host(0)
             .build()
             .context("building the HTTP client for etcd")?;
         Ok(Etcd { topology, options, http, members: Mutex::new(BTreeMap::new()) })
