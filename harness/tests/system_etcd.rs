@@ -164,3 +164,33 @@ async fn a_killed_member_refuses_the_majority_writes_on_and_a_restart_rejoins() 
     let log = std::fs::read_to_string(&cluster.specs[&leader].log_path).unwrap();
     assert!(log.contains("restarting member"), "etcd reused its data directory{}", cluster.log_tail(leader));
 }
+
+#[tokio::test]
+async fn a_leader_without_a_quorum_steps_down_and_its_writes_are_indeterminate() {
+    let (topology, etcd, cluster) = started(3).await;
+    let leader = one_leader(&etcd, &[1, 2, 3]).await;
+    for other in [1, 2, 3].into_iter().filter(|&n| n != leader) {
+        cluster.kill(other);
+    }
+    // etcd's leaders check their quorum: alone, it steps down and knows no leader.
+    wait_for("the lone member to step down", || async {
+        let s = etcd.status(leader, OP_TIMEOUT).await.map_err(|e| format!("{e:#}"))?;
+        (s.role == Role::Follower && s.leader.is_none()).then_some(()).ok_or(format!("{s:?}"))
+    })
+    .await;
+    assert!(etcd.health(leader, OP_TIMEOUT).await.is_err(), "no quorum, not healthy");
+
+    // The write cannot commit now, but nothing proves it never will: info, never fail.
+    let short = std::time::Duration::from_millis(1500);
+    let c = etcd.invoke(leader, &Op::Write { key: "r1".into(), value: 1 }, short).await;
+    assert_eq!((c.kind, c.error.as_deref()), (EventType::Info, Some("timeout")), "{c:?}");
+    let c = etcd.invoke(leader, &Op::Cas { key: "r1".into(), from: 1, to: 2 }, short).await;
+    assert_eq!(c.kind, EventType::Info, "{c:?}");
+    // A linearizable read needs the quorum too; it changes nothing, so it fails.
+    let c = etcd.invoke(leader, &read("r1"), short).await;
+    assert_eq!(c.kind, EventType::Fail, "{c:?}");
+    // A serializable read answers from the member's own state at once.
+    let serializable = etcd_with(&topology, true);
+    let c = serializable.invoke(leader, &read("r1"), short).await;
+    assert_eq!((c.kind, &c.value), (EventType::Ok, &Value::Null), "{c:?}");
+}
