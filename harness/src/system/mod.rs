@@ -25,6 +25,11 @@ use std::time::Duration;
 use nodes::api::NodeId;
 use workloads::{Op, WorkloadName};
 
+pub mod etcd;
+pub mod redis;
+pub mod resp;
+pub mod version;
+
 pub use crate::host::BoxFuture;
 use crate::host::{NodeSpec, Operator, Probe};
 use crate::run::outcome::Completion;
