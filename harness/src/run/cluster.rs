@@ -78,7 +78,13 @@ impl Cluster {
             .collect::<Vec<_>>();
         let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
         let supervisor = Arc::new(Supervisor::with_probe(Arc::new(LocalHost::new()), specs, system.clone()));
-        let cluster = Cluster { supervisor, network: Arc::new(proxy), clients: system.clients(), system };
+        let cluster = Cluster {
+            supervisor,
+            network: Arc::new(proxy),
+            clients: system.clients(),
+            system,
+            _teardown: None,
+        };
         // On failure the cluster is dropped here, which kills whatever started.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)
@@ -128,7 +134,7 @@ impl Cluster {
                 topology,
                 EtcdOptions { serializable_reads: spec.etcd_serializable_reads, ..EtcdOptions::default() },
             )?),
-            SystemName::Redis => Arc::new(Redis::new(topology, RedisOptions::default())?),
+            SystemName::Redis => Arc::new(Redis::new(topology, RedisOptions::default())),
             SystemName::Faultline => anyhow::bail!("faultline's own nodes run behind the proxy, not here"),
         };
         let specs = ids.iter().map(|&id| system.node_spec(id, run_dir)).collect();

@@ -43,7 +43,7 @@ use workloads::{Op, WorkloadName};
 
 use super::version::program_version;
 use super::{BoxFuture, System, Topology};
-use crate::host::{NodeAddrs, NodeSpec, Probe};
+use crate::host::{NodeAddrs, NodeSpec, Operator, Probe};
 use crate::run::outcome::{Answer, Completion};
 
 /// The port members serve clients (and the gateway) on.
@@ -145,6 +145,12 @@ impl Etcd {
 
     fn lock_members(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, NodeId>> {
         self.members.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Operator for Etcd {
+    fn system_name(&self) -> &'static str {
+        "etcd"
     }
 }
 

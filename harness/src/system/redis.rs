@@ -45,7 +45,7 @@ use workloads::{Op, WorkloadName};
 use super::resp::{CallError, Connection, Limits, Reply};
 use super::version::program_version;
 use super::{BoxFuture, System, Topology};
-use crate::host::{NodeAddrs, NodeSpec, Probe};
+use crate::host::{NodeAddrs, NodeSpec, Operator, Probe};
 use crate::run::outcome::Completion;
 
 /// The port every node serves clients and replicas on.
@@ -244,6 +244,12 @@ impl System for Redis {
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
             complete(op, &self.call(node, &args, timeout).await)
         })
+    }
+}
+
+impl Operator for Redis {
+    fn system_name(&self) -> &'static str {
+        "redis"
     }
 
     fn promote(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
