@@ -14,18 +14,18 @@ mod net;
 #[path = "../src/netns/mod.rs"]
 #[allow(dead_code)]
 mod netns;
+mod netns_support;
 #[path = "../src/proxy/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod proxy;
+#[path = "netns_support/run.rs"]
+mod run;
 #[path = "../src/supervisor/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod supervisor;
 #[path = "../src/system/mod.rs"]
 #[allow(dead_code)]
 mod system;
-#[path = "netns_support/run.rs"]
-mod run;
-mod netns_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -51,13 +51,20 @@ fn nodes_reach_each_other_and_the_controller_reaches_both() {
     let (a1, a2) = (v4(&net, 1), v4(&net, 2));
     let subnet = net.subnet();
     let prefix = subnet.trim_end_matches("0/24");
-    assert!(subnet.starts_with("10.213.") && a1.to_string().starts_with(prefix) && a2.to_string().starts_with(prefix));
+    assert!(
+        subnet.starts_with("10.213.")
+            && a1.to_string().starts_with(prefix)
+            && a2.to_string().starts_with(prefix)
+    );
     assert_eq!(net.controller_addr().octets()[3], 1);
     let (ns1, ns2) = (net.namespace(1).unwrap().to_string(), net.namespace(2).unwrap().to_string());
     assert_eq!(ns1, format!("faultline-{}-1", net.tag()));
 
     // The address sits on eth0 inside the namespace, and the only route is the run's /24.
-    let shown = std::process::Command::new("ip").args(["-n", &ns1, "-4", "-o", "addr", "show", "dev", "eth0"]).output().unwrap();
+    let shown = std::process::Command::new("ip")
+        .args(["-n", &ns1, "-4", "-o", "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&shown.stdout).contains(&format!("{a1}/24")), "{shown:?}");
     let routes = std::process::Command::new("ip").args(["-n", &ns1, "-4", "route"]).output().unwrap();
     let routes = String::from_utf8_lossy(&routes.stdout).trim().to_string();
@@ -82,7 +89,10 @@ fn concurrent_runs_get_their_own_subnets_and_names() {
     let taken = RunTag::new(first.tag().as_str()).unwrap();
     let err = NetnsNetwork::create(taken, &[1]).err().expect("a tag in use is refused");
     assert!(format!("{err:#}").contains("in use"), "{err:#}");
-    assert!(first.namespace(1).is_some_and(teardown_exists), "the refused create did not touch the first run");
+    assert!(
+        first.namespace(1).is_some_and(teardown_exists),
+        "the refused create did not touch the first run"
+    );
 }
 
 fn teardown_exists(ns: &str) -> bool {
@@ -139,7 +149,10 @@ fn total_loss_drops_node_traffic_but_not_the_controllers() {
     assert!(!udp_delivers(Some(&ns1), Some(&ns2), a2, BLOCK_WAIT), "1 -> 2 all lost");
     assert!(!udp_delivers(Some(&ns2), Some(&ns1), a1, BLOCK_WAIT), "2 -> 1 all lost");
     assert!(udp_delivers(None, Some(&ns1), a1, REACH_DEADLINE), "controller -> 1 untouched");
-    assert!(udp_delivers(Some(&ns1), None, net.controller_addr(), REACH_DEADLINE), "1 -> controller untouched");
+    assert!(
+        udp_delivers(Some(&ns1), None, net.controller_addr(), REACH_DEADLINE),
+        "1 -> controller untouched"
+    );
     net.set_all_link_faults(LinkFaults { drop: 0.5, ..LinkFaults::default() }).unwrap();
     assert!(nft_rules(&ns1).contains("numgen random mod 1000000 < 500000"), "partial loss is a random draw");
     net.clear_link_faults().unwrap();
@@ -156,12 +169,18 @@ fn netem_faults_are_refused_without_netem_and_change_nothing() {
     let faults = LinkFaults { drop: 0.5, delay_ms: 20, ..LinkFaults::default() };
     if net.netem_available() {
         net.set_all_link_faults(faults).unwrap();
-        let qdiscs = std::process::Command::new("tc").args(["-n", &ns1, "qdisc", "show", "dev", "eth0"]).output().unwrap();
+        let qdiscs = std::process::Command::new("tc")
+            .args(["-n", &ns1, "qdisc", "show", "dev", "eth0"])
+            .output()
+            .unwrap();
         assert!(String::from_utf8_lossy(&qdiscs.stdout).contains("netem"), "{qdiscs:?}");
         net.clear_link_faults().unwrap();
     } else {
         let err = net.set_all_link_faults(faults).unwrap_err().to_string();
-        assert!(err.starts_with("latency is not available on this host: the kernel has no netem (sch_netem)"), "{err}");
+        assert!(
+            err.starts_with("latency is not available on this host: the kernel has no netem (sch_netem)"),
+            "{err}"
+        );
         assert!(!net.has_link_faults(), "nothing changed");
         assert_eq!(nft_rules(&ns1), rules_before, "the loss part was not applied either");
         let err = net
@@ -179,7 +198,10 @@ fn netem_faults_are_refused_without_netem_and_change_nothing() {
 }
 
 fn nft_rules(ns: &str) -> String {
-    let out = std::process::Command::new("ip").args(["netns", "exec", ns, "nft", "list", "ruleset"]).output().unwrap();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "list", "ruleset"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

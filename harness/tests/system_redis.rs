@@ -27,7 +27,7 @@ use nodes::api::{NodeId, Role};
 use serde_json::{json, Value};
 use workloads::{Op, WorkloadName};
 
-use host::Probe;
+use host::{Operator, Probe};
 use system::redis::{Appendfsync, Redis, RedisOptions, PORT};
 use system::System;
 use system_support::*;

@@ -16,6 +16,7 @@ use workloads::{Workload, WorkloadName};
 
 use crate::nemesis::FaultKind;
 use crate::run::spec::RunSpec;
+use crate::system::redis::Appendfsync;
 use crate::system::SystemName;
 
 /// The protocol of the default run.
@@ -95,6 +96,9 @@ pub struct Args {
     /// the leader (linearizable, the default).
     #[arg(long)]
     pub etcd_serializable_reads: bool,
+    /// redis: when each node's append-only file is flushed (always, everysec, no).
+    #[arg(long)]
+    pub redis_appendfsync: Option<Appendfsync>,
 }
 
 /// Parses the flags alone, so the default run and `faultline test` share every default.
@@ -155,7 +159,11 @@ impl Args {
         if self.etcd_serializable_reads && self.system != SystemName::Etcd {
             return Err("--etcd-serializable-reads needs --system etcd".to_string());
         }
-        let subject = if self.system.is_builtin() { self.protocol.to_string() } else { self.system.to_string() };
+        if self.redis_appendfsync.is_some() && self.system != SystemName::Redis {
+            return Err("--redis-appendfsync needs --system redis".to_string());
+        }
+        let subject =
+            if self.system.is_builtin() { self.protocol.to_string() } else { self.system.to_string() };
         let name = self.name.clone().unwrap_or_else(|| format!("{subject}-{}", self.workload));
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || name == "latest" {
             return Err(format!("--name {name:?} cannot be a directory name"));
@@ -186,6 +194,7 @@ impl Args {
         Ok(RunSpec {
             system: self.system,
             etcd_serializable_reads: self.etcd_serializable_reads,
+            redis_appendfsync: self.redis_appendfsync.unwrap_or(Appendfsync::Everysec),
             test_name: name,
             protocol: self.protocol,
             workload: Workload::new(self.workload),
@@ -255,6 +264,10 @@ mod tests {
         let spec =
             parse(&["--system", "redis", "--workload", "set", "--nemesis", "failover"]).to_spec().unwrap();
         assert_eq!(spec.test_name, "redis-set");
+        assert_eq!(spec.redis_appendfsync, Appendfsync::Everysec);
+        let spec = parse(&["--system", "redis", "--redis-appendfsync", "always"]).to_spec().unwrap();
+        assert_eq!(spec.redis_appendfsync, Appendfsync::Always);
+        assert!(spec.reproduce_command().contains("--redis-appendfsync always"));
         assert!(!spec.reproduce_command().contains("--protocol"), "a real system has no protocol");
     }
 
@@ -274,9 +287,14 @@ mod tests {
         assert!(parse(&["--rate", "NaN"]).to_spec().unwrap_err().contains("--rate"));
         assert!(parse(&["--nemesis", "earthquake"]).to_spec().is_err());
         assert!(parse(&["--name", "../x"]).to_spec().is_err());
-        assert!(parse(&["--system", "etcd", "--workload", "bank"]).to_spec().unwrap_err().contains("--workload"));
+        assert!(parse(&["--system", "etcd", "--workload", "bank"])
+            .to_spec()
+            .unwrap_err()
+            .contains("--workload"));
         assert!(parse(&["--nemesis", "failover"]).to_spec().unwrap_err().contains("operator"));
         assert!(parse(&["--etcd-serializable-reads"]).to_spec().unwrap_err().contains("--system etcd"));
+        assert!(parse(&["--redis-appendfsync", "always"]).to_spec().unwrap_err().contains("--system redis"));
+        assert!(Standalone::try_parse_from(["faultline", "--redis-appendfsync", "sometimes"]).is_err());
         let err = parse(&["--system", "redis", "--read", "local"]).to_spec().unwrap_err();
         assert!(err.contains("--read"), "{err}");
         assert!(Standalone::try_parse_from(["faultline", "--system", "mongo"]).is_err());

@@ -117,14 +117,22 @@ impl NetnsNetwork {
             );
         }
         let mut taken: Vec<Ipv4Net> = host_networks()?.into_iter().collect();
-        taken.extend(records.values().filter_map(|r| r.as_ref().ok()).filter_map(|r| Subnet::parse(&r.subnet)).map(|s| s.net()));
+        taken.extend(
+            records
+                .values()
+                .filter_map(|r| r.as_ref().ok())
+                .filter_map(|r| Subnet::parse(&r.subnet))
+                .map(|s| s.net()),
+        );
         let Some(subnet) = subnet::choose(&tag, &taken) else {
             bail!("no free /24 left in {}.{}.0.0/16 on this host", subnet::POOL[0], subnet::POOL[1]);
         };
         let nodes: BTreeMap<NodeId, NodeNet> = ids
             .iter()
             .enumerate()
-            .map(|(k, &id)| (id, NodeNet { namespace: tag.namespace(id), veth: tag.veth(id), addr: subnet.node_addr(k) }))
+            .map(|(k, &id)| {
+                (id, NodeNet { namespace: tag.namespace(id), veth: tag.veth(id), addr: subnet.node_addr(k) })
+            })
             .collect();
         let (owner_pid, owner_start) = state::this_owner()?;
         state::write_record(&RunRecord {
@@ -137,7 +145,14 @@ impl NetnsNetwork {
             nodes: nodes
                 .iter()
                 .map(|(&id, n)| {
-                    (id, NodeRecord { namespace: n.namespace.clone(), veth: n.veth.clone(), addr: n.addr.to_string() })
+                    (
+                        id,
+                        NodeRecord {
+                            namespace: n.namespace.clone(),
+                            veth: n.veth.clone(),
+                            addr: n.addr.to_string(),
+                        },
+                    )
                 })
                 .collect(),
         })?;
@@ -234,8 +249,9 @@ impl NetnsNetwork {
             return false;
         }
         let ns = node.namespace.as_str();
-        let added = run_tool("tc", &["-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "0ms"], None)
-            .is_ok_and(|o| o.success);
+        let added =
+            run_tool("tc", &["-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "0ms"], None)
+                .is_ok_and(|o| o.success);
         if added {
             let _ = run_tool("tc", &["-n", ns, "qdisc", "del", "dev", "lo", "root"], None);
         }
@@ -275,10 +291,14 @@ impl NetnsNetwork {
         for (&id, node) in &self.nodes {
             let ns = node.namespace.as_str();
             let _ = run_tool("tc", &["-n", ns, "qdisc", "del", "dev", NODE_IFACE, "root"], None);
-            let mut prio = vec!["-n", ns, "qdisc", "add", "dev", NODE_IFACE, "root", "handle", "1:", "prio", "bands", "3", "priomap"];
+            let mut prio = vec![
+                "-n", ns, "qdisc", "add", "dev", NODE_IFACE, "root", "handle", "1:", "prio", "bands", "3",
+                "priomap",
+            ];
             prio.extend(["0"; 16]);
             run_ok("tc", &prio, None)?;
-            let mut qdisc = vec!["-n", ns, "qdisc", "add", "dev", NODE_IFACE, "parent", "1:3", "handle", "30:", "netem"];
+            let mut qdisc =
+                vec!["-n", ns, "qdisc", "add", "dev", NODE_IFACE, "parent", "1:3", "handle", "30:", "netem"];
             qdisc.extend(netem.iter().map(String::as_str));
             run_ok("tc", &qdisc, None)?;
             for (&other, peer) in &self.nodes {
@@ -288,7 +308,10 @@ impl NetnsNetwork {
                 let dst = format!("{}/32", peer.addr);
                 run_ok(
                     "tc",
-                    &["-n", ns, "filter", "add", "dev", NODE_IFACE, "parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "dst", &dst, "flowid", "1:3"],
+                    &[
+                        "-n", ns, "filter", "add", "dev", NODE_IFACE, "parent", "1:", "protocol", "ip",
+                        "prio", "1", "u32", "match", "ip", "dst", &dst, "flowid", "1:3",
+                    ],
                     None,
                 )?;
             }
@@ -299,7 +322,8 @@ impl NetnsNetwork {
     fn remove_netem(&self) -> anyhow::Result<()> {
         let mut first_error = None;
         for node in self.nodes.values() {
-            let out = run_tool("tc", &["-n", &node.namespace, "qdisc", "del", "dev", NODE_IFACE, "root"], None);
+            let out =
+                run_tool("tc", &["-n", &node.namespace, "qdisc", "del", "dev", NODE_IFACE, "root"], None);
             if let Err(e) = out {
                 first_error.get_or_insert(e);
             }
@@ -386,10 +410,7 @@ impl Network for NetnsNetwork {
             .and_then(|objects| teardown::remove(&self.tag, &objects, false, &mut |_| {}));
         match result {
             Ok(()) => *done = true,
-            Err(e) => eprintln!(
-                "faultline: error: {e:#} (`faultline cleanup --tag {}` retries)",
-                self.tag
-            ),
+            Err(e) => eprintln!("faultline: error: {e:#} (`faultline cleanup --tag {}` retries)", self.tag),
         }
     }
 }

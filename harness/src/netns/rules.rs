@@ -148,7 +148,9 @@ mod tests {
         assert!(at1.contains("ip saddr { 10.213.7.3, 10.213.7.4 } counter drop"), "{at1}");
         let at1 = node_ruleset(1, &addrs(), &Grudge::none(), 0.5);
         assert!(
-            at1.contains("ip saddr { 10.213.7.3, 10.213.7.4 } numgen random mod 1000000 < 500000 counter drop"),
+            at1.contains(
+                "ip saddr { 10.213.7.3, 10.213.7.4 } numgen random mod 1000000 < 500000 counter drop"
+            ),
             "{at1}"
         );
         assert!(!at1.contains("10.213.7.1 "), "the bridge address is never matched: {at1}");

@@ -284,7 +284,9 @@ fn guard_tables() -> anyhow::Result<Vec<String>> {
 
 fn list_dir(dir: &str) -> anyhow::Result<Vec<String>> {
     match std::fs::read_dir(dir) {
-        Ok(entries) => Ok(entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect()),
+        Ok(entries) => {
+            Ok(entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e).with_context(|| format!("listing {dir}")),
     }

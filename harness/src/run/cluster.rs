@@ -23,7 +23,9 @@ use nodes::api::{NodeId, Status};
 use crate::net::Network;
 use crate::netns::{NetnsNetwork, RunTag};
 use crate::proxy::{Proxy, ProxyConfig};
-use crate::supervisor::{allocate_addrs, register_teardown, LocalHost, NodeCommand, Supervisor, TeardownGuard};
+use crate::supervisor::{
+    allocate_addrs, register_teardown, LocalHost, NodeCommand, Supervisor, TeardownGuard,
+};
 use crate::system::builtin::Builtin;
 use crate::system::etcd::{Etcd, EtcdOptions};
 use crate::system::redis::{Redis, RedisOptions};
@@ -134,9 +136,15 @@ impl Cluster {
                 topology,
                 EtcdOptions { serializable_reads: spec.etcd_serializable_reads, ..EtcdOptions::default() },
             )?),
-            SystemName::Redis => Arc::new(Redis::new(topology, RedisOptions::default())),
+            SystemName::Redis => Arc::new(Redis::new(
+                topology,
+                RedisOptions { appendfsync: spec.redis_appendfsync, ..RedisOptions::default() },
+            )),
             SystemName::Faultline => anyhow::bail!("faultline's own nodes run behind the proxy, not here"),
         };
+        if !system.workloads().contains(&spec.workload.name) {
+            anyhow::bail!("{} has no client for the {} workload", system.name(), spec.workload.name);
+        }
         let specs = ids.iter().map(|&id| system.node_spec(id, run_dir)).collect();
         let host = Arc::new(network.host());
         let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));

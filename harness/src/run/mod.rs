@@ -208,7 +208,7 @@ async fn phases(
     } else {
         let cluster = Cluster::start_real(spec, run_dir.path()).await?;
         let mut info = run_info(spec);
-        info.versions.insert("system".to_string(), cluster.system.version());
+        info.versions.insert(cluster.system.name().to_string(), cluster.system.version());
         run_dir.write_run_info(&info)?;
         cluster
     };
@@ -307,7 +307,7 @@ async fn setup_until_ok(
     let mut last = String::new();
     while Instant::now() < until {
         for &addr in cluster.clients.values() {
-            match client::send(http, addr, setup, timeout).await {
+            match crate::system::builtin::send(http, addr, setup, timeout).await {
                 Answer::Success(_) => return Ok(()),
                 other => last = format!("{other:?}"),
             }
@@ -339,14 +339,10 @@ fn run_info(spec: &RunSpec) -> RunInfo {
         test: spec.test_name.clone(),
         seed: spec.seed,
         command: std::env::args().collect(),
+        // A real system's own version is added once its adapter has asked the binary.
         versions: BTreeMap::from([
             ("faultline".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            if spec.system.is_builtin() {
-                ("protocol".to_string(), spec.protocol.to_string())
-            } else {
-                // Replaced by the binary's own version once the adapter exists.
-                ("system".to_string(), spec.system.to_string())
-            },
+            ("system".to_string(), spec.subject()),
         ]),
         spec: spec.to_json(),
         started: results::timestamp::now_rfc3339(),

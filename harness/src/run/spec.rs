@@ -9,6 +9,7 @@ use serde_json::json;
 use workloads::Workload;
 
 use super::faults::FaultKinds;
+use crate::system::redis::Appendfsync;
 use crate::system::SystemName;
 
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct RunSpec {
     pub system: SystemName,
     /// etcd: serializable (local) reads instead of linearizable ones.
     pub etcd_serializable_reads: bool,
+    /// redis: when each node flushes its append-only file.
+    pub redis_appendfsync: Appendfsync,
     pub test_name: String,
     pub protocol: ProtocolName,
     pub workload: Workload,
@@ -52,6 +55,7 @@ impl RunSpec {
         json!({
             "system": self.system.as_str(),
             "etcd_serializable_reads": self.etcd_serializable_reads,
+            "redis_appendfsync": self.redis_appendfsync.as_str(),
             "protocol": self.subject(),
             "workload": self.workload,
             "nemesis": self.nemesis_flag,
@@ -90,6 +94,9 @@ impl RunSpec {
         ];
         if self.etcd_serializable_reads {
             parts.push("--etcd-serializable-reads".into());
+        }
+        if self.system == SystemName::Redis && self.redis_appendfsync != Appendfsync::Everysec {
+            parts.push(format!("--redis-appendfsync {}", self.redis_appendfsync.as_str()));
         }
         if self.test_name != format!("{}-{}", self.subject(), self.workload.name) {
             parts.push(format!("--name {}", shell_word(&self.test_name)));

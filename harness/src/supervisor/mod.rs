@@ -33,7 +33,7 @@ pub use local::LocalHost;
 pub use ports::allocate_addrs;
 pub use probe::HttpProbe;
 pub use signals::{
-    install_panic_hook, kill_all_nodes, register_teardown, Termination, TerminationSignal, TeardownGuard,
+    install_panic_hook, kill_all_nodes, register_teardown, TeardownGuard, Termination, TerminationSignal,
 };
 
 use crate::host::{Host, NodeSpec, NodeState, Probe};

@@ -108,10 +108,6 @@ impl Etcd {
         Ok(Etcd { topology, options, http, members: Mutex::new(BTreeMap::new()) })
     }
 
-    pub fn options(&self) -> &EtcdOptions {
-        &self.options
-    }
-
     fn client_addr(&self, id: NodeId) -> Option<SocketAddr> {
         self.topology.nodes.get(&id).map(|&ip| SocketAddr::new(ip, CLIENT_PORT))
     }

@@ -84,9 +84,10 @@ impl std::str::FromStr for SystemName {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SystemName::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
-            format!("unknown system {s:?}; known: faultline, etcd, redis")
-        })
+        SystemName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| format!("unknown system {s:?}; known: faultline, etcd, redis"))
     }
 }
 

@@ -85,6 +85,19 @@ pub enum Appendfsync {
     No,
 }
 
+impl std::str::FromStr for Appendfsync {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(Appendfsync::Always),
+            "everysec" => Ok(Appendfsync::Everysec),
+            "no" => Ok(Appendfsync::No),
+            other => Err(format!("unknown appendfsync {other:?}; known: always, everysec, no")),
+        }
+    }
+}
+
 impl Appendfsync {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -138,10 +151,6 @@ pub enum Exchange {
 impl Redis {
     pub fn new(topology: Topology, options: RedisOptions) -> Redis {
         Redis { topology, options }
-    }
-
-    pub fn options(&self) -> &RedisOptions {
-        &self.options
     }
 
     /// The node that starts as primary: the lowest id.

@@ -121,7 +121,8 @@ pub fn tcp_blocked(from: Option<&str>, to: SocketAddr) -> bool {
 pub fn udp_delivers(from: Option<&str>, to: Option<&str>, to_ip: Ipv4Addr, wait: Duration) -> bool {
     let receiver = in_netns(to, || UdpSocket::bind((to_ip, 0)).expect("binding a UDP socket"));
     let target = receiver.local_addr().unwrap();
-    let sender = in_netns(from, || UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("binding a UDP socket"));
+    let sender =
+        in_netns(from, || UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("binding a UDP socket"));
     receiver.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     let until = Instant::now() + wait;
     let mut buf = [0u8; 16];
@@ -210,7 +211,8 @@ pub fn role_argv(entry: &str, role: &str, args: &[String]) -> Vec<OsString> {
 /// Run the role named in the environment, if any; never returns then.
 pub fn run_role_if_asked(entry: &str) {
     let Ok(role) = std::env::var(ROLE_VAR) else { return };
-    let args: Vec<String> = std::env::var(ARGS_VAR).unwrap_or_default().split(' ').map(String::from).collect();
+    let args: Vec<String> =
+        std::env::var(ARGS_VAR).unwrap_or_default().split(' ').map(String::from).collect();
     match role.as_str() {
         "node" => fake_node(&args),
         "sleeper" => loop {
@@ -240,7 +242,8 @@ fn fake_node(args: &[String]) -> ! {
 fn owner(entry: &str, args: &[String]) -> ! {
     let tag = RunTag::new(&args[0]).unwrap();
     let net = NetnsNetwork::create(tag, &[1, 2]).expect("creating the network");
-    let mut argv = crate::netns::host::in_namespace(net.namespace(1).unwrap(), &role_argv(entry, "sleeper", &[]));
+    let mut argv =
+        crate::netns::host::in_namespace(net.namespace(1).unwrap(), &role_argv(entry, "sleeper", &[]));
     let program = argv.remove(0);
     let sleeper = std::process::Command::new(program)
         .args(argv)
