@@ -145,7 +145,8 @@ impl Cluster {
         if !system.workloads().contains(&spec.workload.name) {
             anyhow::bail!("{} has no client for the {} workload", system.name(), spec.workload.name);
         }
-        let specs = ids.iter().map(|&id| system.node_spec(id, run_dir)).collect();
+        let specs =
+            ids.iter().map(|&id| system.node_spec(id, run_dir)).collect::<anyhow::Result<Vec<_>>>()?;
         let host = Arc::new(network.host());
         let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
         let cluster =

@@ -69,8 +69,8 @@ impl System for Builtin {
         &[WorkloadName::Register, WorkloadName::Set, WorkloadName::Bank]
     }
 
-    fn node_spec(&self, id: NodeId, _run_dir: &Path) -> NodeSpec {
-        self.specs.get(&id).cloned().unwrap_or_else(|| panic!("node {id} is not part of this cluster"))
+    fn node_spec(&self, id: NodeId, _run_dir: &Path) -> anyhow::Result<NodeSpec> {
+        self.specs.get(&id).cloned().ok_or_else(|| anyhow::anyhow!("node {id} is not part of this cluster"))
     }
 
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion> {

@@ -163,9 +163,10 @@ impl System for Etcd {
         &[WorkloadName::Register]
     }
 
-    fn node_spec(&self, id: NodeId, run_dir: &Path) -> NodeSpec {
-        let ip =
-            *self.topology.nodes.get(&id).unwrap_or_else(|| panic!("etcd: node {id} is not in the topology"));
+    fn node_spec(&self, id: NodeId, run_dir: &Path) -> anyhow::Result<NodeSpec> {
+        let Some(&ip) = self.topology.nodes.get(&id) else {
+            anyhow::bail!("etcd: node {id} is not in the topology");
+        };
         let peer = SocketAddr::new(ip, PEER_PORT);
         let client = SocketAddr::new(ip, CLIENT_PORT);
         let data_dir = run_dir.join("data").join(id.to_string());
@@ -193,13 +194,13 @@ impl System for Etcd {
         flag("--initial-cluster-token", o.cluster_token.clone().into());
         flag("--heartbeat-interval", o.heartbeat_interval_ms.to_string().into());
         flag("--election-timeout", o.election_timeout_ms.to_string().into());
-        NodeSpec {
+        Ok(NodeSpec {
             id,
             argv,
             data_dir,
             log_path: run_dir.join("nodes").join(format!("{id}.log")),
             addrs: NodeAddrs { peer_listen: peer, client },
-        }
+        })
     }
 
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion> {
@@ -589,7 +590,7 @@ mod tests {
     #[test]
     fn the_spec_bootstraps_a_static_cluster_on_the_nodes_address() {
         let etcd = Etcd::new(topology(3), EtcdOptions::default()).unwrap();
-        let spec = etcd.node_spec(2, Path::new("/run"));
+        let spec = etcd.node_spec(2, Path::new("/run")).unwrap();
         let argv: Vec<String> = spec.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         let value = |flag: &str| argv[argv.iter().position(|a| a == flag).unwrap() + 1].clone();
         assert_eq!(argv[0], "etcd");

@@ -108,8 +108,9 @@ pub trait System: Probe + Operator {
     /// The workloads this adapter has a client for.
     fn workloads(&self) -> &'static [WorkloadName];
     /// How to start node `id`: argv (never a shell), data directory and log file under
-    /// `run_dir`, addresses. The same spec restarts it on the same data.
-    fn node_spec(&self, id: NodeId, run_dir: &Path) -> NodeSpec;
+    /// `run_dir`, addresses. The same spec restarts it on the same data. An adapter may
+    /// write the node's configuration file under `run_dir` here.
+    fn node_spec(&self, id: NodeId, run_dir: &Path) -> anyhow::Result<NodeSpec>;
     /// Perform one workload operation on `node` within `timeout` and classify the answer.
     /// Never panics; every failure is a `fail` or `info` completion with its error.
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion>;

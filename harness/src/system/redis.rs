@@ -153,6 +153,14 @@ impl Redis {
         Redis { topology, options }
     }
 
+    /// Write node `id`'s current role into its configuration file, so a restart keeps it.
+    async fn persist_role(&self, id: NodeId, timeout: Duration) -> anyhow::Result<()> {
+        match self.command(id, &[b"CONFIG", b"REWRITE"], timeout).await? {
+            Reply::Simple(s) if s.starts_with("OK") => Ok(()),
+            other => bail!("redis node {id} changed role but CONFIG REWRITE answered {other:?}"),
+        }
+    }
+
     /// The node that starts as primary: the lowest id.
     pub fn first_primary(&self) -> Option<NodeId> {
         self.topology.nodes.keys().next().copied()
@@ -208,15 +216,18 @@ impl System for Redis {
         &[WorkloadName::Register, WorkloadName::Set]
     }
 
-    fn node_spec(&self, id: NodeId, run_dir: &Path) -> NodeSpec {
-        let ip = *self
-            .topology
-            .nodes
-            .get(&id)
-            .unwrap_or_else(|| panic!("redis: node {id} is not in the topology"));
+    fn node_spec(&self, id: NodeId, run_dir: &Path) -> anyhow::Result<NodeSpec> {
+        let Some(&ip) = self.topology.nodes.get(&id) else {
+            bail!("redis: node {id} is not in the topology");
+        };
         let addr = SocketAddr::new(ip, PORT);
         let data_dir = run_dir.join("data").join(id.to_string());
-        let mut argv: Vec<OsString> = vec![self.options.program.clone().into()];
+        let config = write_role_config(
+            id,
+            run_dir,
+            self.first_primary().filter(|&p| p != id).map(|p| self.topology.nodes[&p]),
+        )?;
+        let mut argv: Vec<OsString> = vec![self.options.program.clone().into(), config.into()];
         let mut flag = |name: &str, value: OsString| {
             argv.push(name.into());
             argv.push(value);
@@ -232,19 +243,13 @@ impl System for Redis {
         flag("--appendfsync", self.options.appendfsync.as_str().into());
         // Full resyncs start at once instead of waiting for more replicas to batch.
         flag("--repl-diskless-sync-delay", "0".into());
-        if let Some(primary) = self.first_primary().filter(|&p| p != id) {
-            let primary_ip = self.topology.nodes[&primary];
-            argv.push("--replicaof".into());
-            argv.push(primary_ip.to_string().into());
-            argv.push(PORT.to_string().into());
-        }
-        NodeSpec {
+        Ok(NodeSpec {
             id,
             argv,
             data_dir,
             log_path: run_dir.join("nodes").join(format!("{id}.log")),
             addrs: NodeAddrs { peer_listen: addr, client: addr },
-        }
+        })
     }
 
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion> {
@@ -256,6 +261,28 @@ impl System for Redis {
     }
 }
 
+/// Write node `id`'s configuration file, `<run>/nodes/<id>.redis.conf`, unless it exists.
+///
+/// It holds only the node's role (`replicaof`, or nothing for the first primary); every
+/// other setting is on the command line. The role lives in a file because an operator's
+/// failover must outlast a restart: `promote` and `follow` rewrite it (`CONFIG REWRITE`),
+/// as Sentinel does, so a node killed after a failover comes back in its new role instead
+/// of the one it started with. A restart finds the file and keeps it.
+fn write_role_config(id: NodeId, run_dir: &Path, primary: Option<IpAddr>) -> anyhow::Result<PathBuf> {
+    let dir = run_dir.join("nodes");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{id}.redis.conf"));
+    if path.exists() {
+        return Ok(path);
+    }
+    let mut text = format!("# redis node {id}: its role, rewritten by the operator's failover\n");
+    if let Some(ip) = primary {
+        text.push_str(&format!("replicaof {ip} {PORT}\n"));
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 impl Operator for Redis {
     fn system_name(&self) -> &'static str {
         "redis"
@@ -264,7 +291,7 @@ impl Operator for Redis {
     fn promote(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
             match self.command(id, &[b"REPLICAOF", b"NO", b"ONE"], timeout).await? {
-                Reply::Simple(s) if s.starts_with("OK") => Ok(()),
+                Reply::Simple(s) if s.starts_with("OK") => self.persist_role(id, timeout).await,
                 other => bail!("redis node {id} answered REPLICAOF NO ONE with {other:?}"),
             }
         })
@@ -278,7 +305,7 @@ impl Operator for Redis {
             let ip = self.ip(primary)?.to_string();
             let port = PORT.to_string();
             match self.command(id, &[b"REPLICAOF", ip.as_bytes(), port.as_bytes()], timeout).await? {
-                Reply::Simple(s) if s.starts_with("OK") => Ok(()),
+                Reply::Simple(s) if s.starts_with("OK") => self.persist_role(id, timeout).await,
                 other => bail!("redis node {id} answered REPLICAOF {ip} {port} with {other:?}"),
             }
         })
@@ -472,10 +499,12 @@ mod tests {
 
     #[test]
     fn the_first_node_is_primary_and_the_others_replicate_it() {
+        let run = tempfile::tempdir().unwrap();
         let redis = Redis::new(topology(3), RedisOptions::default());
         let argv = |id| -> Vec<String> {
             redis
-                .node_spec(id, Path::new("/run"))
+                .node_spec(id, run.path())
+                .unwrap()
                 .argv
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
@@ -483,19 +512,28 @@ mod tests {
         };
         let one = argv(1);
         assert_eq!(one[0], "redis-server");
-        assert!(!one.contains(&"--replicaof".to_string()));
+        assert!(!one.contains(&"--replicaof".to_string()), "the role is in the config file only");
+        let conf =
+            |id: u32| std::fs::read_to_string(run.path().join(format!("nodes/{id}.redis.conf"))).unwrap();
+        assert_eq!(one[1], run.path().join("nodes/1.redis.conf").to_string_lossy());
+        assert!(!conf(1).contains("replicaof"), "{}", conf(1));
         let at = |argv: &[String], flag: &str| argv[argv.iter().position(|a| a == flag).unwrap() + 1].clone();
         assert_eq!(at(&one, "--bind"), "10.0.0.1");
-        assert_eq!(at(&one, "--dir"), "/run/data/1");
+        assert_eq!(at(&one, "--dir"), run.path().join("data/1").to_string_lossy());
         assert_eq!(at(&one, "--logfile"), "");
         assert_eq!(at(&one, "--appendonly"), "yes");
         assert_eq!(at(&one, "--appendfsync"), "everysec");
         let three = argv(3);
-        let i = three.iter().position(|a| a == "--replicaof").unwrap();
-        assert_eq!(&three[i + 1..i + 3], ["10.0.0.1", "6379"]);
-        let spec = redis.node_spec(3, Path::new("/run"));
-        assert_eq!(spec.log_path, Path::new("/run/nodes/3.log"));
+        assert!(!three.contains(&"--replicaof".to_string()));
+        assert!(conf(3).contains("replicaof 10.0.0.1 6379"), "{}", conf(3));
+        // A restart keeps the file as the failover left it.
+        std::fs::write(run.path().join("nodes/3.redis.conf"), "replicaof 10.0.0.2 6379\n").unwrap();
+        argv(3);
+        assert_eq!(conf(3), "replicaof 10.0.0.2 6379\n");
+        let spec = redis.node_spec(3, run.path()).unwrap();
+        assert_eq!(spec.log_path, run.path().join("nodes/3.log"));
         assert_eq!(spec.addrs.client.to_string(), "10.0.0.3:6379");
+        assert!(redis.node_spec(9, run.path()).is_err(), "a node outside the topology has no spec");
     }
 
     #[test]

@@ -75,7 +75,11 @@ impl Cluster {
     /// Specs for every node of `topology`, nothing started yet.
     pub fn new(system: &dyn System, topology: &Topology) -> Cluster {
         let run_dir = tempfile::tempdir().expect("temporary run directory");
-        let specs = topology.nodes.keys().map(|&id| (id, system.node_spec(id, run_dir.path()))).collect();
+        let specs = topology
+            .nodes
+            .keys()
+            .map(|&id| (id, system.node_spec(id, run_dir.path()).expect("a node spec")))
+            .collect();
         Cluster { host: LocalHost::new(), specs, run_dir }
     }
 
