@@ -200,3 +200,50 @@ fn redis_failover_loses_acknowledged_writes() {
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
     assert_network_gone(&store);
 }
+
+/// Ctrl-C in the middle of a Redis run: the nodes die, the namespaces, bridge, rules and
+/// state file go, and the history recorded so far stays checkable.
+#[test]
+fn sigint_mid_run_removes_the_namespaces_and_keeps_the_history() {
+    require("redis-server", "redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let child = faultline()
+        .args(["test", "--system", "redis", "--workload", "register", "--nemesis", "partition"])
+        .args(["--time-limit", "60", "--rate", "100", "--seed", "9", "--store"])
+        .arg(&store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let harness_pid = child.id();
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        if let Ok(run) = results::RunDir::open(&store.join("latest")) {
+            if run.read_history().map(|h| h.events.len() > 50).unwrap_or(false) {
+                break run;
+            }
+        }
+        assert!(std::time::Instant::now() < until, "the run never got going");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let record = network_record(&store);
+    let first = record["namespaces"]["1"].as_str().unwrap().to_string();
+    let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&first), "the run's namespaces exist");
+    let run_path = canonical(run.path());
+    assert!(!processes_mentioning(&run_path).is_empty(), "the nodes are running");
+
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe {
+        libc::kill(harness_pid as i32, libc::SIGINT);
+    }
+    let output = wait_with_deadline(child, Duration::from_secs(30));
+    let leftovers = wait_for_no_process(&run_path, Duration::from_secs(10));
+    kill_all(&leftovers);
+    assert!(leftovers.is_empty(), "nodes survived the harness: {leftovers:?}");
+    assert_eq!(output.status.code(), Some(2), "an interrupted run is unknown: {}", describe(&output));
+    assert_network_gone(&store);
+    let check = faultline().arg("check").arg(store.join("latest")).output().unwrap();
+    assert!(matches!(check.status.code(), Some(0..=2)), "the history checks: {}", describe(&check));
+}
