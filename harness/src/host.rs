@@ -103,3 +103,23 @@ pub trait Probe: Send + Sync {
     /// The role and term the node claims now.
     fn status(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<Status>>;
 }
+
+/// An operator's actions on a system that does not fail over by itself (Redis without
+/// Sentinel): what a person or a sentinel would do. The nemesis's `failover` fault uses it.
+/// Systems that elect their own leaders keep the defaults, which refuse.
+pub trait Operator: Send + Sync {
+    /// The system's name, for errors.
+    fn system_name(&self) -> &'static str;
+    /// Make `id` a primary that accepts writes (`REPLICAOF NO ONE`).
+    fn promote(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
+        let _ = timeout;
+        let name = self.system_name();
+        Box::pin(async move { anyhow::bail!("{name} has no operator failover (node {id})") })
+    }
+    /// Make `id` replicate from `primary`.
+    fn follow(&self, id: NodeId, primary: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
+        let _ = timeout;
+        let name = self.system_name();
+        Box::pin(async move { anyhow::bail!("{name} has no operator failover (node {id} to {primary})") })
+    }
+}

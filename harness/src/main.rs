@@ -13,7 +13,6 @@ mod commands;
 mod host;
 #[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod nemesis;
-#[allow(dead_code)] // wired into the run loop next
 mod net;
 #[allow(dead_code)] // wired into the run loop next
 mod netns;
@@ -22,7 +21,6 @@ mod proxy;
 mod run;
 #[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod supervisor;
-#[allow(dead_code)] // wired into the run loop next
 mod system;
 
 /// Exit code for bad arguments or unreadable input.

@@ -8,6 +8,9 @@ mod host;
 #[path = "../src/nemesis/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod nemesis;
+#[path = "../src/net.rs"]
+#[allow(dead_code, unused_imports)]
+mod net;
 #[path = "../src/proxy/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod proxy;
@@ -159,6 +162,7 @@ async fn every_fault_kind_applies_and_heals() {
                 let data = &c.supervisor.spec(*node).unwrap().data_dir;
                 assert_eq!(std::fs::read_dir(data).unwrap().count(), 0);
             }
+            Fault::Failover => unreachable!("failover is not in FaultKind::ALL"),
         }
         let event = record.to_event(42);
         assert_eq!((event.process, event.kind, event.time), (Process::Nemesis, EventType::Info, Some(42)));
@@ -175,6 +179,57 @@ async fn every_fault_kind_applies_and_heals() {
             assert_eq!(c.supervisor.status(node, DEADLINE).await.unwrap().commit_index, 1, "restarted empty");
         }
     }
+}
+
+/// Records the operator actions the nemesis takes.
+#[derive(Default)]
+struct FakeOperator {
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+impl host::Operator for FakeOperator {
+    fn system_name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn promote(&self, id: u32, _: Duration) -> host::BoxFuture<'_, anyhow::Result<()>> {
+        self.log.lock().unwrap().push(format!("promote {id}"));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn follow(&self, id: u32, primary: u32, _: Duration) -> host::BoxFuture<'_, anyhow::Result<()>> {
+        self.log.lock().unwrap().push(format!("follow {id} {primary}"));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn failover_cuts_the_primary_off_promotes_another_and_demotes_the_old_one_at_the_stop() {
+    let c = cluster(Some(2)).await;
+    let (start, stop) = first_step(FaultKind::Failover, vec![1, 2, 3]);
+
+    let mut without = nemesis(&c);
+    let record = without.execute(&start).await;
+    assert!(!record.took_effect);
+    assert!(record.error.unwrap().contains("no operator failover"));
+    assert!(c.proxy.grudge().is_empty(), "nothing cut when there is no operator");
+
+    let operator = Arc::new(FakeOperator::default());
+    let mut nemesis = nemesis(&c).with_operator(operator.clone());
+    let record = nemesis.execute(&start).await;
+    assert!(record.took_effect, "{record:?}");
+    assert_eq!((record.value["primary"].clone(), record.value["promoted"].clone()), (2.into(), 1.into()));
+    assert_eq!(record.value["repointed"], serde_json::json!([3]));
+    let grudge = c.proxy.grudge();
+    assert!(grudge.is_cut(2, 1) && grudge.is_cut(1, 2) && grudge.is_cut(3, 2) && !grudge.is_cut(1, 3));
+    assert_eq!(*operator.log.lock().unwrap(), ["promote 1", "follow 3 1"]);
+
+    let healed = nemesis.execute(&stop).await;
+    assert!(healed.took_effect && healed.error.is_none(), "{healed:?}");
+    assert_eq!(healed.f, "stop-failover");
+    assert_eq!(healed.value["demoted"], 2);
+    assert!(c.proxy.grudge().is_empty());
+    assert_eq!(*operator.log.lock().unwrap(), ["promote 1", "follow 3 1", "follow 2 1"]);
 }
 
 #[tokio::test]

@@ -9,6 +9,9 @@ mod host;
 #[path = "../src/nemesis/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod nemesis;
+#[path = "../src/net.rs"]
+#[allow(dead_code, unused_imports)]
+mod net;
 #[path = "../src/proxy/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod proxy;

@@ -14,13 +14,20 @@ use clap::Parser;
 use nodes::protocols::ProtocolName;
 use workloads::{Workload, WorkloadName};
 
+use crate::nemesis::FaultKind;
 use crate::run::spec::RunSpec;
+use crate::system::redis::Appendfsync;
+use crate::system::SystemName;
 
 /// The protocol of the default run.
 pub const DEFAULT_PROTOCOL: &str = "raft";
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
+    /// The system under test: faultline's own nodes running --protocol, or a real system
+    /// (etcd, redis), each node in its own network namespace (Linux, root).
+    #[arg(long, default_value = "faultline")]
+    pub system: SystemName,
     /// The protocol under test: pb-async, pb-sync, 2pc, paxos, raft.
     #[arg(long, default_value = DEFAULT_PROTOCOL)]
     pub protocol: ProtocolName,
@@ -85,6 +92,13 @@ pub struct Args {
     /// Protocol option: most log entries in one message.
     #[arg(long)]
     pub max_batch: Option<usize>,
+    /// etcd: serve reads from the member's local state (serializable) instead of through
+    /// the leader (linearizable, the default).
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
+    /// redis: when each node's append-only file is flushed (always, everysec, no).
+    #[arg(long)]
+    pub redis_appendfsync: Option<Appendfsync>,
 }
 
 /// Parses the flags alone, so the default run and `faultline test` share every default.
@@ -125,7 +139,32 @@ impl Args {
             return Err(format!("--op-timeout-ms must be between 10 and 600000, got {}", self.op_timeout_ms));
         }
         let nemesis = crate::run::faults::parse_nemesis(&self.nemesis)?;
-        let name = self.name.clone().unwrap_or_else(|| format!("{}-{}", self.protocol, self.workload));
+        if !self.system.workloads().contains(&self.workload) {
+            let known: Vec<&str> = self.system.workloads().iter().map(|w| w.as_str()).collect();
+            return Err(format!(
+                "--workload {} is not available for --system {} (it has: {})",
+                self.workload,
+                self.system,
+                known.join(", ")
+            ));
+        }
+        if let Some(kind) = nemesis.iter().find(|k| FaultKind::OPERATOR.contains(k)) {
+            if !self.system.has_operator() {
+                return Err(format!(
+                    "--nemesis {kind} needs a system with operator failover (redis), not {}",
+                    self.system
+                ));
+            }
+        }
+        if self.etcd_serializable_reads && self.system != SystemName::Etcd {
+            return Err("--etcd-serializable-reads needs --system etcd".to_string());
+        }
+        if self.redis_appendfsync.is_some() && self.system != SystemName::Redis {
+            return Err("--redis-appendfsync needs --system redis".to_string());
+        }
+        let subject =
+            if self.system.is_builtin() { self.protocol.to_string() } else { self.system.to_string() };
+        let name = self.name.clone().unwrap_or_else(|| format!("{subject}-{}", self.workload));
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || name == "latest" {
             return Err(format!("--name {name:?} cannot be a directory name"));
         }
@@ -145,7 +184,17 @@ impl Args {
         if self.phase1_every_op {
             node_args.push("--phase1-every-op".to_string());
         }
+        if !self.system.is_builtin() && !node_args.is_empty() {
+            return Err(format!(
+                "protocol options ({}) apply to faultline's own nodes, not to --system {}",
+                node_args.iter().filter(|a| a.starts_with("--")).cloned().collect::<Vec<_>>().join(", "),
+                self.system
+            ));
+        }
         Ok(RunSpec {
+            system: self.system,
+            etcd_serializable_reads: self.etcd_serializable_reads,
+            redis_appendfsync: self.redis_appendfsync.unwrap_or(Appendfsync::Everysec),
             test_name: name,
             protocol: self.protocol,
             workload: Workload::new(self.workload),
@@ -204,6 +253,25 @@ mod tests {
     }
 
     #[test]
+    fn a_real_system_names_its_runs_and_keeps_its_options() {
+        let spec = parse(&["--system", "etcd", "--etcd-serializable-reads", "--nemesis", "partition-leader"])
+            .to_spec()
+            .unwrap();
+        assert_eq!((spec.system, spec.test_name.as_str()), (SystemName::Etcd, "etcd-register"));
+        assert!(spec.etcd_serializable_reads);
+        let reproduce = spec.reproduce_command();
+        assert!(reproduce.contains("--system etcd") && reproduce.contains("--etcd-serializable-reads"));
+        let spec =
+            parse(&["--system", "redis", "--workload", "set", "--nemesis", "failover"]).to_spec().unwrap();
+        assert_eq!(spec.test_name, "redis-set");
+        assert_eq!(spec.redis_appendfsync, Appendfsync::Everysec);
+        let spec = parse(&["--system", "redis", "--redis-appendfsync", "always"]).to_spec().unwrap();
+        assert_eq!(spec.redis_appendfsync, Appendfsync::Always);
+        assert!(spec.reproduce_command().contains("--redis-appendfsync always"));
+        assert!(!spec.reproduce_command().contains("--protocol"), "a real system has no protocol");
+    }
+
+    #[test]
     fn protocol_options_pass_through_to_the_nodes() {
         let spec = parse(&["--read", "local", "--heartbeat-ms", "20", "--phase1-every-op", "--seed", "7"])
             .to_spec()
@@ -219,6 +287,17 @@ mod tests {
         assert!(parse(&["--rate", "NaN"]).to_spec().unwrap_err().contains("--rate"));
         assert!(parse(&["--nemesis", "earthquake"]).to_spec().is_err());
         assert!(parse(&["--name", "../x"]).to_spec().is_err());
+        assert!(parse(&["--system", "etcd", "--workload", "bank"])
+            .to_spec()
+            .unwrap_err()
+            .contains("--workload"));
+        assert!(parse(&["--nemesis", "failover"]).to_spec().unwrap_err().contains("operator"));
+        assert!(parse(&["--etcd-serializable-reads"]).to_spec().unwrap_err().contains("--system etcd"));
+        assert!(parse(&["--redis-appendfsync", "always"]).to_spec().unwrap_err().contains("--system redis"));
+        assert!(Standalone::try_parse_from(["faultline", "--redis-appendfsync", "sometimes"]).is_err());
+        let err = parse(&["--system", "redis", "--read", "local"]).to_spec().unwrap_err();
+        assert!(err.contains("--read"), "{err}");
+        assert!(Standalone::try_parse_from(["faultline", "--system", "mongo"]).is_err());
         let mut argv = vec!["faultline", "--protocol", "zab"];
         assert!(Standalone::try_parse_from(&argv).is_err());
         argv[2] = "raft";

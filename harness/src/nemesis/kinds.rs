@@ -39,6 +39,10 @@ pub enum FaultKind {
     KillAll,
     /// Kill one random node and delete its data directory; restart it empty at the stop.
     LoseDisk,
+    /// An operator's failover (Redis without Sentinel): cut the primary off, promote a
+    /// replica and point the others at it; at the stop, heal and make the old primary a
+    /// replica of the new one. Only for systems with an operator (not in `all`).
+    Failover,
 }
 
 impl FaultKind {
@@ -76,6 +80,9 @@ impl FaultKind {
     pub const PROCESSES: [FaultKind; 4] =
         [FaultKind::Kill, FaultKind::Pause, FaultKind::KillAll, FaultKind::LoseDisk];
 
+    /// Faults that need the system's operator actions; named one by one, never by a group.
+    pub const OPERATOR: [FaultKind; 1] = [FaultKind::Failover];
+
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::PartitionHalves => "partition-halves",
@@ -93,6 +100,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::KillAll => "kill-all",
             FaultKind::LoseDisk => "lose-disk",
+            FaultKind::Failover => "failover",
         }
     }
 
@@ -108,18 +116,21 @@ impl FaultKind {
                 "partition" => kinds.extend(FaultKind::PARTITIONS),
                 "link" => kinds.extend(FaultKind::LINKS),
                 "process" => kinds.extend(FaultKind::PROCESSES),
-                name => match FaultKind::ALL.into_iter().find(|k| k.name() == name) {
-                    Some(kind) => {
-                        kinds.insert(kind);
+                name => {
+                    match FaultKind::ALL.into_iter().chain(FaultKind::OPERATOR).find(|k| k.name() == name) {
+                        Some(kind) => {
+                            kinds.insert(kind);
+                        }
+                        None => {
+                            let known: Vec<&str> =
+                                FaultKind::ALL.iter().chain(&FaultKind::OPERATOR).map(|k| k.name()).collect();
+                            return Err(format!(
+                                "unknown fault {name:?}; known: partition, link, process, all, none, {}",
+                                known.join(", ")
+                            ));
+                        }
                     }
-                    None => {
-                        let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
-                        return Err(format!(
-                            "unknown fault {name:?}; known: partition, link, process, all, none, {}",
-                            known.join(", ")
-                        ));
-                    }
-                },
+                }
             }
         }
         Ok(kinds.into_iter().collect())
@@ -138,7 +149,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_groups_expand() {
-        for kind in FaultKind::ALL {
+        for kind in FaultKind::ALL.into_iter().chain(FaultKind::OPERATOR) {
             assert_eq!(FaultKind::parse_list(kind.name()).unwrap(), vec![kind]);
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }

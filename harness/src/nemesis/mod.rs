@@ -1,7 +1,9 @@
 //! The nemesis: injects the faults of a [`Schedule`] into a running cluster and heals them.
 //!
-//! Network faults go to the fault proxy (grudges, link faults); process faults go to the
-//! supervisor (kill -9 and restart, SIGSTOP/SIGCONT, lose a disk). Executing a step never
+//! Network faults go to the run's [`Network`] (the fault proxy, or firewall rules in network
+//! namespaces); process faults go to the supervisor (kill -9 and restart, SIGSTOP/SIGCONT,
+//! lose a disk); the `failover` fault also uses the system's [`Operator`] (promote a replica,
+//! repoint the others). Executing a step never
 //! fails the run: whatever happened is returned as a [`Record`] for the history, with
 //! `took_effect` false (and an error) when the fault could not be applied — a kill of a
 //! node already dead, a leader partition when no node leads.
@@ -29,8 +31,9 @@ pub use kinds::FaultKind;
 pub use record::Record;
 pub use schedule::{Action, Fault, Schedule, ScheduleParams, Step};
 
-use crate::host::NodeState;
-use crate::proxy::{Grudge, Proxy};
+use crate::host::{NodeState, Operator};
+use crate::net::Network;
+use crate::proxy::Grudge;
 use crate::supervisor::Supervisor;
 
 /// Timeouts the nemesis works within.
@@ -51,15 +54,33 @@ impl Default for NemesisConfig {
 /// Executes steps against one cluster. Remembers which faults are in force.
 pub struct Nemesis {
     supervisor: Arc<Supervisor>,
-    proxy: Arc<Proxy>,
+    network: Arc<dyn Network>,
+    operator: Option<Arc<dyn Operator>>,
     config: NemesisConfig,
     /// Faults started and not yet stopped, by step id.
-    active: BTreeMap<u32, Fault>,
+    active: BTreeMap<u32, InForce>,
+}
+
+/// A fault in force, as it was resolved when it started.
+#[derive(Debug, Clone, PartialEq)]
+enum InForce {
+    Fault(Fault),
+    /// `failover`: `old` was cut off and `promoted` made primary.
+    FailedOver {
+        old: NodeId,
+        promoted: NodeId,
+    },
 }
 
 impl Nemesis {
-    pub fn new(supervisor: Arc<Supervisor>, proxy: Arc<Proxy>, config: NemesisConfig) -> Nemesis {
-        Nemesis { supervisor, proxy, config, active: BTreeMap::new() }
+    pub fn new(supervisor: Arc<Supervisor>, network: Arc<dyn Network>, config: NemesisConfig) -> Nemesis {
+        Nemesis { supervisor, network, operator: None, config, active: BTreeMap::new() }
+    }
+
+    /// Give the nemesis the system's operator actions (needed by `failover`).
+    pub fn with_operator(mut self, operator: Arc<dyn Operator>) -> Nemesis {
+        self.operator = Some(operator);
+        self
     }
 
     /// Faults in force now.
@@ -136,14 +157,21 @@ impl Nemesis {
         }
         let mut done = serde_json::Map::new();
         let mut errors = Vec::new();
-        if !self.proxy.grudge().is_empty() {
-            self.proxy.heal();
-            done.insert("healed_network".into(), json!(true));
+        if !self.network.grudge().is_empty() {
+            match self.network.heal() {
+                Ok(()) => {
+                    done.insert("healed_network".into(), json!(true));
+                }
+                Err(e) => errors.push(format!("heal the network: {e:#}")),
+            }
         }
-        let links = self.proxy.links();
-        if links.iter().any(|&l| !self.proxy.link_faults(l).is_none()) {
-            self.proxy.clear_link_faults();
-            done.insert("cleared_link_faults".into(), json!(true));
+        if self.network.has_link_faults() {
+            match self.network.clear_link_faults() {
+                Ok(()) => {
+                    done.insert("cleared_link_faults".into(), json!(true));
+                }
+                Err(e) => errors.push(format!("clear link faults: {e:#}")),
+            }
         }
         let mut resumed = Vec::new();
         let mut restarted = Vec::new();
@@ -181,23 +209,33 @@ impl Nemesis {
     }
 
     /// Start a fault; also returns the fault as it is in force (leader resolved), if it is.
-    async fn start(&mut self, f: String, fault: &Fault) -> (Record, Option<Fault>) {
+    async fn start(&mut self, f: String, fault: &Fault) -> (Record, Option<InForce>) {
         let kind = fault.kind().name();
+        let in_force = |fault: &Fault| Some(InForce::Fault(fault.clone()));
         match fault {
             Fault::Partition { grudge, .. } => {
-                self.proxy.set_grudge(grudge.clone());
-                let took_effect = !grudge.is_empty();
-                let record =
-                    Record { f, value: json!({ "fault": kind, "grudge": grudge }), took_effect, error: None };
-                (record, Some(fault.clone()))
+                let value = json!({ "fault": kind, "grudge": grudge });
+                match self.network.set_grudge(grudge.clone()) {
+                    Ok(()) => {
+                        let record = Record { f, value, took_effect: !grudge.is_empty(), error: None };
+                        (record, in_force(fault))
+                    }
+                    Err(e) => (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None),
+                }
             }
             Fault::PartitionLeader => match self.find_leader().await {
                 Some((leader, term)) => {
                     let grudge = partitions::isolate(&self.supervisor.node_ids(), leader);
-                    self.proxy.set_grudge(grudge.clone());
                     let value = json!({ "fault": kind, "leader": leader, "term": term, "grudge": grudge });
-                    let resolved = Fault::Partition { kind: FaultKind::PartitionLeader, grudge };
-                    (Record { f, value, took_effect: true, error: None }, Some(resolved))
+                    match self.network.set_grudge(grudge.clone()) {
+                        Ok(()) => {
+                            let resolved = Fault::Partition { kind: FaultKind::PartitionLeader, grudge };
+                            (Record { f, value, took_effect: true, error: None }, in_force(&resolved))
+                        }
+                        Err(e) => {
+                            (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None)
+                        }
+                    }
                 }
                 None => {
                     let value = json!({ "fault": kind });
@@ -205,34 +243,34 @@ impl Nemesis {
                     (Record { f, value, took_effect: false, error }, None)
                 }
             },
-            Fault::Link { faults, .. } => match self.proxy.set_all_link_faults(*faults) {
-                Ok(()) => {
-                    let value = json!({ "fault": kind, "link_faults": faults });
-                    (Record { f, value, took_effect: !faults.is_none(), error: None }, Some(fault.clone()))
+            Fault::Failover => self.fail_over(f).await,
+            Fault::Link { faults, .. } => {
+                let value = json!({ "fault": kind, "link_faults": faults });
+                match self.network.set_all_link_faults(*faults) {
+                    Ok(()) => {
+                        (Record { f, value, took_effect: !faults.is_none(), error: None }, in_force(fault))
+                    }
+                    Err(e) => (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None),
                 }
-                Err(e) => {
-                    let value = json!({ "fault": kind, "link_faults": faults });
-                    (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None)
-                }
-            },
+            }
             Fault::Kill { nodes, .. } => {
                 let (done, errors) = for_each(nodes, |id| self.supervisor.kill(id));
                 let value = json!({ "fault": kind, "nodes": nodes, "killed": done });
                 let took_effect = !done.is_empty();
                 let record = Record { f, value, took_effect, error: join_errors(errors) };
-                (record, took_effect.then(|| fault.clone()))
+                (record, if took_effect { in_force(fault) } else { None })
             }
             Fault::Pause { nodes } => {
                 let (done, errors) = for_each(nodes, |id| self.supervisor.pause(id));
                 let value = json!({ "fault": kind, "nodes": nodes, "paused": done });
                 let took_effect = !done.is_empty();
                 let record = Record { f, value, took_effect, error: join_errors(errors) };
-                (record, took_effect.then(|| fault.clone()))
+                (record, if took_effect { in_force(fault) } else { None })
             }
             Fault::LoseDisk { node } => match self.supervisor.lose_disk(*node) {
                 Ok(was_alive) => {
                     let value = json!({ "fault": kind, "node": node, "killed": was_alive, "wiped": true });
-                    (Record { f, value, took_effect: true, error: None }, Some(fault.clone()))
+                    (Record { f, value, took_effect: true, error: None }, in_force(fault))
                 }
                 Err(e) => {
                     let value = json!({ "fault": kind, "node": node });
@@ -242,22 +280,98 @@ impl Nemesis {
         }
     }
 
-    async fn stop(&mut self, f: String, fault: &Fault) -> Record {
+    /// The operator's failover: find the primary, cut it off, promote the lowest other id,
+    /// point the remaining nodes at it. In force as soon as the cut and the promotion
+    /// happened; a replica that could not be repointed is reported, not fatal.
+    async fn fail_over(&mut self, f: String) -> (Record, Option<InForce>) {
+        let kind = FaultKind::Failover.name();
+        let Some(operator) = self.operator.clone() else {
+            let error = Some("this system has no operator failover".to_string());
+            return (Record { f, value: json!({ "fault": kind }), took_effect: false, error }, None);
+        };
+        let Some((old, _)) = self.find_leader().await else {
+            let error = Some("no node claims to be primary".to_string());
+            return (Record { f, value: json!({ "fault": kind }), took_effect: false, error }, None);
+        };
+        let ids = self.supervisor.node_ids();
+        let Some(promoted) = ids.iter().copied().find(|&id| id != old) else {
+            let error = Some("no other node to promote".to_string());
+            return (
+                Record { f, value: json!({ "fault": kind, "primary": old }), took_effect: false, error },
+                None,
+            );
+        };
+        let grudge = partitions::isolate(&ids, old);
+        let mut value = json!({ "fault": kind, "primary": old, "promoted": promoted, "grudge": grudge });
+        if let Err(e) = self.network.set_grudge(grudge) {
+            return (
+                Record { f, value, took_effect: false, error: Some(format!("cut off {old}: {e:#}")) },
+                None,
+            );
+        }
+        let timeout = self.config.status_timeout;
+        if let Err(e) = operator.promote(promoted, timeout).await {
+            let healed = self.network.heal();
+            let mut error = format!("promote {promoted}: {e:#}");
+            if let Err(h) = healed {
+                error.push_str(&format!("; heal: {h:#}"));
+            }
+            return (Record { f, value, took_effect: false, error: Some(error) }, None);
+        }
+        let mut repointed = Vec::new();
+        let mut errors = Vec::new();
+        for &id in ids.iter().filter(|&&id| id != old && id != promoted) {
+            match operator.follow(id, promoted, timeout).await {
+                Ok(()) => repointed.push(id),
+                Err(e) => errors.push(format!("repoint {id}: {e:#}")),
+            }
+        }
+        value["repointed"] = json!(repointed);
+        let record = Record { f, value, took_effect: true, error: join_errors(errors) };
+        (record, Some(InForce::FailedOver { old, promoted }))
+    }
+
+    async fn stop(&mut self, f: String, in_force: &InForce) -> Record {
+        let fault = match in_force {
+            InForce::Fault(fault) => fault,
+            InForce::FailedOver { old, promoted } => {
+                let kind = FaultKind::Failover.name();
+                let mut errors = Vec::new();
+                if let Err(e) = self.network.heal() {
+                    errors.push(format!("heal: {e:#}"));
+                }
+                let demoted = match &self.operator {
+                    Some(operator) => {
+                        match operator.follow(*old, *promoted, self.config.status_timeout).await {
+                            Ok(()) => true,
+                            Err(e) => {
+                                errors.push(format!("make {old} follow {promoted}: {e:#}"));
+                                false
+                            }
+                        }
+                    }
+                    None => false,
+                };
+                let value = json!({ "fault": kind, "primary": promoted, "demoted": demoted.then_some(*old) });
+                return Record { f, value, took_effect: true, error: join_errors(errors) };
+            }
+        };
         let kind = fault.kind().name();
         match fault {
-            Fault::Partition { .. } | Fault::PartitionLeader => {
-                let was_cut = !self.proxy.grudge().is_empty();
-                self.proxy.heal();
-                Record {
-                    f,
-                    value: json!({ "fault": kind, "grudge": Grudge::none() }),
-                    took_effect: was_cut,
-                    error: None,
+            Fault::Partition { .. } | Fault::PartitionLeader | Fault::Failover => {
+                let was_cut = !self.network.grudge().is_empty();
+                let value = json!({ "fault": kind, "grudge": Grudge::none() });
+                match self.network.heal() {
+                    Ok(()) => Record { f, value, took_effect: was_cut, error: None },
+                    Err(e) => Record { f, value, took_effect: false, error: Some(format!("{e:#}")) },
                 }
             }
             Fault::Link { .. } => {
-                self.proxy.clear_link_faults();
-                Record { f, value: json!({ "fault": kind }), took_effect: true, error: None }
+                let value = json!({ "fault": kind });
+                match self.network.clear_link_faults() {
+                    Ok(()) => Record { f, value, took_effect: true, error: None },
+                    Err(e) => Record { f, value, took_effect: false, error: Some(format!("{e:#}")) },
+                }
             }
             Fault::Kill { nodes, .. } => {
                 let (done, errors) = self.restart_all(nodes).await;
@@ -322,6 +436,15 @@ impl Nemesis {
             }
         }
         best.map(|(term, std::cmp::Reverse(id))| (id, term))
+    }
+}
+
+impl InForce {
+    fn family(&self) -> &'static str {
+        match self {
+            InForce::Fault(fault) => fault.family(),
+            InForce::FailedOver { .. } => "failover",
+        }
     }
 }
 

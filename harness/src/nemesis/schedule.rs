@@ -5,7 +5,8 @@
 //! interval later (Jepsen's default rhythm). That keeps every window of the history
 //! attributable to exactly one fault. Targets are chosen at generation time (which half,
 //! which node to kill), so a replayed schedule hits the same nodes; only
-//! `partition-leader` is resolved when it runs, because the leader is a fact of that run.
+//! `partition-leader` and `failover` are resolved when they run, because the leader is a
+//! fact of that run.
 
 use nodes::api::NodeId;
 use rand::seq::SliceRandom;
@@ -85,6 +86,9 @@ pub enum Fault {
     Pause { nodes: Vec<NodeId> },
     /// Kill and wipe this node; the stop restarts it empty.
     LoseDisk { node: NodeId },
+    /// Cut off whichever node is primary when the step runs and promote another (see
+    /// [`FaultKind::Failover`]).
+    Failover,
 }
 
 impl Fault {
@@ -94,11 +98,12 @@ impl Fault {
             Fault::PartitionLeader => FaultKind::PartitionLeader,
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::LoseDisk { .. } => FaultKind::LoseDisk,
+            Fault::Failover => FaultKind::Failover,
         }
     }
 
     /// The family named in the history's `f`: `partition`, `latency`, `loss`,
-    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`.
+    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`, `failover`.
     pub fn family(&self) -> &'static str {
         match self {
             Fault::Partition { .. } | Fault::PartitionLeader => "partition",
@@ -106,6 +111,7 @@ impl Fault {
             Fault::Kill { .. } => "kill",
             Fault::Pause { .. } => "pause",
             Fault::LoseDisk { .. } => "lose-disk",
+            Fault::Failover => "failover",
         }
     }
 }
@@ -206,7 +212,7 @@ impl Schedule {
                         return err(format!("node {node} is not in the schedule's nodes"));
                     }
                 }
-                Fault::PartitionLeader => {}
+                Fault::PartitionLeader | Fault::Failover => {}
             }
         }
         Ok(())
@@ -236,5 +242,6 @@ fn concrete(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
         FaultKind::KillAll => Fault::Kill { kind, nodes: nodes.to_vec() },
         FaultKind::Pause => Fault::Pause { nodes: vec![any(rng)] },
         FaultKind::LoseDisk => Fault::LoseDisk { node: any(rng) },
+        FaultKind::Failover => Fault::Failover,
     }
 }

@@ -11,9 +11,9 @@
 //!
 //! Faults ([`Network`]): a partition (grudge) and packet loss are nft rules in each
 //! receiving node's namespace (see `rules`), replaced atomically per namespace; their
-//! counters give per-link packet statistics. Delay,
-//! jitter, duplication and reordering need the kernel's netem qdisc; where it is missing
-//! (probed at creation), asking for them is an error that says so and changes nothing.
+//! counters give per-link packet statistics. Delay, jitter, duplication and reordering
+//! need the kernel's netem qdisc; where it is missing (probed at creation), asking for them
+//! is an error that says so and changes nothing.
 //!
 //! Lifetime: every object is named after the run's [`RunTag`] (see `names`) and recorded
 //! in `/run/faultline/<tag>.json` before it is created (see `state`). [`Network::shutdown`]

@@ -1,9 +1,15 @@
-//! The cluster of a run: the fault proxy on every link, and the nodes started through the
-//! supervisor, each told to reach its peers only through the proxy.
+//! The cluster of a run, in one of two shapes:
 //!
-//! Nodes are this very executable run as `faultline node ...` (argv, never a shell), so a
-//! test needs nothing installed. Their logs land in `<run>/nodes/<id>.log`, their data in
-//! `<run>/data/<id>/`.
+//! - faultline's own nodes ([`Cluster::start`]): the fault proxy on every link, and the
+//!   nodes started through the supervisor, each told to reach its peers only through the
+//!   proxy. Nodes are this very executable run as `faultline node ...` (argv, never a
+//!   shell), so a test needs nothing installed.
+//! - a real system ([`Cluster::start_real`]): one network namespace per node on a bridge
+//!   the run creates, each node the system's own binary started by its adapter inside its
+//!   namespace; cuts are nftables rules. What the run creates is written to
+//!   `<run>/network.json` first, and removed when the cluster stops or is dropped.
+//!
+//! Either way, node logs land in `<run>/nodes/<id>.log` and data in `<run>/data/<id>/`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,8 +20,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nodes::api::{NodeId, Status};
 
+use crate::net::Network;
+use crate::netns::{NetnsNetwork, RunTag};
 use crate::proxy::{Proxy, ProxyConfig};
-use crate::supervisor::{allocate_addrs, LocalHost, NodeCommand, Supervisor};
+use crate::supervisor::{
+    allocate_addrs, register_teardown, LocalHost, NodeCommand, Supervisor, TeardownGuard,
+};
+use crate::system::builtin::Builtin;
+use crate::system::etcd::{Etcd, EtcdOptions};
+use crate::system::redis::{Redis, RedisOptions};
+use crate::system::{System, SystemName};
 
 use super::spec::RunSpec;
 
@@ -27,14 +41,20 @@ const READY_POLL: Duration = Duration::from_millis(50);
 /// A running cluster.
 pub struct Cluster {
     pub supervisor: Arc<Supervisor>,
-    pub proxy: Arc<Proxy>,
-    /// Each node's client API address.
+    pub network: Arc<dyn Network>,
+    /// How clients, the poller and the nemesis talk to the nodes.
+    pub system: Arc<dyn System>,
+    /// The built-in nodes' client API addresses (for a workload's setup); empty for
+    /// real systems.
     pub clients: BTreeMap<NodeId, SocketAddr>,
+    /// Tears the network down if the harness is forced out (second signal, panic) before
+    /// the cluster is dropped.
+    _teardown: Option<TeardownGuard>,
 }
 
 impl Cluster {
-    /// Start the proxy and every node, and wait for each to be healthy.
-    pub async fn start(spec: &RunSpec, run_dir: &Path) -> anyhow::Result<Cluster> {
+    /// Start the proxy and every built-in node, and wait for each to be healthy.
+    pub async fn start(spec: &RunSpec, run_dir: &Path, http: reqwest::Client) -> anyhow::Result<Cluster> {
         let ids: Vec<NodeId> = (1..=spec.nodes).collect();
         let addrs = allocate_addrs(ids.iter().copied())?;
         let targets: BTreeMap<NodeId, SocketAddr> =
@@ -57,14 +77,81 @@ impl Cluster {
                 }
                 .spec(run_dir)
             })
-            .collect();
-        let supervisor = Arc::new(Supervisor::new(Arc::new(LocalHost::new()), specs));
+            .collect::<Vec<_>>();
+        let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
+        let supervisor = Arc::new(Supervisor::with_probe(Arc::new(LocalHost::new()), specs, system.clone()));
         let cluster = Cluster {
             supervisor,
-            proxy: Arc::new(proxy),
-            clients: addrs.iter().map(|(&id, a)| (id, a.client)).collect(),
+            network: Arc::new(proxy),
+            clients: system.clients(),
+            system,
+            _teardown: None,
         };
         // On failure the cluster is dropped here, which kills whatever started.
+        cluster.supervisor.start_all(START_DEADLINE).await?;
+        Ok(cluster)
+    }
+
+    /// Build the run's network namespaces and start a real system's nodes in them, and
+    /// wait for each to be healthy.
+    pub async fn start_real(spec: &RunSpec, run_dir: &Path) -> anyhow::Result<Cluster> {
+        crate::netns::preflight()?;
+        let ids: Vec<NodeId> = (1..=spec.nodes).collect();
+        let tag = RunTag::unique();
+        let network = {
+            let ids = ids.clone();
+            tokio::task::spawn_blocking(move || NetnsNetwork::create(tag, &ids))
+                .await
+                .context("the network builder's thread was lost")??
+        };
+        let network = Arc::new(network);
+        let weak = Arc::downgrade(&network);
+        let teardown = register_teardown(move || {
+            if let Some(network) = weak.upgrade() {
+                network.shutdown();
+            }
+        });
+        let record = serde_json::json!({
+            "backend": "netns",
+            "tag": network.tag().as_str(),
+            "subnet": network.subnet(),
+            "controller": network.controller_addr().to_string(),
+            "namespaces": network.namespaces(),
+            "bridge": network.tag().bridge(),
+            "addresses": network.topology().nodes,
+            "netem": network.netem_available(),
+        });
+        let path = run_dir.join("network.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&record)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "faultline: network namespaces of run {} on {} (`faultline cleanup --tag {}` if a crash leaves them)",
+            network.tag().as_str(),
+            network.subnet(),
+            network.tag().as_str()
+        );
+        let topology = network.topology();
+        let system: Arc<dyn System> = match spec.system {
+            SystemName::Etcd => Arc::new(Etcd::new(
+                topology,
+                EtcdOptions { serializable_reads: spec.etcd_serializable_reads, ..EtcdOptions::default() },
+            )?),
+            SystemName::Redis => Arc::new(Redis::new(
+                topology,
+                RedisOptions { appendfsync: spec.redis_appendfsync, ..RedisOptions::default() },
+            )),
+            SystemName::Faultline => anyhow::bail!("faultline's own nodes run behind the proxy, not here"),
+        };
+        if !system.workloads().contains(&spec.workload.name) {
+            anyhow::bail!("{} has no client for the {} workload", system.name(), spec.workload.name);
+        }
+        let specs =
+            ids.iter().map(|&id| system.node_spec(id, run_dir)).collect::<anyhow::Result<Vec<_>>>()?;
+        let host = Arc::new(network.host());
+        let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
+        let cluster =
+            Cluster { supervisor, network, system, clients: BTreeMap::new(), _teardown: Some(teardown) };
+        // On failure the cluster is dropped here: nodes killed, namespaces removed.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)
     }
@@ -75,7 +162,7 @@ impl Cluster {
     pub async fn wait_for_leader(&self, deadline: Duration) -> bool {
         let until = Instant::now() + deadline;
         loop {
-            for &id in self.clients.keys() {
+            for id in self.supervisor.node_ids() {
                 if let Ok(status) = self.supervisor.status(id, READY_POLL * 4).await {
                     if is_leading(&status) {
                         return true;
@@ -92,16 +179,16 @@ impl Cluster {
     /// Wait until every node answers `/health` again (after healing), within `deadline`.
     pub async fn wait_healthy(&self, deadline: Duration) -> anyhow::Result<()> {
         let until = Instant::now() + deadline;
-        for &id in self.clients.keys() {
+        for id in self.supervisor.node_ids() {
             self.supervisor.wait_healthy(id, until.saturating_duration_since(Instant::now())).await?;
         }
         Ok(())
     }
 
-    /// Kill every node and close the proxy. Idempotent.
+    /// Kill every node and take the network down. Idempotent.
     pub fn stop(&self) {
         self.supervisor.shutdown();
-        self.proxy.shutdown();
+        self.network.shutdown();
     }
 }
 

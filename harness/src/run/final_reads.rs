@@ -27,7 +27,7 @@ pub async fn read_every_node(
 ) -> anyhow::Result<BTreeMap<NodeId, bool>> {
     let until = Instant::now() + deadline;
     let mut answered = BTreeMap::new();
-    for &node in shared.nodes.keys() {
+    for &node in &shared.nodes {
         let mut ok = false;
         loop {
             let completion = shared.perform(shared.new_process(), node, op).await?;

@@ -84,7 +84,8 @@ pub fn run(spec: RunSpec) -> anyhow::Result<ExitCode> {
 struct PhaseReport {
     samples: Vec<Sample>,
     windows: Vec<FaultWindow>,
-    net: NetStats,
+    /// Traffic counters, where the network counts messages (the proxy does).
+    net: Option<NetStats>,
 }
 
 enum Ended {
@@ -105,7 +106,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     let reproduce = spec.reproduce_command();
     eprintln!(
         "faultline: {} on {} nodes, {} workload, nemesis {}, {} s, seed {}",
-        spec.protocol,
+        spec.subject(),
         spec.nodes,
         spec.workload.name,
         spec.nemesis_flag,
@@ -153,7 +154,9 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
         }
         Ended::Finished(Ok(report)) => report,
     };
-    run_dir.write_net(&report.net)?;
+    if let Some(net) = &report.net {
+        run_dir.write_net(net)?;
+    }
 
     let results = match History::from_events(events) {
         Ok(history) => {
@@ -162,7 +165,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
                 history,
                 samples: report.samples,
                 windows: report.windows,
-                messages: Some(report.net.total.frames),
+                messages: report.net.as_ref().map(|n| n.total.frames),
             };
             let workload = spec.workload.clone();
             let limit = spec.check_time_limit;
@@ -199,17 +202,25 @@ async fn phases(
     progress: &Progress,
 ) -> anyhow::Result<PhaseReport> {
     progress.phase("starting the cluster");
-    let cluster = Cluster::start(spec, run_dir.path()).await?;
+    let http = ClientShared::http_client(spec.concurrency)?;
+    let cluster = if spec.system.is_builtin() {
+        Cluster::start(spec, run_dir.path(), http.clone()).await?
+    } else {
+        let cluster = Cluster::start_real(spec, run_dir.path()).await?;
+        let mut info = run_info(spec);
+        info.versions.insert(cluster.system.name().to_string(), cluster.system.version());
+        run_dir.write_run_info(&info)?;
+        cluster
+    };
     if !cluster.wait_for_leader(READY_DEADLINE).await {
         progress.phase("no node leads yet; starting the workload anyway");
     }
-    let http = ClientShared::http_client(spec.concurrency)?;
     if let Some(setup) = spec.workload.setup() {
         setup_until_ok(&http, &cluster, &setup, spec.op_timeout).await?;
     }
     let shared = Arc::new(ClientShared {
-        http: http.clone(),
-        nodes: cluster.clients.clone(),
+        system: cluster.system.clone(),
+        nodes: cluster.supervisor.node_ids(),
         recorder: recorder.clone(),
         generator: Mutex::new(spec.workload.generator(spec.seed)),
         pacer: Pacer::new(spec.rate),
@@ -219,7 +230,12 @@ async fn phases(
     let (stop, stopped) = watch::channel(false);
     let (stop_polling, polling_stopped) = watch::channel(false);
     let mut poller = JoinSet::new();
-    poller.spawn(status_poll::poll(http.clone(), cluster.clients.clone(), recorder.clone(), polling_stopped));
+    poller.spawn(status_poll::poll(
+        cluster.supervisor.probe().clone(),
+        cluster.supervisor.node_ids(),
+        recorder.clone(),
+        polling_stopped,
+    ));
 
     progress.phase("running the workload with faults");
     let active = Arc::new(AtomicUsize::new(0));
@@ -228,7 +244,8 @@ async fn phases(
     for worker in 0..spec.concurrency {
         clients.spawn(run_client(shared.clone(), worker, stopped.clone()));
     }
-    let nemesis = Nemesis::new(cluster.supervisor.clone(), cluster.proxy.clone(), NemesisConfig::default());
+    let nemesis = Nemesis::new(cluster.supervisor.clone(), cluster.network.clone(), NemesisConfig::default())
+        .with_operator(cluster.system.clone());
     let mut nemesis_task = JoinSet::new();
     nemesis_task.spawn(faults::drive(
         nemesis,
@@ -273,7 +290,7 @@ async fn phases(
     let _ = stop_polling.send(true);
     let samples =
         poller.join_next().await.transpose().context("the status poller failed")?.unwrap_or_default();
-    let net = cluster.proxy.stats();
+    let net = cluster.network.stats();
     progress.phase("stopping the cluster");
     cluster.stop();
     Ok(PhaseReport { samples, windows: fault_log.windows, net })
@@ -290,7 +307,7 @@ async fn setup_until_ok(
     let mut last = String::new();
     while Instant::now() < until {
         for &addr in cluster.clients.values() {
-            match client::send(http, addr, setup, timeout).await {
+            match crate::system::builtin::send(http, addr, setup, timeout).await {
                 Answer::Success(_) => return Ok(()),
                 other => last = format!("{other:?}"),
             }
@@ -322,9 +339,10 @@ fn run_info(spec: &RunSpec) -> RunInfo {
         test: spec.test_name.clone(),
         seed: spec.seed,
         command: std::env::args().collect(),
+        // A real system's own version is added once its adapter has asked the binary.
         versions: BTreeMap::from([
             ("faultline".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("protocol".to_string(), spec.protocol.to_string()),
+            ("system".to_string(), spec.subject()),
         ]),
         spec: spec.to_json(),
         started: results::timestamp::now_rfc3339(),

@@ -9,9 +9,17 @@ use serde_json::json;
 use workloads::Workload;
 
 use super::faults::FaultKinds;
+use crate::system::redis::Appendfsync;
+use crate::system::SystemName;
 
 #[derive(Debug, Clone)]
 pub struct RunSpec {
+    /// Faultline's own nodes (running `protocol`) or a real system.
+    pub system: SystemName,
+    /// etcd: serializable (local) reads instead of linearizable ones.
+    pub etcd_serializable_reads: bool,
+    /// redis: when each node flushes its append-only file.
+    pub redis_appendfsync: Appendfsync,
     pub test_name: String,
     pub protocol: ProtocolName,
     pub workload: Workload,
@@ -33,10 +41,22 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// What is tested, for people: the protocol of faultline's own nodes, or the system.
+    pub fn subject(&self) -> String {
+        if self.system.is_builtin() {
+            self.protocol.to_string()
+        } else {
+            self.system.to_string()
+        }
+    }
+
     /// The spec as `run.json` carries it.
     pub fn to_json(&self) -> serde_json::Value {
         json!({
-            "protocol": self.protocol.as_str(),
+            "system": self.system.as_str(),
+            "etcd_serializable_reads": self.etcd_serializable_reads,
+            "redis_appendfsync": self.redis_appendfsync.as_str(),
+            "protocol": self.subject(),
             "workload": self.workload,
             "nemesis": self.nemesis_flag,
             "nodes": self.nodes,
@@ -54,9 +74,14 @@ impl RunSpec {
 
     /// The command that runs this test again with the same seed and parameters.
     pub fn reproduce_command(&self) -> String {
+        let subject_flag = if self.system.is_builtin() {
+            format!("--protocol {}", self.protocol)
+        } else {
+            format!("--system {}", self.system)
+        };
         let mut parts: Vec<String> = vec![
             "faultline test".into(),
-            format!("--protocol {}", self.protocol),
+            subject_flag,
             format!("--workload {}", self.workload.name),
             format!("--nemesis {}", shell_word(&self.nemesis_flag)),
             format!("--nodes {}", self.nodes),
@@ -67,7 +92,13 @@ impl RunSpec {
             format!("--nemesis-interval {}", self.nemesis_interval.as_secs_f64()),
             format!("--op-timeout-ms {}", self.op_timeout.as_millis()),
         ];
-        if self.test_name != format!("{}-{}", self.protocol, self.workload.name) {
+        if self.etcd_serializable_reads {
+            parts.push("--etcd-serializable-reads".into());
+        }
+        if self.system == SystemName::Redis && self.redis_appendfsync != Appendfsync::Everysec {
+            parts.push(format!("--redis-appendfsync {}", self.redis_appendfsync.as_str()));
+        }
+        if self.test_name != format!("{}-{}", self.subject(), self.workload.name) {
             parts.push(format!("--name {}", shell_word(&self.test_name)));
         }
         if self.store != std::path::Path::new("store") {

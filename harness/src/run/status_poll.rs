@@ -1,20 +1,20 @@
-//! Watching leadership: every node's `/status`, polled every [`POLL_INTERVAL`] for the
+//! Watching leadership: every node's role and term (by the system's probe), polled every [`POLL_INTERVAL`] for the
 //! whole run, as samples for the split-brain checker.
 //!
 //! Each node has its own polling loop, so a node that hangs (paused, partitioned from us
 //! never, but slow) delays only its own samples. A poll that fails or times out yields no
 //! sample: an unreachable node claims nothing we can see.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use checkers::split_brain::Sample;
-use nodes::api::{NodeId, Status};
+use nodes::api::NodeId;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::recorder::RecorderHandle;
+use crate::host::Probe;
 
 /// Time between two polls of one node.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(75);
@@ -25,14 +25,14 @@ pub const MAX_SAMPLES_PER_NODE: usize = 32_768;
 
 /// Poll every node until `stop` turns true; the samples of all nodes.
 pub async fn poll(
-    http: reqwest::Client,
-    nodes: BTreeMap<NodeId, SocketAddr>,
+    probe: Arc<dyn Probe>,
+    nodes: Vec<NodeId>,
     clock: RecorderHandle,
     stop: watch::Receiver<bool>,
 ) -> Vec<Sample> {
     let mut tasks = JoinSet::new();
-    for (id, addr) in nodes {
-        tasks.spawn(poll_one(http.clone(), id, addr, clock.clone(), stop.clone()));
+    for id in nodes {
+        tasks.spawn(poll_one(probe.clone(), id, clock.clone(), stop.clone()));
     }
     let mut samples = Vec::new();
     while let Some(done) = tasks.join_next().await {
@@ -46,13 +46,11 @@ pub async fn poll(
 }
 
 async fn poll_one(
-    http: reqwest::Client,
+    probe: Arc<dyn Probe>,
     id: NodeId,
-    addr: SocketAddr,
     clock: RecorderHandle,
     mut stop: watch::Receiver<bool>,
 ) -> Vec<Sample> {
-    let url = format!("http://{addr}/status");
     let mut samples = Vec::new();
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -62,8 +60,7 @@ async fn poll_one(
             _ = stop.changed() => break,
         }
         let sent_ns = clock.now_ns();
-        let answer = async { http.get(&url).send().await?.error_for_status()?.json::<Status>().await };
-        if let Ok(Ok(status)) = tokio::time::timeout(POLL_TIMEOUT, answer).await {
+        if let Ok(Ok(status)) = tokio::time::timeout(POLL_TIMEOUT, probe.status(id, POLL_TIMEOUT)).await {
             samples.push(Sample {
                 node: id,
                 sent_ns,

@@ -1,9 +1,10 @@
 //! The supervisor: starts a cluster's nodes, watches their health, and carries out the
 //! process faults (kill -9 and restart, pause and resume, lose a node's disk).
 //!
-//! It drives nodes only through a [`Host`], so running them elsewhere is a new host, not a
-//! new supervisor. Health and status come from each node's client API (`/health`,
-//! `/status`), never from its log. Every wait has a deadline; a node that does not become
+//! It drives nodes only through a [`Host`], so running them elsewhere (a network namespace
+//! each) is a new host, not a new supervisor. Health and status come from a [`Probe`] that
+//! asks each node over the network (the built-in nodes' `/health` and `/status`, see
+//! [`HttpProbe`]; a real system's own protocol), never from its log. Every wait has a deadline; a node that does not become
 //! healthy in time is an error that carries the tail of its log, because that is where the
 //! reason is.
 //!
@@ -14,6 +15,7 @@
 pub mod command;
 pub mod local;
 pub mod ports;
+pub mod probe;
 pub mod signals;
 pub mod spawn;
 
@@ -29,9 +31,12 @@ use nodes::api::{NodeId, Status};
 pub use command::NodeCommand;
 pub use local::LocalHost;
 pub use ports::allocate_addrs;
-pub use signals::{install_panic_hook, kill_all_nodes, Termination, TerminationSignal};
+pub use probe::HttpProbe;
+pub use signals::{
+    install_panic_hook, kill_all_nodes, register_teardown, TeardownGuard, Termination, TerminationSignal,
+};
 
-use crate::host::{Host, NodeSpec, NodeState};
+use crate::host::{Host, NodeSpec, NodeState, Probe};
 
 /// How often a health wait polls.
 const HEALTH_POLL: Duration = Duration::from_millis(20);
@@ -44,15 +49,25 @@ const LOG_TAIL_BYTES: u64 = 2048;
 pub struct Supervisor {
     host: Arc<dyn Host>,
     specs: BTreeMap<NodeId, NodeSpec>,
-    http: reqwest::Client,
+    probe: Arc<dyn Probe>,
 }
 
 impl Supervisor {
+    /// A supervisor of faultline's own nodes, probed over their HTTP API.
     pub fn new(host: Arc<dyn Host>, specs: Vec<NodeSpec>) -> Supervisor {
+        let clients = specs.iter().map(|s| (s.id, s.addrs.client)).collect();
+        Supervisor::with_probe(host, specs, Arc::new(HttpProbe::new(clients)))
+    }
+
+    /// A supervisor whose nodes are probed by `probe` (a real system's adapter).
+    pub fn with_probe(host: Arc<dyn Host>, specs: Vec<NodeSpec>, probe: Arc<dyn Probe>) -> Supervisor {
         let specs = specs.into_iter().map(|s| (s.id, s)).collect();
-        // No proxy: a node's client address is loopback and must be reached directly.
-        let http = reqwest::Client::builder().no_proxy().build().unwrap_or_default();
-        Supervisor { host, specs, http }
+        Supervisor { host, specs, probe }
+    }
+
+    /// How this supervisor asks nodes for health and role.
+    pub fn probe(&self) -> &Arc<dyn Probe> {
+        &self.probe
     }
 
     pub fn node_ids(&self) -> Vec<NodeId> {
@@ -88,26 +103,19 @@ impl Supervisor {
         self.host.start(self.known(id)?)
     }
 
-    /// Wait until node `id` answers `GET /health` with success. Fails early if the process
-    /// exits; the error quotes the end of its log.
+    /// Wait until node `id` is healthy by its probe. Fails early if the process exits; the
+    /// error quotes the end of its log.
     pub async fn wait_healthy(&self, id: NodeId, deadline: Duration) -> anyhow::Result<()> {
-        let spec = self.known(id)?;
-        let url = format!("http://{}/health", spec.addrs.client);
+        self.known(id)?;
         let until = Instant::now() + deadline;
         loop {
             if let NodeState::Exited { status } = self.host.state(id) {
                 bail!("node {id} exited before it was healthy ({status}){}", self.log_tail(id));
             }
-            let answer = self.http.get(&url).timeout(HEALTH_REQUEST_TIMEOUT).send().await;
-            if matches!(&answer, Ok(r) if r.status().is_success()) {
-                return Ok(());
-            }
+            let answer = self.probe.health(id, HEALTH_REQUEST_TIMEOUT).await;
+            let Err(error) = answer else { return Ok(()) };
             if Instant::now() >= until {
-                let why = match answer {
-                    Ok(r) => format!("last answer {}", r.status()),
-                    Err(e) => format!("last error: {e}"),
-                };
-                bail!("node {id} not healthy within {deadline:?} ({why}){}", self.log_tail(id));
+                bail!("node {id} not healthy within {deadline:?} ({error:#}){}", self.log_tail(id));
             }
             tokio::time::sleep(HEALTH_POLL).await;
         }
@@ -150,16 +158,10 @@ impl Supervisor {
         Ok(was_alive)
     }
 
-    /// `GET /status` of one node.
+    /// The role and term one node claims, by its probe.
     pub async fn status(&self, id: NodeId, timeout: Duration) -> anyhow::Result<Status> {
-        let spec = self.known(id)?;
-        let url = format!("http://{}/status", spec.addrs.client);
-        let answer =
-            self.http.get(&url).timeout(timeout).send().await.with_context(|| format!("GET {url}"))?;
-        if !answer.status().is_success() {
-            bail!("GET {url}: {}", answer.status());
-        }
-        answer.json::<Status>().await.with_context(|| format!("GET {url}: undecodable status"))
+        self.known(id)?;
+        self.probe.status(id, timeout).await
     }
 
     /// Kill every node. Idempotent; also runs on drop.

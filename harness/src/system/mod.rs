@@ -15,6 +15,8 @@
 //! system does not document as definite) is `info`; a request that could not be sent is
 //! `fail`.
 
+pub mod builtin;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -23,9 +25,71 @@ use std::time::Duration;
 use nodes::api::NodeId;
 use workloads::{Op, WorkloadName};
 
+pub mod etcd;
+pub mod redis;
+pub mod resp;
+pub mod version;
+
 pub use crate::host::BoxFuture;
-use crate::host::{NodeSpec, Probe};
+use crate::host::{NodeSpec, Operator, Probe};
 use crate::run::outcome::Completion;
+
+/// Which system a run tests: faultline's own nodes (running `--protocol`), or a real one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SystemName {
+    Faultline,
+    Etcd,
+    Redis,
+}
+
+impl SystemName {
+    pub const ALL: [SystemName; 3] = [SystemName::Faultline, SystemName::Etcd, SystemName::Redis];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemName::Faultline => "faultline",
+            SystemName::Etcd => "etcd",
+            SystemName::Redis => "redis",
+        }
+    }
+
+    /// Whether nodes are faultline's own (behind the proxy) rather than a real system's
+    /// (one network namespace each).
+    pub fn is_builtin(self) -> bool {
+        self == SystemName::Faultline
+    }
+
+    /// The workloads the system's adapter has a client for.
+    pub fn workloads(self) -> &'static [WorkloadName] {
+        match self {
+            SystemName::Faultline => &WorkloadName::ALL,
+            SystemName::Etcd => &[WorkloadName::Register],
+            SystemName::Redis => &[WorkloadName::Register, WorkloadName::Set],
+        }
+    }
+
+    /// Whether the system has an operator failover (the `failover` fault).
+    pub fn has_operator(self) -> bool {
+        self == SystemName::Redis
+    }
+}
+
+impl std::fmt::Display for SystemName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SystemName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SystemName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| format!("unknown system {s:?}; known: faultline, etcd, redis"))
+    }
+}
 
 /// Every node's own address, as the run's network gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +98,9 @@ pub struct Topology {
 }
 
 /// One system under test, bound to one cluster (it knows every node's address). Its
-/// [`Probe`] half answers health and role; the supervisor and the nemesis use that.
-pub trait System: Probe {
+/// [`Probe`] half answers health and role (the supervisor and the nemesis use it); its
+/// [`Operator`] half carries the operator's failover actions where the system has them.
+pub trait System: Probe + Operator {
     /// The name on the command line (`--system etcd`).
     fn name(&self) -> &'static str;
     /// The system's version, as its binary reports it, for `run.json`.
@@ -43,22 +108,10 @@ pub trait System: Probe {
     /// The workloads this adapter has a client for.
     fn workloads(&self) -> &'static [WorkloadName];
     /// How to start node `id`: argv (never a shell), data directory and log file under
-    /// `run_dir`, addresses. The same spec restarts it on the same data.
-    fn node_spec(&self, id: NodeId, run_dir: &Path) -> NodeSpec;
+    /// `run_dir`, addresses. The same spec restarts it on the same data. An adapter may
+    /// write the node's configuration file under `run_dir` here.
+    fn node_spec(&self, id: NodeId, run_dir: &Path) -> anyhow::Result<NodeSpec>;
     /// Perform one workload operation on `node` within `timeout` and classify the answer.
     /// Never panics; every failure is a `fail` or `info` completion with its error.
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion>;
-    /// Make `id` a primary that accepts writes (`REPLICAOF NO ONE`). Systems that elect
-    /// their leaders themselves do not support it.
-    fn promote(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
-        let _ = timeout;
-        let name = self.name();
-        Box::pin(async move { anyhow::bail!("{name} has no operator failover (node {id})") })
-    }
-    /// Make `id` replicate from `primary`.
-    fn follow(&self, id: NodeId, primary: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
-        let _ = timeout;
-        let name = self.name();
-        Box::pin(async move { anyhow::bail!("{name} has no operator failover (node {id} to {primary})") })
-    }
 }

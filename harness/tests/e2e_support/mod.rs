@@ -68,7 +68,8 @@ pub fn describe(output: &Output) -> String {
     )
 }
 
-/// Pids of live processes whose command line mentions `path`.
+/// Pids of live processes whose command line mentions `path`, or whose working directory
+/// is under it (Redis rewrites its command line into a title, but works in its `--dir`).
 pub fn processes_mentioning(path: &Path) -> Vec<u32> {
     let needle = path.to_string_lossy().into_owned();
     let mut pids = Vec::new();
@@ -76,8 +77,9 @@ pub fn processes_mentioning(path: &Path) -> Vec<u32> {
     for entry in entries.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let in_dir = std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(path));
         // A zombie has an empty command line: it is not running.
-        if String::from_utf8_lossy(&cmdline).contains(&needle) && !is_zombie(pid) {
+        if (String::from_utf8_lossy(&cmdline).contains(&needle) || in_dir) && !is_zombie(pid) {
             pids.push(pid);
         }
     }

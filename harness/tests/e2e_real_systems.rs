@@ -1,0 +1,249 @@
+//! Real systems nobody here wrote, through the whole harness: etcd and Redis from Debian's
+//! packages, each node in its own network namespace, cut with nftables.
+//!
+//! - etcd with its default (linearizable) reads stays valid under partitions, kill -9 and
+//!   pauses;
+//! - etcd with serializable reads serves stale reads when the leader is cut off;
+//! - Redis, failed over by an operator while its primary is cut off, loses acknowledged
+//!   writes.
+//!
+//! Each needs root, `ip`, `nft` and the system's binary. Without them the test fails and
+//! says what is missing (`.ci/run` installs the packages); it never passes vacuously. After
+//! each run, nothing the run created may remain: no namespace, bridge, veth or guard table
+//! named after its tag, and no process mentioning its directory.
+
+mod e2e_support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use checkers::Verdict;
+use e2e_support::*;
+
+/// Fail, saying why, unless this machine can run `binary` in network namespaces.
+fn require(binary: &str, package: &str) {
+    // SAFETY: geteuid(2) has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "this test needs root to make network namespaces (running as uid {euid})");
+    for (tool, pkg) in [("ip", "iproute2"), ("nft", "nftables"), (binary, package)] {
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "this test needs `{tool}` (Debian package {pkg}; .ci/run installs it)"
+        );
+    }
+}
+
+/// The run's network record, written by the harness before it created anything.
+fn network_record(store: &Path) -> serde_json::Value {
+    let path = latest(store).path().join("network.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Assert that nothing named in the run's network record is left on this machine.
+fn assert_network_gone(store: &Path) {
+    let record = network_record(store);
+    let tag = record["tag"].as_str().expect("the record names its tag").to_string();
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let namespaces = String::from_utf8_lossy(&namespaces.stdout).into_owned();
+    for ns in record["namespaces"].as_object().unwrap().values() {
+        let ns = ns.as_str().unwrap();
+        assert!(!namespaces.lines().any(|l| l.split_whitespace().next() == Some(ns)), "namespace {ns} left");
+    }
+    let links = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout).into_owned();
+    let bridge = record["bridge"].as_str().unwrap();
+    assert!(!links.contains(&format!(": {bridge}:")), "bridge {bridge} left:\n{links}");
+    let tables = Command::new("nft").args(["list", "tables"]).output().unwrap();
+    let tables = String::from_utf8_lossy(&tables.stdout).into_owned();
+    assert!(!tables.contains(&tag), "an nft table of run {tag} left:\n{tables}");
+    assert!(
+        !Path::new("/run/faultline").join(format!("{tag}.json")).exists(),
+        "the state file of run {tag} left"
+    );
+}
+
+/// Partition, kill -9, SIGSTOP, and cutting off whoever leads, in turn.
+const ETCD_FAULTS: &str = r#"{
+  "seed": 5,
+  "kinds": ["partition-halves", "partition-leader", "kill", "pause"],
+  "interval_ms": 2500,
+  "time_limit_ms": 20000,
+  "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 1500, "id": 0, "action": "start", "fault": {"type": "partition", "kind": "partition-halves", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
+    {"at_ms": 4000, "id": 0, "action": "stop", "fault": {"type": "partition", "kind": "partition-halves", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
+    {"at_ms": 5500, "id": 1, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [2]}},
+    {"at_ms": 8000, "id": 1, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [2]}},
+    {"at_ms": 9500, "id": 2, "action": "start", "fault": {"type": "pause", "nodes": [1]}},
+    {"at_ms": 12000, "id": 2, "action": "stop", "fault": {"type": "pause", "nodes": [1]}},
+    {"at_ms": 13500, "id": 3, "action": "start", "fault": {"type": "partition-leader"}},
+    {"at_ms": 17000, "id": 3, "action": "stop", "fault": {"type": "partition-leader"}}
+  ]
+}"#;
+
+/// Cut off whoever leads for seven seconds: long enough for the rest to elect a leader and
+/// take writes while clients of the old leader keep reading from it.
+const ISOLATE_LEADER: &str = r#"{
+  "seed": 6,
+  "kinds": ["partition-leader"],
+  "interval_ms": 7000,
+  "time_limit_ms": 12000,
+  "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 2000, "id": 0, "action": "start", "fault": {"type": "partition-leader"}},
+    {"at_ms": 9000, "id": 0, "action": "stop", "fault": {"type": "partition-leader"}}
+  ]
+}"#;
+
+/// The operator's failover while the primary is cut off, for six seconds.
+const REDIS_FAILOVER: &str = r#"{
+  "seed": 7,
+  "kinds": ["failover"],
+  "interval_ms": 6000,
+  "time_limit_ms": 11000,
+  "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 2000, "id": 0, "action": "start", "fault": {"type": "failover"}},
+    {"at_ms": 8000, "id": 0, "action": "stop", "fault": {"type": "failover"}}
+  ]
+}"#;
+
+/// Run `faultline test --system SYSTEM` with `schedule` and `extra` flags in a fresh store.
+fn run_real(
+    dir: &Path,
+    system: &str,
+    schedule: &str,
+    time_limit: &str,
+    extra: &[&str],
+) -> (std::process::Output, std::path::PathBuf) {
+    let store = dir.join("store");
+    let path = dir.join("schedule.json");
+    std::fs::write(&path, schedule).unwrap();
+    let mut args = vec![
+        "--system",
+        system,
+        "--schedule",
+        path.to_str().unwrap(),
+        "--time-limit",
+        time_limit,
+        "--rate",
+        "150",
+        "--concurrency",
+        "6",
+        "--op-timeout-ms",
+        "500",
+        "--seed",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    let output = run_test(&store, &args, Duration::from_secs(240));
+    (output, store)
+}
+
+fn fault_took_effect(store: &Path, kind: &str) -> bool {
+    let results = results(store);
+    let windows = results.checks["stats"].details["faults"].as_array().cloned().unwrap_or_default();
+    windows.iter().any(|w| w["fault"] == kind && w["took_effect"] == true)
+}
+
+#[test]
+fn etcd_stays_linearizable_under_partitions_kills_and_pauses() {
+    require("etcd", "etcd-server");
+    let dir = tempfile::tempdir().unwrap();
+    let (output, store) = run_real(dir.path(), "etcd", ETCD_FAULTS, "20", &["--workload", "register"]);
+    let stats = assert_valid_run(&store, &output, &["linearizable", "split-brain", "stats"]);
+    for kind in ["partition", "kill", "pause"] {
+        assert!(fault_took_effect(&store, kind), "no {kind} took effect: {stats}");
+    }
+    let info = latest(&store).read_run_info().unwrap();
+    assert_eq!(info.spec["system"], "etcd");
+    assert_eq!(info.versions["system"], "etcd");
+    assert!(info.versions["etcd"].starts_with("3."), "the binary's own version: {:?}", info.versions);
+    assert_network_gone(&store);
+}
+
+#[test]
+fn etcd_serializable_reads_are_stale_when_the_leader_is_cut_off() {
+    require("etcd", "etcd-server");
+    let dir = tempfile::tempdir().unwrap();
+    let (output, store) = run_real(
+        dir.path(),
+        "etcd",
+        ISOLATE_LEADER,
+        "12",
+        &["--workload", "register", "--etcd-serializable-reads"],
+    );
+    assert!(fault_took_effect(&store, "partition"), "the leader was never cut off\n{}", describe(&output));
+    let results = results(&store);
+    assert_eq!(results.checks["linearizable"].verdict, Verdict::Invalid, "{}", describe(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+    assert_network_gone(&store);
+}
+
+#[test]
+fn redis_failover_loses_acknowledged_writes() {
+    require("redis-server", "redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let (output, store) =
+        run_real(dir.path(), "redis", REDIS_FAILOVER, "11", &["--workload", "set", "--nemesis", "failover"]);
+    assert!(fault_took_effect(&store, "failover"), "no failover happened\n{}", describe(&output));
+    let results = results(&store);
+    let lost = &results.checks["lost-writes"];
+    assert_eq!(lost.verdict, Verdict::Invalid, "{}\n{}", lost.summary, describe(&output));
+    let count = lost.details["lost_writes"]["lost"]["count"].as_u64().unwrap_or(0);
+    assert!(count > 0, "no acknowledged write was lost: {}", lost.summary);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+    assert_network_gone(&store);
+}
+
+/// Ctrl-C in the middle of a Redis run: the nodes die, the namespaces, bridge, rules and
+/// state file go, and the history recorded so far stays checkable.
+#[test]
+fn sigint_mid_run_removes_the_namespaces_and_keeps_the_history() {
+    require("redis-server", "redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let child = faultline()
+        .args(["test", "--system", "redis", "--workload", "register", "--nemesis", "partition"])
+        .args(["--time-limit", "60", "--rate", "100", "--seed", "9", "--store"])
+        .arg(&store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let harness_pid = child.id();
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        if let Ok(run) = results::RunDir::open(&store.join("latest")) {
+            if run.read_history().map(|h| h.events.len() > 50).unwrap_or(false) {
+                break run;
+            }
+        }
+        assert!(std::time::Instant::now() < until, "the run never got going");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let record = network_record(&store);
+    let first = record["namespaces"]["1"].as_str().unwrap().to_string();
+    let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&first), "the run's namespaces exist");
+    let run_path = canonical(run.path());
+    assert!(!processes_mentioning(&run_path).is_empty(), "the nodes are running");
+
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe {
+        libc::kill(harness_pid as i32, libc::SIGINT);
+    }
+    let output = wait_with_deadline(child, Duration::from_secs(30));
+    let leftovers = wait_for_no_process(&run_path, Duration::from_secs(10));
+    kill_all(&leftovers);
+    assert!(leftovers.is_empty(), "nodes survived the harness: {leftovers:?}");
+    assert_eq!(output.status.code(), Some(2), "an interrupted run is unknown: {}", describe(&output));
+    assert_network_gone(&store);
+    let check = faultline().arg("check").arg(store.join("latest")).output().unwrap();
+    assert!(matches!(check.status.code(), Some(0..=2)), "the history checks: {}", describe(&check));
+}
