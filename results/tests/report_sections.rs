@@ -152,6 +152,7 @@ fn the_report_of_a_small_run_has_every_section() {
     assert!(html.contains("class=\"info concurrent\""), "the concurrent write is outlined");
     assert!(html.contains("p2 read &quot;r0&quot; -&gt; 7 (ok)"));
     // Messages per link.
+    assert!(html.contains("Messages per link"));
     assert!(html.contains("<td>1-&gt;2</td><td class=\"n\">120</td>"));
     // Node logs linked by relative path.
     assert!(html.contains("<a href=\"nodes/1.log\">") && html.contains("<a href=\"nodes/2.log\">"));
@@ -160,6 +161,21 @@ fn the_report_of_a_small_run_has_every_section() {
         let outside_xmlns = html.replace("http://www.w3.org/2000/svg", "");
         assert!(!outside_xmlns.contains(remote), "the report refers to {remote}");
     }
+}
+
+#[test]
+fn packets_counted_in_namespaces_are_not_called_messages() {
+    let store = tempfile::tempdir().unwrap();
+    let run = small_run(store.path());
+    run.write_net(&json!({
+        "unit": "packets",
+        "links": {"1->2": {"frames": 33, "dropped": 4}},
+        "total": {"frames": 33, "dropped": 4}
+    }))
+    .unwrap();
+    let html = std::fs::read_to_string(write_report(&run).unwrap()).unwrap();
+    assert!(html.contains("Packets per link") && !html.contains("Messages per link"));
+    assert!(html.contains("<td>1-&gt;2</td><td class=\"n\">33</td>"));
 }
 
 #[test]

@@ -155,7 +155,10 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
         Ended::Finished(Ok(report)) => report,
     };
     if let Some(net) = &report.net {
-        run_dir.write_net(net)?;
+        // The proxy counts protocol frames; the namespace backend counts IP packets.
+        let mut value = serde_json::to_value(net)?;
+        value["unit"] = if spec.system.is_builtin() { "frames" } else { "packets" }.into();
+        run_dir.write_net(&value)?;
     }
 
     let results = match History::from_events(events) {
@@ -165,7 +168,9 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
                 history,
                 samples: report.samples,
                 windows: report.windows,
-                messages: report.net.as_ref().map(|n| n.total.frames),
+                // Messages per operation only where messages are counted (the proxy's
+                // frames); packets are not messages.
+                messages: report.net.as_ref().filter(|_| spec.system.is_builtin()).map(|n| n.total.frames),
             };
             let workload = spec.workload.clone();
             let limit = spec.check_time_limit;

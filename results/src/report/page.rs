@@ -178,7 +178,14 @@ fn faults(out: &mut String, drawing: &Drawing) {
 }
 
 fn network(out: &mut String, input: &ReportInput) {
-    out.push_str("<h2 id=\"network\">Messages per link</h2>\n");
+    // `unit` is absent in runs recorded before it existed: those were the proxy's frames.
+    let unit = input.net.as_ref().and_then(|n| n.get("unit")).and_then(Value::as_str).unwrap_or("frames");
+    if unit == "packets" {
+        out.push_str("<h2 id=\"network\">Packets per link</h2>\n");
+        out.push_str("<p>Counted by nftables in each receiving node's namespace (IP packets, not protocol messages).</p>\n");
+    } else {
+        out.push_str("<h2 id=\"network\">Messages per link</h2>\n");
+    }
     let Some(links) = input.net.as_ref().and_then(|n| n.get("links")).and_then(Value::as_object) else {
         out.push_str("<p>No net.json: the proxy's counts were not recorded.</p>\n");
         return;
