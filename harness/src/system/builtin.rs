@@ -180,8 +180,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_connection_was_never_sent() {
-        // Bind then drop: the port is closed.
-        let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        // Bound but never listening: connections are refused, and the port stays ours, so
+        // no other test can take it meanwhile.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let answer = send(&http, addr, &get(), Duration::from_secs(10)).await;
         assert!(matches!(answer, Answer::NotSent(_)), "{answer:?}");
