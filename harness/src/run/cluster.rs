@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nodes::api::{NodeId, Status};
 
+use crate::nemesis::FaultKind;
 use crate::net::Network;
 use crate::netns::{NetnsNetwork, RunTag};
 use crate::proxy::{Proxy, ProxyConfig};
@@ -130,6 +131,19 @@ impl Cluster {
             network.subnet(),
             network.tag().as_str()
         );
+        let needs_netem: Vec<&str> = spec
+            .nemesis
+            .iter()
+            .filter(|k| matches!(k, FaultKind::Latency | FaultKind::Duplicate | FaultKind::Reorder))
+            .map(|k| k.name())
+            .collect();
+        if !needs_netem.is_empty() && !network.netem_available() {
+            eprintln!(
+                "faultline: {} not available on this host (the kernel has no netem); those faults will be \
+                 recorded as not taken effect",
+                needs_netem.join(", ")
+            );
+        }
         let topology = network.topology();
         let system: Arc<dyn System> = match spec.system {
             SystemName::Etcd => Arc::new(Etcd::new(
