@@ -53,6 +53,7 @@ mod budget;
 mod check;
 mod counterexample;
 mod hash;
+mod id_table;
 mod lost_writes;
 mod memo;
 mod model;

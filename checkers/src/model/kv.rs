@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use super::strings::{StringId, Strings};
 use super::{ok_result, unknown_f, Machine, Model, StateId};
 use crate::hash::{FxHashMap, Interner};
 use crate::history::Operation;
@@ -82,23 +83,23 @@ impl Model for KvModel {
     }
 
     fn machine(&self, ops: &[&KvOp]) -> KvKeyMachine {
-        let mut strings = Interner::default();
-        strings.intern(self.initial.clone());
-        let ops = ops.iter().map(|op| (op.kind, strings.intern(op.value.clone()))).collect();
-        KvKeyMachine { strings, ops, appended: FxHashMap::default() }
+        let mut strings = Strings::default();
+        let initial = strings.literal(&self.initial);
+        let ops = ops.iter().map(|op| (op.kind, strings.literal(&op.value))).collect();
+        KvKeyMachine { strings, initial, ops }
     }
 }
 
 pub(crate) struct KvKeyMachine {
-    strings: Interner<String>,
-    ops: Vec<(KvKind, u32)>,
-    /// (string, suffix) -> concatenation, so each append is built once.
-    appended: FxHashMap<(u32, u32), u32>,
+    strings: Strings,
+    initial: StringId,
+    /// Each op's kind and the id of its value.
+    ops: Vec<(KvKind, StringId)>,
 }
 
 impl Machine for KvKeyMachine {
     fn initial(&self) -> StateId {
-        0
+        self.initial
     }
 
     #[inline]
@@ -107,27 +108,16 @@ impl Machine for KvKeyMachine {
         match kind {
             KvKind::Get => (state == value).then_some(state),
             KvKind::Put => Some(value),
-            KvKind::Append => {
-                if let Some(&id) = self.appended.get(&(state, value)) {
-                    return Some(id);
-                }
-                let (head, tail) = (self.strings.get(state), self.strings.get(value));
-                let mut joined = String::with_capacity(head.len() + tail.len());
-                joined.push_str(head);
-                joined.push_str(tail);
-                let id = self.strings.intern(joined);
-                self.appended.insert((state, value), id);
-                Some(id)
-            }
+            KvKind::Append => Some(self.strings.append(state, value)),
         }
     }
 
     fn describe_state(&self, state: StateId) -> Value {
-        Value::String(self.strings.get(state).clone())
+        Value::String(self.strings.text(state))
     }
 
     fn heap_bytes(&self) -> usize {
-        self.strings.heap_bytes() + self.ops.len() * 8 + self.appended.capacity() * 13 * 8 / 7
+        self.strings.heap_bytes() + self.ops.len() * 8
     }
 }
 
@@ -156,21 +146,19 @@ impl Model for KvMapModel {
 
     fn machine(&self, ops: &[&KvOp]) -> KvMapMachine {
         let mut keys: Interner<String> = Interner::default();
-        let mut strings = Interner::default();
-        strings.intern(self.initial.clone());
-        let compiled: Vec<(u32, KvKind, u32)> = ops
-            .iter()
-            .map(|op| (keys.intern(op.key.clone()), op.kind, strings.intern(op.value.clone())))
-            .collect();
+        let mut strings = Strings::default();
+        let initial = strings.literal(&self.initial);
+        let compiled: Vec<(u32, KvKind, u32)> =
+            ops.iter().map(|op| (keys.intern(op.key.clone()), op.kind, strings.literal(&op.value))).collect();
         let mut states = Interner::default();
-        states.intern(vec![0u32; keys.len()].into_boxed_slice());
+        states.intern(vec![initial; keys.len()].into_boxed_slice());
         KvMapMachine { keys, strings, states, ops: compiled, steps: FxHashMap::default() }
     }
 }
 
 pub(crate) struct KvMapMachine {
     keys: Interner<String>,
-    strings: Interner<String>,
+    strings: Strings,
     states: Interner<Box<[u32]>>,
     ops: Vec<(u32, KvKind, u32)>,
     /// (state, op) -> next state, for put and append, which build a new map.
@@ -193,11 +181,7 @@ impl Machine for KvMapMachine {
         }
         let mut map = self.states.get(state).clone();
         map[key as usize] = match kind {
-            KvKind::Append => {
-                let current = map[key as usize];
-                let joined = format!("{}{}", self.strings.get(current), self.strings.get(value));
-                self.strings.intern(joined)
-            }
+            KvKind::Append => self.strings.append(map[key as usize], value),
             _ => value,
         };
         let next = self.states.intern(map);
@@ -208,7 +192,7 @@ impl Machine for KvMapMachine {
     fn describe_state(&self, state: StateId) -> Value {
         let map = self.states.get(state);
         let object: serde_json::Map<String, Value> = (0..self.keys.len())
-            .map(|k| (self.keys.get(k as u32).clone(), Value::String(self.strings.get(map[k]).clone())))
+            .map(|k| (self.keys.get(k as u32).clone(), Value::String(self.strings.text(map[k]))))
             .collect();
         Value::Object(object)
     }

@@ -17,6 +17,7 @@ pub(crate) mod kv;
 pub(crate) mod mutex;
 pub(crate) mod register;
 pub(crate) mod set;
+pub(crate) mod strings;
 
 /// An interned model state.
 pub(crate) type StateId = u32;
@@ -38,7 +39,8 @@ pub(crate) trait Machine {
 /// A model: how to read operations, and how to build the machine for one partition.
 pub(crate) trait Model: Sync {
     type Op: Send + Sync;
-    type Machine: Machine;
+    /// Sent between worker threads: a partition's search may resume on another one.
+    type Machine: Machine + Send;
 
     /// The typed op, or `None` for an op that constrains nothing (a read whose result is
     /// unknown). Called on every op, failed ones included, so that malformed input is
