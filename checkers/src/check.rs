@@ -153,7 +153,8 @@ fn search_all<M: Model>(
                 let part = &partitions[index].1;
                 let typed: Vec<&M::Op> = part.iter().map(|p| &p.typed).collect();
                 let machine = model.machine(&typed);
-                let search = Search::new(&intervals(part), machine.initial(), memo.unwrap_or_default());
+                let memo = memo.map_or_else(|| Memo::with_capacity(4 * part.len()), Memo::recycle);
+                let search = Search::new(&intervals(part), machine.initial(), memo);
                 Task { index, machine, search }
             });
             let Some(outcome) = task.search.run(&mut task.machine, &budget, SLICE) else {
@@ -172,7 +173,7 @@ fn search_all<M: Model>(
                 }
             };
             done.push((task.index, result, task.search.configurations()));
-            let memo = task.search.into_memo().recycle();
+            let memo = task.search.into_memo();
             let mut q = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             q.running -= 1;
             q.spare.push(memo);
@@ -233,7 +234,7 @@ struct Queue<Mc> {
     started: usize,
     /// Searches started and not finished (waiting or being run).
     running: usize,
-    /// Memos of finished searches, emptied, for the next ones to reuse.
+    /// Memos of finished searches, for the next ones to empty and reuse.
     spare: Vec<Memo>,
 }
 

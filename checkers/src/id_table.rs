@@ -10,15 +10,17 @@
 
 /// Hashes passed in must be well mixed in their top bits (e.g. from `mix64`).
 pub(crate) struct IdTable {
-    /// `tag << 32 | id`, or `EMPTY`.
+    /// `tag << 32 | (id + 1)`, or `EMPTY` (zero, so a new table is zeroed memory that the
+    /// allocator can hand out without writing it).
     slots: Vec<u64>,
     /// log2 of `slots.len()`.
     bits: u32,
     len: usize,
 }
 
-const EMPTY: u64 = u64::MAX;
+const EMPTY: u64 = 0;
 const MIN_BITS: u32 = 4;
+const QUADRUPLE_BELOW_BITS: u32 = 20;
 
 impl IdTable {
     /// Room for `n` ids before the first growth.
@@ -48,12 +50,14 @@ impl IdTable {
             let slot = self.slots[at];
             if slot == EMPTY {
                 let id = new(records);
-                self.slots[at] = tag << 32 | id as u64;
+                debug_assert!(id < u32::MAX, "ids leave room for the empty slot's encoding");
+                self.slots[at] = tag << 32 | (id as u64 + 1);
                 self.len += 1;
                 return Err(id);
             }
-            if slot >> 32 == tag && matches(records, slot as u32) {
-                return Ok(slot as u32);
+            let id = (slot as u32).wrapping_sub(1);
+            if slot >> 32 == tag && matches(records, id) {
+                return Ok(id);
             }
             at = (at + 1) & mask;
         }
@@ -71,7 +75,7 @@ impl IdTable {
 
     /// What the next growth would allocate while the old slots are still held.
     pub(crate) fn growth_bytes(&self) -> usize {
-        self.slots.len() * 2 * 8
+        self.slots.len() * if self.bits < QUADRUPLE_BELOW_BITS { 4 } else { 2 } * 8
     }
 
     #[inline]
@@ -89,10 +93,15 @@ impl IdTable {
         self.slots[at] = slot;
     }
 
+    /// Quadruples the slots while the table is small (searches often grow tables from a
+    /// few hundred ids to hundreds of thousands, and each growth re-places every id),
+    /// doubles them once it is large.
     fn grow(&mut self) {
         assert!(self.bits < 32, "an id table holds fewer than 2^31 ids");
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; 1 << (self.bits + 1)]);
-        self.bits += 1;
+        let step = if self.bits < QUADRUPLE_BELOW_BITS { 2 } else { 1 };
+        let bits = (self.bits + step).min(32);
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; 1 << bits]);
+        self.bits = bits;
         // Re-place in old slot order starting after an empty slot, so that ids that
         // share a home keep their relative order.
         let start = old.iter().position(|&s| s == EMPTY).unwrap_or(0);

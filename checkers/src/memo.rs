@@ -88,7 +88,8 @@ impl Memo {
                 }
                 let at = e.offset as usize;
                 let seen = &arena[at..at + words.len() + e.unknown_len as usize];
-                seen[..words.len()] == *words
+                // Word by word: the sets are a few words long, too short for memcmp.
+                seen.iter().zip(words).all(|(&s, &w)| s == w)
                     && seen[words.len()..].iter().zip(unknown).all(|(&s, &u)| s & !u == 0)
             },
             |(entries, arena)| {

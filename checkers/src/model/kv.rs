@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::strings::{StringId, Strings};
 use super::{ok_result, unknown_f, Machine, Model, StateId};
-use crate::hash::{FxHashMap, Interner};
+use crate::hash::{mix64, Interner};
+use crate::id_table::IdTable;
 use crate::history::Operation;
 
 /// A typed kv op.
@@ -83,7 +84,8 @@ impl Model for KvModel {
     }
 
     fn machine(&self, ops: &[&KvOp]) -> KvKeyMachine {
-        let mut strings = Strings::default();
+        // Room for about as many strings as the search's memo starts with.
+        let mut strings = Strings::with_capacity(4 * ops.len());
         let initial = strings.literal(&self.initial);
         let ops = ops.iter().map(|op| (op.kind, strings.literal(&op.value))).collect();
         KvKeyMachine { strings, initial, ops }
@@ -150,20 +152,24 @@ impl Model for KvMapModel {
         let initial = strings.literal(&self.initial);
         let compiled: Vec<(u32, KvKind, u32)> =
             ops.iter().map(|op| (keys.intern(op.key.clone()), op.kind, strings.literal(&op.value))).collect();
-        let mut states = Interner::default();
-        states.intern(vec![initial; keys.len()].into_boxed_slice());
-        KvMapMachine { keys, strings, states, ops: compiled, steps: FxHashMap::default() }
+        let states = Maps::new(keys.len(), initial, 4 * ops.len());
+        let slots = (64 * ops.len()).next_power_of_two().clamp(1 << 12, 1 << 20);
+        KvMapMachine { keys, strings, states, ops: compiled, steps: vec![(NO_STATE, 0, 0); slots] }
     }
 }
 
 pub(crate) struct KvMapMachine {
     keys: Interner<String>,
     strings: Strings,
-    states: Interner<Box<[u32]>>,
+    states: Maps,
     ops: Vec<(u32, KvKind, u32)>,
-    /// (state, op) -> next state, for put and append, which build a new map.
-    steps: FxHashMap<(u32, u32), u32>,
+    /// Recent (state, op, next state) steps of put and append, which build a new map, one
+    /// per slot by a hash of (state, op), overwritten on collision: a step found here is
+    /// not recomputed, one not found is (with the same answer), so the table never grows.
+    steps: Vec<(StateId, u32, StateId)>,
 }
+
+const NO_STATE: StateId = StateId::MAX;
 
 impl Machine for KvMapMachine {
     fn initial(&self) -> StateId {
@@ -174,25 +180,25 @@ impl Machine for KvMapMachine {
     fn step(&mut self, state: StateId, op: u32) -> Option<StateId> {
         let (key, kind, value) = self.ops[op as usize];
         if kind == KvKind::Get {
-            return (self.states.get(state)[key as usize] == value).then_some(state);
+            return (self.states.get(state, key) == value).then_some(state);
         }
-        if let Some(&next) = self.steps.get(&(state, op)) {
-            return Some(next);
+        let slot = mix64((state as u64) << 32 | op as u64) as usize & (self.steps.len() - 1);
+        let (seen_state, seen_op, seen_next) = self.steps[slot];
+        if seen_state == state && seen_op == op {
+            return Some(seen_next);
         }
-        let mut map = self.states.get(state).clone();
-        map[key as usize] = match kind {
-            KvKind::Append => self.strings.append(map[key as usize], value),
+        let value = match kind {
+            KvKind::Append => self.strings.append(self.states.get(state, key), value),
             _ => value,
         };
-        let next = self.states.intern(map);
-        self.steps.insert((state, op), next);
+        let next = self.states.with(state, key, value);
+        self.steps[slot] = (state, op, next);
         Some(next)
     }
 
     fn describe_state(&self, state: StateId) -> Value {
-        let map = self.states.get(state);
-        let object: serde_json::Map<String, Value> = (0..self.keys.len())
-            .map(|k| (self.keys.get(k as u32).clone(), Value::String(self.strings.text(map[k]))))
+        let object: serde_json::Map<String, Value> = (0..self.keys.len() as u32)
+            .map(|k| (self.keys.get(k).clone(), Value::String(self.strings.text(self.states.get(state, k)))))
             .collect();
         Value::Object(object)
     }
@@ -202,7 +208,84 @@ impl Machine for KvMapMachine {
             + self.states.heap_bytes()
             + self.keys.heap_bytes()
             + self.ops.len() * 12
-            + self.steps.capacity() * 13 * 8 / 7
+            + self.steps.capacity() * 12
+    }
+}
+
+/// Interned maps from key index to string id, stored flat: state `i` is
+/// `values[i * width..][..width]`. A map's hash is the XOR of one mixed word per
+/// (key, value), so the map that differs in one key is hashed in O(1) and found in the
+/// index without being built; equality is still checked key by key.
+struct Maps {
+    width: usize,
+    values: Vec<u32>,
+    hashes: Vec<u64>,
+    index: IdTable,
+}
+
+impl Maps {
+    /// The maps, holding the one with every key at `initial` as state 0.
+    fn new(width: usize, initial: StringId, capacity: usize) -> Self {
+        let hash = (0..width as u32).fold(0, |h, k| h ^ Self::word(k, initial));
+        let mut maps = Maps {
+            width,
+            values: Vec::with_capacity(capacity * width),
+            hashes: Vec::with_capacity(capacity),
+            index: IdTable::with_capacity(capacity),
+        };
+        let values = &mut maps.values;
+        let hashes = &mut maps.hashes;
+        let id = maps.index.find_or_insert(hash, &mut (), |_, _| false, |_| {
+            values.extend(std::iter::repeat_n(initial, width));
+            hashes.push(hash);
+            0
+        });
+        debug_assert_eq!(id, Err(0));
+        maps
+    }
+
+    #[inline]
+    fn word(key: u32, value: StringId) -> u64 {
+        mix64((key as u64) << 32 | value as u64)
+    }
+
+    #[inline]
+    fn get(&self, state: StateId, key: u32) -> StringId {
+        self.values[state as usize * self.width + key as usize]
+    }
+
+    /// The id of `state` with `key` set to `value`.
+    fn with(&mut self, state: StateId, key: u32, value: StringId) -> StateId {
+        let old = self.get(state, key);
+        if old == value {
+            return state;
+        }
+        let hash = self.hashes[state as usize] ^ Self::word(key, old) ^ Self::word(key, value);
+        let width = self.width;
+        let base = state as usize * width;
+        let found = self.index.find_or_insert(
+            hash,
+            &mut (&mut self.values, &mut self.hashes),
+            |(values, hashes), candidate| {
+                let at = candidate as usize * width;
+                hashes[candidate as usize] == hash
+                    && (0..width).all(|k| {
+                        values[at + k] == if k == key as usize { value } else { values[base + k] }
+                    })
+            },
+            |(values, hashes)| {
+                let id = u32::try_from(hashes.len()).expect("fewer than 2^32 maps under any memory limit");
+                values.extend_from_within(base..base + width);
+                values[id as usize * width + key as usize] = value;
+                hashes.push(hash);
+                id
+            },
+        );
+        found.unwrap_or_else(|new| new)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.values.capacity() * 4 + self.hashes.capacity() * 8 + self.index.heap_bytes()
     }
 }
 
