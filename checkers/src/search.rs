@@ -64,6 +64,8 @@ struct Frame {
     /// For an op of unknown outcome: the position of the return that was due when it
     /// was chosen (the walk over unknown ops stops there).
     due: u64,
+    /// The configuration's guard before this op was pushed (see `Search::guard`).
+    guard: u32,
 }
 
 /// Search the ops (sorted by call) for a linearization under `machine`'s model, to the end.
@@ -123,6 +125,16 @@ pub(crate) struct Search {
     in_unknown: bool,
     uentry: u32,
     due: u64,
+    /// Whether the machine prunes with `can_reach`: it says so, and no op of unknown
+    /// outcome resets (such an op could take effect before any deadline). Decided at the
+    /// first run.
+    prunes: Option<bool>,
+    /// In the current configuration, the first pending return of an op that guards (a kv
+    /// get), as a node, if no op called before that return and not yet linearized resets;
+    /// `NONE` otherwise. Only those ops can be linearized before the guarding op (it is
+    /// pending, so the walk never passes its return), so a candidate whose state cannot
+    /// reach it (by `Machine::can_reach`) leads nowhere and is pruned.
+    guard: u32,
 }
 
 impl Search {
@@ -223,6 +235,8 @@ impl Search {
             in_unknown: false,
             uentry: 0,
             due: 0,
+            prunes: None,
+            guard: NONE,
         }
     }
 
@@ -285,7 +299,34 @@ impl Search {
             ref mut in_unknown,
             ref mut uentry,
             ref mut due,
+            ref mut prunes,
+            ref mut guard,
         } = *self;
+        let prunes = *prunes
+            .get_or_insert_with(|| machine.prunes() && unknown_ops.iter().all(|&op| !machine.resets(op)));
+        // The guard of the configuration the list now describes.
+        let guard_of = |machine: &M, next: &[u32]| -> u32 {
+            if !prunes {
+                return NONE;
+            }
+            let mut at = next[HEAD as usize];
+            while at != end {
+                let t = tag[at as usize];
+                if t & RETURN == 0 {
+                    if machine.resets(t) {
+                        return NONE;
+                    }
+                } else if machine.guards(t & !RETURN) {
+                    return at;
+                }
+                at = next[at as usize];
+            }
+            NONE
+        };
+        if *steps == 0 {
+            *guard = guard_of(machine, next);
+        }
+        let mut guard_ = *guard;
         let (next, prev, unext, uprev) = (&mut next[..], &mut prev[..], &mut unext[..], &mut uprev[..]);
         let (bits, unknown_bits) = (&mut bits[..], &mut unknown_bits[..]);
         let (mut set_hash_, mut top_, mut state_, mut agree_, mut failing_) =
@@ -361,6 +402,27 @@ impl Search {
                         }
                     }
                 }
+                if guard_ != NONE {
+                    let due_op = tag[guard_ as usize] & !RETURN;
+                    if due_op != op && !machine.can_reach(after, due_op) {
+                        // The stack plus this op is still a linearizable prefix, after
+                        // which the guarding op cannot take effect: as good a
+                        // counterexample as one the search would have walked into.
+                        if stack.len() + 1 > best.len() {
+                            best.truncate(agree_);
+                            best.extend(stack[agree_..].iter().map(|f| f.op));
+                            best.push(op);
+                            agree_ = stack.len();
+                            failing_ = Some(due_op);
+                        }
+                        if in_unknown_ {
+                            uentry_ = unext[uentry_ as usize];
+                        } else {
+                            entry_ = next[entry_ as usize];
+                        }
+                        continue;
+                    }
+                }
                 let class = class_index[op as usize];
                 // Tentatively linearize: lift, then ask the memo about the new configuration.
                 let (new_hash, new_top) = if in_unknown_ {
@@ -392,6 +454,7 @@ impl Search {
                         state: state_,
                         top: top_,
                         due: if in_unknown_ { due_ } else { 0 },
+                        guard: guard_,
                     });
                     state_ = after;
                     set_hash_ = new_hash;
@@ -404,6 +467,7 @@ impl Search {
                     }
                     in_unknown_ = false;
                     entry_ = next[HEAD as usize];
+                    guard_ = guard_of(machine, next);
                 } else if in_unknown_ {
                     unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
                     unlift(unext, uprev, uentry_);
@@ -425,6 +489,7 @@ impl Search {
             agree_ = agree_.min(stack.len());
             state_ = frame.state;
             top_ = frame.top;
+            guard_ = frame.guard;
             let class = class_index[frame.op as usize];
             if ops[frame.op as usize].ret.is_none() {
                 unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
@@ -446,6 +511,7 @@ impl Search {
         (*set_hash, *top, *state, *agree, *failing) = (set_hash_, top_, state_, agree_, failing_);
         (*entry, *in_unknown, *uentry, *due) = (entry_, in_unknown_, uentry_, due_);
         *steps = steps_;
+        *guard = guard_;
         outcome
     }
 }

@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::strings::{StringId, Strings};
 use super::{ok_result, unknown_f, Machine, Model, StateId};
 use crate::hash::{mix64, Interner};
-use crate::id_table::IdTable;
 use crate::history::Operation;
+use crate::id_table::IdTable;
 
 /// A typed kv op.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +114,27 @@ impl Machine for KvKeyMachine {
         }
     }
 
+    fn prunes(&self) -> bool {
+        true
+    }
+
+    fn resets(&self, op: u32) -> bool {
+        self.ops[op as usize].0 == KvKind::Put
+    }
+
+    fn guards(&self, op: u32) -> bool {
+        self.ops[op as usize].0 == KvKind::Get
+    }
+
+    /// Appends only extend a string, so a get can still be reached only from a prefix of
+    /// the value it returned.
+    fn can_reach(&mut self, state: StateId, op: u32) -> bool {
+        match self.ops[op as usize] {
+            (KvKind::Get, value) => self.strings.may_be_prefix(state, value),
+            _ => true,
+        }
+    }
+
     fn describe_state(&self, state: StateId) -> Value {
         Value::String(self.strings.text(state))
     }
@@ -196,6 +217,28 @@ impl Machine for KvMapMachine {
         Some(next)
     }
 
+    fn prunes(&self) -> bool {
+        true
+    }
+
+    /// A put on any key counts as a reset (the rule below looks at one key only).
+    fn resets(&self, op: u32) -> bool {
+        self.ops[op as usize].1 == KvKind::Put
+    }
+
+    fn guards(&self, op: u32) -> bool {
+        self.ops[op as usize].1 == KvKind::Get
+    }
+
+    /// Appends only extend a key's string, so a get can still be reached only from a
+    /// prefix of the value it returned.
+    fn can_reach(&mut self, state: StateId, op: u32) -> bool {
+        match self.ops[op as usize] {
+            (key, KvKind::Get, value) => self.strings.may_be_prefix(self.states.get(state, key), value),
+            _ => true,
+        }
+    }
+
     fn describe_state(&self, state: StateId) -> Value {
         let object: serde_json::Map<String, Value> = (0..self.keys.len() as u32)
             .map(|k| (self.keys.get(k).clone(), Value::String(self.strings.text(self.states.get(state, k)))))
@@ -235,11 +278,16 @@ impl Maps {
         };
         let values = &mut maps.values;
         let hashes = &mut maps.hashes;
-        let id = maps.index.find_or_insert(hash, &mut (), |_, _| false, |_| {
-            values.extend(std::iter::repeat_n(initial, width));
-            hashes.push(hash);
-            0
-        });
+        let id = maps.index.find_or_insert(
+            hash,
+            &mut (),
+            |_, _| false,
+            |_| {
+                values.extend(std::iter::repeat_n(initial, width));
+                hashes.push(hash);
+                0
+            },
+        );
         debug_assert_eq!(id, Err(0));
         maps
     }
@@ -269,9 +317,8 @@ impl Maps {
             |(values, hashes), candidate| {
                 let at = candidate as usize * width;
                 hashes[candidate as usize] == hash
-                    && (0..width).all(|k| {
-                        values[at + k] == if k == key as usize { value } else { values[base + k] }
-                    })
+                    && (0..width)
+                        .all(|k| values[at + k] == if k == key as usize { value } else { values[base + k] })
             },
             |(values, hashes)| {
                 let id = u32::try_from(hashes.len()).expect("fewer than 2^32 maps under any memory limit");
@@ -359,5 +406,68 @@ mod tests {
         assert!(model.parse(&op("put", Some("a"), json!(1), Outcome::Fail)).unwrap_err().contains("strings"));
         assert_eq!(model.parse(&op("get", Some("a"), Value::Null, Outcome::Ok(Value::Null))), Ok(None));
         assert!(KvModel::new(Some(json!(5))).is_err());
+    }
+
+    fn kv_ops(model: &impl Model<Op = KvOp>, ops: &[(&str, &str, &str)]) -> Vec<KvOp> {
+        ops.iter()
+            .map(|&(f, key, v)| {
+                let outcome = Outcome::Ok(json!(v));
+                let value = if f == "get" { Value::Null } else { json!(v) };
+                model.parse(&op(f, Some(key), value, outcome)).unwrap().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_get_is_reachable_only_from_a_prefix_of_its_value_and_puts_reset() {
+        let model = KvModel::new(None).unwrap();
+        let parsed = kv_ops(&model, &[("append", "a", "x"), ("put", "a", "y"), ("get", "a", "xy")]);
+        let refs: Vec<&KvOp> = parsed.iter().collect();
+        let mut m = model.machine(&refs);
+        assert!(m.prunes());
+        assert!(m.resets(1) && !m.resets(0) && !m.resets(2));
+        assert!(m.guards(2) && !m.guards(0) && !m.guards(1));
+        let x = m.step(m.initial(), 0).unwrap();
+        let y = m.step(x, 1).unwrap();
+        assert!(m.can_reach(m.initial(), 2) && m.can_reach(x, 2));
+        assert!(!m.can_reach(y, 2), "\"y\" is no prefix of \"xy\"");
+        assert!(m.can_reach(y, 0), "an append is reachable from anywhere");
+
+        let model = KvMapModel::new(None).unwrap();
+        let parsed = kv_ops(&model, &[("append", "a", "x"), ("append", "b", "z"), ("get", "a", "x")]);
+        let refs: Vec<&KvOp> = parsed.iter().collect();
+        let mut m = model.machine(&refs);
+        let bz = m.step(m.initial(), 1).unwrap();
+        assert!(m.can_reach(bz, 2), "another key's string does not matter");
+        let ax = m.step(bz, 0).unwrap();
+        let axx = m.step(ax, 0).unwrap();
+        assert!(m.can_reach(ax, 2) && !m.can_reach(axx, 2));
+    }
+
+    #[test]
+    fn a_put_that_may_come_first_stops_the_prefix_rule() {
+        // append x, then (concurrently) get x, put y and get y; get y returns first. The
+        // only linearization reads x before the put, passing through "x", which is no
+        // prefix of "y": pruning there would wrongly refute the history.
+        use crate::budget::Budget;
+        use crate::search::{search, Interval, Outcome};
+        let model = KvModel::new(None).unwrap();
+        let parsed =
+            kv_ops(&model, &[("append", "a", "x"), ("get", "a", "x"), ("put", "a", "y"), ("get", "a", "y")]);
+        let refs: Vec<&KvOp> = parsed.iter().collect();
+        let intervals = [
+            Interval { call: 0, ret: Some(5) },
+            Interval { call: 6, ret: Some(20) },
+            Interval { call: 7, ret: Some(21) },
+            Interval { call: 8, ret: Some(9) },
+        ];
+        let budget = Budget::new(std::time::Instant::now(), None, None);
+        assert_eq!(search(&mut model.machine(&refs), &intervals, &budget), Outcome::Linearizable);
+        // Without the put the same reads cannot both be explained.
+        let intervals = [intervals[0], intervals[1], intervals[3]];
+        let parsed = [parsed[0].clone(), parsed[1].clone(), parsed[3].clone()];
+        let refs: Vec<&KvOp> = parsed.iter().collect();
+        let outcome = search(&mut model.machine(&refs), &intervals, &budget);
+        assert!(matches!(outcome, Outcome::NotLinearizable { .. }), "{outcome:?}");
     }
 }

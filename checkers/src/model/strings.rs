@@ -51,6 +51,8 @@ struct Store {
     /// another shape (confirmed equal byte by byte once).
     aliases: FxHashMap<(u32, u32), u32>,
     scratch: (Vec<u8>, Vec<u8>),
+    /// Per literal, once asked for: the hash of each of its prefixes, by length.
+    prefix_hashes: Vec<Option<Box<[u64]>>>,
 }
 
 impl Default for Strings {
@@ -70,6 +72,7 @@ impl Strings {
                 literal_power: Vec::new(),
                 aliases: FxHashMap::default(),
                 scratch: (Vec::new(), Vec::new()),
+                prefix_hashes: Vec::new(),
             },
         }
     }
@@ -96,6 +99,7 @@ impl Strings {
             |store| {
                 let index = store.literals.len() as u32;
                 store.literals.push(text.to_string());
+                store.prefix_hashes.push(None);
                 store.literal_power.push((0..len).fold(1u64, |p, _| p.wrapping_mul(BASE)));
                 store.push(Node { hash, len, parent: NONE, suffix: index })
             },
@@ -125,6 +129,29 @@ impl Strings {
         found.unwrap_or_else(|new| new)
     }
 
+    /// Whether the string `head` may be a prefix of the literal `whole`: `false` only when
+    /// it certainly is not (the prefix of that length hashes differently); equal hashes
+    /// are not confirmed, so a collision can only answer `true`.
+    pub(crate) fn may_be_prefix(&mut self, head: StringId, whole: StringId) -> bool {
+        let store = &mut self.store;
+        let (h, w) = (store.nodes[head as usize], store.nodes[whole as usize]);
+        debug_assert_eq!(w.parent, NONE, "prefixes are asked of literals");
+        if h.len > w.len {
+            return false;
+        }
+        let literals = &store.literals;
+        let prefixes = store.prefix_hashes[w.suffix as usize].get_or_insert_with(|| {
+            let mut hash = 0u64;
+            std::iter::once(0)
+                .chain(literals[w.suffix as usize].bytes().map(|b| {
+                    hash = hash.wrapping_mul(BASE).wrapping_add(b as u64);
+                    hash
+                }))
+                .collect()
+        });
+        prefixes[h.len as usize] == h.hash
+    }
+
     /// The string itself.
     pub(crate) fn text(&self, id: StringId) -> String {
         let mut bytes = Vec::with_capacity(self.store.nodes[id as usize].len as usize);
@@ -141,6 +168,8 @@ impl Strings {
             + store.aliases.capacity() * 13 * 8 / 7
             + store.scratch.0.capacity()
             + store.scratch.1.capacity()
+            + store.prefix_hashes.iter().flatten().map(|p| p.len() * 8).sum::<usize>()
+            + store.prefix_hashes.capacity() * 16
     }
 }
 
@@ -223,6 +252,22 @@ mod tests {
         let aa = s.append(a, a);
         assert_eq!(s.text(aa), "aa");
         assert!(s.heap_bytes() > 0);
+    }
+
+    #[test]
+    fn prefixes_are_told_apart_by_their_hashes() {
+        let mut s = Strings::default();
+        let (empty, x, y, xyx) = (s.literal(""), s.literal("x"), s.literal("y"), s.literal("xyx"));
+        let xy = s.append(x, y);
+        let yx = s.append(y, x);
+        assert!(s.may_be_prefix(empty, xyx));
+        assert!(s.may_be_prefix(x, xyx));
+        assert!(s.may_be_prefix(xy, xyx));
+        assert!(s.may_be_prefix(xyx, xyx));
+        assert!(!s.may_be_prefix(y, xyx));
+        assert!(!s.may_be_prefix(yx, xyx));
+        let xyxy = s.append(xyx, y);
+        assert!(!s.may_be_prefix(xyxy, xyx), "longer than the whole");
     }
 
     #[test]
