@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::budget::{Budget, Stop};
 use crate::counterexample::{self, Counterexample, PREFIX_SHOWN};
-use crate::history::{History, Operation, Outcome as OpOutcome};
+use crate::history::{History, Operation};
 use crate::lost_writes::{self, SetHistory};
 use crate::memo::Memo;
 use crate::model::kv::{KvMapModel, KvModel};
@@ -24,6 +24,7 @@ use crate::model::mutex::MutexModel;
 use crate::model::register::RegisterModel;
 use crate::model::set::{SetModel, SetOp};
 use crate::model::{cas_register, Machine, Model};
+use crate::op_ref::{op_refs, OpRef, OutcomeRef};
 use crate::options::{CheckOptions, ModelKind};
 use crate::report::{CheckError, CheckReport, CheckStats};
 use crate::search::{Interval, Outcome, Search};
@@ -36,7 +37,7 @@ use crate::verdict::Verdict;
 /// that ran out of time or memory is `Ok` with `Unknown`.
 pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    let ops = history.operations();
+    let ops = op_refs(history);
     let initial = options.initial.clone();
     let bad_initial = |message: String| CheckError { event: None, message };
     match options.model {
@@ -74,7 +75,7 @@ pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, C
 
 /// An operation the search will consider, with the model's typed op.
 struct Prepared<'h, Op> {
-    op: &'h Operation,
+    op: OpRef<'h>,
     typed: Op,
 }
 
@@ -84,25 +85,26 @@ struct Parsed<'h, Op> {
     ops: u64,
 }
 
-fn parse<'h, M: Model>(model: &M, ops: &'h [Operation]) -> Result<Parsed<'h, M::Op>, CheckError> {
-    let mut partitions: BTreeMap<Option<String>, Vec<Prepared<'h, M::Op>>> = BTreeMap::new();
+fn parse<'h, M: Model>(model: &M, ops: &[OpRef<'h>]) -> Result<Parsed<'h, M::Op>, CheckError> {
+    let mut partitions: BTreeMap<Option<&'h str>, Vec<Prepared<'h, M::Op>>> = BTreeMap::new();
     let mut count = 0u64;
-    for op in ops {
+    for &op in ops {
         let typed =
-            model.parse(op).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
+            model.parse(&op).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
         let Some(typed) = typed else { continue };
-        if op.outcome == OpOutcome::Fail {
+        if op.outcome == OutcomeRef::Fail {
             continue;
         }
         count += 1;
-        partitions.entry(model.partition_key(op)).or_default().push(Prepared { op, typed });
+        partitions.entry(model.partition_key(&op)).or_default().push(Prepared { op, typed });
     }
-    Ok(Parsed { partitions: partitions.into_iter().collect(), ops: count })
+    let partitions = partitions.into_iter().map(|(key, part)| (key.map(str::to_string), part)).collect();
+    Ok(Parsed { partitions, ops: count })
 }
 
 fn linearizability<M: Model>(
     model: &M,
-    ops: &[Operation],
+    ops: &[OpRef<'_>],
     options: &CheckOptions,
     started: Instant,
 ) -> Result<CheckReport, CheckError> {
@@ -167,7 +169,9 @@ fn search_all<M: Model>(
                 Outcome::Stopped(stop) => PartitionResult::Stopped(stop),
                 Outcome::NotLinearizable { prefix, failing } => {
                     budget.cancel();
-                    let ops: Vec<&Operation> = part.iter().map(|p| p.op).collect();
+                    // Owned copies only of the ops a counterexample may show.
+                    let owned: Vec<Operation> = part.iter().map(|p| p.op.to_operation()).collect();
+                    let ops: Vec<&Operation> = owned.iter().collect();
                     let c = explain(&mut task.machine, key, &prefix, failing, &ops);
                     PartitionResult::NotLinearizable(Box::new(c))
                 }
@@ -304,7 +308,7 @@ fn intervals<Op>(part: &[Prepared<'_, Op>]) -> Vec<Interval> {
         .map(|p| Interval {
             call: p.op.invoke_index,
             ret: match p.op.outcome {
-                OpOutcome::Ok(_) => p.op.complete_index,
+                OutcomeRef::Ok(_) => p.op.complete_index,
                 _ => None,
             },
         })
@@ -348,7 +352,7 @@ fn set_history(
             SetOp::Add(element) => adds.push(lost_writes::Add {
                 element: element.clone(),
                 acknowledged_at: match p.op.outcome {
-                    OpOutcome::Ok(_) => p.op.complete_index,
+                    OutcomeRef::Ok(_) => p.op.complete_index,
                     _ => None,
                 },
             }),

@@ -57,6 +57,7 @@ mod id_table;
 mod lost_writes;
 mod memo;
 mod model;
+mod op_ref;
 mod options;
 mod report;
 mod search;

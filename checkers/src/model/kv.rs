@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::strings::{StringId, Strings};
 use super::{ok_result, unknown_f, Machine, Model, StateId};
 use crate::hash::{mix64, Interner};
-use crate::history::Operation;
 use crate::id_table::IdTable;
+use crate::op_ref::OpRef;
 
 /// A typed kv op.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,14 +31,14 @@ enum KvKind {
     Append,
 }
 
-fn parse(op: &Operation) -> Result<Option<KvOp>, String> {
-    let kind = match op.f.as_str() {
+fn parse(op: &OpRef<'_>) -> Result<Option<KvOp>, String> {
+    let kind = match op.f {
         "get" | "read" => KvKind::Get,
         "put" | "write" => KvKind::Put,
         "append" => KvKind::Append,
         f => return Err(unknown_f("kv", f, "get, put or append")),
     };
-    let Some(key) = op.key.clone() else {
+    let Some(key) = op.key.map(str::to_string) else {
         return Err(format!("kv {} has no key", op.f));
     };
     let value = if kind == KvKind::Get {
@@ -48,7 +48,7 @@ fn parse(op: &Operation) -> Result<Option<KvOp>, String> {
             Some(other) => return Err(format!("kv values are strings, get returned {other}")),
         }
     } else {
-        match &op.value {
+        match op.value {
             Value::String(s) => s.clone(),
             other => return Err(format!("kv values are strings, {} has value {other}", op.f)),
         }
@@ -79,7 +79,7 @@ impl Model for KvModel {
     type Op = KvOp;
     type Machine = KvKeyMachine;
 
-    fn parse(&self, op: &Operation) -> Result<Option<KvOp>, String> {
+    fn parse(&self, op: &OpRef<'_>) -> Result<Option<KvOp>, String> {
         parse(op)
     }
 
@@ -159,11 +159,11 @@ impl Model for KvMapModel {
     type Op = KvOp;
     type Machine = KvMapMachine;
 
-    fn parse(&self, op: &Operation) -> Result<Option<KvOp>, String> {
+    fn parse(&self, op: &OpRef<'_>) -> Result<Option<KvOp>, String> {
         parse(op)
     }
 
-    fn partition_key(&self, _op: &Operation) -> Option<String> {
+    fn partition_key<'o>(&self, _op: &OpRef<'o>) -> Option<&'o str> {
         None
     }
 
@@ -339,7 +339,7 @@ impl Maps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Outcome;
+    use crate::history::{Operation, Outcome};
     use serde_json::json;
 
     fn op(f: &str, key: Option<&str>, value: Value, outcome: Outcome) -> Operation {
@@ -366,7 +366,7 @@ mod tests {
             op("get", Some("a"), Value::Null, Outcome::Ok(json!("xy"))),
         ]
         .iter()
-        .map(|o| model.parse(o).unwrap().unwrap())
+        .map(|o| model.parse(&OpRef::of(o)).unwrap().unwrap())
         .collect();
         let refs: Vec<&KvOp> = parsed.iter().collect();
         let mut m = model.machine(&refs);
@@ -388,7 +388,7 @@ mod tests {
             op("append", Some("b"), json!("2"), Outcome::Ok(json!("2"))),
         ]
         .iter()
-        .map(|o| model.parse(o).unwrap().unwrap())
+        .map(|o| model.parse(&OpRef::of(o)).unwrap().unwrap())
         .collect();
         let refs: Vec<&KvOp> = parsed.iter().collect();
         let mut m = model.machine(&refs);
@@ -402,9 +402,18 @@ mod tests {
     #[test]
     fn bad_kv_input_is_named() {
         let model = KvModel::new(None).unwrap();
-        assert!(model.parse(&op("put", None, json!("1"), Outcome::Fail)).unwrap_err().contains("no key"));
-        assert!(model.parse(&op("put", Some("a"), json!(1), Outcome::Fail)).unwrap_err().contains("strings"));
-        assert_eq!(model.parse(&op("get", Some("a"), Value::Null, Outcome::Ok(Value::Null))), Ok(None));
+        assert!(model
+            .parse(&OpRef::of(&op("put", None, json!("1"), Outcome::Fail)))
+            .unwrap_err()
+            .contains("no key"));
+        assert!(model
+            .parse(&OpRef::of(&op("put", Some("a"), json!(1), Outcome::Fail)))
+            .unwrap_err()
+            .contains("strings"));
+        assert_eq!(
+            model.parse(&OpRef::of(&op("get", Some("a"), Value::Null, Outcome::Ok(Value::Null)))),
+            Ok(None)
+        );
         assert!(KvModel::new(Some(json!(5))).is_err());
     }
 
@@ -413,7 +422,7 @@ mod tests {
             .map(|&(f, key, v)| {
                 let outcome = Outcome::Ok(json!(v));
                 let value = if f == "get" { Value::Null } else { json!(v) };
-                model.parse(&op(f, Some(key), value, outcome)).unwrap().unwrap()
+                model.parse(&OpRef::of(&op(f, Some(key), value, outcome))).unwrap().unwrap()
             })
             .collect()
     }

@@ -1,6 +1,6 @@
 //! Sequential specifications: what one object does when operations hit it one at a time.
 //!
-//! Each model has two halves. [`Model::parse`] turns an [`Operation`]'s JSON `f` and
+//! Each model has two halves. [`Model::parse`] turns an operation's JSON `f` and
 //! `value` into the model's typed op, once, before any search, so that bad input is
 //! reported with its event index and the search never sees a string. [`Model::machine`]
 //! then compiles one partition's typed ops into a [`Machine`]: a pure step function over
@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::history::{Operation, Outcome};
+use crate::op_ref::{OpRef, OutcomeRef};
 
 pub(crate) mod cas_register;
 pub(crate) mod kv;
@@ -68,12 +68,12 @@ pub(crate) trait Model: Sync {
     /// The typed op, or `None` for an op that constrains nothing (a read whose result is
     /// unknown). Called on every op, failed ones included, so that malformed input is
     /// refused wherever it appears. The error is one line without the event index.
-    fn parse(&self, op: &Operation) -> Result<Option<Self::Op>, String>;
+    fn parse(&self, op: &OpRef<'_>) -> Result<Option<Self::Op>, String>;
 
     /// Which independent object the op acts on. Ops with different keys are checked
     /// separately (P-compositionality).
-    fn partition_key(&self, op: &Operation) -> Option<String> {
-        op.key.clone()
+    fn partition_key<'o>(&self, op: &OpRef<'o>) -> Option<&'o str> {
+        op.key
     }
 
     /// A fresh machine for one partition's ops, in the given order.
@@ -81,9 +81,9 @@ pub(crate) trait Model: Sync {
 }
 
 /// The result of an op that completed `ok`; `None` when it did not (info or fail).
-pub(crate) fn ok_result(op: &Operation) -> Option<&Value> {
-    match &op.outcome {
-        Outcome::Ok(value) => Some(value),
+pub(crate) fn ok_result<'h>(op: &OpRef<'h>) -> Option<&'h Value> {
+    match op.outcome {
+        OutcomeRef::Ok(value) => Some(value),
         _ => None,
     }
 }
