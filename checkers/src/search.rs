@@ -570,4 +570,46 @@ mod tests {
         ];
         assert_eq!(run(&ops), Outcome::NotLinearizable { prefix: vec![0, 1, 2], failing: 3 });
     }
+
+    #[test]
+    fn a_search_taken_in_slices_ends_as_one_taken_at_once() {
+        use crate::gen::{generate, GenOptions};
+        use crate::history::History;
+        use crate::op_ref::{op_refs, OutcomeRef};
+        use crate::options::ModelKind;
+        for (seed, violate) in [(1, true), (2, false), (3, true)] {
+            let options =
+                GenOptions { ops: 3000, keys: 1, concurrency: 8, seed, model: ModelKind::Register, violate };
+            let history = History::from_events(generate(&options)).unwrap();
+            let model = RegisterModel::new(None, false);
+            let mut typed = Vec::new();
+            let mut intervals = Vec::new();
+            for op in op_refs(&history) {
+                let Some(t) = model.parse(&op).unwrap() else { continue };
+                let ret = match op.outcome {
+                    OutcomeRef::Ok(_) => op.complete_index,
+                    OutcomeRef::Fail => continue,
+                    OutcomeRef::Info => None,
+                };
+                typed.push(t);
+                intervals.push(Interval { call: op.invoke_index, ret });
+            }
+            let refs: Vec<&RegisterOp> = typed.iter().collect();
+            let budget = Budget::new(Instant::now(), None, None);
+            let whole = search(&mut model.machine(&refs), &intervals, &budget);
+
+            let mut machine = model.machine(&refs);
+            let mut sliced = Search::new(&intervals, machine.initial(), Memo::default());
+            let mut slices = 0;
+            let outcome = loop {
+                slices += 1;
+                if let Some(outcome) = sliced.run(&mut machine, &budget, CHECK_EVERY) {
+                    break outcome;
+                }
+            };
+            assert!(slices > 3, "seed {seed}: the search took {slices} slices, too few to test resuming");
+            assert_eq!(outcome, whole, "seed {seed}");
+            assert_eq!(matches!(whole, Outcome::Linearizable), !violate, "seed {seed}");
+        }
+    }
 }
