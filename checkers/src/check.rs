@@ -157,9 +157,10 @@ fn search_all<M: Model>(
                 let machine = model.machine(&typed);
                 let memo = memo.map_or_else(|| Memo::with_capacity(4 * part.len()), Memo::recycle);
                 let search = Search::new(&intervals(part), machine.initial(), memo);
-                Task { index, machine, search }
+                Task { index, machine, search, slice: FIRST_SLICE }
             });
-            let Some(outcome) = task.search.run(&mut task.machine, &budget, SLICE) else {
+            let Some(outcome) = task.search.run(&mut task.machine, &budget, task.slice) else {
+                task.slice = (task.slice * 2).min(LAST_SLICE);
                 queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).live.push_back(task);
                 continue;
             };
@@ -220,14 +221,21 @@ fn search_all<M: Model>(
 /// waiting behind one whose search is long, and a long one cannot hold a thread forever;
 /// the bound keeps the tables of unfinished searches from piling up.
 const LIVE: usize = 64;
-/// Steps a search takes before yielding its thread to the next partition.
-const SLICE: u64 = 8 * 1024;
+/// Steps a search takes before yielding its thread to the next partition: few at first,
+/// so that partitions quick to decide finish early, then twice as many each turn (up to
+/// `LAST_SLICE`), so that long searches change threads rarely and keep their tables in
+/// cache. All partitions started together stay in step, each getting at most about twice
+/// the steps of any one that finishes.
+const FIRST_SLICE: u64 = 8 * 1024;
+const LAST_SLICE: u64 = 1 << 20;
 
 /// A partition's search under way.
 struct Task<Mc> {
     index: usize,
     machine: Mc,
     search: Search,
+    /// Steps of its next turn.
+    slice: u64,
 }
 
 /// The partitions the workers share.

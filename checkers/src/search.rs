@@ -82,6 +82,7 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
 /// One object's search, resumable: [`Search::run`] goes on for a number of steps and
 /// returns the outcome once there is one, so a scheduler can share threads between the
 /// searches of many objects and none of them can hold a thread forever.
+#[derive(Default)]
 pub(crate) struct Search {
     ops: Vec<Interval>,
     /// Per op: its index among the completed ops (bitset position) or the unknown ones.
@@ -267,46 +268,48 @@ impl Search {
     }
 
     fn walk<M: Machine>(&mut self, machine: &mut M, budget: &Budget, max_steps: u64) -> Option<Outcome> {
+        // The fields become plain locals for the walk (and go back at the end), so that
+        // the compiler keeps them in registers: through `&mut self` every call out of the
+        // loop could, as far as it knows, change them.
         let Search {
-            ref ops,
-            ref class_index,
+            ops,
+            class_index,
             known,
-            ref unknown_ops,
-            ref tag,
-            ref position,
-            ref call_node,
-            ref ret_node,
-            ref mut next,
-            ref mut prev,
+            unknown_ops,
+            tag,
+            position,
+            call_node,
+            ret_node,
+            mut next,
+            mut prev,
             end,
-            ref mut unext,
-            ref mut uprev,
+            mut unext,
+            mut uprev,
             unknown_end,
-            ref zobrist,
-            ref mut bits,
-            ref mut unknown_bits,
-            ref mut set_hash,
-            ref mut top,
-            ref mut state,
-            ref mut stack,
-            ref mut memo,
-            ref mut best,
-            ref mut agree,
-            ref mut failing,
-            ref mut reported,
-            ref mut steps,
-            ref mut entry,
-            ref mut in_unknown,
-            ref mut uentry,
-            ref mut due,
-            ref mut prunes,
-            ref mut guard,
-        } = *self;
-        let prunes = *prunes
-            .get_or_insert_with(|| machine.prunes() && unknown_ops.iter().all(|&op| !machine.resets(op)));
+            zobrist,
+            mut bits,
+            mut unknown_bits,
+            set_hash: mut set_hash_,
+            top: mut top_,
+            state: mut state_,
+            mut stack,
+            mut memo,
+            mut best,
+            agree: mut agree_,
+            failing: mut failing_,
+            mut reported,
+            steps: mut steps_,
+            entry: mut entry_,
+            in_unknown: mut in_unknown_,
+            uentry: mut uentry_,
+            due: mut due_,
+            prunes,
+            guard: mut guard_,
+        } = std::mem::take(self);
+        let prunes = prunes.unwrap_or_else(|| M::PRUNES && unknown_ops.iter().all(|&op| !machine.resets(op)));
         // The guard of the configuration the list now describes.
         let guard_of = |machine: &M, next: &[u32]| -> u32 {
-            if !prunes {
+            if !M::PRUNES || !prunes {
                 return NONE;
             }
             let mut at = next[HEAD as usize];
@@ -323,16 +326,9 @@ impl Search {
             }
             NONE
         };
-        if *steps == 0 {
-            *guard = guard_of(machine, next);
+        if steps_ == 0 {
+            guard_ = guard_of(machine, &next);
         }
-        let mut guard_ = *guard;
-        let (next, prev, unext, uprev) = (&mut next[..], &mut prev[..], &mut unext[..], &mut uprev[..]);
-        let (bits, unknown_bits) = (&mut bits[..], &mut unknown_bits[..]);
-        let (mut set_hash_, mut top_, mut state_, mut agree_, mut failing_) =
-            (*set_hash, *top, *state, *agree, *failing);
-        let (mut entry_, mut in_unknown_, mut uentry_, mut due_) = (*entry, *in_unknown, *uentry, *due);
-        let mut steps_ = *steps;
         let stop_at = steps_.saturating_add(max_steps);
 
         let lift = |next: &mut [u32], prev: &mut [u32], node: u32| {
@@ -350,7 +346,7 @@ impl Search {
             steps_ += 1;
             if steps_.is_multiple_of(CHECK_EVERY) {
                 let mine = memo.bytes() + machine.heap_bytes() as u64 + (best.capacity() * 4) as u64;
-                if let Err(stop) = budget.check(reported, mine, memo.growth_bytes()) {
+                if let Err(stop) = budget.check(&mut reported, mine, memo.growth_bytes()) {
                     break Some(Outcome::Stopped(stop));
                 }
                 if steps_ >= stop_at {
@@ -402,7 +398,7 @@ impl Search {
                         }
                     }
                 }
-                if guard_ != NONE {
+                if M::PRUNES && guard_ != NONE {
                     let due_op = tag[guard_ as usize] & !RETURN;
                     if due_op != op && !machine.can_reach(after, due_op) {
                         // The stack plus this op is still a linearizable prefix, after
@@ -426,12 +422,12 @@ impl Search {
                 let class = class_index[op as usize];
                 // Tentatively linearize: lift, then ask the memo about the new configuration.
                 let (new_hash, new_top) = if in_unknown_ {
-                    lift(unext, uprev, uentry_);
+                    lift(&mut unext, &mut uprev, uentry_);
                     unknown_bits[class as usize / 64] |= 1u64 << (class % 64);
                     (set_hash_, top_)
                 } else {
-                    lift(next, prev, entry_);
-                    lift(next, prev, ret_node[op as usize]);
+                    lift(&mut next, &mut prev, entry_);
+                    lift(&mut next, &mut prev, ret_node[op as usize]);
                     bits[class as usize / 64] |= 1u64 << (class % 64);
                     (set_hash_ ^ zobrist[class as usize], top_.max(class + 1))
                 };
@@ -444,7 +440,7 @@ impl Search {
                 } else {
                     &[]
                 };
-                if memo.insert(Memo::hash(new_hash, after), after, first_word as u32, words, unknown_bits) {
+                if memo.insert(Memo::hash(new_hash, after), after, first_word as u32, words, &unknown_bits) {
                     let depth = stack.len();
                     if agree_ == depth && best.len() > depth && best[depth] == op {
                         agree_ = depth + 1;
@@ -467,15 +463,15 @@ impl Search {
                     }
                     in_unknown_ = false;
                     entry_ = next[HEAD as usize];
-                    guard_ = guard_of(machine, next);
+                    guard_ = guard_of(machine, &next);
                 } else if in_unknown_ {
                     unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
-                    unlift(unext, uprev, uentry_);
+                    unlift(&mut unext, &mut uprev, uentry_);
                     uentry_ = unext[uentry_ as usize];
                 } else {
                     bits[class as usize / 64] &= !(1u64 << (class % 64));
-                    unlift(next, prev, ret_node[op as usize]);
-                    unlift(next, prev, entry_);
+                    unlift(&mut next, &mut prev, ret_node[op as usize]);
+                    unlift(&mut next, &mut prev, entry_);
                     entry_ = next[entry_ as usize];
                 }
                 continue;
@@ -494,7 +490,7 @@ impl Search {
             if ops[frame.op as usize].ret.is_none() {
                 unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
                 let node = class + 1;
-                unlift(unext, uprev, node);
+                unlift(&mut unext, &mut uprev, node);
                 in_unknown_ = true;
                 due_ = frame.due;
                 uentry_ = unext[node as usize];
@@ -502,16 +498,47 @@ impl Search {
                 set_hash_ ^= zobrist[class as usize];
                 bits[class as usize / 64] &= !(1u64 << (class % 64));
                 let call = call_node[frame.op as usize];
-                unlift(next, prev, ret_node[frame.op as usize]);
-                unlift(next, prev, call);
+                unlift(&mut next, &mut prev, ret_node[frame.op as usize]);
+                unlift(&mut next, &mut prev, call);
                 in_unknown_ = false;
                 entry_ = next[call as usize];
             }
         };
-        (*set_hash, *top, *state, *agree, *failing) = (set_hash_, top_, state_, agree_, failing_);
-        (*entry, *in_unknown, *uentry, *due) = (entry_, in_unknown_, uentry_, due_);
-        *steps = steps_;
-        *guard = guard_;
+        *self = Search {
+            ops,
+            class_index,
+            known,
+            unknown_ops,
+            tag,
+            position,
+            call_node,
+            ret_node,
+            next,
+            prev,
+            end,
+            unext,
+            uprev,
+            unknown_end,
+            zobrist,
+            bits,
+            unknown_bits,
+            set_hash: set_hash_,
+            top: top_,
+            state: state_,
+            stack,
+            memo,
+            best,
+            agree: agree_,
+            failing: failing_,
+            reported,
+            steps: steps_,
+            entry: entry_,
+            in_unknown: in_unknown_,
+            uentry: uentry_,
+            due: due_,
+            prunes: Some(prunes),
+            guard: guard_,
+        };
         outcome
     }
 }

@@ -114,9 +114,7 @@ impl Machine for KvKeyMachine {
         }
     }
 
-    fn prunes(&self) -> bool {
-        true
-    }
+    const PRUNES: bool = true;
 
     fn resets(&self, op: u32) -> bool {
         self.ops[op as usize].0 == KvKind::Put
@@ -217,9 +215,7 @@ impl Machine for KvMapMachine {
         Some(next)
     }
 
-    fn prunes(&self) -> bool {
-        true
-    }
+    const PRUNES: bool = true;
 
     /// A put on any key counts as a reset (the rule below looks at one key only).
     fn resets(&self, op: u32) -> bool {
@@ -433,7 +429,6 @@ mod tests {
         let parsed = kv_ops(&model, &[("append", "a", "x"), ("put", "a", "y"), ("get", "a", "xy")]);
         let refs: Vec<&KvOp> = parsed.iter().collect();
         let mut m = model.machine(&refs);
-        assert!(m.prunes());
         assert!(m.resets(1) && !m.resets(0) && !m.resets(2));
         assert!(m.guards(2) && !m.guards(0) && !m.guards(1));
         let x = m.step(m.initial(), 0).unwrap();

@@ -31,25 +31,23 @@ pub(crate) trait Machine {
     /// would see another value, a cas whose compare fails, a second acquire).
     fn step(&mut self, state: StateId, op: u32) -> Option<StateId>;
     /// Whether the search may ask [`Machine::can_reach`] (a model that cannot prune
-    /// keeps the default `false`, and the search does no extra work).
-    fn prunes(&self) -> bool {
-        false
-    }
+    /// keeps the default `false`, and the search is compiled without the extra work).
+    const PRUNES: bool = false;
     /// Whether op number `op` sets the state whatever it was before (a kv put). Only
-    /// consulted when [`Machine::prunes`].
+    /// consulted when [`Machine::PRUNES`].
     fn resets(&self, _op: u32) -> bool {
         true
     }
     /// Whether [`Machine::can_reach`] can ever be `false` for op `op` (a kv get); the
     /// search looks for the first such op whose return is pending. Only consulted when
-    /// [`Machine::prunes`].
+    /// [`Machine::PRUNES`].
     fn guards(&self, _op: u32) -> bool {
         false
     }
     /// Whether, from `state`, some sequence of ops that do not reset can lead to a state
     /// in which op `op` takes effect. Must be `true` whenever that is possible (`false`
     /// prunes the search there); it may be `true` when it is not. Only consulted when
-    /// [`Machine::prunes`].
+    /// [`Machine::PRUNES`].
     fn can_reach(&mut self, _state: StateId, _op: u32) -> bool {
         true
     }
