@@ -5,25 +5,29 @@
 //! did not happen), as are reads whose result is unknown (they constrain nothing). What is
 //! left is split per key (P-compositionality: a history is linearizable iff each object's
 //! subhistory is) and the partitions are searched on a pool of scoped threads, largest
-//! first. The first partition found not linearizable cancels the others. Verdicts merge
+//! first, each in slices of steps taken in turn, so that a partition quick to decide is not
+//! kept waiting behind a long one. The first partition found not linearizable cancels the
+//! others. Verdicts merge
 //! worst-first, and a partition that was stopped can only make the answer `Unknown`.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::budget::{Budget, Stop};
 use crate::counterexample::{self, Counterexample, PREFIX_SHOWN};
-use crate::history::{History, Operation, Outcome as OpOutcome};
+use crate::history::{History, Operation};
 use crate::lost_writes::{self, SetHistory};
+use crate::memo::Memo;
 use crate::model::kv::{KvMapModel, KvModel};
 use crate::model::mutex::MutexModel;
 use crate::model::register::RegisterModel;
 use crate::model::set::{SetModel, SetOp};
 use crate::model::{cas_register, Machine, Model};
+use crate::op_ref::{op_refs, OpRef, OutcomeRef};
 use crate::options::{CheckOptions, ModelKind};
 use crate::report::{CheckError, CheckReport, CheckStats};
-use crate::search::{search, Interval, Outcome};
+use crate::search::{Interval, Outcome, Search};
 use crate::verdict::Verdict;
 
 /// Checks `history` against the model and limits in `options`.
@@ -33,7 +37,7 @@ use crate::verdict::Verdict;
 /// that ran out of time or memory is `Ok` with `Unknown`.
 pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    let ops = history.operations();
+    let ops = op_refs(history);
     let initial = options.initial.clone();
     let bad_initial = |message: String| CheckError { event: None, message };
     match options.model {
@@ -71,7 +75,7 @@ pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, C
 
 /// An operation the search will consider, with the model's typed op.
 struct Prepared<'h, Op> {
-    op: &'h Operation,
+    op: OpRef<'h>,
     typed: Op,
 }
 
@@ -81,25 +85,26 @@ struct Parsed<'h, Op> {
     ops: u64,
 }
 
-fn parse<'h, M: Model>(model: &M, ops: &'h [Operation]) -> Result<Parsed<'h, M::Op>, CheckError> {
-    let mut partitions: BTreeMap<Option<String>, Vec<Prepared<'h, M::Op>>> = BTreeMap::new();
+fn parse<'h, M: Model>(model: &M, ops: &[OpRef<'h>]) -> Result<Parsed<'h, M::Op>, CheckError> {
+    let mut partitions: BTreeMap<Option<&'h str>, Vec<Prepared<'h, M::Op>>> = BTreeMap::new();
     let mut count = 0u64;
-    for op in ops {
+    for &op in ops {
         let typed =
-            model.parse(op).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
+            model.parse(&op).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
         let Some(typed) = typed else { continue };
-        if op.outcome == OpOutcome::Fail {
+        if op.outcome == OutcomeRef::Fail {
             continue;
         }
         count += 1;
-        partitions.entry(model.partition_key(op)).or_default().push(Prepared { op, typed });
+        partitions.entry(model.partition_key(&op)).or_default().push(Prepared { op, typed });
     }
-    Ok(Parsed { partitions: partitions.into_iter().collect(), ops: count })
+    let partitions = partitions.into_iter().map(|(key, part)| (key.map(str::to_string), part)).collect();
+    Ok(Parsed { partitions, ops: count })
 }
 
 fn linearizability<M: Model>(
     model: &M,
-    ops: &[Operation],
+    ops: &[OpRef<'_>],
     options: &CheckOptions,
     started: Instant,
 ) -> Result<CheckReport, CheckError> {
@@ -124,38 +129,76 @@ fn search_all<M: Model>(
     let partitions = &parsed.partitions;
     let mut order: Vec<usize> = (0..partitions.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].1.len()));
-    let next = AtomicUsize::new(0);
     let threads = options.worker_threads().min(partitions.len()).max(1);
+    let queue = Mutex::new(Queue { live: VecDeque::new(), started: 0, running: 0, spare: Vec::new() });
 
     let work = || {
         let mut done: Vec<(usize, PartitionResult, u64)> = Vec::new();
         loop {
-            let at = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&index) = order.get(at) else { break };
-            if budget.is_cancelled() {
-                done.push((index, PartitionResult::Stopped(Stop::Cancelled), 0));
+            let job = {
+                let mut q = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if budget.is_cancelled() {
+                    break;
+                }
+                if q.running < LIVE && q.started < order.len() {
+                    let index = order[q.started];
+                    q.started += 1;
+                    q.running += 1;
+                    Err((index, q.spare.pop()))
+                } else if let Some(task) = q.live.pop_front() {
+                    Ok(task)
+                } else {
+                    break;
+                }
+            };
+            let mut task = job.unwrap_or_else(|(index, memo)| {
+                let part = &partitions[index].1;
+                let typed: Vec<&M::Op> = part.iter().map(|p| &p.typed).collect();
+                let machine = model.machine(&typed);
+                let memo = memo.map_or_else(|| Memo::with_capacity(4 * part.len()), Memo::recycle);
+                let search = Search::new(&intervals(part), machine.initial(), memo);
+                Task { index, machine, search, slice: FIRST_SLICE }
+            });
+            let Some(outcome) = task.search.run(&mut task.machine, &budget, task.slice) else {
+                task.slice = (task.slice * 2).min(LAST_SLICE);
+                queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).live.push_back(task);
                 continue;
-            }
-            let (key, part) = &partitions[index];
-            let (result, explored) = check_partition(model, key, part, &budget);
-            if matches!(result, PartitionResult::NotLinearizable(_)) {
-                budget.cancel();
-            }
-            done.push((index, result, explored));
+            };
+            let (key, part) = &partitions[task.index];
+            let result = match outcome {
+                Outcome::Linearizable => PartitionResult::Linearizable,
+                Outcome::Stopped(stop) => PartitionResult::Stopped(stop),
+                Outcome::NotLinearizable { prefix, failing } => {
+                    budget.cancel();
+                    // Owned copies only of the ops a counterexample may show.
+                    let owned: Vec<Operation> = part.iter().map(|p| p.op.to_operation()).collect();
+                    let ops: Vec<&Operation> = owned.iter().collect();
+                    let c = explain(&mut task.machine, key, &prefix, failing, &ops);
+                    PartitionResult::NotLinearizable(Box::new(c))
+                }
+            };
+            done.push((task.index, result, task.search.configurations()));
+            let memo = task.search.into_memo();
+            let mut q = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            q.running -= 1;
+            q.spare.push(memo);
         }
         done
     };
-    let finished: Vec<(usize, PartitionResult, u64)> = if threads == 1 {
-        work()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect()
-        })
-    };
+    let mut finished: Vec<(usize, PartitionResult, u64)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut done = work();
+        for helper in helpers {
+            done.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
+    });
+    // Searches left unfinished were cancelled by a violation found elsewhere.
+    let queue = queue.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for task in queue.live {
+        let explored = task.search.configurations();
+        finished.push((task.index, PartitionResult::Stopped(Stop::Cancelled), explored));
+    }
 
     let mut results: Vec<Option<PartitionResult>> = (0..partitions.len()).map(|_| None).collect();
     let mut stats =
@@ -171,6 +214,40 @@ fn search_all<M: Model>(
 
     let (verdict, reason, counterexample) = merge(results, parsed, model_noun(options));
     CheckReport { model: options.model, verdict, reason, counterexample, lost_writes: None, stats }
+}
+
+/// How many partitions' searches may be under way at once. Each gets a slice of steps in
+/// turn, so a partition that is quick to decide (a violation found early) is not kept
+/// waiting behind one whose search is long, and a long one cannot hold a thread forever;
+/// the bound keeps the tables of unfinished searches from piling up.
+const LIVE: usize = 64;
+/// Steps a search takes before yielding its thread to the next partition: few at first,
+/// so that partitions quick to decide finish early, then twice as many each turn (up to
+/// `LAST_SLICE`), so that long searches change threads rarely and keep their tables in
+/// cache. All partitions started together stay in step, each getting at most about twice
+/// the steps of any one that finishes.
+const FIRST_SLICE: u64 = 8 * 1024;
+const LAST_SLICE: u64 = 1 << 20;
+
+/// A partition's search under way.
+struct Task<Mc> {
+    index: usize,
+    machine: Mc,
+    search: Search,
+    /// Steps of its next turn.
+    slice: u64,
+}
+
+/// The partitions the workers share.
+struct Queue<Mc> {
+    /// Searches waiting for their next slice.
+    live: VecDeque<Task<Mc>>,
+    /// Partitions started so far, in `order`.
+    started: usize,
+    /// Searches started and not finished (waiting or being run).
+    running: usize,
+    /// Memos of finished searches, for the next ones to empty and reuse.
+    spare: Vec<Memo>,
 }
 
 fn model_noun(options: &CheckOptions) -> &'static str {
@@ -233,34 +310,17 @@ fn merge<Op>(
     (Verdict::Valid, reason, None)
 }
 
-fn check_partition<M: Model>(
-    model: &M,
-    key: &Option<String>,
-    part: &[Prepared<'_, M::Op>],
-    budget: &Budget,
-) -> (PartitionResult, u64) {
-    let typed: Vec<&M::Op> = part.iter().map(|p| &p.typed).collect();
-    let intervals: Vec<Interval> = part
-        .iter()
+/// A partition's ops as positions in the history's total order.
+fn intervals<Op>(part: &[Prepared<'_, Op>]) -> Vec<Interval> {
+    part.iter()
         .map(|p| Interval {
             call: p.op.invoke_index,
             ret: match p.op.outcome {
-                OpOutcome::Ok(_) => p.op.complete_index,
+                OutcomeRef::Ok(_) => p.op.complete_index,
                 _ => None,
             },
         })
-        .collect();
-    let mut machine = model.machine(&typed);
-    let result = search(&mut machine, &intervals, budget);
-    let outcome = match result.outcome {
-        Outcome::Linearizable => PartitionResult::Linearizable,
-        Outcome::Stopped(stop) => PartitionResult::Stopped(stop),
-        Outcome::NotLinearizable { prefix, failing } => {
-            let ops: Vec<&Operation> = part.iter().map(|p| p.op).collect();
-            PartitionResult::NotLinearizable(Box::new(explain(&mut machine, key, &prefix, failing, &ops)))
-        }
-    };
-    (outcome, result.configurations)
+        .collect()
 }
 
 /// Replays the prefix to describe the states it passes through.
@@ -300,7 +360,7 @@ fn set_history(
             SetOp::Add(element) => adds.push(lost_writes::Add {
                 element: element.clone(),
                 acknowledged_at: match p.op.outcome {
-                    OpOutcome::Ok(_) => p.op.complete_index,
+                    OutcomeRef::Ok(_) => p.op.complete_index,
                     _ => None,
                 },
             }),

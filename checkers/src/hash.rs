@@ -2,8 +2,7 @@
 //!
 //! The memo and the interners hash millions of small integers and short strings; SipHash
 //! (std's default) is built to resist adversarial keys, which a checker that reads its own
-//! interned ids does not need. This is the multiply-rotate hash used by rustc ("Fx"), plus an
-//! identity hasher for keys that are already well-mixed 64-bit hashes.
+//! interned ids does not need. This is the multiply-rotate hash used by rustc ("Fx").
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -61,31 +60,6 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 pub(crate) type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
-
-/// Passes a `u64` through unchanged: for keys that are already mixed hashes.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdentityHasher {
-    hash: u64,
-}
-
-impl Hasher for IdentityHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are used with this hasher; fold anything else in case.
-        for &b in bytes {
-            self.hash = (self.hash.rotate_left(8) ^ b as u64).wrapping_mul(SEED);
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.hash = n;
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-pub(crate) type IdentityBuild = BuildHasherDefault<IdentityHasher>;
 
 /// A well-mixed 64-bit value for `n` (splitmix64's finaliser): Zobrist keys for the
 /// linearized-set hash and a mixer for state ids.

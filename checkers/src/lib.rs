@@ -31,9 +31,13 @@
 //! - [`check`] with [`CheckOptions`]: the one entry point; it returns a [`CheckReport`]
 //!   with a three-valued [`Verdict`], a [`Counterexample`] and, for sets, [`LostWrites`].
 //! - `model/`: the sequential specifications (register, cas-register, kv, set, mutex),
-//!   each a pure step function over interned states.
-//! - `search`, `memo`, `budget`: Wing & Gong / Lowe linearizability search, its memo of
-//!   explored configurations, and the time, memory and cancellation limits.
+//!   each a pure step function over interned states; `model/strings` keeps kv strings as
+//!   hashed append chains so that an append never copies the string.
+//! - `search`, `memo`, `budget`: Wing & Gong / Lowe linearizability search (resumable, so
+//!   the searches of many keys take turns on the worker threads), its memo of explored
+//!   configurations, and the time, memory and cancellation limits; `id_table` is the
+//!   hash index the memo and the string store share; `op_ref` reads operations borrowed
+//!   from the history.
 //! - [`gen`]: histories that are linearizable by construction, or hold one known
 //!   violation, for tests and benchmarks.
 //!
@@ -53,9 +57,11 @@ mod budget;
 mod check;
 mod counterexample;
 mod hash;
+mod id_table;
 mod lost_writes;
 mod memo;
 mod model;
+mod op_ref;
 mod options;
 mod report;
 mod search;

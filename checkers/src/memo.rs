@@ -4,7 +4,7 @@
 //! same concurrent ops; the memo (Lowe's cache) cuts each revisit. A configuration is
 //! stored compactly: the linearized set is all ops below the first one not yet linearized
 //! (left implicit) plus the words of the bitset from there to the highest linearized op.
-//! Those words live in one arena and entries chain through an index, so an entry costs a
+//! Those words live in one arena and an index of ids (`id_table`) finds them, so an entry costs a
 //! few dozen bytes and no allocation of its own. The hash is incremental (a Zobrist hash
 //! of the set, kept up to date as ops are added and removed), so a probe does not rehash
 //! the bitset; equality still compares the words, so a hash collision never prunes.
@@ -17,37 +17,40 @@
 //! this, k crashed ops make 2^k configurations that differ only in which of them
 //! happened, and histories with hundreds of crashed ops cannot be decided.
 
-use std::collections::HashMap;
+use crate::hash::mix64;
+use crate::id_table::IdTable;
 
-use crate::hash::{mix64, IdentityBuild};
+/// A memo holding more than this is dropped rather than reused.
+const RECYCLE_MAX_BYTES: u64 = 64 << 20;
 
 #[derive(Clone, Copy)]
 struct Entry {
-    /// Next entry with the same hash, or `NONE`.
-    next: u32,
     state: u32,
     first_word: u32,
     len: u32,
-    offset: u64,
-    /// The unknown-outcome ops linearized, as words from 0, trailing zeros trimmed.
+    /// The unknown-outcome ops linearized, as words from 0, trailing zeros trimmed; they
+    /// follow the completed set's words in the arena.
     unknown_len: u32,
-    unknown_offset: u64,
+    offset: u64,
 }
 
-const NONE: u32 = u32::MAX;
-
-#[derive(Default)]
 pub(crate) struct Memo {
-    heads: HashMap<u64, u32, IdentityBuild>,
+    index: IdTable,
     entries: Vec<Entry>,
     words: Vec<u64>,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo::with_capacity(0)
+    }
 }
 
 impl Memo {
     /// An empty memo with room for `entries` configurations before it first grows.
     pub(crate) fn with_capacity(entries: usize) -> Self {
         Memo {
-            heads: HashMap::with_capacity_and_hasher(entries, IdentityBuild::default()),
+            index: IdTable::with_capacity(entries),
             entries: Vec::with_capacity(entries),
             words: Vec::with_capacity(entries),
         }
@@ -56,7 +59,7 @@ impl Memo {
     /// The probe hash of a configuration from the set's Zobrist hash and the state.
     #[inline]
     pub(crate) fn hash(set_hash: u64, state: u32) -> u64 {
-        set_hash ^ mix64(state as u64 ^ 0x5bd1_e995_0000_0000)
+        mix64(set_hash ^ (state as u64).wrapping_mul(0x5bd1_e995_0000_0001))
     }
 
     /// Records the configuration unless it is dominated; `false` if a configuration with
@@ -71,40 +74,53 @@ impl Memo {
         unknown: &[u64],
     ) -> bool {
         let unknown = &unknown[..unknown.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1)];
-        let head = self.heads.get(&hash).copied().unwrap_or(NONE);
-        let mut at = head;
-        while at != NONE {
-            let e = self.entries[at as usize];
-            if e.state == state
-                && e.first_word == first_word
-                && e.len as usize == words.len()
-                && e.unknown_len as usize <= unknown.len()
-                && &self.words[e.offset as usize..e.offset as usize + words.len()] == words
-            {
-                let seen = &self.words
-                    [e.unknown_offset as usize..e.unknown_offset as usize + e.unknown_len as usize];
-                if seen.iter().zip(unknown).all(|(&s, &u)| s & !u == 0) {
+        let found = self.index.find_or_insert(
+            hash,
+            &mut (&mut self.entries, &mut self.words),
+            |(entries, arena), id| {
+                let e = entries[id as usize];
+                if e.state != state
+                    || e.first_word != first_word
+                    || e.len as usize != words.len()
+                    || e.unknown_len as usize > unknown.len()
+                {
                     return false;
                 }
-            }
-            at = e.next;
+                let at = e.offset as usize;
+                let seen = &arena[at..at + words.len() + e.unknown_len as usize];
+                // Word by word: the sets are a few words long, too short for memcmp.
+                seen.iter().zip(words).all(|(&s, &w)| s == w)
+                    && seen[words.len()..].iter().zip(unknown).all(|(&s, &u)| s & !u == 0)
+            },
+            |(entries, arena)| {
+                let id =
+                    u32::try_from(entries.len()).expect("memo entries fit in u32 under any memory limit");
+                let offset = arena.len() as u64;
+                arena.extend_from_slice(words);
+                arena.extend_from_slice(unknown);
+                entries.push(Entry {
+                    state,
+                    first_word,
+                    len: words.len() as u32,
+                    unknown_len: unknown.len() as u32,
+                    offset,
+                });
+                id
+            },
+        );
+        found.is_err()
+    }
+
+    /// The memo emptied for another search, keeping its room unless that room is more
+    /// than a next search should hold without having asked for it.
+    pub(crate) fn recycle(mut self) -> Memo {
+        if self.bytes() > RECYCLE_MAX_BYTES {
+            return Memo::default();
         }
-        let id = u32::try_from(self.entries.len()).expect("memo entries fit in u32 under any memory limit");
-        let offset = self.words.len() as u64;
-        self.words.extend_from_slice(words);
-        let unknown_offset = self.words.len() as u64;
-        self.words.extend_from_slice(unknown);
-        self.entries.push(Entry {
-            next: head,
-            state,
-            first_word,
-            len: words.len() as u32,
-            offset,
-            unknown_len: unknown.len() as u32,
-            unknown_offset,
-        });
-        self.heads.insert(hash, id);
-        true
+        self.index.clear();
+        self.entries.clear();
+        self.words.clear();
+        self
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -113,7 +129,7 @@ impl Memo {
 
     /// Bytes held now.
     pub(crate) fn bytes(&self) -> u64 {
-        (self.heads.capacity() * 17 * 8 / 7
+        (self.index.heap_bytes()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.words.capacity() * 8) as u64
     }
@@ -121,10 +137,9 @@ impl Memo {
     /// The most the next few inserts could add at once: a table or arena doubling, during
     /// which old and new allocations are both alive.
     pub(crate) fn growth_bytes(&self) -> u64 {
-        let table = self.heads.capacity().max(16) * 17 * 8 / 7 * 2;
         let entries = self.entries.capacity().max(16) * std::mem::size_of::<Entry>() * 2;
         let words = self.words.capacity().max(16) * 8 * 2;
-        table.max(entries).max(words) as u64
+        self.index.growth_bytes().max(entries).max(words) as u64
     }
 }
 
@@ -143,6 +158,9 @@ mod tests {
         assert!(memo.insert(8, 1, 0, &[], &[]));
         assert_eq!(memo.len(), 5);
         assert!(memo.bytes() > 0 && memo.growth_bytes() > 0);
+        let mut memo = memo.recycle();
+        assert_eq!(memo.len(), 0);
+        assert!(memo.insert(7, 1, 0, &[0b101], &[]), "a recycled memo has forgotten everything");
     }
 
     #[test]

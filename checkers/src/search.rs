@@ -50,14 +50,6 @@ pub(crate) enum Outcome {
     Stopped(Stop),
 }
 
-/// The search's result and how much work it did.
-#[derive(Debug)]
-pub(crate) struct SearchResult {
-    pub(crate) outcome: Outcome,
-    /// Distinct (linearized set, state) configurations explored.
-    pub(crate) configurations: u64,
-}
-
 const HEAD: u32 = 0;
 const RETURN: u32 = 1 << 31;
 const NONE: u32 = u32::MAX;
@@ -72,240 +64,483 @@ struct Frame {
     /// For an op of unknown outcome: the position of the return that was due when it
     /// was chosen (the walk over unknown ops stops there).
     due: u64,
+    /// The configuration's guard before this op was pushed (see `Search::guard`).
+    guard: u32,
 }
 
-/// Search the ops (sorted by call) for a linearization under `machine`'s model.
-pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Budget) -> SearchResult {
-    let n = ops.len();
-    assert!(n < (RETURN as usize), "a partition holds fewer than 2^31 ops");
-    debug_assert!(ops.windows(2).all(|w| w[0].call < w[1].call), "ops are sorted by call");
-
-    // Completed ops get dense indices for the bitset; unknown ones their own, and a list
-    // of their own, so that they neither lengthen every walk from the front nor count as
-    // deadlines.
-    let mut class_index = vec![0u32; n];
-    let mut known_ops: Vec<u32> = Vec::new();
-    let mut unknown_ops: Vec<u32> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if op.ret.is_some() {
-            class_index[i] = known_ops.len() as u32;
-            known_ops.push(i as u32);
-        } else {
-            class_index[i] = unknown_ops.len() as u32;
-            unknown_ops.push(i as u32);
+/// Search the ops (sorted by call) for a linearization under `machine`'s model, to the end.
+#[cfg(test)]
+pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Budget) -> Outcome {
+    let mut search = Search::new(ops, machine.initial(), Memo::default());
+    loop {
+        if let Some(outcome) = search.run(machine, budget, u64::MAX) {
+            return outcome;
         }
     }
-    let known = known_ops.len();
-    let unknown = unknown_ops.len();
+}
 
-    // The main list: HEAD, calls and returns of completed ops in real-time order, END.
-    let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * known);
-    for &i in &known_ops {
-        let op = ops[i as usize];
-        order.push((op.call, i));
-        if let Some(ret) = op.ret {
-            debug_assert!(ret > op.call);
-            order.push((ret, i | RETURN));
-        }
-    }
-    order.sort_unstable_by_key(|&(position, _)| position);
-    let end = order.len() as u32 + 1;
-    let mut tag = Vec::with_capacity(order.len() + 2);
-    let mut position = Vec::with_capacity(order.len() + 2);
-    tag.push(NONE);
-    position.push(0);
-    let mut call_node = vec![NONE; n];
-    let mut ret_node = vec![NONE; n];
-    for (node, &(at, t)) in order.iter().enumerate() {
-        let node = node as u32 + 1;
-        if t & RETURN == 0 {
-            call_node[t as usize] = node;
-        } else {
-            ret_node[(t & !RETURN) as usize] = node;
-        }
-        tag.push(t);
-        position.push(at);
-    }
-    tag.push(NONE);
-    position.push(u64::MAX);
-    drop(order);
-    let mut next: Vec<u32> = (1..=end + 1).collect();
-    let mut prev: Vec<u32> = (0..=end).map(|i| i.wrapping_sub(1)).collect();
-    next[end as usize] = NONE;
-
-    // The list of unknown ops not yet linearized: node u + 1 for unknown op u, 0 and
-    // `unknown_end` as sentinels.
-    let unknown_end = unknown as u32 + 1;
-    let mut unext: Vec<u32> = (1..=unknown_end + 1).collect();
-    let mut uprev: Vec<u32> = (0..=unknown_end).map(|i| i.wrapping_sub(1)).collect();
-
-    let zobrist: Vec<u64> = (0..known as u64).map(mix64).collect();
-    let mut bits = vec![0u64; known.div_ceil(64)];
-    let mut unknown_bits = vec![0u64; unknown.div_ceil(64)];
-    let mut set_hash = 0u64;
-    let mut top = 0u32;
-    let mut state = machine.initial();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut memo = Memo::with_capacity(4 * n);
-
-    // The longest prefix so far, and how much of it the stack still agrees with.
-    let mut best: Vec<u32> = Vec::new();
-    let mut agree = 0usize;
-    let mut failing: Option<u32> = None;
-
-    let mut reported = 0u64;
-    let mut steps = 0u64;
+/// One object's search, resumable: [`Search::run`] goes on for a number of steps and
+/// returns the outcome once there is one, so a scheduler can share threads between the
+/// searches of many objects and none of them can hold a thread forever.
+#[derive(Default)]
+pub(crate) struct Search {
+    ops: Vec<Interval>,
+    /// Per op: its index among the completed ops (bitset position) or the unknown ones.
+    class_index: Vec<u32>,
+    /// Number of completed ops.
+    known: usize,
+    unknown_ops: Vec<u32>,
+    /// The main list: per node, the op (with `RETURN` for a return entry) and its position.
+    tag: Vec<u32>,
+    position: Vec<u64>,
+    call_node: Vec<u32>,
+    ret_node: Vec<u32>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    end: u32,
+    /// The list of unknown ops not yet linearized: node u + 1 for unknown op u, 0 and
+    /// `unknown_end` as sentinels.
+    unext: Vec<u32>,
+    uprev: Vec<u32>,
+    unknown_end: u32,
+    zobrist: Vec<u64>,
+    bits: Vec<u64>,
+    unknown_bits: Vec<u64>,
+    set_hash: u64,
+    top: u32,
+    state: StateId,
+    stack: Vec<Frame>,
+    memo: Memo,
+    /// The longest prefix so far, and how much of it the stack still agrees with.
+    best: Vec<u32>,
+    agree: usize,
+    failing: Option<u32>,
+    /// Bytes last reported to the budget.
+    reported: u64,
+    steps: u64,
     // Each configuration's choices are tried in two passes: first the completed ops whose
     // calls come before the first pending return (walking the main list from `entry`),
     // then, only if none of those leads anywhere, the unknown ops called before that
     // return (walking their list from `uentry`, up to position `due`).
-    let mut entry = next[HEAD as usize];
-    let mut in_unknown = false;
-    let mut uentry = 0u32;
-    let mut due = 0u64;
+    entry: u32,
+    in_unknown: bool,
+    uentry: u32,
+    due: u64,
+    /// Whether the machine prunes with `can_reach`: it says so, and no op of unknown
+    /// outcome resets (such an op could take effect before any deadline). Decided at the
+    /// first run.
+    prunes: Option<bool>,
+    /// In the current configuration, the first pending return of an op that guards (a kv
+    /// get), as a node, if no op called before that return and not yet linearized resets;
+    /// `NONE` otherwise. Only those ops can be linearized before the guarding op (it is
+    /// pending, so the walk never passes its return), so a candidate whose state cannot
+    /// reach it (by `Machine::can_reach`) leads nowhere and is pruned.
+    guard: u32,
+}
 
-    let lift = |next: &mut [u32], prev: &mut [u32], node: u32| {
-        let (p, q) = (prev[node as usize], next[node as usize]);
-        next[p as usize] = q;
-        prev[q as usize] = p;
-    };
-    let unlift = |next: &mut [u32], prev: &mut [u32], node: u32| {
-        let (p, q) = (prev[node as usize], next[node as usize]);
-        next[p as usize] = node;
-        prev[q as usize] = node;
-    };
+impl Search {
+    /// A search of `ops` (sorted by call) from `initial`, recording configurations in
+    /// `memo` (which must be empty; a cleared one keeps its room).
+    pub(crate) fn new(ops: &[Interval], initial: StateId, memo: Memo) -> Self {
+        let n = ops.len();
+        assert!(n < (RETURN as usize), "a partition holds fewer than 2^31 ops");
+        debug_assert!(ops.windows(2).all(|w| w[0].call < w[1].call), "ops are sorted by call");
+        debug_assert_eq!(memo.len(), 0, "a search starts from an empty memo");
 
-    let outcome = loop {
-        steps += 1;
-        if steps.is_multiple_of(CHECK_EVERY) {
-            let mine = memo.bytes() + machine.heap_bytes() as u64 + (best.capacity() * 4) as u64;
-            if let Err(stop) = budget.check(&mut reported, mine, memo.growth_bytes()) {
-                break Outcome::Stopped(stop);
+        // Completed ops get dense indices for the bitset; unknown ones their own, and a
+        // list of their own, so that they neither lengthen every walk from the front nor
+        // count as deadlines.
+        let mut class_index = vec![0u32; n];
+        let mut known_ops: Vec<u32> = Vec::new();
+        let mut unknown_ops: Vec<u32> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if op.ret.is_some() {
+                class_index[i] = known_ops.len() as u32;
+                known_ops.push(i as u32);
+            } else {
+                class_index[i] = unknown_ops.len() as u32;
+                unknown_ops.push(i as u32);
             }
         }
-        // Choose: the next candidate op, or None when this configuration is exhausted.
-        let candidate = if !in_unknown {
-            if entry == end {
-                break Outcome::Linearizable;
+        let known = known_ops.len();
+        let unknown = unknown_ops.len();
+
+        // The main list: HEAD, calls and returns of completed ops in real-time order, END.
+        let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * known);
+        for &i in &known_ops {
+            let op = ops[i as usize];
+            order.push((op.call, i));
+            if let Some(ret) = op.ret {
+                debug_assert!(ret > op.call);
+                order.push((ret, i | RETURN));
             }
-            let t = tag[entry as usize];
+        }
+        order.sort_unstable_by_key(|&(position, _)| position);
+        let end = order.len() as u32 + 1;
+        let mut tag = Vec::with_capacity(order.len() + 2);
+        let mut position = Vec::with_capacity(order.len() + 2);
+        tag.push(NONE);
+        position.push(0);
+        let mut call_node = vec![NONE; n];
+        let mut ret_node = vec![NONE; n];
+        for (node, &(at, t)) in order.iter().enumerate() {
+            let node = node as u32 + 1;
             if t & RETURN == 0 {
-                Some(t)
+                call_node[t as usize] = node;
             } else {
-                if failing.is_none() && agree == stack.len() && stack.len() == best.len() {
-                    failing = Some(t & !RETURN);
-                }
-                in_unknown = true;
-                due = position[entry as usize];
-                uentry = unext[0];
-                continue;
+                ret_node[(t & !RETURN) as usize] = node;
             }
-        } else if uentry != unknown_end && ops[unknown_ops[uentry as usize - 1] as usize].call < due {
-            Some(unknown_ops[uentry as usize - 1])
-        } else {
-            None
+            tag.push(t);
+            position.push(at);
+        }
+        tag.push(NONE);
+        position.push(u64::MAX);
+        let mut next: Vec<u32> = (1..=end + 1).collect();
+        let prev: Vec<u32> = (0..=end).map(|i| i.wrapping_sub(1)).collect();
+        next[end as usize] = NONE;
+
+        let unknown_end = unknown as u32 + 1;
+        let unext: Vec<u32> = (1..=unknown_end + 1).collect();
+        let uprev: Vec<u32> = (0..=unknown_end).map(|i| i.wrapping_sub(1)).collect();
+
+        let entry = next[HEAD as usize];
+        Search {
+            ops: ops.to_vec(),
+            class_index,
+            known,
+            unknown_ops,
+            tag,
+            position,
+            call_node,
+            ret_node,
+            next,
+            prev,
+            end,
+            unext,
+            uprev,
+            unknown_end,
+            zobrist: (0..known as u64).map(mix64).collect(),
+            bits: vec![0u64; known.div_ceil(64)],
+            unknown_bits: vec![0u64; unknown.div_ceil(64)],
+            set_hash: 0,
+            top: 0,
+            state: initial,
+            stack: Vec::new(),
+            memo,
+            best: Vec::new(),
+            agree: 0,
+            failing: None,
+            reported: 0,
+            steps: 0,
+            entry,
+            in_unknown: false,
+            uentry: 0,
+            due: 0,
+            prunes: None,
+            guard: NONE,
+        }
+    }
+
+    /// Distinct (linearized set, state) configurations explored so far.
+    pub(crate) fn configurations(&self) -> u64 {
+        self.memo.len() as u64
+    }
+
+    /// The memo, for the next search to reuse its room.
+    pub(crate) fn into_memo(self) -> Memo {
+        self.memo
+    }
+
+    /// Goes on with the search for about `max_steps` steps (at least one look at the
+    /// budget every `CHECK_EVERY`); `None` if it has not finished. Once it returns an
+    /// outcome it must not be run again. On any outcome, the bytes this search reported
+    /// to the budget are released.
+    pub(crate) fn run<M: Machine>(
+        &mut self,
+        machine: &mut M,
+        budget: &Budget,
+        max_steps: u64,
+    ) -> Option<Outcome> {
+        let outcome = self.walk(machine, budget, max_steps)?;
+        budget.release(self.reported);
+        self.reported = 0;
+        Some(outcome)
+    }
+
+    fn walk<M: Machine>(&mut self, machine: &mut M, budget: &Budget, max_steps: u64) -> Option<Outcome> {
+        // The fields become plain locals for the walk (and go back at the end), so that
+        // the compiler keeps them in registers: through `&mut self` every call out of the
+        // loop could, as far as it knows, change them.
+        let Search {
+            ops,
+            class_index,
+            known,
+            unknown_ops,
+            tag,
+            position,
+            call_node,
+            ret_node,
+            mut next,
+            mut prev,
+            end,
+            mut unext,
+            mut uprev,
+            unknown_end,
+            zobrist,
+            mut bits,
+            mut unknown_bits,
+            set_hash: mut set_hash_,
+            top: mut top_,
+            state: mut state_,
+            mut stack,
+            mut memo,
+            mut best,
+            agree: mut agree_,
+            failing: mut failing_,
+            mut reported,
+            steps: mut steps_,
+            entry: mut entry_,
+            in_unknown: mut in_unknown_,
+            uentry: mut uentry_,
+            due: mut due_,
+            prunes,
+            guard: mut guard_,
+        } = std::mem::take(self);
+        let prunes = prunes.unwrap_or_else(|| M::PRUNES && unknown_ops.iter().all(|&op| !machine.resets(op)));
+        // The guard of the configuration the list now describes.
+        let guard_of = |machine: &M, next: &[u32]| -> u32 {
+            if !M::PRUNES || !prunes {
+                return NONE;
+            }
+            let mut at = next[HEAD as usize];
+            while at != end {
+                let t = tag[at as usize];
+                if t & RETURN == 0 {
+                    if machine.resets(t) {
+                        return NONE;
+                    }
+                } else if machine.guards(t & !RETURN) {
+                    return at;
+                }
+                at = next[at as usize];
+            }
+            NONE
+        };
+        if steps_ == 0 {
+            guard_ = guard_of(machine, &next);
+        }
+        let stop_at = steps_.saturating_add(max_steps);
+
+        let lift = |next: &mut [u32], prev: &mut [u32], node: u32| {
+            let (p, q) = (prev[node as usize], next[node as usize]);
+            next[p as usize] = q;
+            prev[q as usize] = p;
+        };
+        let unlift = |next: &mut [u32], prev: &mut [u32], node: u32| {
+            let (p, q) = (prev[node as usize], next[node as usize]);
+            next[p as usize] = node;
+            prev[q as usize] = node;
         };
 
-        if let Some(op) = candidate {
-            let Some(after) = machine.step(state, op) else {
-                if in_unknown {
-                    uentry = unext[uentry as usize];
-                } else {
-                    entry = next[entry as usize];
+        let outcome = loop {
+            steps_ += 1;
+            if steps_.is_multiple_of(CHECK_EVERY) {
+                let mine = memo.bytes() + machine.heap_bytes() as u64 + (best.capacity() * 4) as u64;
+                if let Err(stop) = budget.check(&mut reported, mine, memo.growth_bytes()) {
+                    break Some(Outcome::Stopped(stop));
                 }
-                continue;
+                if steps_ >= stop_at {
+                    break None;
+                }
+            }
+            // Choose: the next candidate op, or None when this configuration is exhausted.
+            let candidate = if !in_unknown_ {
+                if entry_ == end {
+                    break Some(Outcome::Linearizable);
+                }
+                let t = tag[entry_ as usize];
+                if t & RETURN == 0 {
+                    Some(t)
+                } else {
+                    if failing_.is_none() && agree_ == stack.len() && stack.len() == best.len() {
+                        failing_ = Some(t & !RETURN);
+                    }
+                    in_unknown_ = true;
+                    due_ = position[entry_ as usize];
+                    uentry_ = unext[0];
+                    continue;
+                }
+            } else if uentry_ != unknown_end && ops[unknown_ops[uentry_ as usize - 1] as usize].call < due_ {
+                Some(unknown_ops[uentry_ as usize - 1])
+            } else {
+                None
             };
-            if in_unknown {
-                // Right after another unknown op u: if this op, applied instead of u,
-                // reaches the same state, then linearizing it after u is dominated by
-                // linearizing it alone, which this configuration's parent tries too
-                // (a write that overwrites a crashed write). Skip it.
-                if let Some(last) = stack.last() {
-                    if ops[last.op as usize].ret.is_none() && machine.step(last.state, op) == Some(after) {
-                        uentry = unext[uentry as usize];
+
+            if let Some(op) = candidate {
+                let Some(after) = machine.step(state_, op) else {
+                    if in_unknown_ {
+                        uentry_ = unext[uentry_ as usize];
+                    } else {
+                        entry_ = next[entry_ as usize];
+                    }
+                    continue;
+                };
+                if in_unknown_ {
+                    // Right after another unknown op u: if this op, applied instead of u,
+                    // reaches the same state, then linearizing it after u is dominated by
+                    // linearizing it alone, which this configuration's parent tries too
+                    // (a write that overwrites a crashed write). Skip it.
+                    if let Some(last) = stack.last() {
+                        if ops[last.op as usize].ret.is_none() && machine.step(last.state, op) == Some(after)
+                        {
+                            uentry_ = unext[uentry_ as usize];
+                            continue;
+                        }
+                    }
+                }
+                if M::PRUNES && guard_ != NONE {
+                    let due_op = tag[guard_ as usize] & !RETURN;
+                    if due_op != op && !machine.can_reach(after, due_op) {
+                        // The stack plus this op is still a linearizable prefix, after
+                        // which the guarding op cannot take effect: as good a
+                        // counterexample as one the search would have walked into.
+                        if stack.len() + 1 > best.len() {
+                            best.truncate(agree_);
+                            best.extend(stack[agree_..].iter().map(|f| f.op));
+                            best.push(op);
+                            agree_ = stack.len();
+                            failing_ = Some(due_op);
+                        }
+                        if in_unknown_ {
+                            uentry_ = unext[uentry_ as usize];
+                        } else {
+                            entry_ = next[entry_ as usize];
+                        }
                         continue;
                     }
                 }
-            }
-            let class = class_index[op as usize];
-            // Tentatively linearize: lift, then ask the memo about the new configuration.
-            let (new_hash, new_top) = if in_unknown {
-                lift(&mut unext, &mut uprev, uentry);
-                unknown_bits[class as usize / 64] |= 1u64 << (class % 64);
-                (set_hash, top)
-            } else {
-                lift(&mut next, &mut prev, entry);
-                lift(&mut next, &mut prev, ret_node[op as usize]);
-                bits[class as usize / 64] |= 1u64 << (class % 64);
-                (set_hash ^ zobrist[class as usize], top.max(class + 1))
-            };
-            let first = next[HEAD as usize];
-            let lowest =
-                if first == end { known } else { class_index[tag[first as usize] as usize] as usize };
-            let first_word = lowest / 64;
-            let words: &[u64] = if new_top > 0 && first_word <= (new_top as usize - 1) / 64 {
-                &bits[first_word..=(new_top as usize - 1) / 64]
-            } else {
-                &[]
-            };
-            if memo.insert(Memo::hash(new_hash, after), after, first_word as u32, words, &unknown_bits) {
-                let depth = stack.len();
-                if agree == depth && best.len() > depth && best[depth] == op {
-                    agree = depth + 1;
+                let class = class_index[op as usize];
+                // Tentatively linearize: lift, then ask the memo about the new configuration.
+                let (new_hash, new_top) = if in_unknown_ {
+                    lift(&mut unext, &mut uprev, uentry_);
+                    unknown_bits[class as usize / 64] |= 1u64 << (class % 64);
+                    (set_hash_, top_)
+                } else {
+                    lift(&mut next, &mut prev, entry_);
+                    lift(&mut next, &mut prev, ret_node[op as usize]);
+                    bits[class as usize / 64] |= 1u64 << (class % 64);
+                    (set_hash_ ^ zobrist[class as usize], top_.max(class + 1))
+                };
+                let first = next[HEAD as usize];
+                let lowest =
+                    if first == end { known } else { class_index[tag[first as usize] as usize] as usize };
+                let first_word = lowest / 64;
+                let words: &[u64] = if new_top > 0 && first_word <= (new_top as usize - 1) / 64 {
+                    &bits[first_word..=(new_top as usize - 1) / 64]
+                } else {
+                    &[]
+                };
+                if memo.insert(Memo::hash(new_hash, after), after, first_word as u32, words, &unknown_bits) {
+                    let depth = stack.len();
+                    if agree_ == depth && best.len() > depth && best[depth] == op {
+                        agree_ = depth + 1;
+                    }
+                    stack.push(Frame {
+                        op,
+                        state: state_,
+                        top: top_,
+                        due: if in_unknown_ { due_ } else { 0 },
+                        guard: guard_,
+                    });
+                    state_ = after;
+                    set_hash_ = new_hash;
+                    top_ = new_top;
+                    if stack.len() > best.len() {
+                        best.truncate(agree_);
+                        best.extend(stack[agree_..].iter().map(|f| f.op));
+                        agree_ = stack.len();
+                        failing_ = None;
+                    }
+                    in_unknown_ = false;
+                    entry_ = next[HEAD as usize];
+                    guard_ = guard_of(machine, &next);
+                } else if in_unknown_ {
+                    unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
+                    unlift(&mut unext, &mut uprev, uentry_);
+                    uentry_ = unext[uentry_ as usize];
+                } else {
+                    bits[class as usize / 64] &= !(1u64 << (class % 64));
+                    unlift(&mut next, &mut prev, ret_node[op as usize]);
+                    unlift(&mut next, &mut prev, entry_);
+                    entry_ = next[entry_ as usize];
                 }
-                stack.push(Frame { op, state, top, due: if in_unknown { due } else { 0 } });
-                state = after;
-                set_hash = new_hash;
-                top = new_top;
-                if stack.len() > best.len() {
-                    best.truncate(agree);
-                    best.extend(stack[agree..].iter().map(|f| f.op));
-                    agree = stack.len();
-                    failing = None;
-                }
-                in_unknown = false;
-                entry = next[HEAD as usize];
-            } else if in_unknown {
-                unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
-                unlift(&mut unext, &mut uprev, uentry);
-                uentry = unext[uentry as usize];
-            } else {
-                bits[class as usize / 64] &= !(1u64 << (class % 64));
-                unlift(&mut next, &mut prev, ret_node[op as usize]);
-                unlift(&mut next, &mut prev, entry);
-                entry = next[entry as usize];
+                continue;
             }
-            continue;
-        }
 
-        // This configuration is exhausted: undo the last choice.
-        let Some(frame) = stack.pop() else {
-            let stuck = failing.unwrap_or_else(|| tag[entry as usize] & !RETURN);
-            break Outcome::NotLinearizable { prefix: best.clone(), failing: stuck };
+            // This configuration is exhausted: undo the last choice.
+            let Some(frame) = stack.pop() else {
+                let stuck = failing_.unwrap_or_else(|| tag[entry_ as usize] & !RETURN);
+                break Some(Outcome::NotLinearizable { prefix: best.clone(), failing: stuck });
+            };
+            agree_ = agree_.min(stack.len());
+            state_ = frame.state;
+            top_ = frame.top;
+            guard_ = frame.guard;
+            let class = class_index[frame.op as usize];
+            if ops[frame.op as usize].ret.is_none() {
+                unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
+                let node = class + 1;
+                unlift(&mut unext, &mut uprev, node);
+                in_unknown_ = true;
+                due_ = frame.due;
+                uentry_ = unext[node as usize];
+            } else {
+                set_hash_ ^= zobrist[class as usize];
+                bits[class as usize / 64] &= !(1u64 << (class % 64));
+                let call = call_node[frame.op as usize];
+                unlift(&mut next, &mut prev, ret_node[frame.op as usize]);
+                unlift(&mut next, &mut prev, call);
+                in_unknown_ = false;
+                entry_ = next[call as usize];
+            }
         };
-        agree = agree.min(stack.len());
-        state = frame.state;
-        top = frame.top;
-        let class = class_index[frame.op as usize];
-        if ops[frame.op as usize].ret.is_none() {
-            unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
-            let node = class + 1;
-            unlift(&mut unext, &mut uprev, node);
-            in_unknown = true;
-            due = frame.due;
-            uentry = unext[node as usize];
-        } else {
-            set_hash ^= zobrist[class as usize];
-            bits[class as usize / 64] &= !(1u64 << (class % 64));
-            let call = call_node[frame.op as usize];
-            unlift(&mut next, &mut prev, ret_node[frame.op as usize]);
-            unlift(&mut next, &mut prev, call);
-            in_unknown = false;
-            entry = next[call as usize];
-        }
-    };
-    budget.release(reported);
-    SearchResult { outcome, configurations: memo.len() as u64 }
+        *self = Search {
+            ops,
+            class_index,
+            known,
+            unknown_ops,
+            tag,
+            position,
+            call_node,
+            ret_node,
+            next,
+            prev,
+            end,
+            unext,
+            uprev,
+            unknown_end,
+            zobrist,
+            bits,
+            unknown_bits,
+            set_hash: set_hash_,
+            top: top_,
+            state: state_,
+            stack,
+            memo,
+            best,
+            agree: agree_,
+            failing: failing_,
+            reported,
+            steps: steps_,
+            entry: entry_,
+            in_unknown: in_unknown_,
+            uentry: uentry_,
+            due: due_,
+            prunes: Some(prunes),
+            guard: guard_,
+        };
+        outcome
+    }
 }
 
 #[cfg(test)]
@@ -322,7 +557,7 @@ mod tests {
         let typed: Vec<&RegisterOp> = ops.iter().map(|(_, _, op)| op).collect();
         let intervals: Vec<Interval> = ops.iter().map(|&(call, ret, _)| Interval { call, ret }).collect();
         let mut machine = model.machine(&typed);
-        search(&mut machine, &intervals, &Budget::new(Instant::now(), None, None)).outcome
+        search(&mut machine, &intervals, &Budget::new(Instant::now(), None, None))
     }
 
     use RegisterOp::*;
@@ -361,5 +596,47 @@ mod tests {
             (6, Some(7), Read(json!(1))),
         ];
         assert_eq!(run(&ops), Outcome::NotLinearizable { prefix: vec![0, 1, 2], failing: 3 });
+    }
+
+    #[test]
+    fn a_search_taken_in_slices_ends_as_one_taken_at_once() {
+        use crate::gen::{generate, GenOptions};
+        use crate::history::History;
+        use crate::op_ref::{op_refs, OutcomeRef};
+        use crate::options::ModelKind;
+        for (seed, violate) in [(1, true), (2, false), (3, true)] {
+            let options =
+                GenOptions { ops: 3000, keys: 1, concurrency: 8, seed, model: ModelKind::Register, violate };
+            let history = History::from_events(generate(&options)).unwrap();
+            let model = RegisterModel::new(None, false);
+            let mut typed = Vec::new();
+            let mut intervals = Vec::new();
+            for op in op_refs(&history) {
+                let Some(t) = model.parse(&op).unwrap() else { continue };
+                let ret = match op.outcome {
+                    OutcomeRef::Ok(_) => op.complete_index,
+                    OutcomeRef::Fail => continue,
+                    OutcomeRef::Info => None,
+                };
+                typed.push(t);
+                intervals.push(Interval { call: op.invoke_index, ret });
+            }
+            let refs: Vec<&RegisterOp> = typed.iter().collect();
+            let budget = Budget::new(Instant::now(), None, None);
+            let whole = search(&mut model.machine(&refs), &intervals, &budget);
+
+            let mut machine = model.machine(&refs);
+            let mut sliced = Search::new(&intervals, machine.initial(), Memo::default());
+            let mut slices = 0;
+            let outcome = loop {
+                slices += 1;
+                if let Some(outcome) = sliced.run(&mut machine, &budget, CHECK_EVERY) {
+                    break outcome;
+                }
+            };
+            assert!(slices > 3, "seed {seed}: the search took {slices} slices, too few to test resuming");
+            assert_eq!(outcome, whole, "seed {seed}");
+            assert_eq!(matches!(whole, Outcome::Linearizable), !violate, "seed {seed}");
+        }
     }
 }

@@ -43,8 +43,10 @@ fn a_generous_memory_limit_lets_the_search_finish() {
 
 #[test]
 fn the_first_violation_cancels_the_other_partitions() {
-    // Key k0 is large and invalid, so it is searched first; the rest are then cancelled.
-    let mut events: Vec<Event> = generate(&GenOptions {
+    // Keys k0..k3 hold the same invalid history, each needing many slices of search.
+    // Searches take slices in turn, k0 first, so k0 reaches the violation first and the
+    // searches of k1..k3, one slice behind, are cancelled before they finish.
+    let violating: Vec<Event> = generate(&GenOptions {
         ops: 1000,
         keys: 1,
         concurrency: 5,
@@ -52,34 +54,26 @@ fn the_first_violation_cancels_the_other_partitions() {
         model: ModelKind::Register,
         violate: true,
     });
-    for e in &mut events {
-        e.key = Some("k0".into());
-    }
-    let offset = events.len() as u64;
-    let base = 1_000u64;
-    let small = generate(&GenOptions {
-        ops: 400,
-        keys: 8,
-        concurrency: 5,
-        seed: 2,
-        model: ModelKind::Register,
-        violate: false,
-    });
-    for mut e in small {
-        e.index += offset;
-        if let checkers::Process::Client(p) = e.process {
-            e.process = checkers::Process::Client(p + base);
+    let mut events = Vec::new();
+    for copy in 0..4u64 {
+        let offset = events.len() as u64;
+        for mut e in violating.clone() {
+            e.index += offset;
+            if let checkers::Process::Client(p) = e.process {
+                e.process = checkers::Process::Client(p + copy * 1000);
+            }
+            e.key = Some(format!("k{copy}"));
+            events.push(e);
         }
-        e.key = e.key.map(|k| format!("small-{k}"));
-        events.push(e);
     }
     let history = History::from_events(events).unwrap();
     let mut options = CheckOptions::new(ModelKind::Register);
     options.threads = 1;
     let report = check(&history, &options).unwrap();
     assert_eq!(report.verdict, Verdict::Invalid);
-    assert_eq!(report.stats.partitions, 9);
+    assert_eq!(report.stats.partitions, 4);
     assert_eq!(report.stats.partitions_checked, 1, "the others were cancelled: {}", report.render_text());
+    assert!(report.reason.contains("k0"), "{}", report.reason);
     assert_eq!(report.counterexample.unwrap().key.as_deref(), Some("k0"));
 
     options.threads = 4;

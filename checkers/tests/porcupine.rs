@@ -68,3 +68,17 @@ fn kv_c01_and_c10_get_their_verdict_as_one_object() {
         assert_eq!(verdict(file, *model, false), *want, "{file} without partitioning");
     }
 }
+
+#[test]
+fn kv_c50_bad_is_caught_on_one_thread_though_other_keys_search_without_end() {
+    // Several keys of c50-bad are invalid and quick to refute, but the largest keys'
+    // searches run far longer than any budget here. Searches take turns in slices, so one
+    // thread reaches a quick violation; searching the largest key first to its end would
+    // instead stop at the memory limit with `unknown`.
+    let loaded = load_path_detailed(&corpus().join("kv/c50-bad.txt"), Format::Auto).unwrap();
+    let options =
+        CheckOptions { threads: 1, memory_limit_bytes: Some(256 << 20), ..CheckOptions::new(ModelKind::Kv) };
+    let report = check(&loaded.history, &options).unwrap();
+    assert_eq!(report.verdict, Verdict::Invalid, "{}", report.reason);
+    assert_eq!(report.stats.partitions_checked, 1, "the rest were cancelled: {}", report.reason);
+}

@@ -1,6 +1,6 @@
 //! Sequential specifications: what one object does when operations hit it one at a time.
 //!
-//! Each model has two halves. [`Model::parse`] turns an [`Operation`]'s JSON `f` and
+//! Each model has two halves. [`Model::parse`] turns an operation's JSON `f` and
 //! `value` into the model's typed op, once, before any search, so that bad input is
 //! reported with its event index and the search never sees a string. [`Model::machine`]
 //! then compiles one partition's typed ops into a [`Machine`]: a pure step function over
@@ -10,13 +10,14 @@
 
 use serde_json::Value;
 
-use crate::history::{Operation, Outcome};
+use crate::op_ref::{OpRef, OutcomeRef};
 
 pub(crate) mod cas_register;
 pub(crate) mod kv;
 pub(crate) mod mutex;
 pub(crate) mod register;
 pub(crate) mod set;
+pub(crate) mod strings;
 
 /// An interned model state.
 pub(crate) type StateId = u32;
@@ -29,6 +30,27 @@ pub(crate) trait Machine {
     /// takes effect in `state`, or `None` if the op cannot happen there (a read that
     /// would see another value, a cas whose compare fails, a second acquire).
     fn step(&mut self, state: StateId, op: u32) -> Option<StateId>;
+    /// Whether the search may ask [`Machine::can_reach`] (a model that cannot prune
+    /// keeps the default `false`, and the search is compiled without the extra work).
+    const PRUNES: bool = false;
+    /// Whether op number `op` sets the state whatever it was before (a kv put). Only
+    /// consulted when [`Machine::PRUNES`].
+    fn resets(&self, _op: u32) -> bool {
+        true
+    }
+    /// Whether [`Machine::can_reach`] can ever be `false` for op `op` (a kv get); the
+    /// search looks for the first such op whose return is pending. Only consulted when
+    /// [`Machine::PRUNES`].
+    fn guards(&self, _op: u32) -> bool {
+        false
+    }
+    /// Whether, from `state`, some sequence of ops that do not reset can lead to a state
+    /// in which op `op` takes effect. Must be `true` whenever that is possible (`false`
+    /// prunes the search there); it may be `true` when it is not. Only consulted when
+    /// [`Machine::PRUNES`].
+    fn can_reach(&mut self, _state: StateId, _op: u32) -> bool {
+        true
+    }
     /// A state as a person would write it, for counterexamples.
     fn describe_state(&self, state: StateId) -> Value;
     /// Bytes held in interned values and states, for the memory budget.
@@ -38,17 +60,18 @@ pub(crate) trait Machine {
 /// A model: how to read operations, and how to build the machine for one partition.
 pub(crate) trait Model: Sync {
     type Op: Send + Sync;
-    type Machine: Machine;
+    /// Sent between worker threads: a partition's search may resume on another one.
+    type Machine: Machine + Send;
 
     /// The typed op, or `None` for an op that constrains nothing (a read whose result is
     /// unknown). Called on every op, failed ones included, so that malformed input is
     /// refused wherever it appears. The error is one line without the event index.
-    fn parse(&self, op: &Operation) -> Result<Option<Self::Op>, String>;
+    fn parse(&self, op: &OpRef<'_>) -> Result<Option<Self::Op>, String>;
 
     /// Which independent object the op acts on. Ops with different keys are checked
     /// separately (P-compositionality).
-    fn partition_key(&self, op: &Operation) -> Option<String> {
-        op.key.clone()
+    fn partition_key<'o>(&self, op: &OpRef<'o>) -> Option<&'o str> {
+        op.key
     }
 
     /// A fresh machine for one partition's ops, in the given order.
@@ -56,9 +79,9 @@ pub(crate) trait Model: Sync {
 }
 
 /// The result of an op that completed `ok`; `None` when it did not (info or fail).
-pub(crate) fn ok_result(op: &Operation) -> Option<&Value> {
-    match &op.outcome {
-        Outcome::Ok(value) => Some(value),
+pub(crate) fn ok_result<'h>(op: &OpRef<'h>) -> Option<&'h Value> {
+    match op.outcome {
+        OutcomeRef::Ok(value) => Some(value),
         _ => None,
     }
 }

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::{unknown_f, Machine, Model, StateId};
-use crate::history::Operation;
+use crate::op_ref::OpRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MutexOp {
@@ -38,8 +38,8 @@ impl Model for MutexModel {
     type Op = MutexOp;
     type Machine = MutexMachine;
 
-    fn parse(&self, op: &Operation) -> Result<Option<MutexOp>, String> {
-        match op.f.as_str() {
+    fn parse(&self, op: &OpRef<'_>) -> Result<Option<MutexOp>, String> {
+        match op.f {
             "acquire" => Ok(Some(MutexOp::Acquire)),
             "release" => Ok(Some(MutexOp::Release)),
             f => Err(unknown_f("mutex", f, "acquire or release")),

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{canonical, ok_result, unknown_f, Machine, Model, StateId};
 use crate::hash::Interner;
-use crate::history::Operation;
+use crate::op_ref::OpRef;
 
 /// A typed register op. Shared with the cas-register.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +41,8 @@ impl Model for RegisterModel {
     type Op = RegisterOp;
     type Machine = RegisterMachine;
 
-    fn parse(&self, op: &Operation) -> Result<Option<RegisterOp>, String> {
-        match op.f.as_str() {
+    fn parse(&self, op: &OpRef<'_>) -> Result<Option<RegisterOp>, String> {
+        match op.f {
             "read" => Ok(ok_result(op).map(|v| RegisterOp::Read(v.clone()))),
             "write" => Ok(Some(RegisterOp::Write(op.value.clone()))),
             "cas" if self.cas => match op.value.as_array().map(Vec::as_slice) {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{canonical, ok_result, unknown_f, Machine, Model, StateId};
 use crate::hash::{FxHashMap, Interner};
-use crate::history::Operation;
+use crate::op_ref::OpRef;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SetOp {
@@ -41,8 +41,8 @@ impl Model for SetModel {
     type Op = SetOp;
     type Machine = SetMachine;
 
-    fn parse(&self, op: &Operation) -> Result<Option<SetOp>, String> {
-        match op.f.as_str() {
+    fn parse(&self, op: &OpRef<'_>) -> Result<Option<SetOp>, String> {
+        match op.f {
             "add" => Ok(Some(SetOp::Add(op.value.clone()))),
             "read" => match ok_result(op) {
                 None | Some(Value::Null) => Ok(None),
