@@ -204,6 +204,7 @@ impl System for Redis {
         &[WorkloadName::Register, WorkloadName::Set]
     }
 
+    /// Panics if `id` is not in the topology: specs are made for the topology's own nodes.
     fn node_spec(&self, id: NodeId, run_dir: &Path) -> NodeSpec {
         let ip = *self
             .topology
