@@ -130,7 +130,8 @@ impl Etcd {
             if let Ok(list) = serde_json::from_slice::<MemberList>(&body) {
                 let mut members = self.lock_members();
                 for m in list.members {
-                    if let (Some(id), Some(node)) = (parse_u64(&m.id), node_of_name(&m.name)) {
+                    let node = node_of_name(&m.name).filter(|n| self.topology.nodes.contains_key(n));
+                    if let (Some(id), Some(node)) = (parse_u64(&m.id), node) {
                         members.insert(id, node);
                     }
                 }
@@ -699,6 +700,50 @@ mod tests {
         assert!(parse_status(&raw).is_err());
         assert_eq!(node_of_name("n12"), Some(12));
         assert_eq!(node_of_name("default"), None);
+    }
+
+    /// A one-connection HTTP server on loopback that reads the request, then answers
+    /// `reply` (or nothing, holding the connection open).
+    async fn server(reply: Option<Vec<u8>>) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            match reply {
+                Some(bytes) => {
+                    let _ = socket.write_all(&bytes).await;
+                }
+                None => {
+                    let _ = socket.read(&mut buf).await;
+                }
+            }
+        });
+        addr
+    }
+
+    fn etcd_at(addr: SocketAddr) -> Etcd {
+        Etcd::new(Topology { nodes: [(1, addr.ip())].into() }, EtcdOptions::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_oversized_answer_is_cut_off_and_silence_is_a_timeout() {
+        let http = etcd_at("127.0.0.1:1".parse().unwrap()).http;
+        let mut huge =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 2 * MAX_ANSWER_BYTES).into_bytes();
+        huge.resize(huge.len() + 2 * MAX_ANSWER_BYTES, b'x');
+        let addr = server(Some(huge)).await;
+        let answer = exchange(http.post(format!("http://{addr}/v3/kv/put")), Duration::from_secs(10)).await;
+        assert!(matches!(&answer, Answer::Lost(e) if e.contains("answer over")), "{answer:?}");
+        let write = Op::Write { key: "r1".into(), value: 1 };
+        assert_eq!(complete(&write, &answer).kind, EventType::Info);
+
+        let addr = server(None).await;
+        let answer =
+            exchange(http.post(format!("http://{addr}/v3/kv/put")), Duration::from_millis(200)).await;
+        assert_eq!(answer, Answer::TimedOut);
     }
 
     #[test]

@@ -171,7 +171,9 @@ impl Redis {
     }
 
     /// Send one command to `id` on a fresh connection, within `timeout`. The connection is
-    /// closed when this returns.
+    /// closed when this returns. A fresh connection per command keeps classification exact:
+    /// one that cannot be opened proves the command was never sent, which a pooled
+    /// connection to a node that just died cannot.
     pub async fn call(&self, id: NodeId, args: &[&[u8]], timeout: Duration) -> Exchange {
         let Some(&ip) = self.topology.nodes.get(&id) else {
             return Exchange::NotSent(format!("no node {id} in the topology"));
@@ -186,7 +188,10 @@ impl Redis {
             };
         match tokio::time::timeout_at(deadline, conn.call(args)).await {
             Err(_) => Exchange::TimedOut,
-            Ok(Ok(reply)) => Exchange::Reply(reply),
+            Ok(Ok(reply)) => {
+                conn.close_now();
+                Exchange::Reply(reply)
+            }
             Ok(Err(CallError::Io(e))) => Exchange::Lost(e),
             Ok(Err(CallError::Protocol(e))) => Exchange::Malformed(e.to_string()),
         }
