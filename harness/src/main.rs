@@ -14,7 +14,7 @@ mod host;
 #[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod nemesis;
 mod net;
-#[allow(dead_code)] // wired into the run loop next
+#[allow(dead_code)] // parts are used only by tests
 mod netns;
 #[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
 mod proxy;

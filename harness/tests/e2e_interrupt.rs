@@ -4,7 +4,7 @@
 mod e2e_support;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use checkers::Verdict;
 use e2e_support::*;
@@ -24,16 +24,7 @@ fn sigint_mid_run_leaves_no_process_and_a_checkable_history() {
     let harness_pid = child.id();
 
     // Wait until the workload is under way: the history has operations in it.
-    let until = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        if let Ok(run) = results::RunDir::open(&store.join("latest")) {
-            if run.read_history().map(|h| h.events.len() > 50).unwrap_or(false) {
-                break run;
-            }
-        }
-        assert!(Instant::now() < until, "the run never got going");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let run = wait_for_events(&store, 50, Duration::from_secs(60));
     let nodes_before = processes_mentioning(run.path());
     assert!(!nodes_before.is_empty(), "the nodes are running");
 

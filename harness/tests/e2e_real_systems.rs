@@ -217,16 +217,7 @@ fn sigint_mid_run_removes_the_namespaces_and_keeps_the_history() {
         .spawn()
         .unwrap();
     let harness_pid = child.id();
-    let until = std::time::Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        if let Ok(run) = results::RunDir::open(&store.join("latest")) {
-            if run.read_history().map(|h| h.events.len() > 50).unwrap_or(false) {
-                break run;
-            }
-        }
-        assert!(std::time::Instant::now() < until, "the run never got going");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let run = wait_for_events(&store, 50, Duration::from_secs(60));
     let record = network_record(&store);
     let first = record["namespaces"]["1"].as_str().unwrap().to_string();
     let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();

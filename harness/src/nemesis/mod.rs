@@ -136,12 +136,11 @@ impl Nemesis {
                 // never took effect there is nothing to undo.
                 match self.active.remove(&step.id) {
                     Some(fault) => self.stop(f, &fault).await,
-                    None => Record {
+                    None => Record::not_taken(
                         f,
-                        value: json!({ "fault": step.fault.kind().name() }),
-                        took_effect: false,
-                        error: Some("the fault was not in force".into()),
-                    },
+                        json!({ "fault": step.fault.kind().name() }),
+                        "the fault was not in force",
+                    ),
                 }
             }
         }
@@ -220,7 +219,7 @@ impl Nemesis {
                         let record = Record { f, value, took_effect: !grudge.is_empty(), error: None };
                         (record, in_force(fault))
                     }
-                    Err(e) => (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None),
+                    Err(e) => (Record::not_taken(f, value, format!("{e:#}")), None),
                 }
             }
             Fault::PartitionLeader => match self.find_leader().await {
@@ -232,15 +231,13 @@ impl Nemesis {
                             let resolved = Fault::Partition { kind: FaultKind::PartitionLeader, grudge };
                             (Record { f, value, took_effect: true, error: None }, in_force(&resolved))
                         }
-                        Err(e) => {
-                            (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None)
-                        }
+                        Err(e) => (Record::not_taken(f, value, format!("{e:#}")), None),
                     }
                 }
                 None => {
                     let value = json!({ "fault": kind });
-                    let error = Some("no node claims to lead".to_string());
-                    (Record { f, value, took_effect: false, error }, None)
+                    let error = "no node claims to lead";
+                    (Record::not_taken(f, value, error), None)
                 }
             },
             Fault::Failover => self.fail_over(f).await,
@@ -250,7 +247,7 @@ impl Nemesis {
                     Ok(()) => {
                         (Record { f, value, took_effect: !faults.is_none(), error: None }, in_force(fault))
                     }
-                    Err(e) => (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None),
+                    Err(e) => (Record::not_taken(f, value, format!("{e:#}")), None),
                 }
             }
             Fault::Kill { nodes, .. } => {
@@ -274,7 +271,7 @@ impl Nemesis {
                 }
                 Err(e) => {
                     let value = json!({ "fault": kind, "node": node });
-                    (Record { f, value, took_effect: false, error: Some(format!("{e:#}")) }, None)
+                    (Record::not_taken(f, value, format!("{e:#}")), None)
                 }
             },
         }
@@ -286,28 +283,22 @@ impl Nemesis {
     async fn fail_over(&mut self, f: String) -> (Record, Option<InForce>) {
         let kind = FaultKind::Failover.name();
         let Some(operator) = self.operator.clone() else {
-            let error = Some("this system has no operator failover".to_string());
-            return (Record { f, value: json!({ "fault": kind }), took_effect: false, error }, None);
+            let error = "this system has no operator failover";
+            return (Record::not_taken(f, json!({ "fault": kind }), error), None);
         };
         let Some((old, _)) = self.find_leader().await else {
-            let error = Some("no node claims to be primary".to_string());
-            return (Record { f, value: json!({ "fault": kind }), took_effect: false, error }, None);
+            let error = "no node claims to be primary";
+            return (Record::not_taken(f, json!({ "fault": kind }), error), None);
         };
         let ids = self.supervisor.node_ids();
         let Some(promoted) = ids.iter().copied().find(|&id| id != old) else {
-            let error = Some("no other node to promote".to_string());
-            return (
-                Record { f, value: json!({ "fault": kind, "primary": old }), took_effect: false, error },
-                None,
-            );
+            let error = "no other node to promote";
+            return (Record::not_taken(f, json!({ "fault": kind, "primary": old }), error), None);
         };
         let grudge = partitions::isolate(&ids, old);
         let mut value = json!({ "fault": kind, "primary": old, "promoted": promoted, "grudge": grudge });
         if let Err(e) = self.network.set_grudge(grudge) {
-            return (
-                Record { f, value, took_effect: false, error: Some(format!("cut off {old}: {e:#}")) },
-                None,
-            );
+            return (Record::not_taken(f, value, format!("cut off {old}: {e:#}")), None);
         }
         let timeout = self.config.status_timeout;
         if let Err(e) = operator.promote(promoted, timeout).await {
@@ -316,7 +307,7 @@ impl Nemesis {
             if let Err(h) = healed {
                 error.push_str(&format!("; heal: {h:#}"));
             }
-            return (Record { f, value, took_effect: false, error: Some(error) }, None);
+            return (Record::not_taken(f, value, error), None);
         }
         let mut repointed = Vec::new();
         let mut errors = Vec::new();
@@ -363,14 +354,14 @@ impl Nemesis {
                 let value = json!({ "fault": kind, "grudge": Grudge::none() });
                 match self.network.heal() {
                     Ok(()) => Record { f, value, took_effect: was_cut, error: None },
-                    Err(e) => Record { f, value, took_effect: false, error: Some(format!("{e:#}")) },
+                    Err(e) => Record::not_taken(f, value, format!("{e:#}")),
                 }
             }
             Fault::Link { .. } => {
                 let value = json!({ "fault": kind });
                 match self.network.clear_link_faults() {
                     Ok(()) => Record { f, value, took_effect: true, error: None },
-                    Err(e) => Record { f, value, took_effect: false, error: Some(format!("{e:#}")) },
+                    Err(e) => Record::not_taken(f, value, format!("{e:#}")),
                 }
             }
             Fault::Kill { nodes, .. } => {

@@ -22,6 +22,11 @@ pub struct Record {
 }
 
 impl Record {
+    /// A step that did not take effect, and why.
+    pub fn not_taken(f: String, value: Value, error: impl Into<String>) -> Record {
+        Record { f, value, took_effect: false, error: Some(error.into()) }
+    }
+
     /// The history event, `time_ns` after the run began. The value gains `took_effect`.
     /// The index is 0: the recorder assigns indices.
     pub fn to_event(&self, time_ns: u64) -> Event {

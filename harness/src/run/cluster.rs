@@ -24,9 +24,7 @@ use crate::nemesis::FaultKind;
 use crate::net::Network;
 use crate::netns::{NetnsNetwork, RunTag};
 use crate::proxy::{Proxy, ProxyConfig};
-use crate::supervisor::{
-    allocate_addrs, register_teardown, LocalHost, NodeCommand, Supervisor, TeardownGuard,
-};
+use crate::supervisor::{allocate_addrs, on_forced_exit, LocalHost, NodeCommand, Supervisor};
 use crate::system::builtin::Builtin;
 use crate::system::etcd::{Etcd, EtcdOptions};
 use crate::system::redis::{Redis, RedisOptions};
@@ -48,9 +46,6 @@ pub struct Cluster {
     /// The built-in nodes' client API addresses (for a workload's setup); empty for
     /// real systems.
     pub clients: BTreeMap<NodeId, SocketAddr>,
-    /// Tears the network down if the harness is forced out (second signal, panic) before
-    /// the cluster is dropped.
-    _teardown: Option<TeardownGuard>,
 }
 
 impl Cluster {
@@ -81,13 +76,7 @@ impl Cluster {
             .collect::<Vec<_>>();
         let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
         let supervisor = Arc::new(Supervisor::with_probe(Arc::new(LocalHost::new()), specs, system.clone()));
-        let cluster = Cluster {
-            supervisor,
-            network: Arc::new(proxy),
-            clients: system.clients(),
-            system,
-            _teardown: None,
-        };
+        let cluster = Cluster { supervisor, network: Arc::new(proxy), clients: system.clients(), system };
         // On failure the cluster is dropped here, which kills whatever started.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)
@@ -106,12 +95,8 @@ impl Cluster {
                 .context("the network builder's thread was lost")??
         };
         let network = Arc::new(network);
-        let weak = Arc::downgrade(&network);
-        let teardown = register_teardown(move || {
-            if let Some(network) = weak.upgrade() {
-                network.shutdown();
-            }
-        });
+        // A second Ctrl-C or a panic skips destructors: remove the namespaces anyway.
+        on_forced_exit(crate::netns::shutdown_all);
         let record = serde_json::json!({
             "backend": "netns",
             "tag": network.tag().as_str(),
@@ -163,8 +148,7 @@ impl Cluster {
             ids.iter().map(|&id| system.node_spec(id, run_dir)).collect::<anyhow::Result<Vec<_>>>()?;
         let host = Arc::new(network.host());
         let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
-        let cluster =
-            Cluster { supervisor, network, system, clients: BTreeMap::new(), _teardown: Some(teardown) };
+        let cluster = Cluster { supervisor, network, system, clients: BTreeMap::new() };
         // On failure the cluster is dropped here: nodes killed, namespaces removed.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)

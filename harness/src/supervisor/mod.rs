@@ -32,9 +32,7 @@ pub use command::NodeCommand;
 pub use local::LocalHost;
 pub use ports::allocate_addrs;
 pub use probe::HttpProbe;
-pub use signals::{
-    install_panic_hook, kill_all_nodes, register_teardown, TeardownGuard, Termination, TerminationSignal,
-};
+pub use signals::{install_panic_hook, kill_all_nodes, on_forced_exit, Termination, TerminationSignal};
 
 use crate::host::{Host, NodeSpec, NodeState, Probe};
 

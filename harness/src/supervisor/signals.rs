@@ -7,7 +7,7 @@
 //! kills every node group and exits with 130 at once. A panic kills every node group
 //! before the previous panic hook runs.
 
-use std::sync::{Mutex, Once};
+use std::sync::{Once, OnceLock};
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -52,7 +52,7 @@ impl Termination {
                 _ = self.terminate.recv() => {},
             }
             kill_all_nodes();
-            run_teardowns();
+            run_teardown();
             eprintln!("faultline: second termination signal, killed every node, exiting");
             std::process::exit(EXIT_FORCED);
         });
@@ -73,40 +73,24 @@ pub fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             kill_all_nodes();
-            run_teardowns();
+            run_teardown();
             previous(info);
         }));
     });
 }
 
-type Teardown = Box<dyn Fn() + Send>;
+/// What to tear down when the harness exits without unwinding (a second signal) or
+/// panics: what a run built outside its own processes (network namespaces). Set once.
+static EXIT_TEARDOWN: OnceLock<fn()> = OnceLock::new();
 
-/// Teardowns to run when the harness exits without unwinding (a second signal) or panics:
-/// what a run built outside its own process (network namespaces) and must not leave.
-static TEARDOWNS: Mutex<Vec<(u64, Teardown)>> = Mutex::new(Vec::new());
-static NEXT_TEARDOWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Removes its teardown from the registry when dropped (the normal path tore down itself).
-pub struct TeardownGuard(u64);
-
-/// Register `teardown` to run on a forced exit or a panic, until the guard is dropped.
-pub fn register_teardown(teardown: impl Fn() + Send + 'static) -> TeardownGuard {
-    let id = NEXT_TEARDOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    TEARDOWNS.lock().unwrap_or_else(|p| p.into_inner()).push((id, Box::new(teardown)));
-    TeardownGuard(id)
+/// Make forced exits and panics run `teardown` (after killing every node group). The first
+/// call wins; `teardown` must be idempotent and cover everything the process built.
+pub fn on_forced_exit(teardown: fn()) {
+    let _ = EXIT_TEARDOWN.set(teardown);
 }
 
-impl Drop for TeardownGuard {
-    fn drop(&mut self) {
-        TEARDOWNS.lock().unwrap_or_else(|p| p.into_inner()).retain(|(id, _)| *id != self.0);
-    }
-}
-
-/// Run every registered teardown once. Never blocks on a lock held elsewhere (a panic
-/// inside a teardown's own registration must not hang the hook).
-fn run_teardowns() {
-    let Ok(mut teardowns) = TEARDOWNS.try_lock() else { return };
-    for (_, teardown) in teardowns.drain(..) {
+fn run_teardown() {
+    if let Some(teardown) = EXIT_TEARDOWN.get() {
         teardown();
     }
 }

@@ -49,6 +49,21 @@ pub fn wait_with_deadline(mut child: Child, deadline: Duration) -> Output {
     }
 }
 
+/// Wait until the run under `store` has more than `events` events in its history; the run.
+/// Panics if it never gets there within `deadline`.
+pub fn wait_for_events(store: &Path, events: usize, deadline: Duration) -> RunDir {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Ok(run) = RunDir::open(&store.join("latest")) {
+            if run.read_history().map(|h| h.events.len() > events).unwrap_or(false) {
+                return run;
+            }
+        }
+        assert!(Instant::now() < until, "the run never got going");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The run `store/latest` points at.
 pub fn latest(store: &Path) -> RunDir {
     RunDir::open(&store.join("latest")).expect("the store has a latest run")
