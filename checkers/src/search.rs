@@ -20,8 +20,12 @@
 //! only when something needs it. Unknown ops live in a list of their own and in the memo
 //! count by dominance (see `memo`).
 //!
-//! The list is index-based (dancing links over `u32` arrays); the linearized set is a
-//! bitset with an incremental Zobrist hash; states are interned ids; see `memo`.
+//! The walk's data is split by role: `Timeline` (the completed ops' calls and returns,
+//! dancing links over `u32` arrays), `Crashed` (the unknown ops, likewise), `Linearized`
+//! (the bitsets, with an incremental Zobrist hash), `Cursor` (the configuration and the
+//! choice being tried, copied into a local so it stays in registers) and `Longest` (the
+//! counterexample so far). `Search::walk` is the loop; each step is an `#[inline]` method
+//! of one of them. States are interned ids; see `memo`.
 
 use crate::budget::{Budget, Stop};
 use crate::hash::mix64;
@@ -53,6 +57,8 @@ pub(crate) enum Outcome {
 const HEAD: u32 = 0;
 const RETURN: u32 = 1 << 31;
 const NONE: u32 = u32::MAX;
+/// Marks, in `Linearized::class`, an op of unknown outcome.
+const CRASHED: u32 = 1 << 31;
 /// How many steps between looks at the clock, the memory count and the cancel flag.
 const CHECK_EVERY: u64 = 1024;
 
@@ -64,7 +70,7 @@ struct Frame {
     /// For an op of unknown outcome: the position of the return that was due when it
     /// was chosen (the walk over unknown ops stops there).
     due: u64,
-    /// The configuration's guard before this op was pushed (see `Search::guard`).
+    /// The configuration's guard before this op was pushed (see `Cursor::guard`).
     guard: u32,
 }
 
@@ -82,162 +88,56 @@ pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Bud
 /// One object's search, resumable: [`Search::run`] goes on for a number of steps and
 /// returns the outcome once there is one, so a scheduler can share threads between the
 /// searches of many objects and none of them can hold a thread forever.
-#[derive(Default)]
 pub(crate) struct Search {
-    ops: Vec<Interval>,
-    /// Per op: its index among the completed ops (bitset position) or the unknown ones.
-    class_index: Vec<u32>,
-    /// Number of completed ops.
-    known: usize,
-    unknown_ops: Vec<u32>,
-    /// The main list: per node, the op (with `RETURN` for a return entry) and its position.
-    tag: Vec<u32>,
-    position: Vec<u64>,
-    call_node: Vec<u32>,
-    ret_node: Vec<u32>,
-    next: Vec<u32>,
-    prev: Vec<u32>,
-    end: u32,
-    /// The list of unknown ops not yet linearized: node u + 1 for unknown op u, 0 and
-    /// `unknown_end` as sentinels.
-    unext: Vec<u32>,
-    uprev: Vec<u32>,
-    unknown_end: u32,
-    zobrist: Vec<u64>,
-    bits: Vec<u64>,
-    unknown_bits: Vec<u64>,
-    set_hash: u64,
-    top: u32,
-    state: StateId,
+    set: Linearized,
+    timeline: Timeline,
+    crashed: Crashed,
+    /// Where the walk stands; copied into a local for the walk, so that it lives in
+    /// registers rather than behind `&mut self`.
+    at: Cursor,
     stack: Vec<Frame>,
     memo: Memo,
-    /// The longest prefix so far, and how much of it the stack still agrees with.
-    best: Vec<u32>,
-    agree: usize,
-    failing: Option<u32>,
+    longest: Longest,
     /// Bytes last reported to the budget.
     reported: u64,
     steps: u64,
-    // Each configuration's choices are tried in two passes: first the completed ops whose
-    // calls come before the first pending return (walking the main list from `entry`),
-    // then, only if none of those leads anywhere, the unknown ops called before that
-    // return (walking their list from `uentry`, up to position `due`).
-    entry: u32,
-    in_unknown: bool,
-    uentry: u32,
-    due: u64,
     /// Whether the machine prunes with `can_reach`: it says so, and no op of unknown
     /// outcome resets (such an op could take effect before any deadline). Decided at the
     /// first run.
     prunes: Option<bool>,
-    /// In the current configuration, the first pending return of an op that guards (a kv
-    /// get), as a node, if no op called before that return and not yet linearized resets;
-    /// `NONE` otherwise. Only those ops can be linearized before the guarding op (it is
-    /// pending, so the walk never passes its return), so a candidate whose state cannot
-    /// reach it (by `Machine::can_reach`) leads nowhere and is pruned.
-    guard: u32,
 }
 
 impl Search {
     /// A search of `ops` (sorted by call) from `initial`, recording configurations in
     /// `memo` (which must be empty; a cleared one keeps its room).
     pub(crate) fn new(ops: &[Interval], initial: StateId, memo: Memo) -> Self {
-        let n = ops.len();
-        assert!(n < (RETURN as usize), "a partition holds fewer than 2^31 ops");
+        assert!(ops.len() < (RETURN as usize), "a partition holds fewer than 2^31 ops");
         debug_assert!(ops.windows(2).all(|w| w[0].call < w[1].call), "ops are sorted by call");
         debug_assert_eq!(memo.len(), 0, "a search starts from an empty memo");
-
-        // Completed ops get dense indices for the bitset; unknown ones their own, and a
-        // list of their own, so that they neither lengthen every walk from the front nor
-        // count as deadlines.
-        let mut class_index = vec![0u32; n];
-        let mut known_ops: Vec<u32> = Vec::new();
-        let mut unknown_ops: Vec<u32> = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
-            if op.ret.is_some() {
-                class_index[i] = known_ops.len() as u32;
-                known_ops.push(i as u32);
-            } else {
-                class_index[i] = unknown_ops.len() as u32;
-                unknown_ops.push(i as u32);
-            }
-        }
-        let known = known_ops.len();
-        let unknown = unknown_ops.len();
-
-        // The main list: HEAD, calls and returns of completed ops in real-time order, END.
-        let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * known);
-        for &i in &known_ops {
-            let op = ops[i as usize];
-            order.push((op.call, i));
-            if let Some(ret) = op.ret {
-                debug_assert!(ret > op.call);
-                order.push((ret, i | RETURN));
-            }
-        }
-        order.sort_unstable_by_key(|&(position, _)| position);
-        let end = order.len() as u32 + 1;
-        let mut tag = Vec::with_capacity(order.len() + 2);
-        let mut position = Vec::with_capacity(order.len() + 2);
-        tag.push(NONE);
-        position.push(0);
-        let mut call_node = vec![NONE; n];
-        let mut ret_node = vec![NONE; n];
-        for (node, &(at, t)) in order.iter().enumerate() {
-            let node = node as u32 + 1;
-            if t & RETURN == 0 {
-                call_node[t as usize] = node;
-            } else {
-                ret_node[(t & !RETURN) as usize] = node;
-            }
-            tag.push(t);
-            position.push(at);
-        }
-        tag.push(NONE);
-        position.push(u64::MAX);
-        let mut next: Vec<u32> = (1..=end + 1).collect();
-        let prev: Vec<u32> = (0..=end).map(|i| i.wrapping_sub(1)).collect();
-        next[end as usize] = NONE;
-
-        let unknown_end = unknown as u32 + 1;
-        let unext: Vec<u32> = (1..=unknown_end + 1).collect();
-        let uprev: Vec<u32> = (0..=unknown_end).map(|i| i.wrapping_sub(1)).collect();
-
-        let entry = next[HEAD as usize];
-        Search {
-            ops: ops.to_vec(),
-            class_index,
-            known,
-            unknown_ops,
-            tag,
-            position,
-            call_node,
-            ret_node,
-            next,
-            prev,
-            end,
-            unext,
-            uprev,
-            unknown_end,
-            zobrist: (0..known as u64).map(mix64).collect(),
-            bits: vec![0u64; known.div_ceil(64)],
-            unknown_bits: vec![0u64; unknown.div_ceil(64)],
+        let set = Linearized::new(ops);
+        let timeline = Timeline::new(ops);
+        let crashed = Crashed::new(ops);
+        let at = Cursor {
+            state: initial,
             set_hash: 0,
             top: 0,
-            state: initial,
-            stack: Vec::new(),
-            memo,
-            best: Vec::new(),
-            agree: 0,
-            failing: None,
-            reported: 0,
-            steps: 0,
-            entry,
+            entry: timeline.first(),
             in_unknown: false,
             uentry: 0,
             due: 0,
-            prunes: None,
             guard: NONE,
+        };
+        Search {
+            set,
+            timeline,
+            crashed,
+            at,
+            stack: Vec::new(),
+            memo,
+            longest: Longest::default(),
+            reported: 0,
+            steps: 0,
+            prunes: None,
         }
     }
 
@@ -268,278 +168,553 @@ impl Search {
     }
 
     fn walk<M: Machine>(&mut self, machine: &mut M, budget: &Budget, max_steps: u64) -> Option<Outcome> {
-        // The fields become plain locals for the walk (and go back at the end), so that
-        // the compiler keeps them in registers: through `&mut self` every call out of the
-        // loop could, as far as it knows, change them.
+        let crashed_ops = self.crashed.ops();
+        let prunes = *self
+            .prunes
+            .get_or_insert_with(|| M::PRUNES && crashed_ops.iter().all(|&op| !machine.resets(op)));
         let Search {
-            ops,
-            class_index,
-            known,
-            unknown_ops,
-            tag,
-            position,
-            call_node,
-            ret_node,
-            mut next,
-            mut prev,
-            end,
-            mut unext,
-            mut uprev,
-            unknown_end,
-            zobrist,
-            mut bits,
-            mut unknown_bits,
-            set_hash: mut set_hash_,
-            top: mut top_,
-            state: mut state_,
-            mut stack,
-            mut memo,
-            mut best,
-            agree: mut agree_,
-            failing: mut failing_,
-            mut reported,
-            steps: mut steps_,
-            entry: mut entry_,
-            in_unknown: mut in_unknown_,
-            uentry: mut uentry_,
-            due: mut due_,
-            prunes,
-            guard: mut guard_,
-        } = std::mem::take(self);
-        let prunes = prunes.unwrap_or_else(|| M::PRUNES && unknown_ops.iter().all(|&op| !machine.resets(op)));
-        // The guard of the configuration the list now describes.
-        let guard_of = |machine: &M, next: &[u32]| -> u32 {
-            if !M::PRUNES || !prunes {
-                return NONE;
+            set,
+            timeline,
+            crashed,
+            at: saved,
+            stack,
+            memo,
+            longest,
+            reported,
+            steps: saved_steps,
+            ..
+        } = self;
+        let mut at = *saved;
+        let mut steps = *saved_steps;
+        let guard_of = |machine: &M, timeline: &Timeline| {
+            if M::PRUNES && prunes {
+                timeline.guard(machine)
+            } else {
+                NONE
             }
-            let mut at = next[HEAD as usize];
-            while at != end {
-                let t = tag[at as usize];
-                if t & RETURN == 0 {
-                    if machine.resets(t) {
-                        return NONE;
-                    }
-                } else if machine.guards(t & !RETURN) {
-                    return at;
-                }
-                at = next[at as usize];
-            }
-            NONE
         };
-        if steps_ == 0 {
-            guard_ = guard_of(machine, &next);
+        if steps == 0 {
+            at.guard = guard_of(machine, timeline);
         }
-        let stop_at = steps_.saturating_add(max_steps);
-
-        let lift = |next: &mut [u32], prev: &mut [u32], node: u32| {
-            let (p, q) = (prev[node as usize], next[node as usize]);
-            next[p as usize] = q;
-            prev[q as usize] = p;
-        };
-        let unlift = |next: &mut [u32], prev: &mut [u32], node: u32| {
-            let (p, q) = (prev[node as usize], next[node as usize]);
-            next[p as usize] = node;
-            prev[q as usize] = node;
-        };
+        let stop_at = steps.saturating_add(max_steps);
 
         let outcome = loop {
-            steps_ += 1;
-            if steps_.is_multiple_of(CHECK_EVERY) {
-                let mine = memo.bytes() + machine.heap_bytes() as u64 + (best.capacity() * 4) as u64;
-                if let Err(stop) = budget.check(&mut reported, mine, memo.growth_bytes()) {
+            steps += 1;
+            if steps.is_multiple_of(CHECK_EVERY) {
+                let mine = memo.bytes() + machine.heap_bytes() as u64 + longest.bytes();
+                if let Err(stop) = budget.check(reported, mine, memo.growth_bytes()) {
                     break Some(Outcome::Stopped(stop));
                 }
-                if steps_ >= stop_at {
+                if steps >= stop_at {
                     break None;
                 }
             }
-            // Choose: the next candidate op, or None when this configuration is exhausted.
-            let candidate = if !in_unknown_ {
-                if entry_ == end {
+
+            // Choose the next candidate op, or backtrack when this configuration is exhausted.
+            let op = if !at.in_unknown {
+                if at.entry == timeline.end {
                     break Some(Outcome::Linearizable);
                 }
-                let t = tag[entry_ as usize];
-                if t & RETURN == 0 {
-                    Some(t)
-                } else {
-                    if failing_.is_none() && agree_ == stack.len() && stack.len() == best.len() {
-                        failing_ = Some(t & !RETURN);
-                    }
-                    in_unknown_ = true;
-                    due_ = position[entry_ as usize];
-                    uentry_ = unext[0];
+                let t = timeline.tag[at.entry as usize];
+                if t & RETURN != 0 {
+                    // The first pending return: no completed op called after it may come
+                    // first, so the second pass tries the unknown ops called before it.
+                    longest.due(stack.len(), t & !RETURN);
+                    at.in_unknown = true;
+                    at.due = timeline.position[at.entry as usize];
+                    at.uentry = crashed.first();
                     continue;
                 }
-            } else if uentry_ != unknown_end && ops[unknown_ops[uentry_ as usize - 1] as usize].call < due_ {
-                Some(unknown_ops[uentry_ as usize - 1])
+                t
+            } else if let Some(op) = crashed.called_before(at.uentry, at.due) {
+                op
             } else {
-                None
+                let Some(frame) = stack.pop() else {
+                    let stuck = longest.failing.unwrap_or(timeline.tag[at.entry as usize] & !RETURN);
+                    break Some(longest.outcome(stuck));
+                };
+                longest.popped(stack.len());
+                at.back(&frame, set, timeline, crashed);
+                continue;
             };
 
-            if let Some(op) = candidate {
-                let Some(after) = machine.step(state_, op) else {
-                    if in_unknown_ {
-                        uentry_ = unext[uentry_ as usize];
-                    } else {
-                        entry_ = next[entry_ as usize];
-                    }
-                    continue;
-                };
-                if in_unknown_ {
-                    // Right after another unknown op u: if this op, applied instead of u,
-                    // reaches the same state, then linearizing it after u is dominated by
-                    // linearizing it alone, which this configuration's parent tries too
-                    // (a write that overwrites a crashed write). Skip it.
-                    if let Some(last) = stack.last() {
-                        if ops[last.op as usize].ret.is_none() && machine.step(last.state, op) == Some(after)
-                        {
-                            uentry_ = unext[uentry_ as usize];
-                            continue;
-                        }
-                    }
-                }
-                if M::PRUNES && guard_ != NONE {
-                    let due_op = tag[guard_ as usize] & !RETURN;
-                    if due_op != op && !machine.can_reach(after, due_op) {
-                        // The stack plus this op is still a linearizable prefix, after
-                        // which the guarding op cannot take effect: as good a
-                        // counterexample as one the search would have walked into.
-                        if stack.len() + 1 > best.len() {
-                            best.truncate(agree_);
-                            best.extend(stack[agree_..].iter().map(|f| f.op));
-                            best.push(op);
-                            agree_ = stack.len();
-                            failing_ = Some(due_op);
-                        }
-                        if in_unknown_ {
-                            uentry_ = unext[uentry_ as usize];
-                        } else {
-                            entry_ = next[entry_ as usize];
-                        }
+            let Some(after) = machine.step(at.state, op) else {
+                at.skip(timeline, crashed);
+                continue;
+            };
+            if at.in_unknown {
+                // Right after another unknown op u: if this op, applied instead of u,
+                // reaches the same state, then linearizing it after u is dominated by
+                // linearizing it alone, which this configuration's parent tries too
+                // (a write that overwrites a crashed write). Skip it.
+                if let Some(last) = stack.last() {
+                    if set.is_crashed(last.op) && machine.step(last.state, op) == Some(after) {
+                        at.skip(timeline, crashed);
                         continue;
                     }
                 }
-                let class = class_index[op as usize];
-                // Tentatively linearize: lift, then ask the memo about the new configuration.
-                let (new_hash, new_top) = if in_unknown_ {
-                    lift(&mut unext, &mut uprev, uentry_);
-                    unknown_bits[class as usize / 64] |= 1u64 << (class % 64);
-                    (set_hash_, top_)
-                } else {
-                    lift(&mut next, &mut prev, entry_);
-                    lift(&mut next, &mut prev, ret_node[op as usize]);
-                    bits[class as usize / 64] |= 1u64 << (class % 64);
-                    (set_hash_ ^ zobrist[class as usize], top_.max(class + 1))
-                };
-                let first = next[HEAD as usize];
-                let lowest =
-                    if first == end { known } else { class_index[tag[first as usize] as usize] as usize };
-                let first_word = lowest / 64;
-                let words: &[u64] = if new_top > 0 && first_word <= (new_top as usize - 1) / 64 {
-                    &bits[first_word..=(new_top as usize - 1) / 64]
-                } else {
-                    &[]
-                };
-                if memo.insert(Memo::hash(new_hash, after), after, first_word as u32, words, &unknown_bits) {
-                    let depth = stack.len();
-                    if agree_ == depth && best.len() > depth && best[depth] == op {
-                        agree_ = depth + 1;
-                    }
-                    stack.push(Frame {
-                        op,
-                        state: state_,
-                        top: top_,
-                        due: if in_unknown_ { due_ } else { 0 },
-                        guard: guard_,
-                    });
-                    state_ = after;
-                    set_hash_ = new_hash;
-                    top_ = new_top;
-                    if stack.len() > best.len() {
-                        best.truncate(agree_);
-                        best.extend(stack[agree_..].iter().map(|f| f.op));
-                        agree_ = stack.len();
-                        failing_ = None;
-                    }
-                    in_unknown_ = false;
-                    entry_ = next[HEAD as usize];
-                    guard_ = guard_of(machine, &next);
-                } else if in_unknown_ {
-                    unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
-                    unlift(&mut unext, &mut uprev, uentry_);
-                    uentry_ = unext[uentry_ as usize];
-                } else {
-                    bits[class as usize / 64] &= !(1u64 << (class % 64));
-                    unlift(&mut next, &mut prev, ret_node[op as usize]);
-                    unlift(&mut next, &mut prev, entry_);
-                    entry_ = next[entry_ as usize];
+            }
+            if M::PRUNES && at.guard != NONE {
+                let due_op = timeline.tag[at.guard as usize] & !RETURN;
+                if due_op != op && !machine.can_reach(after, due_op) {
+                    // The stack plus this op is still a linearizable prefix, after which
+                    // the guarding op cannot take effect: as good a counterexample as one
+                    // the search would have walked into.
+                    longest.pruned(stack, op, due_op);
+                    at.skip(timeline, crashed);
+                    continue;
                 }
-                continue;
             }
 
-            // This configuration is exhausted: undo the last choice.
-            let Some(frame) = stack.pop() else {
-                let stuck = failing_.unwrap_or_else(|| tag[entry_ as usize] & !RETURN);
-                break Some(Outcome::NotLinearizable { prefix: best.clone(), failing: stuck });
+            // Tentatively linearize, then ask the memo about the new configuration.
+            let (set_hash, top) = at.lift(op, set, timeline, crashed);
+            let lowest = match timeline.first_call() {
+                Some(first) => set.index(first) as usize,
+                None => set.known,
             };
-            agree_ = agree_.min(stack.len());
-            state_ = frame.state;
-            top_ = frame.top;
-            guard_ = frame.guard;
-            let class = class_index[frame.op as usize];
-            if ops[frame.op as usize].ret.is_none() {
-                unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
-                let node = class + 1;
-                unlift(&mut unext, &mut uprev, node);
-                in_unknown_ = true;
-                due_ = frame.due;
-                uentry_ = unext[node as usize];
+            let (first_word, words) = set.key(lowest, top);
+            if memo.insert(Memo::hash(set_hash, after), after, first_word, words, &set.unknown_bits) {
+                stack.push(Frame {
+                    op,
+                    state: at.state,
+                    top: at.top,
+                    due: if at.in_unknown { at.due } else { 0 },
+                    guard: at.guard,
+                });
+                longest.pushed(stack);
+                at.state = after;
+                at.set_hash = set_hash;
+                at.top = top;
+                at.in_unknown = false;
+                at.entry = timeline.first();
+                at.guard = guard_of(machine, timeline);
             } else {
-                set_hash_ ^= zobrist[class as usize];
-                bits[class as usize / 64] &= !(1u64 << (class % 64));
-                let call = call_node[frame.op as usize];
-                unlift(&mut next, &mut prev, ret_node[frame.op as usize]);
-                unlift(&mut next, &mut prev, call);
-                in_unknown_ = false;
-                entry_ = next[call as usize];
+                at.unlift(op, set, timeline, crashed);
+                at.skip(timeline, crashed);
             }
         };
-        *self = Search {
-            ops,
-            class_index,
-            known,
-            unknown_ops,
-            tag,
-            position,
-            call_node,
-            ret_node,
-            next,
-            prev,
-            end,
-            unext,
-            uprev,
-            unknown_end,
-            zobrist,
-            bits,
-            unknown_bits,
-            set_hash: set_hash_,
-            top: top_,
-            state: state_,
-            stack,
-            memo,
-            best,
-            agree: agree_,
-            failing: failing_,
-            reported,
-            steps: steps_,
-            entry: entry_,
-            in_unknown: in_unknown_,
-            uentry: uentry_,
-            due: due_,
-            prunes: Some(prunes),
-            guard: guard_,
-        };
+        *saved = at;
+        *saved_steps = steps;
         outcome
+    }
+}
+
+/// Where the walk stands: the current configuration (state, set hash, top) and the
+/// choice being tried in it.
+///
+/// Each configuration's choices are tried in two passes: first the completed ops whose
+/// calls come before the first pending return (walking the timeline from `entry`), then,
+/// only if none of those leads anywhere, the unknown ops called before that return
+/// (walking their list from `uentry`, up to position `due`).
+#[derive(Clone, Copy)]
+struct Cursor {
+    state: StateId,
+    /// The Zobrist hash of the linearized completed ops.
+    set_hash: u64,
+    /// One more than the highest linearized completed op.
+    top: u32,
+    entry: u32,
+    in_unknown: bool,
+    uentry: u32,
+    due: u64,
+    /// In the current configuration, the first pending return of an op that guards (a kv
+    /// get), as a node, if no op called before that return and not yet linearized resets;
+    /// `NONE` otherwise. Only those ops can be linearized before the guarding op (it is
+    /// pending, so the walk never passes its return), so a candidate whose state cannot
+    /// reach it (by `Machine::can_reach`) leads nowhere and is pruned.
+    guard: u32,
+}
+
+impl Cursor {
+    /// Moves on to the next candidate of the current pass.
+    #[inline]
+    fn skip(&mut self, timeline: &Timeline, crashed: &Crashed) {
+        if self.in_unknown {
+            self.uentry = crashed.next[self.uentry as usize];
+        } else {
+            self.entry = timeline.next[self.entry as usize];
+        }
+    }
+
+    /// Linearizes `op`, the current candidate, in the set and lifts it out of its list;
+    /// returns the new set hash and top (the cursor keeps the old ones until the memo
+    /// accepts the configuration).
+    #[inline]
+    fn lift(
+        &self,
+        op: u32,
+        set: &mut Linearized,
+        timeline: &mut Timeline,
+        crashed: &mut Crashed,
+    ) -> (u64, u32) {
+        let class = set.index(op);
+        if self.in_unknown {
+            crashed.lift(self.uentry);
+            set.add_unknown(class);
+            (self.set_hash, self.top)
+        } else {
+            timeline.lift(self.entry, op);
+            (self.set_hash ^ set.add_known(class), self.top.max(class + 1))
+        }
+    }
+
+    /// Undoes [`Cursor::lift`] of the current candidate `op`.
+    #[inline]
+    fn unlift(&self, op: u32, set: &mut Linearized, timeline: &mut Timeline, crashed: &mut Crashed) {
+        let class = set.index(op);
+        if self.in_unknown {
+            set.remove_unknown(class);
+            crashed.unlift(self.uentry);
+        } else {
+            set.remove_known(class);
+            timeline.unlift(self.entry, op);
+        }
+    }
+
+    /// Undoes the choice `frame` recorded, and goes on with the candidate after it.
+    #[inline]
+    fn back(&mut self, frame: &Frame, set: &mut Linearized, timeline: &mut Timeline, crashed: &mut Crashed) {
+        self.state = frame.state;
+        self.top = frame.top;
+        self.guard = frame.guard;
+        let class = set.index(frame.op);
+        if set.is_crashed(frame.op) {
+            set.remove_unknown(class);
+            let node = class + 1;
+            crashed.unlift(node);
+            self.in_unknown = true;
+            self.due = frame.due;
+            self.uentry = crashed.next[node as usize];
+        } else {
+            self.set_hash ^= set.remove_known(class);
+            let call = timeline.call_node[frame.op as usize];
+            timeline.unlift(call, frame.op);
+            self.in_unknown = false;
+            self.entry = timeline.next[call as usize];
+        }
+    }
+}
+
+/// Which ops are linearized: a bitset over the completed ops (with an incremental
+/// Zobrist hash, so a memo probe does not rehash it) and one over the ops of unknown
+/// outcome, which the memo compares by inclusion (see `memo`).
+#[derive(Default)]
+struct Linearized {
+    /// Per op: its bit among the completed ops, or `CRASHED |` its bit among the unknown
+    /// ones.
+    class: Vec<u32>,
+    /// Number of completed ops.
+    known: usize,
+    zobrist: Vec<u64>,
+    bits: Vec<u64>,
+    unknown_bits: Vec<u64>,
+}
+
+impl Linearized {
+    fn new(ops: &[Interval]) -> Self {
+        let (mut known, mut unknown) = (0u32, 0u32);
+        let class = ops
+            .iter()
+            .map(|op| {
+                if op.ret.is_some() {
+                    known += 1;
+                    known - 1
+                } else {
+                    unknown += 1;
+                    CRASHED | (unknown - 1)
+                }
+            })
+            .collect();
+        Linearized {
+            class,
+            known: known as usize,
+            zobrist: (0..known as u64).map(mix64).collect(),
+            bits: vec![0u64; (known as usize).div_ceil(64)],
+            unknown_bits: vec![0u64; (unknown as usize).div_ceil(64)],
+        }
+    }
+
+    /// The op's bit in its own class's set.
+    #[inline]
+    fn index(&self, op: u32) -> u32 {
+        self.class[op as usize] & !CRASHED
+    }
+
+    #[inline]
+    fn is_crashed(&self, op: u32) -> bool {
+        self.class[op as usize] & CRASHED != 0
+    }
+
+    /// Adds completed op `class`; returns its Zobrist key.
+    #[inline]
+    fn add_known(&mut self, class: u32) -> u64 {
+        self.bits[class as usize / 64] |= 1u64 << (class % 64);
+        self.zobrist[class as usize]
+    }
+
+    /// Removes completed op `class`; returns its Zobrist key.
+    #[inline]
+    fn remove_known(&mut self, class: u32) -> u64 {
+        self.bits[class as usize / 64] &= !(1u64 << (class % 64));
+        self.zobrist[class as usize]
+    }
+
+    #[inline]
+    fn add_unknown(&mut self, class: u32) {
+        self.unknown_bits[class as usize / 64] |= 1u64 << (class % 64);
+    }
+
+    #[inline]
+    fn remove_unknown(&mut self, class: u32) {
+        self.unknown_bits[class as usize / 64] &= !(1u64 << (class % 64));
+    }
+
+    /// The completed set as the memo keys it: every op below `lowest` (the first one not
+    /// linearized) is in it, so only the words from `lowest`'s to `top`'s are stored.
+    #[inline]
+    fn key(&self, lowest: usize, top: u32) -> (u32, &[u64]) {
+        let first_word = lowest / 64;
+        let words: &[u64] = if top > 0 && first_word <= (top as usize - 1) / 64 {
+            &self.bits[first_word..=(top as usize - 1) / 64]
+        } else {
+            &[]
+        };
+        (first_word as u32, words)
+    }
+}
+
+/// The calls and returns of the completed ops not yet linearized, in real-time order: a
+/// doubly linked list over `u32` arrays (dancing links) from `HEAD` to `end`, out of which
+/// a linearized op's call and return are lifted and back into which they drop on undo.
+#[derive(Default)]
+struct Timeline {
+    /// Per node: the op, with `RETURN` for a return entry (`NONE` at the sentinels).
+    tag: Vec<u32>,
+    /// Per node: its position in the history's total order.
+    position: Vec<u64>,
+    /// Per op: the nodes of its call and its return.
+    call_node: Vec<u32>,
+    ret_node: Vec<u32>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    end: u32,
+}
+
+impl Timeline {
+    /// The list of the completed ops among `ops` (ops of unknown outcome have a list of
+    /// their own, so that they neither lengthen every walk from the front nor count as
+    /// deadlines).
+    fn new(ops: &[Interval]) -> Self {
+        let n = ops.len();
+        let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * n);
+        for (i, op) in ops.iter().enumerate() {
+            if let Some(ret) = op.ret {
+                debug_assert!(ret > op.call);
+                order.push((op.call, i as u32));
+                order.push((ret, i as u32 | RETURN));
+            }
+        }
+        order.sort_unstable_by_key(|&(position, _)| position);
+        let end = order.len() as u32 + 1;
+        let mut tag = Vec::with_capacity(order.len() + 2);
+        let mut position = Vec::with_capacity(order.len() + 2);
+        tag.push(NONE);
+        position.push(0);
+        let mut call_node = vec![NONE; n];
+        let mut ret_node = vec![NONE; n];
+        for (node, &(at, t)) in order.iter().enumerate() {
+            let node = node as u32 + 1;
+            if t & RETURN == 0 {
+                call_node[t as usize] = node;
+            } else {
+                ret_node[(t & !RETURN) as usize] = node;
+            }
+            tag.push(t);
+            position.push(at);
+        }
+        tag.push(NONE);
+        position.push(u64::MAX);
+        let mut next: Vec<u32> = (1..=end + 1).collect();
+        let prev: Vec<u32> = (0..=end).map(|i| i.wrapping_sub(1)).collect();
+        next[end as usize] = NONE;
+        Timeline { tag, position, call_node, ret_node, next, prev, end }
+    }
+
+    #[inline]
+    fn first(&self) -> u32 {
+        self.next[HEAD as usize]
+    }
+
+    /// The op of the first entry left, which is a call (a return is lifted with its
+    /// call), or `None` when every completed op is linearized.
+    #[inline]
+    fn first_call(&self) -> Option<u32> {
+        let first = self.first();
+        (first != self.end).then(|| self.tag[first as usize])
+    }
+
+    /// Lifts `op`'s call (node `call`) and return out of the list.
+    #[inline]
+    fn lift(&mut self, call: u32, op: u32) {
+        lift(&mut self.next, &mut self.prev, call);
+        lift(&mut self.next, &mut self.prev, self.ret_node[op as usize]);
+    }
+
+    /// Drops `op`'s return and call (node `call`) back into the list.
+    #[inline]
+    fn unlift(&mut self, call: u32, op: u32) {
+        unlift(&mut self.next, &mut self.prev, self.ret_node[op as usize]);
+        unlift(&mut self.next, &mut self.prev, call);
+    }
+
+    /// The configuration's guard (see `Cursor::guard`) for a pruning machine.
+    fn guard<M: Machine>(&self, machine: &M) -> u32 {
+        let mut at = self.first();
+        while at != self.end {
+            let t = self.tag[at as usize];
+            if t & RETURN == 0 {
+                if machine.resets(t) {
+                    return NONE;
+                }
+            } else if machine.guards(t & !RETURN) {
+                return at;
+            }
+            at = self.next[at as usize];
+        }
+        NONE
+    }
+}
+
+/// The ops of unknown outcome not yet linearized, in call order: node u + 1 for unknown
+/// op u, with 0 and `end` as sentinels.
+#[derive(Default)]
+struct Crashed {
+    /// Per node: the op (`NONE` at the sentinels) and its call's position (`u64::MAX` at
+    /// `end`, so the walk stops there).
+    op: Vec<u32>,
+    call: Vec<u64>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+}
+
+impl Crashed {
+    fn new(ops: &[Interval]) -> Self {
+        let mut op = vec![NONE];
+        let mut call = vec![0];
+        for (i, interval) in ops.iter().enumerate() {
+            if interval.ret.is_none() {
+                op.push(i as u32);
+                call.push(interval.call);
+            }
+        }
+        op.push(NONE);
+        call.push(u64::MAX);
+        let end = op.len() as u32 - 1;
+        let next: Vec<u32> = (1..=end + 1).collect();
+        let prev: Vec<u32> = (0..=end).map(|i| i.wrapping_sub(1)).collect();
+        Crashed { op, call, next, prev }
+    }
+
+    /// Every op of unknown outcome.
+    fn ops(&self) -> &[u32] {
+        &self.op[1..self.op.len() - 1]
+    }
+
+    #[inline]
+    fn first(&self) -> u32 {
+        self.next[0]
+    }
+
+    /// The op at `node` if it was called before position `due`.
+    #[inline]
+    fn called_before(&self, node: u32, due: u64) -> Option<u32> {
+        (self.call[node as usize] < due).then(|| self.op[node as usize])
+    }
+
+    #[inline]
+    fn lift(&mut self, node: u32) {
+        lift(&mut self.next, &mut self.prev, node);
+    }
+
+    #[inline]
+    fn unlift(&mut self, node: u32) {
+        unlift(&mut self.next, &mut self.prev, node);
+    }
+}
+
+#[inline]
+fn lift(next: &mut [u32], prev: &mut [u32], node: u32) {
+    let (p, q) = (prev[node as usize], next[node as usize]);
+    next[p as usize] = q;
+    prev[q as usize] = p;
+}
+
+#[inline]
+fn unlift(next: &mut [u32], prev: &mut [u32], node: u32) {
+    let (p, q) = (prev[node as usize], next[node as usize]);
+    next[p as usize] = node;
+    prev[q as usize] = node;
+}
+
+/// The longest linearizable prefix found so far, for the counterexample, and how much of
+/// it the stack still agrees with (so that it is rewritten only from there).
+#[derive(Default)]
+struct Longest {
+    best: Vec<u32>,
+    agree: usize,
+    /// The op whose deadline passed right after `best`, once known.
+    failing: Option<u32>,
+}
+
+impl Longest {
+    fn bytes(&self) -> u64 {
+        (self.best.capacity() * 4) as u64
+    }
+
+    /// At depth `depth`, op `op`'s return came before any candidate led anywhere: if the
+    /// stack is the longest prefix, that op is where it fails.
+    #[inline]
+    fn due(&mut self, depth: usize, op: u32) {
+        if self.failing.is_none() && self.agree == depth && depth == self.best.len() {
+            self.failing = Some(op);
+        }
+    }
+
+    /// The stack's top frame was just pushed.
+    #[inline]
+    fn pushed(&mut self, stack: &[Frame]) {
+        let depth = stack.len() - 1;
+        if self.agree == depth && self.best.len() > depth && self.best[depth] == stack[depth].op {
+            self.agree = depth + 1;
+        }
+        if stack.len() > self.best.len() {
+            self.best.truncate(self.agree);
+            self.best.extend(stack[self.agree..].iter().map(|f| f.op));
+            self.agree = stack.len();
+            self.failing = None;
+        }
+    }
+
+    /// The stack plus `op` is a linearizable prefix after which `failing` cannot take
+    /// effect.
+    fn pruned(&mut self, stack: &[Frame], op: u32, failing: u32) {
+        if stack.len() + 1 > self.best.len() {
+            self.best.truncate(self.agree);
+            self.best.extend(stack[self.agree..].iter().map(|f| f.op));
+            self.best.push(op);
+            self.agree = stack.len();
+            self.failing = Some(failing);
+        }
+    }
+
+    /// A frame was popped, leaving `depth`.
+    #[inline]
+    fn popped(&mut self, depth: usize) {
+        self.agree = self.agree.min(depth);
+    }
+
+    fn outcome(&self, failing: u32) -> Outcome {
+        Outcome::NotLinearizable { prefix: self.best.clone(), failing }
     }
 }
 
