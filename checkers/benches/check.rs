@@ -1,7 +1,7 @@
 //! Speed of the linearizability checker against Porcupine's published figures, and at scale.
 //!
 //! Run with `cargo bench -p faultline-checkers`. Reads Porcupine's corpus in place
-//! (../shared/data/porcupine beside the workspace), checks every history against its
+//! (checkers/testdata/porcupine), checks every history against its
 //! expected verdict, and prints a table: our time (best of several runs, parsing
 //! excluded), Porcupine's time on the same 2-core machine kind, the speed-up. Then checks
 //! a generated 1,000,000-op history and reports time and peak heap, measured by a
@@ -55,7 +55,7 @@ static ALLOCATOR: Counting = Counting;
 const RUNS: usize = 5;
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/porcupine")
 }
 
 fn expected() -> Vec<(String, ModelKind, Verdict)> {

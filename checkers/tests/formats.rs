@@ -8,7 +8,7 @@ use checkers::format::{assert_loader_properties, detect, load_path_detailed, For
 use checkers::{EventType, Process};
 
 fn porcupine() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/porcupine")
 }
 
 fn golden() -> PathBuf {

@@ -1,4 +1,4 @@
-//! Porcupine's published corpus (shared/data/porcupine, read in place): every history gets
+//! Porcupine's published corpus (checkers/testdata/porcupine, see its README): every history gets
 //! the verdict its `expected.tsv` gives, loaded through the same importers `faultline
 //! check` uses; the kv files c01 and c10 also checked as one map-valued object.
 
@@ -8,7 +8,7 @@ use checkers::format::{load_path_detailed, Format};
 use checkers::{check, CheckOptions, ModelKind, Verdict};
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/porcupine")
 }
 
 /// (file, model, expected verdict) from expected.tsv.

@@ -13,7 +13,7 @@ fn faultline(args: &[&str]) -> (i32, String, String) {
 }
 
 fn porcupine(file: &str) -> String {
-    path_text(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine").join(file))
+    path_text(Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkers/testdata/porcupine").join(file))
 }
 
 fn golden(file: &str) -> String {
