@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::abbreviate::short;
 use crate::history::{Operation, Outcome};
 
 /// How many ops of the prefix, and of the concurrent ones, are kept.
@@ -56,15 +57,16 @@ impl OpSummary {
     }
 
     /// `p3 read -> 2 [events 10..14]`, or `p3 write 5 [events 10..]` for an unknown outcome.
+    /// Long strings in the value and result are cut to their tail (see `abbreviate`).
     pub fn render(&self) -> String {
         let key = self.key.as_ref().map(|k| format!(" {k:?}")).unwrap_or_default();
         let what = match (&self.result, self.value.is_null()) {
-            (Some(result), true) => format!("{}{key} -> {result}", self.f),
+            (Some(result), true) => format!("{}{key} -> {}", self.f, short(result)),
             (Some(result), false) if *result != self.value => {
-                format!("{}{key} {} -> {result}", self.f, self.value)
+                format!("{}{key} {} -> {}", self.f, short(&self.value), short(result))
             }
             (_, true) => format!("{}{key}", self.f),
-            (_, false) => format!("{}{key} {}", self.f, self.value),
+            (_, false) => format!("{}{key} {}", self.f, short(&self.value)),
         };
         let end = self.complete_index.map(|c| c.to_string()).unwrap_or_default();
         let outcome = if self.outcome == "ok" { String::new() } else { format!(" ({})", self.outcome) };
@@ -101,24 +103,26 @@ pub struct Counterexample {
 }
 
 impl Counterexample {
-    /// A few lines for the terminal.
+    /// A few lines for the terminal, long strings cut to their tail (the fields keep them
+    /// whole).
     pub fn render_text(&self) -> String {
         let mut out = String::new();
         let key = self.key.as_ref().map(|k| format!(" on key {k:?}")).unwrap_or_default();
         out.push_str(&format!("  cannot linearize{key}: {}\n", self.failing_op.render()));
         out.push_str(&format!(
             "  longest linearizable prefix: {} ops, from initial state {}\n",
-            self.linearized, self.initial_state
+            self.linearized,
+            short(&self.initial_state)
         ));
         if self.prefix.len() < self.linearized {
             out.push_str(&format!("    ... {} earlier ops\n", self.linearized - self.prefix.len()));
         }
         for step in &self.prefix {
-            out.push_str(&format!("    {}  => {}\n", step.op.render(), step.state_after));
+            out.push_str(&format!("    {}  => {}\n", step.op.render(), short(&step.state_after)));
         }
         out.push_str(&format!(
             "  in state {} the op above cannot take effect, and no order of the ops concurrent with it helps\n",
-            self.final_state
+            short(&self.final_state)
         ));
         if self.concurrent.is_empty() {
             out.push_str("  concurrent ops: none\n");

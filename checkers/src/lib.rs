@@ -53,6 +53,7 @@ pub mod split_brain;
 pub mod stats;
 pub mod verdict;
 
+mod abbreviate;
 mod budget;
 mod check;
 mod counterexample;

@@ -118,3 +118,50 @@ fn set_reports_combine_linearizability_and_lost_writes() {
     assert!(report.reason.contains("lost writes: 1 lost"), "{}", report.reason);
     assert!(report.render_text().contains("lost: 1 (e.g. 2)"));
 }
+
+#[test]
+fn long_kv_values_are_cut_in_text_and_whole_in_json() {
+    // Twenty appends of 30 characters each, then a get that misses the last one.
+    let mut lines = Vec::new();
+    let mut whole = String::new();
+    for i in 0..20 {
+        let chunk = format!("<append {i:02} of twenty, padded.>");
+        assert_eq!(chunk.len(), 30);
+        whole.push_str(&chunk);
+        let index = lines.len();
+        for kind in ["invoke", "ok"] {
+            lines.push(format!(
+                r#"{{"index":{},"process":1,"type":"{kind}","f":"append","key":"k","value":"{chunk}"}}"#,
+                index + (kind == "ok") as usize
+            ));
+        }
+    }
+    let stale = &whole[..whole.len() - 30];
+    for kind in ["invoke", "ok"] {
+        let value = if kind == "ok" { format!("\"{stale}\"") } else { "null".into() };
+        lines.push(format!(
+            r#"{{"index":{},"process":2,"type":"{kind}","f":"get","key":"k","value":{value}}}"#,
+            lines.len()
+        ));
+    }
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let report = check(&history(&lines), &CheckOptions::new(ModelKind::Kv)).unwrap();
+    assert_eq!(report.verdict, Verdict::Invalid);
+
+    let text = report.render_text();
+    assert!(text.lines().all(|l| l.len() < 200), "{text}");
+    // The failing get shows the end of what it read, and how much was cut.
+    assert!(text.contains(&format!("get \"k\" -> \"…[{} chars cut]", stale.len() - 32)), "{text}");
+    assert!(text.contains("cut].><append 18 of twenty, padded.>\""), "{text}");
+    // The final state ends with the last append the get did not see.
+    assert!(text.contains("cut].><append 19 of twenty, padded.>\""), "{text}");
+
+    let json = serde_json::to_value(&report).unwrap();
+    let c = &json["counterexample"];
+    assert_eq!(c["failing_op"]["result"], json!(stale));
+    assert_eq!(c["final_state"], json!(whole));
+    // The structured counterexample keeps every value whole; only the one-line reason,
+    // a summary, is cut like the text.
+    assert!(!c.to_string().contains("chars cut"), "the counterexample keeps values whole");
+    assert_eq!(c["prefix"][19]["state_after"], json!(whole));
+}

@@ -239,3 +239,28 @@ fn an_empty_history_is_not_a_pass() {
     assert_eq!(report.verdict, Verdict::Unknown);
     assert!(report.reason.contains("no operations"), "{}", report.reason);
 }
+
+#[test]
+fn a_history_whose_every_op_failed_is_linearizable_but_tested_nothing() {
+    // Nothing took effect: the empty linearization explains it, as Knossos and Porcupine
+    // say. The run's own vacuity rule (the stats check of `faultline test`) is what keeps
+    // such a run from passing.
+    let h = history(
+        "1 invoke write 1
+         2 invoke cas [1, 2]
+         1 fail write 1
+         2 fail cas [1, 2]
+         3 invoke read null
+         3 fail read null",
+    );
+    let report = check(&h, &CheckOptions::new(ModelKind::CasRegister)).unwrap();
+    assert_eq!(report.verdict, Verdict::Valid, "{}", report.reason);
+    assert!(report.reason.contains("nothing took effect (all 3 operations failed"), "{}", report.reason);
+    let stats = checkers::stats::check(&h, &[], None);
+    assert_eq!(stats.verdict, Verdict::Unknown);
+    assert!(
+        stats.reasons.iter().any(|r| r.contains("almost nothing was acknowledged (0 ok of 3")),
+        "{:?}",
+        stats.reasons
+    );
+}

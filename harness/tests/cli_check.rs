@@ -160,6 +160,26 @@ fn initial_value_changes_the_verdict() {
 }
 
 #[test]
+fn a_history_whose_every_op_failed_is_valid_and_says_nothing_took_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("h.jsonl");
+    std::fs::write(
+        &file,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":1,\"type\":\"invoke\",\"f\":\"write\",\"value\":2}\n\
+         {\"process\":0,\"type\":\"fail\",\"f\":\"write\",\"value\":1}\n\
+         {\"process\":1,\"type\":\"fail\",\"f\":\"write\",\"value\":2}\n",
+    )
+    .unwrap();
+    let (code, out, err) = faultline(&["check", "--model", "register", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("valid (register): linearizable: nothing took effect (all 2 operations failed"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_run_directory_is_checked_with_the_model_of_its_run_json() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(golden("jsonl/register-bad.jsonl"), dir.path().join("history.jsonl")).unwrap();
