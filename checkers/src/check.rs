@@ -159,7 +159,7 @@ fn search_all<M: Model>(
                 let typed: Vec<&M::Op> = part.iter().map(|p| &p.typed).collect();
                 let machine = model.machine(&typed);
                 let memo = memo.map_or_else(|| Memo::with_capacity(4 * part.len()), Memo::recycle);
-                let search = Search::new(&intervals(part), machine.initial(), memo);
+                let search = Search::new(&intervals(part), &machine, memo);
                 Task { index, machine, search, slice: FIRST_SLICE }
             });
             let Some(outcome) = task.search.run(&mut task.machine, &budget, task.slice) else {

@@ -18,7 +18,11 @@
 //! At each configuration the search first tries the ops that completed, and only then the
 //! ops of unknown outcome: every choice is still tried, but a crashed op is linearized
 //! only when something needs it. Unknown ops live in a list of their own and in the memo
-//! count by dominance (see `memo`).
+//! count by dominance (see `memo`). An unknown op whose effect no other op could observe
+//! (`Machine::observable`: a crashed write of a value nobody read) is not tried at all:
+//! every configuration would otherwise try it as a last resort, each time reaching a new
+//! state, and such ops made nine in ten of the configurations of a generated history with
+//! many clients on few keys.
 //!
 //! The walk's data is split by role: `Timeline` (the completed ops' calls and returns,
 //! dancing links over `u32` arrays), `Crashed` (the unknown ops, likewise), `Linearized`
@@ -77,7 +81,7 @@ struct Frame {
 /// Search the ops (sorted by call) for a linearization under `machine`'s model, to the end.
 #[cfg(test)]
 pub(crate) fn search<M: Machine>(machine: &mut M, ops: &[Interval], budget: &Budget) -> Outcome {
-    let mut search = Search::new(ops, machine.initial(), Memo::default());
+    let mut search = Search::new(ops, machine, Memo::default());
     loop {
         if let Some(outcome) = search.run(machine, budget, u64::MAX) {
             return outcome;
@@ -108,17 +112,17 @@ pub(crate) struct Search {
 }
 
 impl Search {
-    /// A search of `ops` (sorted by call) from `initial`, recording configurations in
-    /// `memo` (which must be empty; a cleared one keeps its room).
-    pub(crate) fn new(ops: &[Interval], initial: StateId, memo: Memo) -> Self {
+    /// A search of `ops` (sorted by call) from `machine`'s initial state, recording
+    /// configurations in `memo` (which must be empty; a cleared one keeps its room).
+    pub(crate) fn new<M: Machine>(ops: &[Interval], machine: &M, memo: Memo) -> Self {
         assert!(ops.len() < (RETURN as usize), "a partition holds fewer than 2^31 ops");
         debug_assert!(ops.windows(2).all(|w| w[0].call < w[1].call), "ops are sorted by call");
         debug_assert_eq!(memo.len(), 0, "a search starts from an empty memo");
-        let set = Linearized::new(ops);
+        let set = Linearized::new(ops, machine);
         let timeline = Timeline::new(ops);
-        let crashed = Crashed::new(ops);
+        let crashed = Crashed::new(ops, machine);
         let at = Cursor {
-            state: initial,
+            state: machine.initial(),
             set_hash: 0,
             top: 0,
             entry: timeline.first(),
@@ -401,7 +405,7 @@ impl Cursor {
 #[derive(Default)]
 struct Linearized {
     /// Per op: its bit among the completed ops, or `CRASHED |` its bit among the unknown
-    /// ones.
+    /// ones (`NONE` for an unknown op left out).
     class: Vec<u32>,
     /// Number of completed ops.
     known: usize,
@@ -411,17 +415,22 @@ struct Linearized {
 }
 
 impl Linearized {
-    fn new(ops: &[Interval]) -> Self {
+    /// The empty set over `ops`; the unknown ops `machine` cannot observe get no bit
+    /// (the search never tries them), the others are numbered as `Crashed` lists them.
+    fn new<M: Machine>(ops: &[Interval], machine: &M) -> Self {
         let (mut known, mut unknown) = (0u32, 0u32);
         let class = ops
             .iter()
-            .map(|op| {
+            .enumerate()
+            .map(|(i, op)| {
                 if op.ret.is_some() {
                     known += 1;
                     known - 1
-                } else {
+                } else if machine.observable(i as u32) {
                     unknown += 1;
                     CRASHED | (unknown - 1)
+                } else {
+                    NONE
                 }
             })
             .collect();
@@ -585,8 +594,8 @@ impl Timeline {
     }
 }
 
-/// The ops of unknown outcome not yet linearized, in call order: node u + 1 for unknown
-/// op u, with 0 and `end` as sentinels.
+/// The ops of unknown outcome not yet linearized, in call order, with 0 and `end` as
+/// sentinels. Node u + 1 is the u-th observable unknown op.
 #[derive(Default)]
 struct Crashed {
     /// Per node: the op (`NONE` at the sentinels) and its call's position (`u64::MAX` at
@@ -598,11 +607,13 @@ struct Crashed {
 }
 
 impl Crashed {
-    fn new(ops: &[Interval]) -> Self {
+    /// The list of the unknown ops among `ops` that `machine` says another op could
+    /// observe; the others need never be linearized (see `Machine::observable`).
+    fn new<M: Machine>(ops: &[Interval], machine: &M) -> Self {
         let mut op = vec![NONE];
         let mut call = vec![0];
         for (i, interval) in ops.iter().enumerate() {
-            if interval.ret.is_none() {
+            if interval.ret.is_none() && machine.observable(i as u32) {
                 op.push(i as u32);
                 call.push(interval.call);
             }
@@ -801,7 +812,7 @@ mod tests {
             let whole = search(&mut model.machine(&refs), &intervals, &budget);
 
             let mut machine = model.machine(&refs);
-            let mut sliced = Search::new(&intervals, machine.initial(), Memo::default());
+            let mut sliced = Search::new(&intervals, &machine, Memo::default());
             let mut slices = 0;
             let outcome = loop {
                 slices += 1;

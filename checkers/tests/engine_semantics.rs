@@ -1,6 +1,6 @@
 //! Jepsen's semantics of uncertain outcomes, each case in both directions.
 
-use checkers::{check, CheckOptions, Event, History, ModelKind, Verdict};
+use checkers::{check, generate, CheckOptions, Event, GenOptions, History, ModelKind, Outcome, Verdict};
 
 fn history(lines: &[&str]) -> History {
     let events: Vec<Event> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -115,4 +115,35 @@ fn nemesis_events_are_ignored() {
         r#"{"index":3,"process":"nemesis","type":"info","f":"stop-partition","value":null}"#,
     ];
     assert_eq!(verdict(ModelKind::Register, &lines), Verdict::Valid);
+}
+
+#[test]
+fn crashed_writes_nobody_read_cost_the_search_nothing() {
+    // Many clients on few keys, with crashed writes that sometimes took effect (and were
+    // read) and mostly did not: the search tries only the crashed writes whose values
+    // something read, so it explores about one configuration per op, and a planted
+    // violation is still found.
+    for violate in [false, true] {
+        let options = GenOptions {
+            ops: 20_000,
+            keys: 10,
+            concurrency: 50,
+            seed: 2,
+            model: ModelKind::CasRegister,
+            violate,
+        };
+        let history = History::from_events(generate(&options)).unwrap();
+        let crashed = history.operations().iter().filter(|op| op.outcome == Outcome::Info).count();
+        assert!(crashed > 100, "{crashed} crashed ops");
+        let report = check(&history, &CheckOptions::new(ModelKind::CasRegister)).unwrap();
+        assert_eq!(report.verdict == Verdict::Invalid, violate, "{}", report.reason);
+        if !violate {
+            assert!(
+                report.stats.states_explored < 4 * report.stats.ops,
+                "{} states for {} ops",
+                report.stats.states_explored,
+                report.stats.ops
+            );
+        }
+    }
 }

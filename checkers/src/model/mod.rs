@@ -51,6 +51,13 @@ pub(crate) trait Machine {
     fn can_reach(&mut self, _state: StateId, _op: u32) -> bool {
         true
     }
+    /// Whether some other op could tell that op number `op` took effect. An op of
+    /// unknown outcome that no op can observe need never be linearized (leaving it out of
+    /// any linearization leaves one), so the search does not try it. Must be `true`
+    /// whenever in doubt.
+    fn observable(&self, _op: u32) -> bool {
+        true
+    }
     /// A state as a person would write it, for counterexamples.
     fn describe_state(&self, state: StateId) -> Value;
     /// Bytes held in interned values and states, for the memory budget.
