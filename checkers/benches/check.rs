@@ -5,14 +5,18 @@
 //! expected verdict, and prints a table: our time (best of several runs, parsing
 //! excluded), Porcupine's time on the same 2-core machine kind, the speed-up. Then checks
 //! a generated 1,000,000-op history and reports time and peak heap, measured by a
-//! counting global allocator.
+//! counting global allocator. Last, the hard shapes: generated cas-register histories with
+//! many clients on few keys and crashed writes (`faultline gen --ops 100000 --keys 10
+//! --concurrency 50 --seed 2 --model cas-register`, and 1,000,000 ops on 1000 keys at
+//! concurrency 100), against Porcupine's check time on the same operations, with the time
+//! to parse them from JSON Lines beside it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use checkers::format::{load_path, Format};
+use checkers::format::{load_bytes, load_path, write_jsonl, Format};
 use checkers::{check, generate, CheckOptions, GenOptions, History, ModelKind, Verdict};
 
 /// Counts live heap bytes and their peak.
@@ -158,6 +162,8 @@ fn main() {
         );
     }
 
+    hard_shapes();
+
     // Scale: 1,000,000 ops over 1,000 keys at concurrency 100.
     for model in [ModelKind::Register, ModelKind::Kv] {
         let gen = GenOptions { ops: 1_000_000, keys: 1000, concurrency: 100, seed: 1, model, violate: false };
@@ -180,6 +186,45 @@ fn main() {
             (peak - before) as f64 / (1 << 20) as f64,
             report.stats.states_explored,
             ms(generated)
+        );
+    }
+}
+
+/// Generated histories where the search, not the input size, is the cost: many clients on
+/// few keys, with crashed writes (see ARCHITECTURE.md, "What the search costs"). Porcupine's
+/// figures are its check time on the same operations (fail dropped, info returned at
+/// infinity), measured once on the same machine kind.
+fn hard_shapes() {
+    let shapes = [
+        ("100k ops, 10 keys, c50", 100_000, 10, 50, Duration::from_millis(300)),
+        ("1M ops, 1000 keys, c100", 1_000_000, 1000, 100, Duration::from_millis(1020)),
+    ];
+    for (name, ops, keys, concurrency, porcupine) in shapes {
+        let gen =
+            GenOptions { ops, keys, concurrency, seed: 2, model: ModelKind::CasRegister, violate: false };
+        let mut jsonl = Vec::new();
+        write_jsonl(&generate(&gen), &mut jsonl).expect("writing to memory");
+        let started = Instant::now();
+        let history = load_bytes(&jsonl, name, Format::Jsonl).expect("generated history loads").history;
+        let parse = started.elapsed();
+        drop(jsonl);
+        let options = CheckOptions::new(ModelKind::CasRegister);
+        let mut best = Duration::MAX;
+        let mut states = 0;
+        for _ in 0..RUNS {
+            let started = Instant::now();
+            let report = check(&history, &options).expect("generated history checks");
+            best = best.min(started.elapsed());
+            assert_eq!(report.verdict, Verdict::Valid, "{name}: {}", report.reason);
+            states = report.stats.states_explored;
+        }
+        println!(
+            "hard cas-register {name} (seed 2): check {:.1} ms (best of {RUNS}), porcupine {:.0} ms, {:.1}x; \
+             {states} states; parsing the JSONL {:.0} ms",
+            ms(best),
+            ms(porcupine),
+            porcupine.as_secs_f64() / best.as_secs_f64(),
+            ms(parse)
         );
     }
 }
