@@ -5,9 +5,10 @@
 //! where the true state is updated and the result computed), and later still completes.
 //! Between those steps other processes' events interleave, so ops overlap as in a real run.
 //! Some ops fail before taking effect (`fail`), some crash (`info`) before or after taking
-//! effect (never kv appends or mutex ops, see `tick`), and a crashed op that had not yet taken effect may do so at any later moment or
-//! never, which is exactly the uncertainty Jepsen's `info` describes. Every history is
-//! therefore linearizable: the simulation's own order is a witness.
+//! effect (never kv appends or mutex ops, see `tick`), and a crashed op that had not yet
+//! taken effect may do so at any later moment or never, which is exactly the uncertainty
+//! Jepsen's `info` describes. Every history is therefore linearizable: the simulation's own
+//! order is a witness.
 //!
 //! With `violate`, one op is added whose result no linearization can explain: a read of a
 //! value never written (register, cas-register, kv), a read of an element never added
@@ -16,6 +17,12 @@
 //! Written values are unique (a counter), as in Jepsen's register workloads with
 //! independent keys, so a read names the write it saw; the etcd corpus covers the harder
 //! case of a few values written many times.
+//!
+//! Hard histories for the checker come from few keys and many clients: about 2% of ops
+//! crash, so `keys: 10, concurrency: 50` (`faultline gen --keys 10 --concurrency 50
+//! --model cas-register`) puts five clients on each key among hundreds of crashed writes,
+//! some of which take effect long after their process crashed; see ARCHITECTURE.md, "What
+//! the search costs".
 //!
 //! Everything random comes from one ChaCha8 stream seeded by `seed`, so a seed names a
 //! history.
