@@ -1,9 +1,7 @@
 //! The fault proxy against plain TCP sink servers: frame counting, seeded frame faults
 //! (probabilities 0 and 1, so every assertion is exact), grudges, one-way cuts, byte mode.
 
-#[path = "../src/proxy/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod proxy;
+use faultline::proxy;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

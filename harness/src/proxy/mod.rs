@@ -35,7 +35,6 @@ use tokio::sync::watch;
 
 pub use faults::LinkFaults;
 pub use grudge::Grudge;
-pub use link::REORDER_HOLD;
 pub use stats::{LinkStats, NetStats};
 
 use stats::LinkCounters;
@@ -96,7 +95,8 @@ pub(crate) struct Shared {
     control: RwLock<Control>,
     /// Bumped on every control change, so stalled byte streams re-check their link.
     changes: watch::Sender<u64>,
-    targets: RwLock<BTreeMap<NodeId, SocketAddr>>,
+    /// Each node's real peer-listen address, fixed for the proxy's life.
+    targets: BTreeMap<NodeId, SocketAddr>,
     counters: BTreeMap<Link, Arc<LinkCounters>>,
 }
 
@@ -139,7 +139,7 @@ impl Proxy {
             config,
             control: RwLock::new(Control::default()),
             changes: watch::channel(0).0,
-            targets: RwLock::new(targets.clone()),
+            targets: targets.clone(),
             counters,
         });
         let mut listeners = BTreeMap::new();
@@ -165,11 +165,6 @@ impl Proxy {
 
     pub fn links(&self) -> Vec<Link> {
         self.listeners.keys().copied().collect()
-    }
-
-    /// Where the proxy connects for node `to` from now on (e.g. it restarted elsewhere).
-    pub fn set_target(&self, to: NodeId, addr: SocketAddr) {
-        self.shared.targets.write().unwrap_or_else(|p| p.into_inner()).insert(to, addr);
     }
 
     /// Replace the partition: every link is cut or not by this grudge, all at once.
@@ -263,7 +258,7 @@ impl Shared {
     }
 
     fn target(&self, to: NodeId) -> Option<SocketAddr> {
-        self.targets.read().unwrap_or_else(|p| p.into_inner()).get(&to).copied()
+        self.targets.get(&to).copied()
     }
 
     fn counters(&self, link: Link) -> Arc<LinkCounters> {
