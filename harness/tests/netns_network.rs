@@ -7,14 +7,14 @@
 
 mod netns_support;
 
-use faultline::{host, net, netns, proxy};
+use faultline::{host, net, netns};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use net::Network;
+use net::{Grudge, LinkFaults};
 use netns::{NetnsNetwork, RunTag};
 use netns_support::*;
-use proxy::{Grudge, LinkFaults};
 
 fn v4(net: &NetnsNetwork, id: u32) -> Ipv4Addr {
     match net.topology().nodes[&id] {
