@@ -229,7 +229,7 @@ impl Drawing {
 /// The stats check's windows: the nemesis's own record of when each fault was in force.
 fn windows_from_results(input: &ReportInput) -> Option<Vec<Window>> {
     let stats = input.results.as_ref()?.stats()?;
-    let nanos = |s: f64| (s.is_finite() && s >= 0.0).then(|| (s * 1e9) as u64);
+    let nanos = |s: f64| (s.is_finite() && s >= 0.0).then_some((s * 1e9) as u64);
     stats
         .faults
         .iter()
