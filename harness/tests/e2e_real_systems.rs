@@ -18,10 +18,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use checkers::Verdict;
+use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
 
 /// Fail, saying why, unless this machine can run `binary` in network namespaces.
+#[allow(unsafe_code, reason = "geteuid(2)")]
 fn require(binary: &str, package: &str) {
     // SAFETY: geteuid(2) has no preconditions.
     let euid = unsafe { libc::geteuid() };
@@ -145,8 +146,7 @@ fn run_real(
 
 fn fault_took_effect(store: &Path, kind: &str) -> bool {
     let results = results(store);
-    let windows = results.checks["stats"].details["faults"].as_array().cloned().unwrap_or_default();
-    windows.iter().any(|w| w["fault"] == kind && w["took_effect"] == true)
+    results.stats().is_some_and(|stats| stats.faults.iter().any(|w| w.fault == kind && w.took_effect))
 }
 
 #[test]
@@ -154,9 +154,13 @@ fn etcd_stays_linearizable_under_partitions_kills_and_pauses() {
     require("etcd", "etcd-server");
     let dir = tempfile::tempdir().unwrap();
     let (output, store) = run_real(dir.path(), "etcd", ETCD_FAULTS, "20", &["--workload", "register"]);
-    let stats = assert_valid_run(&store, &output, &["linearizable", "split-brain", "stats"]);
+    let stats = assert_valid_run(
+        &store,
+        &output,
+        &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats],
+    );
     for kind in ["partition", "kill", "pause"] {
-        assert!(fault_took_effect(&store, kind), "no {kind} took effect: {stats}");
+        assert!(fault_took_effect(&store, kind), "no {kind} took effect: {stats:?}");
     }
     let info = latest(&store).read_run_info().unwrap();
     assert_eq!(info.spec["system"], "etcd");
@@ -178,7 +182,7 @@ fn etcd_serializable_reads_are_stale_when_the_leader_is_cut_off() {
     );
     assert!(fault_took_effect(&store, "partition"), "the leader was never cut off\n{}", describe(&output));
     let results = results(&store);
-    assert_eq!(results.checks["linearizable"].verdict, Verdict::Invalid, "{}", describe(&output));
+    assert_eq!(results.checks[&CheckName::Linearizable].verdict, Verdict::Invalid, "{}", describe(&output));
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
     assert_network_gone(&store);
@@ -192,9 +196,9 @@ fn redis_failover_loses_acknowledged_writes() {
         run_real(dir.path(), "redis", REDIS_FAILOVER, "11", &["--workload", "set", "--nemesis", "failover"]);
     assert!(fault_took_effect(&store, "failover"), "no failover happened\n{}", describe(&output));
     let results = results(&store);
-    let lost = &results.checks["lost-writes"];
+    let lost = &results.checks[&CheckName::LostWrites];
     assert_eq!(lost.verdict, Verdict::Invalid, "{}\n{}", lost.summary, describe(&output));
-    let count = lost.details["lost_writes"]["lost"]["count"].as_u64().unwrap_or(0);
+    let count = lost.details.as_ref().and_then(CheckDetails::lost_writes).map_or(0, |l| l.lost.count);
     assert!(count > 0, "no acknowledged write was lost: {}", lost.summary);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
@@ -203,6 +207,7 @@ fn redis_failover_loses_acknowledged_writes() {
 
 /// Ctrl-C in the middle of a Redis run: the nodes die, the namespaces, bridge, rules and
 /// state file go, and the history recorded so far stays checkable.
+#[allow(unsafe_code, reason = "kill(2) sends the harness its Ctrl-C")]
 #[test]
 fn sigint_mid_run_removes_the_namespaces_and_keeps_the_history() {
     require("redis-server", "redis-server");

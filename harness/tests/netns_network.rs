@@ -5,39 +5,21 @@
 //! Needs root, `ip` and `nft`: without them every test fails saying so. Traffic stays on
 //! the run's own namespaces and bridge.
 
-#[path = "../src/host.rs"]
-#[allow(dead_code, unused_imports)]
-mod host;
-#[path = "../src/net.rs"]
-#[allow(dead_code)]
-mod net;
-#[path = "../src/netns/mod.rs"]
-#[allow(dead_code)]
-mod netns;
 mod netns_support;
-#[path = "../src/proxy/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod proxy;
-#[path = "netns_support/run.rs"]
-mod run;
-#[path = "../src/supervisor/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod supervisor;
-#[path = "../src/system/mod.rs"]
-#[allow(dead_code)]
-mod system;
+
+use faultline::{host, net, netns};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use net::Network;
+use net::{Grudge, LinkFaults};
 use netns::{NetnsNetwork, RunTag};
 use netns_support::*;
-use proxy::{Grudge, LinkFaults};
 
 fn v4(net: &NetnsNetwork, id: u32) -> Ipv4Addr {
     match net.topology().nodes[&id] {
         IpAddr::V4(a) => a,
-        other => panic!("node {id} has a non-IPv4 address {other}"),
+        IpAddr::V6(other) => panic!("node {id} has a non-IPv4 address {other}"),
     }
 }
 

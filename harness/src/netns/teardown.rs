@@ -40,12 +40,6 @@ pub struct Objects {
     pub record: bool,
 }
 
-impl Objects {
-    pub fn is_empty(&self) -> bool {
-        *self == Objects::default()
-    }
-}
-
 /// One line of what a removal did (or would do, in a dry run).
 pub type Report<'a> = &'a mut dyn FnMut(String);
 
@@ -197,6 +191,7 @@ pub fn namespace_pids(ns: &str) -> anyhow::Result<Vec<u32>> {
     Ok(pids)
 }
 
+#[allow(unsafe_code, reason = "kill(2) of the namespace's processes")]
 fn kill_processes(ns: &str, dry_run: bool, report: Report) -> anyhow::Result<()> {
     let pids = namespace_pids(ns)?;
     for &pid in &pids {
