@@ -574,16 +574,25 @@ fn ended(kind: EventType, op: &Op, error: String) -> Completion {
     Completion { kind, value: op.invoke_value(), error: Some(error), leader_hint: None }
 }
 
-/// The server's version, from the name Debian gives the jar `zookeeper.jar` points to
-/// (`zookeeper-3.8.0.jar`); a line saying why when it cannot be read.
+/// The server's version, from the versioned name Debian gives the jar beside
+/// `zookeeper.jar` (`zookeeper-3.8.0.jar`, a link to it, or the jar a link points to); a
+/// line saying why when there is none.
 fn jar_version(jar: &Path) -> String {
-    match std::fs::canonicalize(jar) {
-        Ok(real) => {
-            let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            parse_jar_version(&name).unwrap_or_else(|| format!("unknown ({} is {name:?})", jar.display()))
-        }
-        Err(e) => format!("unknown ({}: {e})", jar.display()),
+    let real = match std::fs::canonicalize(jar) {
+        Ok(real) => real,
+        Err(e) => return format!("unknown ({}: {e})", jar.display()),
+    };
+    let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(version) = parse_jar_version(&name_of(&real)) {
+        return version;
     }
+    let dir = jar.parent().unwrap_or(Path::new("."));
+    let siblings = std::fs::read_dir(dir).into_iter().flatten().flatten().take(10_000);
+    siblings
+        .map(|entry| entry.path())
+        .filter(|p| std::fs::canonicalize(p).is_ok_and(|r| r == real))
+        .find_map(|p| parse_jar_version(&name_of(&p)))
+        .unwrap_or_else(|| format!("unknown (no versioned name for {})", jar.display()))
 }
 
 fn parse_jar_version(file_name: &str) -> Option<String> {
@@ -735,6 +744,13 @@ mod tests {
         assert_eq!(parse_jar_version("zookeeper.jar"), None);
         assert_eq!(parse_jar_version("zookeeper-jute-3.8.0.jar"), None);
         assert!(jar_version(Path::new("/nonexistent/zookeeper.jar")).starts_with("unknown"));
+        let dir = tempfile::tempdir().unwrap();
+        let jar = dir.path().join("zookeeper.jar");
+        std::fs::write(&jar, b"").unwrap();
+        assert!(jar_version(&jar).starts_with("unknown (no versioned name"), "{}", jar_version(&jar));
+        std::os::unix::fs::symlink("zookeeper.jar", dir.path().join("zookeeper-3.8.0.jar")).unwrap();
+        std::os::unix::fs::symlink("zookeeper.jar", dir.path().join("zookeeper-jute-3.8.0.jar")).unwrap();
+        assert_eq!(jar_version(&jar), "3.8.0", "the link beside the jar names its version");
     }
 
     #[tokio::test]
