@@ -321,8 +321,10 @@ impl System for ZooKeeper {
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
             let deadline = Instant::now() + timeout;
+            let unsupported =
+                || ended(EventType::Fail, op, format!("not sent: zookeeper has no client for {op:?}"));
             if !matches!(op, Op::Read { .. } | Op::Write { .. } | Op::Cas { .. }) {
-                return ended(EventType::Fail, op, format!("not sent: zookeeper has no client for {op:?}"));
+                return unsupported();
             }
             let client = match self.session(node, deadline).await {
                 Ok(client) => client,
@@ -332,7 +334,7 @@ impl System for ZooKeeper {
                 Op::Read { key } => self.read(&client, op, key, deadline).await,
                 Op::Write { key, value } => self.write(&client, op, key, *value, deadline).await,
                 Op::Cas { key, from, to } => self.cas(&client, op, key, *from, *to, deadline).await,
-                _ => unreachable!("filtered above"),
+                _ => unsupported(),
             }
         })
     }
