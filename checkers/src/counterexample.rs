@@ -6,17 +6,17 @@
 //! one, this is usually enough to see the bug: "after write 2 the register holds 2; read 1
 //! returned 1, and nothing concurrent with it could have written 1".
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::history::{Operation, Outcome};
+use crate::history::{EventType, Operation, Outcome};
 
 /// How many ops of the prefix, and of the concurrent ones, are kept.
 pub(crate) const PREFIX_SHOWN: usize = 20;
 const CONCURRENT_SHOWN: usize = 20;
 
 /// One operation as a person reads it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpSummary {
     /// Index of the invocation event in the history.
     pub invoke_index: u64,
@@ -29,19 +29,24 @@ pub struct OpSummary {
     pub key: Option<String>,
     /// The invocation's argument.
     pub value: Value,
-    /// `ok`, `info` or `fail`.
-    pub outcome: &'static str,
-    /// What an `ok` op returned.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `ok`, `info` or `fail` (never `invoke`).
+    pub outcome: EventType,
+    /// What an `ok` op returned (`null` included: a read of nothing is a result).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub result: Option<Value>,
+}
+
+/// A field that is present is `Some`, even when it is `null`; an absent one is `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl OpSummary {
     pub(crate) fn of(op: &Operation) -> Self {
         let (outcome, result) = match &op.outcome {
-            Outcome::Ok(v) => ("ok", Some(v.clone())),
-            Outcome::Fail => ("fail", None),
-            Outcome::Info => ("info", None),
+            Outcome::Ok(v) => (EventType::Ok, Some(v.clone())),
+            Outcome::Fail => (EventType::Fail, None),
+            Outcome::Info => (EventType::Info, None),
         };
         OpSummary {
             invoke_index: op.invoke_index,
@@ -67,20 +72,23 @@ impl OpSummary {
             (_, false) => format!("{}{key} {}", self.f, self.value),
         };
         let end = self.complete_index.map(|c| c.to_string()).unwrap_or_default();
-        let outcome = if self.outcome == "ok" { String::new() } else { format!(" ({})", self.outcome) };
+        let outcome = match self.outcome {
+            EventType::Ok => String::new(),
+            other => format!(" ({})", other.as_str()),
+        };
         format!("p{} {what}{outcome} [events {}..{end}]", self.process, self.invoke_index)
     }
 }
 
 /// One step of the longest linearizable prefix: the op and the state it left.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrefixStep {
     pub op: OpSummary,
     pub state_after: Value,
 }
 
 /// Why a history is not linearizable, for one object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Counterexample {
     /// The key (independent object) this happened on, when the history is split per key.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -55,6 +55,18 @@ pub enum EventType {
     Info,
 }
 
+impl EventType {
+    /// The name in a history file: `invoke`, `ok`, `fail`, `info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Invoke => "invoke",
+            EventType::Ok => "ok",
+            EventType::Fail => "fail",
+            EventType::Info => "info",
+        }
+    }
+}
+
 /// Who performed an event: a client process (a logical thread of one op at a time) or the
 /// nemesis, whose events record faults and never take part in consistency checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -38,6 +38,8 @@
 //!   configurations, and the time, memory and cancellation limits; `id_table` is the
 //!   hash index the memo and the string store share; `op_ref` reads operations borrowed
 //!   from the history.
+//! - [`CheckName`] and [`CheckDetails`]: the checks of a run by name, and what each
+//!   found, as `results.json` keeps them.
 //! - [`gen`]: histories that are linearizable by construction, or hold one known
 //!   violation, for tests and benchmarks.
 //!
@@ -55,7 +57,9 @@ pub mod verdict;
 
 mod budget;
 mod check;
+mod check_name;
 mod counterexample;
+mod details;
 mod hash;
 mod id_table;
 mod lost_writes;
@@ -67,7 +71,9 @@ mod report;
 mod search;
 
 pub use check::check;
+pub use check_name::CheckName;
 pub use counterexample::{Counterexample, OpSummary, PrefixStep};
+pub use details::CheckDetails;
 pub use gen::{generate, GenOptions};
 pub use history::{Event, EventType, History, HistoryError, Operation, Outcome, Process};
 pub use lost_writes::{ElementCount, LostWrites};

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::canonical;
@@ -26,7 +26,7 @@ use crate::verdict::Verdict;
 const EXAMPLES: usize = 10;
 
 /// Elements of one category: how many, and a few of them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ElementCount {
     pub count: u64,
     /// Up to 10 elements, in order of their canonical JSON text; `{"key", "element"}`
@@ -47,7 +47,7 @@ impl ElementCount {
 }
 
 /// The lost-write analysis of a set history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LostWrites {
     pub verdict: Verdict,
     /// Adds that did not fail (acknowledged or unknown).

@@ -1,6 +1,6 @@
 //! What a check returns: the verdict, why, and the evidence.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::counterexample::Counterexample;
 use crate::lost_writes::LostWrites;
@@ -8,7 +8,7 @@ use crate::options::ModelKind;
 use crate::verdict::Verdict;
 
 /// The result of [`check`](crate::check).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
     pub model: ModelKind,
     pub verdict: Verdict,
@@ -24,7 +24,7 @@ pub struct CheckReport {
 }
 
 /// How much was checked.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckStats {
     /// Operations the search considered (failed ops and unknown reads are dropped first).
     pub ops: u64,

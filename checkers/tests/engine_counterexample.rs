@@ -73,7 +73,7 @@ fn concurrent_ops_outside_the_prefix_are_listed() {
     assert_eq!(c.final_state, json!(1));
     assert_eq!(c.concurrent.len(), 1);
     assert_eq!(c.concurrent[0].invoke_index, 2);
-    assert_eq!(c.concurrent[0].outcome, "info");
+    assert_eq!(c.concurrent[0].outcome, checkers::EventType::Info);
     assert!(report.render_text().contains("p4 cas [5,6] (info) [events 2..]"), "{}", report.render_text());
 }
 

@@ -40,10 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let run = results::RunDir::open(&store.join("latest"))?;
     let results = run.read_results()?;
-    let stats = &results.checks.get("stats").ok_or("no stats in results.json")?.details;
-    let count = |name: &str| stats["counts"][name].as_u64().unwrap_or(0);
-    let (ok, fail, info) = (count("ok"), count("fail"), count("info"));
-    let duration = stats["duration_s"].as_f64().ok_or("no duration in the stats")?;
+    let stats = results.stats().ok_or("no stats in results.json")?;
+    let (ok, fail, info) = (stats.counts.ok, stats.counts.fail, stats.counts.info);
+    let duration = stats.duration_s.ok_or("no duration in the stats")?;
     let events = run.read_history()?.events.len();
     println!("driver: pb-async, 3 nodes, register, concurrency {concurrency}, {seconds} s, no rate limit");
     println!("driver: {ok} ok / {fail} fail / {info} info over {duration:.2} s ({events} history events)");
@@ -51,8 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "driver: {:.0} ops/s recorded, {:.0} ok ops/s; p50 {:.2} ms, p99 {:.2} ms; whole run {:.1} s",
         (ok + fail + info) as f64 / duration,
         ok as f64 / duration,
-        stats["latency"]["p50_ms"].as_f64().unwrap_or(f64::NAN),
-        stats["latency"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
+        stats.latency.map_or(f64::NAN, |l| l.p50_ms),
+        stats.latency.map_or(f64::NAN, |l| l.p99_ms),
         wall.as_secs_f64()
     );
     Ok(())

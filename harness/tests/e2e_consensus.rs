@@ -7,7 +7,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use checkers::Verdict;
+use checkers::{CheckName, Verdict};
 use e2e_support::*;
 
 /// Halves, then kill -9 of node 1, then SIGSTOP of node 2, then cut off whoever leads.
@@ -54,11 +54,15 @@ fn valid_under_partition_kill_and_pause(protocol: &str) {
         ],
         Duration::from_secs(180),
     );
-    let stats = assert_valid_run(&store, &output, &["linearizable", "split-brain", "stats"]);
-    let windows = stats["faults"].as_array().unwrap();
+    let stats = assert_valid_run(
+        &store,
+        &output,
+        &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats],
+    );
+    let windows = &stats.faults;
     for kind in ["partition", "kill", "pause"] {
         assert!(
-            windows.iter().any(|w| w["fault"] == kind && w["took_effect"] == true),
+            windows.iter().any(|w| w.fault == kind && w.took_effect),
             "no {kind} took effect: {windows:?}"
         );
     }
@@ -120,10 +124,10 @@ fn raft_reads_with_leader_isolated(read: &str) -> (Option<i32>, Verdict) {
         Duration::from_secs(180),
     );
     let results = results(&store);
-    let windows = results.checks["stats"].details["faults"].as_array().unwrap().clone();
-    assert!(windows.iter().any(|w| w["took_effect"] == true), "the leader was never cut off: {windows:?}");
+    let windows = &results.stats().expect("the stats check's report").faults;
+    assert!(windows.iter().any(|w| w.took_effect), "the leader was never cut off: {windows:?}");
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
-    (output.status.code(), results.checks["linearizable"].verdict)
+    (output.status.code(), results.checks[&CheckName::Linearizable].verdict)
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use checkers::Verdict;
+use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
 
 const KILL_THE_PRIMARY: &str = r#"{
@@ -46,15 +46,15 @@ fn pb_async_with_its_primary_killed_is_invalid_with_lost_writes() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let results = results(&store);
     assert_eq!(results.valid, Verdict::Invalid);
-    let lost = &results.checks["lost-writes"];
+    let lost = &results.checks[&CheckName::LostWrites];
     assert_eq!(lost.verdict, Verdict::Invalid, "{}", describe(&output));
-    let count = lost.details["lost_writes"]["lost"]["count"].as_u64().unwrap();
-    assert!(count > 0, "lost writes are counted: {}", lost.details);
+    let analysis = lost.details.as_ref().and_then(CheckDetails::lost_writes).expect("a lost-write analysis");
+    assert!(analysis.lost.count > 0, "lost writes are counted: {analysis:?}");
 
     // The kill took effect and shows as a fault window in the stats.
-    let stats = &results.checks["stats"].details;
-    assert_eq!(stats["faults"][0]["fault"], "kill");
-    assert_eq!(stats["faults"][0]["took_effect"], true);
+    let stats = results.stats().expect("the stats check's report");
+    assert_eq!(stats.faults[0].fault, "kill");
+    assert!(stats.faults[0].took_effect);
 
     // The failure prints how to reproduce it, seed and schedule included.
     let stdout = String::from_utf8_lossy(&output.stdout);

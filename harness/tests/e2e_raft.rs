@@ -4,7 +4,7 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use checkers::Verdict;
+use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
 
 #[test]
@@ -33,7 +33,7 @@ fn raft_stays_valid_under_partitions_and_kills() {
         ],
         Duration::from_secs(150),
     );
-    assert_valid_run(&store, &output, &["linearizable", "split-brain", "stats"]);
+    assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats]);
 }
 
 #[test]
@@ -64,9 +64,10 @@ fn raft_conserves_money_under_partitions_and_kills() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let results = results(&store);
-    let bank = &results.checks["bank"];
+    let bank = &results.checks[&CheckName::Bank];
     assert_eq!(bank.verdict, Verdict::Valid, "{}", bank.summary);
-    assert!(bank.details["reads"].as_u64().unwrap() > 10, "{}", bank.details);
+    let Some(CheckDetails::Bank(report)) = &bank.details else { panic!("no bank report: {bank:?}") };
+    assert!(report.reads > 10, "{report:?}");
     assert_eq!(latest(&store).read_run_info().unwrap().model, "bank");
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
 }

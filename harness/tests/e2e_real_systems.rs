@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use checkers::Verdict;
+use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
 
 /// Fail, saying why, unless this machine can run `binary` in network namespaces.
@@ -148,8 +148,7 @@ fn run_real(
 
 fn fault_took_effect(store: &Path, kind: &str) -> bool {
     let results = results(store);
-    let windows = results.checks["stats"].details["faults"].as_array().cloned().unwrap_or_default();
-    windows.iter().any(|w| w["fault"] == kind && w["took_effect"] == true)
+    results.stats().is_some_and(|stats| stats.faults.iter().any(|w| w.fault == kind && w.took_effect))
 }
 
 #[test]
@@ -157,9 +156,13 @@ fn etcd_stays_linearizable_under_partitions_kills_and_pauses() {
     require("etcd", "etcd-server");
     let dir = tempfile::tempdir().unwrap();
     let (output, store) = run_real(dir.path(), "etcd", ETCD_FAULTS, "20", &["--workload", "register"]);
-    let stats = assert_valid_run(&store, &output, &["linearizable", "split-brain", "stats"]);
+    let stats = assert_valid_run(
+        &store,
+        &output,
+        &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats],
+    );
     for kind in ["partition", "kill", "pause"] {
-        assert!(fault_took_effect(&store, kind), "no {kind} took effect: {stats}");
+        assert!(fault_took_effect(&store, kind), "no {kind} took effect: {stats:?}");
     }
     let info = latest(&store).read_run_info().unwrap();
     assert_eq!(info.spec["system"], "etcd");
@@ -181,7 +184,7 @@ fn etcd_serializable_reads_are_stale_when_the_leader_is_cut_off() {
     );
     assert!(fault_took_effect(&store, "partition"), "the leader was never cut off\n{}", describe(&output));
     let results = results(&store);
-    assert_eq!(results.checks["linearizable"].verdict, Verdict::Invalid, "{}", describe(&output));
+    assert_eq!(results.checks[&CheckName::Linearizable].verdict, Verdict::Invalid, "{}", describe(&output));
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
     assert_network_gone(&store);
@@ -217,9 +220,9 @@ fn redis_failover_loses_acknowledged_writes() {
         run_real(dir.path(), "redis", REDIS_FAILOVER, "11", &["--workload", "set", "--nemesis", "failover"]);
     assert!(fault_took_effect(&store, "failover"), "no failover happened\n{}", describe(&output));
     let results = results(&store);
-    let lost = &results.checks["lost-writes"];
+    let lost = &results.checks[&CheckName::LostWrites];
     assert_eq!(lost.verdict, Verdict::Invalid, "{}\n{}", lost.summary, describe(&output));
-    let count = lost.details["lost_writes"]["lost"]["count"].as_u64().unwrap_or(0);
+    let count = lost.details.as_ref().and_then(CheckDetails::lost_writes).map_or(0, |l| l.lost.count);
     assert!(count > 0, "no acknowledged write was lost: {}", lost.summary);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());

@@ -37,13 +37,13 @@ fn twopc_under_partition_is_valid_and_unavailable_while_cut() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let results = results(&store);
     assert_eq!(results.valid, Verdict::Valid);
-    let stats = &results.checks["stats"].details;
-    let window = &stats["faults"][0];
-    assert_eq!(window["took_effect"], true);
-    let during = window["availability"].as_f64().unwrap();
-    let outside = stats["availability_without_faults"].as_f64().unwrap();
+    let stats = results.stats().expect("the stats check's report");
+    let window = &stats.faults[0];
+    assert!(window.took_effect);
+    let during = window.availability.unwrap();
+    let outside = stats.availability_without_faults.unwrap();
     assert!(during < outside, "availability during the partition {during} vs outside {outside}");
-    let failed = window["counts"]["fail"].as_u64().unwrap() + window["counts"]["info"].as_u64().unwrap();
-    assert!(failed > 0, "operations failed while cut: {window}");
+    let failed = window.counts.fail + window.counts.info;
+    assert!(failed > 0, "operations failed while cut: {window:?}");
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
 }

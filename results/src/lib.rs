@@ -10,6 +10,8 @@
 //! | `history.jsonl`  | appended and flushed as it goes  | one `checkers::Event` per line       |
 //! | `schedule.json`  | at the start                     | the fault schedule (replayable)      |
 //! | `nodes/<id>.log` | by the node processes            | each node's own log                  |
+//! | `data/<id>/`     | by the node processes            | each node's data (write-ahead log)   |
+//! | `network.json`   | at the start, namespace runs     | namespaces and addresses to clean up |
 //! | `net.json`       | at the end                       | the proxy's per-link counts          |
 //! | `results.json`   | at the end                       | [`RunResults`]: verdicts, stats      |
 //!
@@ -23,5 +25,5 @@ pub mod run_info;
 pub mod timestamp;
 
 pub use history_file::{read_history, HistoryRead, HistoryWriter};
-pub use run_dir::RunDir;
+pub use run_dir::{write_atomically, RunDir};
 pub use run_info::{CheckResult, RunInfo, RunResults};

@@ -1,6 +1,6 @@
 //! A run's directory: creating it, naming its files, and reading and writing them.
 //!
-//! Whole files (`run.json`, `schedule.json`, `net.json`, `results.json`) are written to a
+//! Whole files (`run.json`, `schedule.json`, `network.json`, `net.json`, `results.json`) are written to a
 //! temporary name and renamed into place, so a reader never sees half of one. The
 //! `latest` link in the store root is replaced the same way (a new link, then a rename).
 
@@ -68,17 +68,33 @@ impl RunDir {
     }
 
     pub fn nodes_dir(&self) -> PathBuf {
-        self.path.join("nodes")
+        Self::nodes_dir_at(&self.path)
     }
 
     /// Where node `id` writes its log.
     pub fn node_log(&self, id: u32) -> PathBuf {
-        self.nodes_dir().join(format!("{id}.log"))
+        Self::node_log_at(&self.path, id)
     }
 
     /// A node's data directory (write-ahead log), kept with the run for post-mortems.
     pub fn node_data(&self, id: u32) -> PathBuf {
-        self.path.join("data").join(id.to_string())
+        Self::node_data_at(&self.path, id)
+    }
+
+    /// `nodes/` of the run directory at `root`. The `_at` forms name the files of a run for
+    /// code that is handed only the directory's path (a host adapter, a node command).
+    pub fn nodes_dir_at(root: &Path) -> PathBuf {
+        root.join(NODES_DIR)
+    }
+
+    /// `nodes/<id>.log` of the run directory at `root`.
+    pub fn node_log_at(root: &Path, id: u32) -> PathBuf {
+        Self::nodes_dir_at(root).join(format!("{id}.log"))
+    }
+
+    /// `data/<id>/` of the run directory at `root`.
+    pub fn node_data_at(root: &Path, id: u32) -> PathBuf {
+        root.join(DATA_DIR).join(id.to_string())
     }
 
     pub fn history_path(&self) -> PathBuf {
@@ -117,6 +133,11 @@ impl RunDir {
         self.read_json(NET_JSON)
     }
 
+    /// The namespace network's record (`network.json`): what to remove if the run dies.
+    pub fn write_network<T: Serialize>(&self, network: &T) -> anyhow::Result<()> {
+        self.write_json(NETWORK_JSON, network)
+    }
+
     pub fn write_results(&self, results: &RunResults) -> anyhow::Result<()> {
         self.write_json(RESULTS_JSON, results)
     }
@@ -126,12 +147,9 @@ impl RunDir {
     }
 
     fn write_json<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> anyhow::Result<()> {
-        let path = self.path.join(name);
-        let tmp = self.path.join(format!(".{name}.tmp"));
         let mut text = serde_json::to_string_pretty(value).with_context(|| format!("encoding {name}"))?;
         text.push('\n');
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("renaming into {}", path.display()))
+        write_atomically(&self.path.join(name), text.as_bytes())
     }
 
     fn read_json<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
@@ -146,6 +164,18 @@ pub const HISTORY_JSONL: &str = "history.jsonl";
 pub const SCHEDULE_JSON: &str = "schedule.json";
 pub const NET_JSON: &str = "net.json";
 pub const RESULTS_JSON: &str = "results.json";
+pub const NETWORK_JSON: &str = "network.json";
+pub const NODES_DIR: &str = "nodes";
+pub const DATA_DIR: &str = "data";
+
+/// Write a whole file so that a reader never sees half of it: to `.<name>.tmp` beside
+/// it, then renamed into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path.file_name().with_context(|| format!("{} names no file", path.display()))?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+}
 
 /// Replace `<store>/latest` with a relative link to `target`.
 fn point_latest(store: &Path, target: &Path) -> anyhow::Result<()> {
@@ -195,12 +225,12 @@ mod tests {
     fn results_round_trip_and_bad_names_are_refused() {
         let store = tempfile::tempdir().unwrap();
         let run = RunDir::create(store.path(), "t").unwrap();
-        let results = RunResults {
-            valid: Verdict::Unknown,
-            reasons: vec!["no fault took effect".into()],
-            checks: BTreeMap::new(),
-            reproduce: "faultline test --seed 1".into(),
-        };
+        let results = RunResults::new(
+            Verdict::Unknown,
+            vec!["no fault took effect".into()],
+            BTreeMap::new(),
+            "faultline test --seed 1".into(),
+        );
         run.write_results(&results).unwrap();
         assert_eq!(run.read_results().unwrap(), results);
         assert!(RunDir::create(store.path(), "a/b").is_err());

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use checkers::{Event, EventType, Process, Verdict};
+use checkers::{CheckName, Event, EventType, Process, Verdict};
 use rand::{Rng, SeedableRng};
 use results::report::{write_report, ReportInput};
 use results::{CheckResult, RunDir, RunInfo, RunResults};
@@ -72,25 +72,25 @@ fn a_hundred_thousand_ops_give_a_report_of_a_few_hundred_kilobytes() {
     }
     writer.sync().unwrap();
     let end_s = events.last().unwrap().time.unwrap() as f64 / 1e9;
-    let mut checks = BTreeMap::new();
-    checks.insert(
-        "stats".to_string(),
+    let stats = json!({"check": "stats", "verdict": "valid", "reasons": [],
+    "counts": {"ok": 0, "fail": 0, "info": 0}, "by_function": {}, "latency": null,
+    "throughput_ok_per_s": null, "duration_s": null, "availability": null,
+    "availability_without_faults": null, "messages": null, "messages_per_ok_op": null,
+    "faults": [
+        {"fault": "kill", "start_s": end_s * 0.2, "end_s": end_s * 0.3, "took_effect": true,
+         "counts": {"ok": 0, "fail": 0, "info": 0}, "availability": null},
+        {"fault": "partition", "start_s": end_s * 0.6, "end_s": null, "took_effect": true,
+         "counts": {"ok": 0, "fail": 0, "info": 0}, "availability": null}
+    ]});
+    let checks = BTreeMap::from([(
+        CheckName::Stats,
         CheckResult {
             verdict: Verdict::Valid,
             summary: String::new(),
-            details: json!({"faults": [
-                {"fault": "kill", "start_s": end_s * 0.2, "end_s": end_s * 0.3, "took_effect": true},
-                {"fault": "partition", "start_s": end_s * 0.6, "end_s": null, "took_effect": true}
-            ]}),
+            details: Some(serde_json::from_value(stats).unwrap()),
         },
-    );
-    run.write_results(&RunResults {
-        valid: Verdict::Valid,
-        reasons: vec![],
-        checks,
-        reproduce: String::new(),
-    })
-    .unwrap();
+    )]);
+    run.write_results(&RunResults::new(Verdict::Valid, vec![], checks, String::new())).unwrap();
 
     let input = ReportInput::load(&run).unwrap();
     assert_eq!(input.events.len(), OPS as usize * 2);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use checkers::{Event, EventType, Process, Verdict};
+use checkers::{CheckDetails, CheckName, Event, EventType, Process, Verdict};
 use results::report::{write_report, REPORT_HTML};
 use results::{CheckResult, RunDir, RunInfo, RunResults};
 use serde_json::json;
@@ -21,6 +21,16 @@ fn event(process: Process, kind: EventType, f: &str, value: serde_json::Value, m
         error: None,
         node: Some("1".into()),
     }
+}
+
+/// The stats check's details with these fault windows, the rest of the report plain.
+fn stats_details(faults: serde_json::Value) -> CheckDetails {
+    serde_json::from_value(json!({"check": "stats", "verdict": "valid", "reasons": [],
+        "counts": {"ok": 2, "fail": 1, "info": 1}, "by_function": {}, "latency": null,
+        "throughput_ok_per_s": null, "duration_s": null, "availability": null,
+        "availability_without_faults": null, "faults": faults, "messages": null,
+        "messages_per_ok_op": null}))
+    .unwrap()
 }
 
 /// p0 writes 1 (ok), p1 writes 2 (info, during the partition), p2 reads 7 (cannot be
@@ -77,31 +87,35 @@ fn small_run(store: &std::path::Path) -> RunDir {
         "final_state": 1,
         "concurrent": [op(3, 6, 1, "write", json!(2), "info")],
     });
-    let mut checks = BTreeMap::new();
-    checks.insert(
-        "linearizable".to_string(),
-        CheckResult {
-            verdict: Verdict::Invalid,
-            summary: "read 7 of r0 cannot be linearized".into(),
-            details: json!({"verdict": "invalid", "counterexample": counterexample}),
-        },
-    );
-    checks.insert(
-        "stats".to_string(),
-        CheckResult {
-            verdict: Verdict::Valid,
-            summary: "2 ok, 1 fail, 1 info".into(),
-            details: json!({"faults": [{"fault": "partition", "start_s": 0.1, "end_s": 0.5,
-                                        "took_effect": true, "counts": {"ok": 1, "fail": 0, "info": 1},
-                                        "availability": 0.5}]}),
-        },
-    );
-    run.write_results(&RunResults {
-        valid: Verdict::Invalid,
-        reasons: vec!["linearizable: read 7 of r0 cannot be linearized".into()],
+    let linearizable = json!({"check": "linearizable", "model": "cas-register", "verdict": "invalid",
+        "reason": "not linearizable", "counterexample": counterexample,
+        "stats": {"ops": 4, "partitions": 1, "partitions_checked": 1, "states_explored": 3, "elapsed_ms": 0.1}});
+    let faults = json!([{"fault": "partition", "start_s": 0.1, "end_s": 0.5, "took_effect": true,
+                         "counts": {"ok": 1, "fail": 0, "info": 1}, "availability": 0.5}]);
+    let checks = BTreeMap::from([
+        (
+            CheckName::Linearizable,
+            CheckResult {
+                verdict: Verdict::Invalid,
+                summary: "read 7 of r0 cannot be linearized".into(),
+                details: Some(serde_json::from_value(linearizable).unwrap()),
+            },
+        ),
+        (
+            CheckName::Stats,
+            CheckResult {
+                verdict: Verdict::Valid,
+                summary: "2 ok, 1 fail, 1 info".into(),
+                details: Some(stats_details(faults)),
+            },
+        ),
+    ]);
+    run.write_results(&RunResults::new(
+        Verdict::Invalid,
+        vec!["linearizable: read 7 of r0 cannot be linearized".into()],
         checks,
-        reproduce: "faultline test --seed 42".into(),
-    })
+        "faultline test --seed 42".into(),
+    ))
     .unwrap();
     run.write_net(&json!({
         "links": {"1->2": {"frames": 120, "delivered": 100, "dropped": 20, "bytes": 4000},

@@ -18,8 +18,14 @@ pub struct BankParams {
     pub accounts: Vec<String>,
     /// Every account's balance before the first transfer.
     pub initial_balance: i64,
-    /// Transfers move `1..=max_transfer`.
+    /// Transfers move `1..=max_transfer`. Optional in a stored spec: a re-check needs only
+    /// the accounts and their balance.
+    #[serde(default = "default_max_transfer")]
     pub max_transfer: i64,
+}
+
+fn default_max_transfer() -> i64 {
+    BankParams::default().max_transfer
 }
 
 impl Default for BankParams {

@@ -17,5 +17,6 @@ pub mod register;
 pub mod set;
 pub mod workload;
 
+pub use checkers::CheckName;
 pub use op::Op;
-pub use workload::{CheckerName, Generator, Workload, WorkloadName};
+pub use workload::{Generator, Workload, WorkloadName};

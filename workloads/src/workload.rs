@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use checkers::CheckName;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -51,34 +52,6 @@ impl FromStr for WorkloadName {
     }
 }
 
-/// The checkers of a run, by name (the keys of `results.json`'s `checks`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CheckerName {
-    /// Linearizability per key against the workload's model.
-    Linearizable,
-    /// Every acknowledged add is in the final reads.
-    LostWrites,
-    /// Every read of all accounts conserves the total; no balance is negative.
-    Bank,
-    /// No two nodes lead in the same term at overlapping times.
-    SplitBrain,
-    /// Counts, latencies, throughput, availability during faults, messages per op.
-    Stats,
-}
-
-impl CheckerName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckerName::Linearizable => "linearizable",
-            CheckerName::LostWrites => "lost-writes",
-            CheckerName::Bank => "bank",
-            CheckerName::SplitBrain => "split-brain",
-            CheckerName::Stats => "stats",
-        }
-    }
-}
-
 /// A workload with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workload {
@@ -109,13 +82,13 @@ impl Workload {
     }
 
     /// The checkers that judge this workload's history, in the order they run.
-    pub fn checkers(&self) -> Vec<CheckerName> {
+    pub fn checkers(&self) -> Vec<CheckName> {
         let own = match self.name {
-            WorkloadName::Register => CheckerName::Linearizable,
-            WorkloadName::Set => CheckerName::LostWrites,
-            WorkloadName::Bank => CheckerName::Bank,
+            WorkloadName::Register => CheckName::Linearizable,
+            WorkloadName::Set => CheckName::LostWrites,
+            WorkloadName::Bank => CheckName::Bank,
         };
-        vec![own, CheckerName::SplitBrain, CheckerName::Stats]
+        vec![own, CheckName::SplitBrain, CheckName::Stats]
     }
 
     /// The generator of this run's operations, from the run's seed.
@@ -202,7 +175,7 @@ mod tests {
         assert!("queue".parse::<WorkloadName>().unwrap_err().contains("known: register, set, bank"));
         let set = Workload::new(WorkloadName::Set);
         assert_eq!(set.model(), "set");
-        assert_eq!(set.checkers()[0], CheckerName::LostWrites);
+        assert_eq!(set.checkers()[0], CheckName::LostWrites);
         assert!(set.final_read().is_some());
         assert!(Workload::new(WorkloadName::Bank).setup().is_some());
         assert_eq!(Workload::new(WorkloadName::Register).model(), "cas-register");

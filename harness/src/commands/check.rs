@@ -23,6 +23,7 @@ use std::time::Duration;
 use checkers::format::{load_bytes, load_path_detailed, Format, LoadError, Loaded};
 use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
 use serde_json::json;
+use workloads::bank::BankParams;
 
 use crate::{EXIT_BAD_INPUT, EXIT_INTERNAL};
 
@@ -285,6 +286,23 @@ enum RunModel {
     Bank { accounts: Vec<String>, total: i64 },
 }
 
+/// The part of a bank run's run.json a re-check reads: `spec.workload.bank`, typed as the
+/// workload wrote it.
+#[derive(serde::Deserialize)]
+struct StoredBankRun {
+    spec: StoredSpec,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredSpec {
+    workload: StoredWorkload,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredWorkload {
+    bank: BankParams,
+}
+
 /// The model a stored run names in the top-level `"model"` field of its run.json; for a
 /// bank run, the accounts and their initial balance from `spec.workload.bank`.
 fn run_dir_model(dir: &Path) -> Result<RunModel, String> {
@@ -303,22 +321,21 @@ fn run_dir_model(dir: &Path) -> Result<RunModel, String> {
         .and_then(|m| m.as_str())
         .ok_or_else(|| format!("{shown}: no string field \"model\"; name the model with --model"))?;
     if name == "bank" {
-        let bank = &value["spec"]["workload"]["bank"];
-        let accounts: Option<Vec<String>> = bank["accounts"]
-            .as_array()
-            .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect());
-        let balance = bank["initial_balance"].as_i64();
-        return match (accounts, balance) {
-            (Some(accounts), Some(balance)) if !accounts.is_empty() => {
-                let total = balance.checked_mul(accounts.len() as i64).ok_or_else(|| {
-                    format!("{shown}: spec.workload.bank: the initial total overflows")
-                })?;
-                Ok(RunModel::Bank { accounts, total })
-            }
-            _ => Err(format!(
-                "{shown}: a bank run needs spec.workload.bank.accounts (strings) and .initial_balance (integer)"
-            )),
+        let bad = |why: String| {
+            format!(
+                "{shown}: a bank run needs spec.workload.bank.accounts (strings) and .initial_balance (integer): {why}"
+            )
         };
+        let stored: StoredBankRun = serde_json::from_value(value.clone()).map_err(|e| bad(e.to_string()))?;
+        let bank = stored.spec.workload.bank;
+        if bank.accounts.is_empty() {
+            return Err(bad("no accounts".into()));
+        }
+        let total = bank
+            .initial_balance
+            .checked_mul(bank.accounts.len() as i64)
+            .ok_or_else(|| format!("{shown}: spec.workload.bank: the initial total overflows"))?;
+        return Ok(RunModel::Bank { accounts: bank.accounts, total });
     }
     name.parse::<ModelKind>()
         .map(RunModel::Model)

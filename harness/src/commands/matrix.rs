@@ -2,8 +2,10 @@
 //!
 //! Each cell is a real `faultline test` run: this executable spawns itself, one run at a
 //! time (the runs share the machine's ports and cores, and a run's timing is part of what
-//! it measures). Each run's `results.json` is measured and judged against what the design
-//! expects of its protocol (`results::report::matrix`). The table is printed as Markdown and
+//! it measures). Each run tells where its directory is through the file named by
+//! `FAULTLINE_RUN_DIR_FILE` (`run::run_dir_file`); its `results.json` is measured
+//! (`results::report::matrix`) and judged against what the design expects of its protocol
+//! under the fault ([`expectation`]). The table is printed as Markdown and
 //! written with its JSON next to the runs, in the store: `matrix.md`, `matrix.json`.
 //!
 //! Exit 0 when every row is as expected, 1 when any is not, 254 for bad flags. A run that
@@ -16,8 +18,10 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use nodes::protocols::ProtocolName;
-use results::report::matrix::{self, Row, FAULTS};
+use results::report::matrix::{self, Expect, Row, FAULTS};
 use results::RunDir;
+
+use crate::run::run_dir_file::{self, RUN_DIR_FILE_ENV};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -62,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for fault in &args.nemeses {
             for seed in 1..=args.seeds {
                 bar.set_message(format!("{protocol} under {fault}, seed {seed}"));
-                rows.push(one_run(&me, &args, protocol.as_str(), fault, seed));
+                rows.push(one_run(&me, &args, *protocol, fault, seed));
                 bar.inc(1);
             }
         }
@@ -71,10 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let table = matrix::markdown(&rows);
     println!("{table}");
     let md = args.store.join("matrix.md");
-    std::fs::write(&md, &table).with_context(|| format!("writing {}", md.display()))?;
+    results::write_atomically(&md, table.as_bytes())?;
     let json = args.store.join("matrix.json");
     let text = serde_json::to_string_pretty(&rows).context("encoding the matrix")?;
-    std::fs::write(&json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
+    results::write_atomically(&json, (text + "\n").as_bytes())?;
     eprintln!("faultline: matrix written to {} and {}", md.display(), json.display());
     Ok(if rows.iter().all(|r| r.expected) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -100,40 +104,80 @@ fn validate(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// What the design promises of a protocol under a matrix fault: with no fault every
+/// protocol must be safe; under a fault, those safe by design must stay so and the others
+/// may fail.
+pub fn expectation(protocol: ProtocolName, fault: &str) -> Expect {
+    if fault == "none" || protocol.safe_by_design() {
+        Expect::Safe
+    } else {
+        Expect::MayFail
+    }
+}
+
 /// Run one `faultline test` and measure it.
-fn one_run(me: &Path, args: &Args, protocol: &str, fault: &str, seed: u64) -> Row {
+fn one_run(me: &Path, args: &Args, protocol: ProtocolName, fault: &str, seed: u64) -> Row {
+    let expect = expectation(protocol, fault);
+    let failed =
+        |run: String, why: String| Row::measure(protocol.as_str(), fault, seed, expect, run, Err(why));
     let nemesis = matrix::nemesis_of(fault).expect("validated");
     let name = format!("matrix-{protocol}-{fault}");
     // A few fault changes per run whatever its length.
     let interval = (args.time_limit / 4.0).max(0.5);
+    // Where the run writes its directory; one at a time, so one name serves every run.
+    let dir_file = args.store.join(format!(".matrix-run-dir.{}", std::process::id()));
+    if let Err(e) = std::fs::remove_file(&dir_file) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return failed(String::new(), format!("cannot clear {}: {e}", dir_file.display()));
+        }
+    }
     let output = Command::new(me)
         .arg("test")
-        .args(["--protocol", protocol, "--nemesis", nemesis, "--workload", &args.workload, "--name", &name])
+        .args(["--protocol", protocol.as_str(), "--nemesis", nemesis, "--workload", &args.workload])
+        .args(["--name", &name])
         .args(["--time-limit", &args.time_limit.to_string(), "--nemesis-interval", &interval.to_string()])
         .args(["--seed", &seed.to_string(), "--store"])
         .arg(&args.store)
+        .env(RUN_DIR_FILE_ENV, &dir_file)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output();
     let output = match output {
         Ok(output) => output,
-        Err(e) => {
-            return Row::measure(protocol, fault, seed, String::new(), Err(format!("cannot start: {e}")))
-        }
+        Err(e) => return failed(String::new(), format!("cannot start: {e}")),
     };
+    let written = run_dir_file::read(&dir_file);
+    let _ = std::fs::remove_file(&dir_file);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let dir = stderr.lines().find_map(|l| l.strip_prefix("faultline: run directory ")).map(PathBuf::from);
+    let last = stderr.lines().last().unwrap_or("").to_string();
     let code = output.status.code();
-    let Some(dir) = dir else {
-        let last = stderr.lines().last().unwrap_or("").to_string();
-        return Row::measure(protocol, fault, seed, String::new(), Err(format!("exit {code:?}: {last}")));
+    let dir = match written {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return failed(String::new(), format!("exit {code:?}: {last}")),
+        Err(e) => return failed(String::new(), format!("{e:#}")),
     };
     let shown = dir.display().to_string();
     if !matches!(code, Some(0..=2)) {
-        let last = stderr.lines().last().unwrap_or("").to_string();
-        return Row::measure(protocol, fault, seed, shown, Err(format!("exit {code:?}: {last}")));
+        return failed(shown, format!("exit {code:?}: {last}"));
     }
     let results = RunDir::open(&dir).and_then(|run| run.read_results()).map_err(|e| format!("{e:#}"));
-    Row::measure(protocol, fault, seed, shown, results.as_ref().map_err(Clone::clone))
+    Row::measure(protocol.as_str(), fault, seed, expect, shown, results.as_ref().map_err(Clone::clone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primary_backup_may_fail_under_a_fault_and_everything_is_safe_without_one() {
+        assert_eq!(expectation(ProtocolName::PbAsync, "kill"), Expect::MayFail);
+        assert_eq!(expectation(ProtocolName::PbSync, "partition"), Expect::MayFail);
+        assert_eq!(expectation(ProtocolName::PbAsync, "none"), Expect::Safe);
+        for protocol in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft] {
+            for (fault, _) in FAULTS {
+                assert_eq!(expectation(protocol, fault), Expect::Safe, "{protocol} under {fault}");
+            }
+        }
+    }
 }

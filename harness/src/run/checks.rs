@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use checkers::split_brain::Sample;
 use checkers::stats::FaultWindow;
-use checkers::{CheckOptions, History, ModelKind, Verdict};
+use checkers::{CheckDetails, CheckName, CheckOptions, History, ModelKind, Verdict};
 use results::{CheckResult, RunResults};
-use serde::Serialize;
-use workloads::{CheckerName, Workload};
+use workloads::Workload;
 
 /// Everything a run recorded that the checkers judge.
 pub struct Evidence {
@@ -45,30 +44,30 @@ pub fn check_run(
                 CheckResult {
                     verdict: Verdict::Unknown,
                     summary: format!("the checker failed: {message}"),
-                    details: serde_json::Value::Null,
+                    details: None,
                 }
             });
-        checks.insert(name.as_str().to_string(), result);
+        checks.insert(name, result);
     }
     merge(checks, reproduce)
 }
 
 /// Merge per-checker results worst-first, with the reasons of everything not valid.
-pub fn merge(checks: BTreeMap<String, CheckResult>, reproduce: String) -> RunResults {
+pub fn merge(checks: BTreeMap<CheckName, CheckResult>, reproduce: String) -> RunResults {
     let valid = Verdict::merge_all(checks.values().map(|c| c.verdict));
     let reasons = checks
         .iter()
         .filter(|(_, c)| c.verdict != Verdict::Valid)
         .map(|(name, c)| format!("{name}: {}", c.summary))
         .collect();
-    RunResults { valid, reasons, checks, reproduce }
+    RunResults::new(valid, reasons, checks, reproduce)
 }
 
-fn one(name: CheckerName, workload: &Workload, evidence: &Evidence, time_limit: Duration) -> CheckResult {
+fn one(name: CheckName, workload: &Workload, evidence: &Evidence, time_limit: Duration) -> CheckResult {
     match name {
-        CheckerName::Linearizable => model_check(ModelKind::CasRegister, evidence, time_limit),
-        CheckerName::LostWrites => lost_writes(evidence, time_limit.min(SET_SEARCH_LIMIT)),
-        CheckerName::Bank => {
+        CheckName::Linearizable => model_check(ModelKind::CasRegister, evidence, time_limit),
+        CheckName::LostWrites => lost_writes(evidence, time_limit.min(SET_SEARCH_LIMIT)),
+        CheckName::Bank => {
             let report =
                 checkers::bank::check(&evidence.history, &workload.bank.accounts, workload.bank.total());
             let summary = match report.verdict {
@@ -81,9 +80,9 @@ fn one(name: CheckerName, workload: &Workload, evidence: &Evidence, time_limit: 
                     report.bad_reads, report.reads, report.errors[0].kind, report.errors[0].index
                 ),
             };
-            result(report.verdict, summary, &report)
+            result(report.verdict, summary, CheckDetails::Bank(report))
         }
-        CheckerName::SplitBrain => {
+        CheckName::SplitBrain => {
             let report = checkers::split_brain::check(&evidence.samples);
             let summary = match report.verdict {
                 Verdict::Valid => {
@@ -101,9 +100,9 @@ fn one(name: CheckerName, workload: &Workload, evidence: &Evidence, time_limit: 
                     )
                 }
             };
-            result(report.verdict, summary, &report)
+            result(report.verdict, summary, CheckDetails::SplitBrain(report))
         }
-        CheckerName::Stats => {
+        CheckName::Stats => {
             let report = checkers::stats::check(&evidence.history, &evidence.windows, evidence.messages);
             let c = report.counts;
             let summary = if report.reasons.is_empty() {
@@ -111,7 +110,7 @@ fn one(name: CheckerName, workload: &Workload, evidence: &Evidence, time_limit: 
             } else {
                 report.reasons.join("; ")
             };
-            result(report.verdict, summary, &report)
+            result(report.verdict, summary, CheckDetails::Stats(report))
         }
     }
 }
@@ -141,18 +140,18 @@ fn lost_writes(evidence: &Evidence, time_limit: Duration) -> CheckResult {
                 // time does not make the lost-write verdict unknown.
                 let verdict =
                     if report.verdict == Verdict::Invalid { Verdict::Invalid } else { lost.verdict };
-                result(verdict, summary, &report)
+                result(verdict, summary, CheckDetails::LostWrites(report))
             }
             None => CheckResult {
                 verdict: Verdict::Unknown,
                 summary: format!("no lost-write analysis: {}", report.reason),
-                details: serde_json::Value::Null,
+                details: None,
             },
         },
         Err(e) => CheckResult {
             verdict: Verdict::Unknown,
             summary: format!("the history does not fit the set model: {e}"),
-            details: serde_json::Value::Null,
+            details: None,
         },
     }
 }
@@ -163,20 +162,16 @@ fn model_check(model: ModelKind, evidence: &Evidence, time_limit: Duration) -> C
     match checkers::check(&evidence.history, &options) {
         Ok(report) => {
             let summary = report.reason.clone();
-            result(report.verdict, summary, &report)
+            result(report.verdict, summary, CheckDetails::Linearizable(report))
         }
         Err(e) => CheckResult {
             verdict: Verdict::Unknown,
             summary: format!("the history does not fit the {model} model: {e}"),
-            details: serde_json::Value::Null,
+            details: None,
         },
     }
 }
 
-fn result(verdict: Verdict, summary: String, details: &impl Serialize) -> CheckResult {
-    CheckResult {
-        verdict,
-        summary,
-        details: serde_json::to_value(details).unwrap_or(serde_json::Value::Null),
-    }
+fn result(verdict: Verdict, summary: String, details: CheckDetails) -> CheckResult {
+    CheckResult { verdict, summary, details: Some(details) }
 }

@@ -13,12 +13,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nodes::api::{NodeId, Status};
+use results::RunDir;
 
 use crate::nemesis::FaultKind;
 use crate::net::Network;
@@ -51,7 +52,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// Start the proxy and every built-in node, and wait for each to be healthy.
-    pub async fn start(spec: &RunSpec, run_dir: &Path, http: reqwest::Client) -> anyhow::Result<Cluster> {
+    pub async fn start(spec: &RunSpec, run_dir: &RunDir, http: reqwest::Client) -> anyhow::Result<Cluster> {
         let ids: Vec<NodeId> = (1..=spec.nodes).collect();
         let addrs = allocate_addrs(ids.iter().copied())?;
         let targets: BTreeMap<NodeId, SocketAddr> =
@@ -72,7 +73,7 @@ impl Cluster {
                     peers: proxy.peers_of(id),
                     extra_args: spec.protocol_flags.to_argv(),
                 }
-                .spec(run_dir)
+                .spec(run_dir.path())
             })
             .collect::<Vec<_>>();
         let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
@@ -85,7 +86,7 @@ impl Cluster {
 
     /// Build the run's network namespaces and start a real system's nodes in them, and
     /// wait for each to be healthy.
-    pub async fn start_real(spec: &RunSpec, run_dir: &Path) -> anyhow::Result<Cluster> {
+    pub async fn start_real(spec: &RunSpec, run_dir: &RunDir) -> anyhow::Result<Cluster> {
         crate::netns::preflight()?;
         let ids: Vec<NodeId> = (1..=spec.nodes).collect();
         let tag = RunTag::unique();
@@ -108,9 +109,7 @@ impl Cluster {
             "addresses": network.topology().nodes,
             "netem": network.netem_available(),
         });
-        let path = run_dir.join("network.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&record)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        run_dir.write_network(&record)?;
         eprintln!(
             "faultline: network namespaces of run {} on {} (`faultline cleanup --tag {}` if a crash leaves them)",
             network.tag().as_str(),
@@ -150,7 +149,7 @@ impl Cluster {
             anyhow::bail!("{} has no client for the {} workload", system.name(), spec.workload.name);
         }
         let specs =
-            ids.iter().map(|&id| system.node_spec(id, run_dir)).collect::<anyhow::Result<Vec<_>>>()?;
+            ids.iter().map(|&id| system.node_spec(id, run_dir.path())).collect::<anyhow::Result<Vec<_>>>()?;
         let host = Arc::new(network.host());
         let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
         let cluster = Cluster { supervisor, network, system, clients: BTreeMap::new() };

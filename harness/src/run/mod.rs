@@ -15,7 +15,8 @@
 //!
 //! Tour: [`spec`] the parameters, [`cluster`] the processes, [`client`] and [`outcome`] the
 //! operations, [`pacer`] the rate, [`recorder`] the history, [`faults`] the schedule,
-//! [`status_poll`] the leadership samples, [`final_reads`], [`checks`], [`progress`].
+//! [`status_poll`] the leadership samples, [`final_reads`], [`checks`], [`progress`];
+//! [`run_dir_file`] tells a parent process where the run is.
 
 pub mod checks;
 pub mod client;
@@ -25,6 +26,7 @@ pub mod final_reads;
 pub mod pacer;
 pub mod progress;
 pub mod recorder;
+pub mod run_dir_file;
 pub mod spec;
 pub mod status_poll;
 
@@ -113,6 +115,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
         spec.seed
     );
     eprintln!("faultline: run directory {}", run_dir.path().display());
+    run_dir_file::announce(run_dir.path())?;
     run_dir.write_schedule(&schedule)?;
     run_dir.write_run_info(&run_info(&spec))?;
 
@@ -208,9 +211,9 @@ async fn phases(
     progress.phase("starting the cluster");
     let http = ClientShared::http_client(spec.concurrency)?;
     let cluster = if spec.system.is_builtin() {
-        Cluster::start(spec, run_dir.path(), http.clone()).await?
+        Cluster::start(spec, run_dir, http.clone()).await?
     } else {
-        let cluster = Cluster::start_real(spec, run_dir.path()).await?;
+        let cluster = Cluster::start_real(spec, run_dir).await?;
         let mut info = run_info(spec);
         info.versions.insert(cluster.system.name().to_string(), cluster.system.version());
         run_dir.write_run_info(&info)?;
@@ -354,7 +357,7 @@ fn run_info(spec: &RunSpec) -> RunInfo {
 }
 
 fn unchecked(why: String, reproduce: String) -> RunResults {
-    RunResults { valid: Verdict::Unknown, reasons: vec![why], checks: BTreeMap::new(), reproduce }
+    RunResults::new(Verdict::Unknown, vec![why], BTreeMap::new(), reproduce)
 }
 
 /// Write `results.json` for a run that ended before it could be checked, and say where
@@ -369,12 +372,8 @@ fn print_results(results: &RunResults, run_dir: &RunDir) {
     for (name, check) in &results.checks {
         println!("{name:<14} {:<8} {}", check.verdict.as_str(), check.summary);
     }
-    if let Some(stats) = results
-        .checks
-        .get("stats")
-        .and_then(|c| serde_json::from_value::<StatsReport>(c.details.clone()).ok())
-    {
-        print_stats(&stats);
+    if let Some(stats) = results.stats() {
+        print_stats(stats);
     }
     println!();
     println!("verdict: {}  ({})", results.valid, run_dir.path().display());

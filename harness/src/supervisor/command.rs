@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use nodes::api::NodeId;
+use results::RunDir;
 
 use crate::host::{NodeAddrs, NodeSpec};
 
@@ -33,12 +34,12 @@ pub struct NodeCommand {
 impl NodeCommand {
     /// The node's data directory under a run directory.
     pub fn data_dir(run_dir: &Path, id: NodeId) -> PathBuf {
-        run_dir.join("data").join(id.to_string())
+        RunDir::node_data_at(run_dir, id)
     }
 
     /// The node's log file under a run directory.
     pub fn log_path(run_dir: &Path, id: NodeId) -> PathBuf {
-        run_dir.join("nodes").join(format!("{id}.log"))
+        RunDir::node_log_at(run_dir, id)
     }
 
     /// The full argv, program first.

@@ -37,6 +37,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use checkers::EventType;
 use nodes::api::{NodeId, Role, Status};
+use results::RunDir;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use workloads::{Op, WorkloadName};
@@ -170,7 +171,7 @@ impl System for Etcd {
         };
         let peer = SocketAddr::new(ip, PEER_PORT);
         let client = SocketAddr::new(ip, CLIENT_PORT);
-        let data_dir = run_dir.join("data").join(id.to_string());
+        let data_dir = RunDir::node_data_at(run_dir, id);
         let initial_cluster = self
             .topology
             .nodes
@@ -199,7 +200,7 @@ impl System for Etcd {
             id,
             argv,
             data_dir,
-            log_path: run_dir.join("nodes").join(format!("{id}.log")),
+            log_path: RunDir::node_log_at(run_dir, id),
             addrs: NodeAddrs { peer_listen: peer, client },
         })
     }

@@ -38,6 +38,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use checkers::EventType;
 use nodes::api::{NodeId, Role, Status};
+use results::RunDir;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 use workloads::{Op, WorkloadName};
@@ -226,7 +227,7 @@ impl System for Redis {
             bail!("redis: node {id} is not in the topology");
         };
         let addr = SocketAddr::new(ip, PORT);
-        let data_dir = run_dir.join("data").join(id.to_string());
+        let data_dir = RunDir::node_data_at(run_dir, id);
         let config = write_role_config(
             id,
             run_dir,
@@ -252,7 +253,7 @@ impl System for Redis {
             id,
             argv,
             data_dir,
-            log_path: run_dir.join("nodes").join(format!("{id}.log")),
+            log_path: RunDir::node_log_at(run_dir, id),
             addrs: NodeAddrs { peer_listen: addr, client: addr },
         })
     }
@@ -274,7 +275,7 @@ impl System for Redis {
 /// as Sentinel does, so a node killed after a failover comes back in its new role instead
 /// of the one it started with. A restart finds the file and keeps it.
 fn write_role_config(id: NodeId, run_dir: &Path, primary: Option<IpAddr>) -> anyhow::Result<PathBuf> {
-    let dir = run_dir.join("nodes");
+    let dir = RunDir::nodes_dir_at(run_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{id}.redis.conf"));
     if path.exists() {
@@ -284,7 +285,7 @@ fn write_role_config(id: NodeId, run_dir: &Path, primary: Option<IpAddr>) -> any
     if let Some(ip) = primary {
         text.push_str(&format!("replicaof {ip} {PORT}\n"));
     }
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    results::write_atomically(&path, text.as_bytes())?;
     Ok(path)
 }
 

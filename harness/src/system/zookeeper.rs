@@ -54,6 +54,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use checkers::EventType;
 use nodes::api::{NodeId, Role, Status};
+use results::RunDir;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -274,7 +275,7 @@ impl System for ZooKeeper {
                 jar.display()
             );
         }
-        let data_dir = run_dir.join("data").join(id.to_string());
+        let data_dir = RunDir::node_data_at(run_dir, id);
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let myid = data_dir.join("myid");
         std::fs::write(&myid, format!("{id}\n")).with_context(|| format!("writing {}", myid.display()))?;
@@ -310,7 +311,7 @@ impl System for ZooKeeper {
             id,
             argv,
             data_dir,
-            log_path: nodes_dir.join(format!("{id}.log")),
+            log_path: RunDir::node_log_at(run_dir, id),
             addrs: NodeAddrs {
                 peer_listen: SocketAddr::new(ip, QUORUM_PORT),
                 client: SocketAddr::new(ip, CLIENT_PORT),

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use checkers::Verdict;
+use checkers::stats::StatsReport;
+use checkers::{CheckName, Verdict};
 use results::{RunDir, RunResults};
 
 /// The binary under test.
@@ -138,21 +139,16 @@ pub fn canonical(path: &Path) -> PathBuf {
 /// Assert that a run exited 0 and came out valid, with each named check valid, at least
 /// one fault in effect, more than 100 acknowledged operations, and no process left behind.
 /// Returns the stats check's details for further assertions.
-pub fn assert_valid_run(store: &Path, output: &Output, checks: &[&str]) -> serde_json::Value {
+pub fn assert_valid_run(store: &Path, output: &Output, checks: &[CheckName]) -> StatsReport {
     assert_eq!(output.status.code(), Some(0), "{}", describe(output));
     let results = results(store);
     assert_eq!(results.valid, Verdict::Valid);
     for name in checks {
-        assert_eq!(
-            results.checks[*name].verdict,
-            Verdict::Valid,
-            "{name}: {}",
-            results.checks[*name].summary
-        );
+        assert_eq!(results.checks[name].verdict, Verdict::Valid, "{name}: {}", results.checks[name].summary);
     }
-    let stats = results.checks["stats"].details.clone();
-    assert!(stats["faults"].as_array().unwrap().iter().any(|w| w["took_effect"] == true), "{stats}");
-    assert!(stats["counts"]["ok"].as_u64().unwrap() > 100, "{stats}");
+    let stats = results.stats().expect("the stats check's report").clone();
+    assert!(stats.faults.iter().any(|w| w.took_effect), "{stats:?}");
+    assert!(stats.counts.ok > 100, "{stats:?}");
     assert!(wait_for_no_process(&canonical(store), Duration::from_secs(10)).is_empty());
     stats
 }

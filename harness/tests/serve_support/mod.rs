@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use checkers::Verdict;
+use checkers::{CheckName, Verdict};
 use results::{CheckResult, RunDir, RunInfo, RunResults};
 
 /// How long the server has to say where it listens.
@@ -40,15 +40,12 @@ pub fn make_run(
     .unwrap();
     std::fs::write(run.history_path(), "").unwrap();
     let reasons = if verdict == Verdict::Valid { vec![] } else { vec![format!("{test} went wrong")] };
-    run.write_results(&RunResults {
-        valid: verdict,
+    run.write_results(&RunResults::new(
+        verdict,
         reasons,
-        checks: BTreeMap::from([(
-            "stats".to_string(),
-            CheckResult { verdict, summary: "s".into(), details: serde_json::Value::Null },
-        )]),
-        reproduce: String::new(),
-    })
+        BTreeMap::from([(CheckName::Stats, CheckResult { verdict, summary: "s".into(), details: None })]),
+        String::new(),
+    ))
     .unwrap();
     std::fs::write(run.node_log(1), format!("log of {test}\n")).unwrap();
     results::report::write_report(&run).unwrap();

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use checkers::{Event, EventType, Process};
+use checkers::{CheckName, Counterexample, Event, EventType, OpSummary, Process};
 use serde_json::Value;
 
 use crate::run_dir::{RunDir, NET_JSON, RESULTS_JSON};
@@ -38,7 +38,12 @@ impl ReportInput {
         }
         if run.path().join(RESULTS_JSON).exists() {
             match run.read_results() {
-                Ok(results) => input.results = Some(results),
+                Ok(results) => {
+                    input.problems.extend(
+                        results.unreadable.iter().map(|why| format!("{RESULTS_JSON}: {why}; not shown")),
+                    );
+                    input.results = Some(results);
+                }
                 Err(e) => input.problems.push(format!("{e:#}")),
             }
         } else {
@@ -141,8 +146,8 @@ pub struct Window {
 /// The counterexample of one check, as drawn and listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Highlight {
-    /// The check that found it (`linearizable`, ...).
-    pub check: String,
+    /// The check that found it.
+    pub check: CheckName,
     pub key: Option<String>,
     /// The op that cannot be linearized.
     pub failing: u64,
@@ -215,7 +220,7 @@ impl Drawing {
             .results
             .iter()
             .flat_map(|r| r.checks.iter())
-            .filter_map(|(name, check)| highlight(name, check.details.get("counterexample")?))
+            .filter_map(|(name, check)| Some(highlight(*name, check.details.as_ref()?.counterexample()?)))
             .collect();
         Drawing { ops, windows, end_ns, highlights, nemesis }
     }
@@ -223,16 +228,17 @@ impl Drawing {
 
 /// The stats check's windows: the nemesis's own record of when each fault was in force.
 fn windows_from_results(input: &ReportInput) -> Option<Vec<Window>> {
-    let faults = input.results.as_ref()?.checks.get("stats")?.details.get("faults")?.as_array()?;
-    let seconds = |v: &Value| v.as_f64().filter(|s| s.is_finite() && *s >= 0.0).map(|s| (s * 1e9) as u64);
-    faults
+    let stats = input.results.as_ref()?.stats()?;
+    let nanos = |s: f64| (s.is_finite() && s >= 0.0).then(|| (s * 1e9) as u64);
+    stats
+        .faults
         .iter()
         .map(|w| {
             Some(Window {
-                name: w.get("fault")?.as_str()?.to_string(),
-                start_ns: seconds(w.get("start_s")?)?,
-                end_ns: w.get("end_s").and_then(seconds),
-                took_effect: w.get("took_effect").and_then(Value::as_bool).unwrap_or(true),
+                name: w.fault.clone(),
+                start_ns: nanos(w.start_s)?,
+                end_ns: w.end_s.and_then(nanos),
+                took_effect: w.took_effect,
             })
         })
         .collect()
@@ -269,53 +275,52 @@ fn windows_from_nemesis(nemesis: &[(u64, String, bool, Option<String>)]) -> Vec<
     closed
 }
 
-fn highlight(check: &str, cx: &Value) -> Option<Highlight> {
-    let failing_op = cx.get("failing_op")?;
-    let failing = failing_op.get("invoke_index")?.as_u64()?;
-    let concurrent: Vec<&Value> =
-        cx.get("concurrent").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
-    let key = cx.get("key").and_then(Value::as_str).map(str::to_string);
+fn highlight(check: CheckName, cx: &Counterexample) -> Highlight {
     let mut lines = Vec::new();
-    let on_key = key.as_ref().map(|k| format!(" on key {k:?}")).unwrap_or_default();
-    lines.push(format!("cannot linearize{on_key}: {}", render_op(failing_op)));
-    let linearized = cx.get("linearized").and_then(Value::as_u64).unwrap_or(0);
-    let initial = cx.get("initial_state").cloned().unwrap_or(Value::Null);
-    lines.push(format!("longest linearizable prefix: {linearized} ops, from initial state {initial}"));
-    let prefix = cx.get("prefix").and_then(Value::as_array).cloned().unwrap_or_default();
-    if (prefix.len() as u64) < linearized {
-        lines.push(format!("  ... {} earlier ops", linearized - prefix.len() as u64));
+    let on_key = cx.key.as_ref().map(|k| format!(" on key {k:?}")).unwrap_or_default();
+    lines.push(format!("cannot linearize{on_key}: {}", render_op(&cx.failing_op)));
+    lines.push(format!(
+        "longest linearizable prefix: {} ops, from initial state {}",
+        cx.linearized, cx.initial_state
+    ));
+    if cx.prefix.len() < cx.linearized {
+        lines.push(format!("  ... {} earlier ops", cx.linearized - cx.prefix.len()));
     }
-    for step in &prefix {
-        let state = step.get("state_after").cloned().unwrap_or(Value::Null);
-        lines.push(format!("  {}  => {state}", step.get("op").map(render_op).unwrap_or_default()));
+    for step in &cx.prefix {
+        lines.push(format!("  {}  => {}", render_op(&step.op), step.state_after));
     }
-    let final_state = cx.get("final_state").cloned().unwrap_or(Value::Null);
-    lines.push(format!("in state {final_state} the op above cannot take effect, and no order of the ops concurrent with it helps"));
-    if concurrent.is_empty() {
+    lines.push(format!(
+        "in state {} the op above cannot take effect, and no order of the ops concurrent with it helps",
+        cx.final_state
+    ));
+    if cx.concurrent.is_empty() {
         lines.push("concurrent ops: none".into());
     } else {
         lines.push("concurrent ops not in the prefix:".into());
-        for op in &concurrent {
+        for op in &cx.concurrent {
             lines.push(format!("  {}", render_op(op)));
         }
     }
-    Some(Highlight {
-        check: check.to_string(),
-        key,
-        failing,
-        concurrent: concurrent.iter().filter_map(|op| op.get("invoke_index")?.as_u64()).collect(),
+    Highlight {
+        check,
+        key: cx.key.clone(),
+        failing: cx.failing_op.invoke_index,
+        concurrent: cx.concurrent.iter().map(|op| op.invoke_index).collect(),
         lines,
-    })
+    }
 }
 
-/// An `OpSummary` as JSON, in one line: `p3 read "r0" -> 2 (ok) [events 10..14]`.
-fn render_op(op: &Value) -> String {
-    let text = |name: &str| op.get(name).and_then(Value::as_str).unwrap_or("?").to_string();
-    let process = op.get("process").and_then(Value::as_u64).map(|p| p.to_string()).unwrap_or("?".into());
-    let key = op.get("key").and_then(Value::as_str).map(|k| format!(" {k:?}")).unwrap_or_default();
-    let value = op.get("value").filter(|v| !v.is_null()).map(|v| format!(" {v}")).unwrap_or_default();
-    let result = op.get("result").map(|r| format!(" -> {r}")).unwrap_or_default();
-    let start = op.get("invoke_index").and_then(Value::as_u64).map(|i| i.to_string()).unwrap_or_default();
-    let end = op.get("complete_index").and_then(Value::as_u64).map(|i| i.to_string()).unwrap_or_default();
-    format!("p{process} {}{key}{value}{result} ({}) [events {start}..{end}]", text("f"), text("outcome"))
+/// An op in one line: `p3 read "r0" -> 2 (ok) [events 10..14]`.
+fn render_op(op: &OpSummary) -> String {
+    let key = op.key.as_ref().map(|k| format!(" {k:?}")).unwrap_or_default();
+    let value = if op.value.is_null() { String::new() } else { format!(" {}", op.value) };
+    let result = op.result.as_ref().map(|r| format!(" -> {r}")).unwrap_or_default();
+    let end = op.complete_index.map(|i| i.to_string()).unwrap_or_default();
+    format!(
+        "p{} {}{key}{value}{result} ({}) [events {}..{end}]",
+        op.process,
+        op.f,
+        op.outcome.as_str(),
+        op.invoke_index
+    )
 }

@@ -1,5 +1,6 @@
 //! The protocol x fault matrix: one row per run, measured from its `results.json`, and
-//! judged against what the design expects of the protocol under that fault.
+//! judged against what the design expects of the protocol under that fault. The
+//! expectation itself is the caller's: it belongs to the protocols, not to the store.
 //!
 //! Expectations are about safety (linearizability, lost acknowledged writes) and split
 //! brain, and come in two strengths. [`Expect::Safe`]: the protocol *must* stay safe; an
@@ -12,9 +13,8 @@
 
 use std::fmt::Write;
 
-use checkers::Verdict;
+use checkers::{CheckDetails, CheckName, Verdict};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::run_info::RunResults;
 
@@ -41,18 +41,6 @@ pub enum Expect {
     Safe,
     /// Unsafe by design here: a violation is expected but not required.
     MayFail,
-}
-
-/// The design's table: `pb-async` and `pb-sync` fail over without a quorum, so any fault
-/// that can make a backup promote itself (a partition, a dead or paused primary, a link
-/// that drops heartbeats) may break them; `2pc`, `paxos` and `raft` must stay safe under
-/// every fault (2pc by blocking); with no fault every protocol must be safe.
-pub fn expectation(protocol: &str, fault: &str) -> Expect {
-    match (protocol, fault) {
-        (_, "none") => Expect::Safe,
-        ("pb-async" | "pb-sync", _) => Expect::MayFail,
-        _ => Expect::Safe,
-    }
 }
 
 /// One run of the matrix, measured.
@@ -85,15 +73,16 @@ pub struct Row {
 }
 
 impl Row {
-    /// Measure a run from its results; `None` results: the harness failed (`why`).
+    /// Measure a run from its results and judge it against `expect`; `Err` results: the
+    /// harness failed (`why`).
     pub fn measure(
         protocol: &str,
         fault: &str,
         seed: u64,
+        expect: Expect,
         run: String,
         results: Result<&RunResults, String>,
     ) -> Row {
-        let expect = expectation(protocol, fault);
         let mut row = Row {
             protocol: protocol.into(),
             fault: fault.into(),
@@ -120,33 +109,21 @@ impl Row {
             }
         };
         row.verdict = Some(results.valid);
-        let check = |name: &str| results.checks.get(name);
-        let safety: Vec<Verdict> = ["linearizable", "lost-writes", "bank"]
-            .iter()
-            .filter_map(|n| check(n))
-            .map(|c| c.verdict)
-            .collect();
+        let safety: Vec<Verdict> =
+            CheckName::SAFETY.into_iter().filter_map(|name| results.check(name)).map(|c| c.verdict).collect();
         row.linearizable = (!safety.is_empty()).then(|| Verdict::merge_all(safety.iter().copied()));
-        row.lost_writes = check("lost-writes")
-            .and_then(|c| c.details.pointer("/lost_writes/lost/count"))
-            .and_then(Value::as_u64);
-        row.split_brain = check("split-brain").map(|c| c.verdict);
-        if let Some(stats) = check("stats").map(|c| &c.details) {
-            let number = |path: &str| stats.pointer(path).and_then(Value::as_f64);
-            row.p50_ms = number("/latency/p50_ms");
-            row.p99_ms = number("/latency/p99_ms");
-            row.throughput_ok_per_s = number("/throughput_ok_per_s");
-            row.messages_per_op = number("/messages_per_ok_op");
-            let windows: Vec<f64> = stats
-                .get("faults")
-                .and_then(Value::as_array)
-                .map(|ws| {
-                    ws.iter()
-                        .filter(|w| w.get("took_effect").and_then(Value::as_bool).unwrap_or(false))
-                        .filter_map(|w| w.get("availability").and_then(Value::as_f64))
-                        .collect()
-                })
-                .unwrap_or_default();
+        row.lost_writes = results
+            .details(CheckName::LostWrites)
+            .and_then(CheckDetails::lost_writes)
+            .map(|lost| lost.lost.count);
+        row.split_brain = results.check(CheckName::SplitBrain).map(|c| c.verdict);
+        if let Some(stats) = results.stats() {
+            row.p50_ms = stats.latency.map(|l| l.p50_ms);
+            row.p99_ms = stats.latency.map(|l| l.p99_ms);
+            row.throughput_ok_per_s = stats.throughput_ok_per_s;
+            row.messages_per_op = stats.messages_per_ok_op;
+            let windows: Vec<f64> =
+                stats.faults.iter().filter(|w| w.took_effect).filter_map(|w| w.availability).collect();
             if !windows.is_empty() {
                 row.availability_during_fault = Some(windows.iter().sum::<f64>() / windows.len() as f64);
             }
@@ -221,55 +198,80 @@ pub fn markdown(rows: &[Row]) -> String {
 mod tests {
     use super::*;
     use crate::run_info::CheckResult;
+    use checkers::stats::{Counts, Latency, StatsReport, WindowStats};
     use std::collections::BTreeMap;
 
-    fn results(linearizable: Verdict, split: Verdict) -> RunResults {
-        let check = |verdict| CheckResult { verdict, summary: String::new(), details: Value::Null };
-        RunResults {
-            valid: Verdict::merge_all([linearizable, split]),
-            reasons: vec![],
-            checks: BTreeMap::from([
-                ("linearizable".to_string(), check(linearizable)),
-                ("split-brain".to_string(), check(split)),
-                (
-                    "stats".to_string(),
-                    CheckResult {
-                        verdict: Verdict::Valid,
-                        summary: String::new(),
-                        details: serde_json::json!({"latency": {"p50_ms": 1.5, "p99_ms": 9.0},
-                            "throughput_ok_per_s": 80.0, "messages_per_ok_op": 4.0,
-                            "faults": [{"took_effect": true, "availability": 0.5},
-                                       {"took_effect": false, "availability": 0.0}]}),
-                    },
-                ),
-            ]),
-            reproduce: String::new(),
+    fn window(took_effect: bool, availability: f64) -> WindowStats {
+        WindowStats {
+            fault: "kill".into(),
+            start_s: 1.0,
+            end_s: Some(2.0),
+            took_effect,
+            counts: Counts::default(),
+            availability: Some(availability),
         }
     }
 
+    fn results(linearizable: Verdict, split: Verdict) -> RunResults {
+        let check = |verdict| CheckResult { verdict, summary: String::new(), details: None };
+        let stats = StatsReport {
+            verdict: Verdict::Valid,
+            reasons: vec![],
+            counts: Counts::default(),
+            by_function: BTreeMap::new(),
+            latency: Some(Latency { p50_ms: 1.5, p90_ms: 5.0, p99_ms: 9.0, max_ms: 12.0 }),
+            throughput_ok_per_s: Some(80.0),
+            duration_s: Some(10.0),
+            availability: Some(0.9),
+            availability_without_faults: Some(1.0),
+            faults: vec![window(true, 0.5), window(false, 0.0)],
+            messages: Some(400),
+            messages_per_ok_op: Some(4.0),
+        };
+        RunResults::new(
+            Verdict::merge_all([linearizable, split]),
+            vec![],
+            BTreeMap::from([
+                (CheckName::Linearizable, check(linearizable)),
+                (CheckName::SplitBrain, check(split)),
+                (
+                    CheckName::Stats,
+                    CheckResult {
+                        verdict: Verdict::Valid,
+                        summary: String::new(),
+                        details: Some(CheckDetails::Stats(stats)),
+                    },
+                ),
+            ]),
+            String::new(),
+        )
+    }
+
     #[test]
-    fn a_must_be_safe_protocol_that_fails_is_unexpected_and_a_may_fail_one_is_not() {
+    fn a_must_be_safe_row_that_fails_is_unexpected_and_a_may_fail_one_is_not() {
+        let measure = |expect, results: &RunResults| {
+            Row::measure("raft", "partition", 1, expect, "r".into(), Ok(results))
+        };
         let bad = results(Verdict::Invalid, Verdict::Valid);
-        let raft = Row::measure("raft", "partition", 1, "r".into(), Ok(&bad));
-        assert!(!raft.expected, "{}", raft.note);
-        let pb = Row::measure("pb-async", "kill", 1, "r".into(), Ok(&bad));
-        assert!(pb.expected && pb.note.contains("found: not linearizable"), "{}", pb.note);
+        let safe = measure(Expect::Safe, &bad);
+        assert!(!safe.expected, "{}", safe.note);
+        let may = measure(Expect::MayFail, &bad);
+        assert!(may.expected && may.note.contains("found: not linearizable"), "{}", may.note);
         let good = results(Verdict::Valid, Verdict::Valid);
-        assert!(Row::measure("pb-async", "kill", 1, "r".into(), Ok(&good)).expected, "may, not must");
-        assert!(
-            !Row::measure("pb-async", "none", 1, "r".into(), Ok(&bad)).expected,
-            "no fault: must be safe"
-        );
+        assert!(measure(Expect::MayFail, &good).expected, "may, not must");
+        assert!(measure(Expect::Safe, &good).expected);
         let unknown = results(Verdict::Unknown, Verdict::Valid);
-        assert!(!Row::measure("raft", "kill", 1, "r".into(), Ok(&unknown)).expected, "unknown is no pass");
-        assert!(!Row::measure("raft", "kill", 1, "r".into(), Err("exit 255".into())).expected);
+        assert!(!measure(Expect::Safe, &unknown).expected, "unknown is no pass");
+        let failed = Row::measure("raft", "kill", 1, Expect::Safe, "r".into(), Err("exit 255".into()));
+        assert!(!failed.expected && failed.note.contains("exit 255"));
         let split = results(Verdict::Valid, Verdict::Invalid);
-        assert!(!Row::measure("paxos", "one-way", 1, "r".into(), Ok(&split)).expected);
+        assert!(!measure(Expect::Safe, &split).expected);
     }
 
     #[test]
     fn measurements_come_from_the_stats_and_only_effective_windows_count() {
-        let row = Row::measure("raft", "kill", 3, "r".into(), Ok(&results(Verdict::Valid, Verdict::Valid)));
+        let good = results(Verdict::Valid, Verdict::Valid);
+        let row = Row::measure("raft", "kill", 3, Expect::Safe, "r".into(), Ok(&good));
         assert_eq!(row.availability_during_fault, Some(0.5));
         assert_eq!((row.p50_ms, row.p99_ms), (Some(1.5), Some(9.0)));
         assert_eq!(row.messages_per_op, Some(4.0));
@@ -281,5 +283,26 @@ mod tests {
         assert!(table.contains("1 runs, 0 unexpected."));
         assert_eq!(nemesis_of("one-way"), Some("partition-one-way"));
         assert_eq!(nemesis_of("earthquake"), None);
+    }
+
+    /// A results.json written before details were tagged (or by hand, with the fields a
+    /// person reads) measures as it did.
+    #[test]
+    fn an_untagged_results_file_still_measures() {
+        let text = r#"{"valid": "valid", "reasons": [], "reproduce": "",
+            "checks": {
+              "linearizable": {"verdict": "valid", "summary": "ok", "details": null},
+              "stats": {"verdict": "valid", "summary": "ok", "details": {
+                "verdict": "valid", "reasons": [], "counts": {"ok": 1, "fail": 0, "info": 0},
+                "by_function": {}, "latency": {"p50_ms": 2.0, "p90_ms": 3.0, "p99_ms": 4.0, "max_ms": 5.0},
+                "throughput_ok_per_s": 10.0, "duration_s": 1.0, "availability": 1.0,
+                "availability_without_faults": 1.0, "messages": null, "messages_per_ok_op": null,
+                "faults": [{"fault": "kill", "start_s": 0.1, "end_s": 0.5, "took_effect": true,
+                            "counts": {"ok": 1, "fail": 0, "info": 0}, "availability": 0.25}]}}}}"#;
+        let results: RunResults = serde_json::from_str(text).unwrap();
+        assert!(results.unreadable.is_empty(), "{:?}", results.unreadable);
+        let row = Row::measure("raft", "kill", 1, Expect::Safe, "r".into(), Ok(&results));
+        assert_eq!((row.p99_ms, row.availability_during_fault), (Some(4.0), Some(0.25)));
+        assert!(row.expected, "{}", row.note);
     }
 }

@@ -83,7 +83,7 @@ fn verdicts(out: &mut String, input: &ReportInput) {
         let _ = write!(
             out,
             "<tr><td>{}</td><td><span class=\"badge v-{v}\">{v}</span></td><td>{}</td></tr>",
-            escape(name),
+            escape(name.as_str()),
             escape(&check.summary)
         );
     }
@@ -99,7 +99,7 @@ fn counterexample(out: &mut String, drawing: &Drawing) {
     }
     out.push_str("<h2 id=\"counterexample\">Counterexample</h2>\n<p>Outlined on the timeline: the operation that cannot be linearized (purple) and the operations concurrent with it (blue).</p>\n");
     for h in &drawing.highlights {
-        let _ = write!(out, "<h3>{}</h3><pre>", escape(&h.check));
+        let _ = write!(out, "<h3>{}</h3><pre>", escape(h.check.as_str()));
         for line in &h.lines {
             out.push_str(&escape(line));
             out.push('\n');

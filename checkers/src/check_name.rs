@@ -1,0 +1,81 @@
+//! The checks of a run, by name: the keys of `results.json`'s `checks`, and the one list
+//! every crate names a check from (the workload picks them, the harness runs them, the
+//! report and the matrix read them), so that a misspelt check does not compile.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// One check of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckName {
+    /// Linearizability per key against the workload's model.
+    Linearizable,
+    /// Every acknowledged add is in the final reads.
+    LostWrites,
+    /// Every read of all accounts conserves the total; no balance is negative.
+    Bank,
+    /// No two nodes lead in the same term at overlapping times.
+    SplitBrain,
+    /// Counts, latencies, throughput, availability during faults, messages per op.
+    Stats,
+}
+
+impl CheckName {
+    pub const ALL: [CheckName; 5] = [
+        CheckName::Linearizable,
+        CheckName::LostWrites,
+        CheckName::Bank,
+        CheckName::SplitBrain,
+        CheckName::Stats,
+    ];
+
+    /// The checks that judge safety (consistency of the data), as opposed to split brain
+    /// and the statistics.
+    pub const SAFETY: [CheckName; 3] = [CheckName::Linearizable, CheckName::LostWrites, CheckName::Bank];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckName::Linearizable => "linearizable",
+            CheckName::LostWrites => "lost-writes",
+            CheckName::Bank => "bank",
+            CheckName::SplitBrain => "split-brain",
+            CheckName::Stats => "stats",
+        }
+    }
+}
+
+impl fmt::Display for CheckName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, so that a width (`{name:<14}`) lines names up in a table.
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for CheckName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CheckName::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            let known: Vec<_> = CheckName::ALL.iter().map(|c| c.as_str()).collect();
+            format!("unknown check {s:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_print_and_serialize_alike() {
+        for name in CheckName::ALL {
+            assert_eq!(name.as_str().parse::<CheckName>(), Ok(name));
+            assert_eq!(serde_json::to_value(name).unwrap(), name.as_str());
+        }
+        assert_eq!(format!("{:<8}|", CheckName::Bank), "bank    |");
+        assert!("lost_writes".parse::<CheckName>().unwrap_err().contains("known: linearizable, lost-writes"));
+    }
+}
