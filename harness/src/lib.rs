@@ -8,7 +8,7 @@
 //!   on every directed link) and `netns/` (one network namespace per node, nftables cuts)
 //!   implement it.
 //! - `system/`: the `System` trait, one adapter per kind of cluster (the built-in
-//!   protocols, etcd, Redis), and the rule that classifies each operation's outcome.
+//!   protocols, etcd, Redis, ZooKeeper), and the rule that classifies each operation's outcome.
 //! - `nemesis/`: fault kinds, seeded schedules and their execution.
 //! - `run/`: one `faultline test` run, from spec to results.
 //! - `commands/`: one file per subcommand, each an `Args` and a `run` returning the exit

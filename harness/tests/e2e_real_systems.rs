@@ -1,11 +1,13 @@
-//! Real systems nobody here wrote, through the whole harness: etcd and Redis from Debian's
+//! Real systems nobody here wrote, through the whole harness: etcd, Redis and ZooKeeper from Debian's
 //! packages, each node in its own network namespace, cut with nftables.
 //!
 //! - etcd with its default (linearizable) reads stays valid under partitions, kill -9 and
 //!   pauses;
 //! - etcd with serializable reads serves stale reads when the leader is cut off;
 //! - Redis, failed over by an operator while its primary is cut off, loses acknowledged
-//!   writes.
+//!   writes;
+//! - ZooKeeper with `sync` before every read stays valid under partitions (the leader's
+//!   too), kill -9 and pauses.
 //!
 //! Each needs root, `ip`, `nft` and the system's binary. Without them the test fails and
 //! says what is missing (`.ci/run` installs the packages); it never passes vacuously. After
@@ -184,6 +186,32 @@ fn etcd_serializable_reads_are_stale_when_the_leader_is_cut_off() {
     let results = results(&store);
     assert_eq!(results.checks[&CheckName::Linearizable].verdict, Verdict::Invalid, "{}", describe(&output));
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+    assert_network_gone(&store);
+}
+
+#[test]
+fn zookeeper_with_synced_reads_stays_linearizable_under_partitions_kills_and_pauses() {
+    require("java", "zookeeper");
+    assert!(
+        Path::new("/usr/share/java/zookeeper.jar").is_file(),
+        "this test needs ZooKeeper's jar: Debian package zookeeper (.ci/run installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (output, store) =
+        run_real(dir.path(), "zookeeper", ETCD_FAULTS, "20", &["--workload", "register", "--zk-sync-reads"]);
+    let stats = assert_valid_run(
+        &store,
+        &output,
+        &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats],
+    );
+    for kind in ["partition", "kill", "pause"] {
+        assert!(fault_took_effect(&store, kind), "no {kind} took effect: {stats:?}");
+    }
+    let info = latest(&store).read_run_info().unwrap();
+    assert_eq!(info.spec["system"], "zookeeper");
+    assert_eq!(info.spec["zk_sync_reads"], true);
+    assert!(info.versions["zookeeper"].starts_with("3."), "the jar's version: {:?}", info.versions);
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
     assert_network_gone(&store);
 }

@@ -26,7 +26,7 @@ pub const DEFAULT_PROTOCOL: &str = "raft";
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// The system under test: faultline's own nodes running --protocol, or a real system
-    /// (etcd, redis), each node in its own network namespace (Linux, root).
+    /// (etcd, redis, zookeeper), each node in its own network namespace (Linux, root).
     #[arg(long, default_value = "faultline")]
     pub system: SystemName,
     /// The protocol under test: pb-async, pb-sync, 2pc, paxos, raft.
@@ -79,6 +79,10 @@ pub struct Args {
     /// the leader (linearizable, the default).
     #[arg(long)]
     pub etcd_serializable_reads: bool,
+    /// zookeeper: send `sync` before every read, so the server catches up with the leader
+    /// first (plain reads are sequentially consistent, served from the server's own state).
+    #[arg(long)]
+    pub zk_sync_reads: bool,
     /// redis: when each node's append-only file is flushed (always, everysec, no).
     #[arg(long)]
     pub redis_appendfsync: Option<Appendfsync>,
@@ -142,6 +146,9 @@ impl Args {
         if self.etcd_serializable_reads && self.system != SystemName::Etcd {
             return Err("--etcd-serializable-reads needs --system etcd".to_string());
         }
+        if self.zk_sync_reads && self.system != SystemName::ZooKeeper {
+            return Err("--zk-sync-reads needs --system zookeeper".to_string());
+        }
         if self.redis_appendfsync.is_some() && self.system != SystemName::Redis {
             return Err("--redis-appendfsync needs --system redis".to_string());
         }
@@ -162,6 +169,7 @@ impl Args {
         Ok(RunSpec {
             system: self.system,
             etcd_serializable_reads: self.etcd_serializable_reads,
+            zk_sync_reads: self.zk_sync_reads,
             redis_appendfsync: self.redis_appendfsync.unwrap_or(Appendfsync::Everysec),
             test_name: name,
             protocol: self.protocol,
@@ -237,6 +245,17 @@ mod tests {
         assert_eq!(spec.redis_appendfsync, Appendfsync::Always);
         assert!(spec.reproduce_command().contains("--redis-appendfsync always"));
         assert!(!spec.reproduce_command().contains("--protocol"), "a real system has no protocol");
+        let spec = parse(&["--system", "zookeeper", "--zk-sync-reads"]).to_spec().unwrap();
+        assert_eq!((spec.system, spec.test_name.as_str()), (SystemName::ZooKeeper, "zookeeper-register"));
+        assert!(spec.zk_sync_reads);
+        assert!(
+            spec.reproduce_command().contains("--system zookeeper")
+                && spec.reproduce_command().contains("--zk-sync-reads")
+        );
+        assert!(parse(&["--system", "zookeeper", "--workload", "set"])
+            .to_spec()
+            .unwrap_err()
+            .contains("--workload"));
     }
 
     #[test]
@@ -264,6 +283,7 @@ mod tests {
             .contains("--workload"));
         assert!(parse(&["--nemesis", "failover"]).to_spec().unwrap_err().contains("operator"));
         assert!(parse(&["--etcd-serializable-reads"]).to_spec().unwrap_err().contains("--system etcd"));
+        assert!(parse(&["--zk-sync-reads"]).to_spec().unwrap_err().contains("--system zookeeper"));
         assert!(parse(&["--redis-appendfsync", "always"]).to_spec().unwrap_err().contains("--system redis"));
         assert!(Standalone::try_parse_from(["faultline", "--redis-appendfsync", "sometimes"]).is_err());
         let err = parse(&["--system", "redis", "--read", "local"]).to_spec().unwrap_err();

@@ -29,6 +29,7 @@ use crate::supervisor::{allocate_addrs, on_forced_exit, LocalHost, NodeCommand, 
 use crate::system::builtin::Builtin;
 use crate::system::etcd::{Etcd, EtcdOptions};
 use crate::system::redis::{Redis, RedisOptions};
+use crate::system::zookeeper::{ZkOptions, ZooKeeper};
 use crate::system::{System, SystemName};
 
 use super::spec::RunSpec;
@@ -137,6 +138,10 @@ impl Cluster {
             SystemName::Redis => Arc::new(Redis::new(
                 topology,
                 RedisOptions { appendfsync: spec.redis_appendfsync, ..RedisOptions::default() },
+            )),
+            SystemName::ZooKeeper => Arc::new(ZooKeeper::new(
+                topology,
+                ZkOptions { sync_reads: spec.zk_sync_reads, ..ZkOptions::default() },
             )),
             SystemName::Faultline => anyhow::bail!("faultline's own nodes run behind the proxy, not here"),
         };

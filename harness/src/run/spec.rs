@@ -19,6 +19,8 @@ pub struct RunSpec {
     pub system: SystemName,
     /// etcd: serializable (local) reads instead of linearizable ones.
     pub etcd_serializable_reads: bool,
+    /// zookeeper: `sync` before every read.
+    pub zk_sync_reads: bool,
     /// redis: when each node flushes its append-only file.
     pub redis_appendfsync: Appendfsync,
     pub test_name: String,
@@ -56,6 +58,7 @@ impl RunSpec {
         json!({
             "system": self.system.as_str(),
             "etcd_serializable_reads": self.etcd_serializable_reads,
+            "zk_sync_reads": self.zk_sync_reads,
             "redis_appendfsync": self.redis_appendfsync.as_str(),
             "protocol": self.subject(),
             "workload": self.workload,
@@ -95,6 +98,9 @@ impl RunSpec {
         ];
         if self.etcd_serializable_reads {
             parts.push("--etcd-serializable-reads".into());
+        }
+        if self.zk_sync_reads {
+            parts.push("--zk-sync-reads".into());
         }
         if self.system == SystemName::Redis && self.redis_appendfsync != Appendfsync::Everysec {
             parts.push(format!("--redis-appendfsync {}", self.redis_appendfsync.as_str()));

@@ -7,7 +7,7 @@
 //! one file implementing this trait.
 //!
 //! The built-in protocols are a system too ([`builtin`]): their nodes speak faultline's own
-//! HTTP API. Real systems (`etcd`, `redis`) run one node per network namespace; every node
+//! HTTP API. Real systems (`etcd`, `redis`, `zookeeper`) run one node per network namespace; every node
 //! has its own IP address and the system's usual ports.
 //!
 //! Classification follows Jepsen: an answer that proves the operation did not happen is
@@ -30,6 +30,7 @@ pub mod outcome;
 pub mod redis;
 pub mod resp;
 pub mod version;
+pub mod zookeeper;
 
 pub use crate::host::BoxFuture;
 use crate::host::{NodeSpec, Operator, Probe};
@@ -41,16 +42,19 @@ pub enum SystemName {
     Faultline,
     Etcd,
     Redis,
+    ZooKeeper,
 }
 
 impl SystemName {
-    pub const ALL: [SystemName; 3] = [SystemName::Faultline, SystemName::Etcd, SystemName::Redis];
+    pub const ALL: [SystemName; 4] =
+        [SystemName::Faultline, SystemName::Etcd, SystemName::Redis, SystemName::ZooKeeper];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SystemName::Faultline => "faultline",
             SystemName::Etcd => "etcd",
             SystemName::Redis => "redis",
+            SystemName::ZooKeeper => "zookeeper",
         }
     }
 
@@ -66,6 +70,7 @@ impl SystemName {
             SystemName::Faultline => &WorkloadName::ALL,
             SystemName::Etcd => &[WorkloadName::Register],
             SystemName::Redis => &[WorkloadName::Register, WorkloadName::Set],
+            SystemName::ZooKeeper => &[WorkloadName::Register],
         }
     }
 
@@ -88,7 +93,7 @@ impl std::str::FromStr for SystemName {
         SystemName::ALL
             .into_iter()
             .find(|n| n.as_str() == s)
-            .ok_or_else(|| format!("unknown system {s:?}; known: faultline, etcd, redis"))
+            .ok_or_else(|| format!("unknown system {s:?}; known: faultline, etcd, redis, zookeeper"))
     }
 }
 
