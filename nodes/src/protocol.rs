@@ -88,12 +88,17 @@ pub struct Options {
     pub max_batch: usize,
 }
 
+impl Options {
+    /// The default upper bound of the election timeout (tests size long delays by it).
+    pub const DEFAULT_ELECTION_TIMEOUT_MAX_MS: u64 = 600;
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
             heartbeat_ms: 50,
             election_timeout_min_ms: 300,
-            election_timeout_max_ms: 600,
+            election_timeout_max_ms: Self::DEFAULT_ELECTION_TIMEOUT_MAX_MS,
             read_mode: ReadMode::Quorum,
             phase1_every_op: false,
             snapshot_every: 10_000,

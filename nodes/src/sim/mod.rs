@@ -16,6 +16,8 @@
 //!   (reordering follows from unequal delays), may be lost, may be delivered twice. A
 //!   partition is a set of grudges, one-way allowed; a cut message is dropped when sent and
 //!   again when it would arrive, so a partition also stops what was in flight.
+//!   [`StaleMessages`] holds a fraction of messages for several election timeouts, so that
+//!   answers from before an election arrive after it.
 //! - **Durability**, as [`crate::protocol`] specifies: the records a step persists are
 //!   durable as soon as the step ends, and its messages and replies leave after them. A
 //!   crash happens between steps, so it never loses a persisted record and never lets out a
@@ -85,6 +87,6 @@ pub use chaos::{
     describe_faults, final_reads, run_chaos, set_adds_by_outcome, ChaosPlan, Clients, Fault, FaultMix,
     WorkloadMix, SET_KEY,
 };
-pub use network::{Grudges, NetConfig};
+pub use network::{Grudges, NetConfig, StaleMessages};
 pub use seeds::{check_seeds, SEED_ENV};
 pub use simulator::{ClientOp, OpId, OpState, Sim, SimConfig, StatusChange, MAX_HELD_EVENTS};

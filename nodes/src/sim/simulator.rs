@@ -9,7 +9,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::network::{Grudges, NetConfig};
+use super::network::{Grudges, NetConfig, StaleMessages};
 use super::recording;
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Status};
 use crate::protocol::{Config, Context, Effect, Options, Outbox, Protocol, RequestId};
@@ -144,6 +144,7 @@ pub struct Sim<P: Protocol> {
     pub(super) queue: BTreeMap<(u64, u64), Scheduled<P>>,
     pub(super) nodes: BTreeMap<NodeId, SimNode<P>>,
     pub(super) network: NetConfig,
+    pub(super) stale: StaleMessages,
     pub(super) grudges: Grudges,
     pub(super) next_request: RequestId,
     pub(super) ops: Vec<ClientOp>,
@@ -165,6 +166,7 @@ impl<P: Protocol> Sim<P> {
         let mut sim = Sim {
             seed,
             network: config.network.clone(),
+            stale: StaleMessages::none(),
             rng: ChaCha8Rng::seed_from_u64(seed),
             config,
             now_ms: 0,
@@ -566,7 +568,10 @@ impl<P: Protocol> Sim<P> {
         }
         let copies = if self.rng.gen_bool(self.network.duplicate) { 2 } else { 1 };
         for _ in 0..copies {
-            let delay = self.rng.gen_range(self.network.delay_min_ms..=self.network.delay_max_ms);
+            let mut delay = self.rng.gen_range(self.network.delay_min_ms..=self.network.delay_max_ms);
+            if self.stale.fraction > 0.0 && self.rng.gen_bool(self.stale.fraction) {
+                delay = self.rng.gen_range(self.stale.min_ms..=self.stale.max_ms);
+            }
             self.schedule(delay, Scheduled::Deliver { from, to, message: message.clone() });
         }
     }

@@ -33,6 +33,14 @@ pub(super) struct AppendResponse {
     pub conflict: Option<Conflict>,
 }
 
+impl AppendResponse {
+    /// A refusal without a conflict hint: the follower's term was newer than the request's.
+    /// (Every refusal for a log mismatch carries a hint; see `on_append_entries`.)
+    fn is_stale_term_refusal(&self) -> bool {
+        !self.success && self.conflict.is_none()
+    }
+}
+
 impl Raft {
     /// The heartbeat timer fired: a new broadcast round to every follower, then re-arm.
     pub(super) fn heartbeat(&mut self, ctx: Context, out: &mut Outbox<Self>) {
@@ -115,8 +123,10 @@ impl Raft {
     ) {
         let Append { term, mut prev_log_index, mut prev_log_term, mut entries, leader_commit } = append;
         if term < self.term {
-            // A stale leader: the answer carries the newer term so that it steps down.
-            return self.reply_append(from, false, 0, prev_log_index, None, round, out);
+            // A stale leader: the answer carries the newer term so that it steps down. It
+            // confirms no round (0): it answers a request of an older term, and echoing
+            // that request's round once let a later leadership count it for its own.
+            return self.reply_append(from, false, 0, prev_log_index, None, 0, out);
         }
         if self.accept_leader(ctx, from, out).is_none() {
             return;
@@ -226,6 +236,12 @@ impl Raft {
         out: &mut Outbox<Self>,
     ) {
         if response.term < self.term {
+            return;
+        }
+        if response.is_stale_term_refusal() {
+            // The follower refused a request from an older term of ours (it answers with its
+            // own term, which equals ours only because we were elected again since). It says
+            // nothing about this leadership: no read credit, no check-quorum contact.
             return;
         }
         let last_index = self.log.last_index();

@@ -60,7 +60,8 @@ impl Raft {
         out: &mut Outbox<Self>,
     ) {
         if term < self.term {
-            return self.reply_append(from, false, 0, 0, None, round, out);
+            // A stale leader: no round confirmed (see `on_append_entries`).
+            return self.reply_append(from, false, 0, 0, None, 0, out);
         }
         if self.accept_leader(ctx, from, out).is_none() {
             return;
