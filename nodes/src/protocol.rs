@@ -117,6 +117,11 @@ pub enum ReadMode {
     /// Unsafe by design: the leader answers from its own state at once. Reproduces stale
     /// reads when a deposed leader is cut off from the new one.
     Local,
+    /// Raft only. Unsafe under clock skew and pauses: the leader answers from its own state
+    /// while its lease (from the last quorum of heartbeat answers, shorter than the minimum
+    /// election timeout) holds on its own clock. Protocols without leases serve these reads
+    /// as `Quorum`; the command line refuses the mode for them.
+    Lease,
 }
 
 /// One thing a protocol wants done.

@@ -23,6 +23,7 @@
 //! - `replication`: AppendEntries, fast back-off, pipelining, commit (5.3, 5.4.2).
 //! - `apply`: client requests and applying committed entries to the store.
 //! - `read_index`: linearizable reads (thesis 6.4).
+//! - [`lease`]: leader-lease reads (thesis 6.4.1), unsafe under clock skew by design.
 //! - `snapshot`: compaction and InstallSnapshot (section 7).
 //! - `recovery`: rebuilding the node from its write-ahead log.
 //!
@@ -50,6 +51,7 @@ use crate::state_machine::Store;
 
 mod apply;
 mod election;
+pub mod lease;
 pub mod log;
 mod read_index;
 mod recovery;

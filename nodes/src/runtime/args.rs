@@ -55,7 +55,9 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = Options::default().election_timeout_max_ms, value_name = "MS")]
     pub election_timeout_max_ms: u64,
 
-    /// How reads are served: quorum (linearizable) or local (unsafe: stale reads under partition).
+    /// How reads are served: quorum (linearizable), local (unsafe: stale reads under
+    /// partition), or lease (raft only; unsafe under clock skew and pauses: the leader reads
+    /// locally while its lease, shorter than the election timeout, holds on its own clock).
     #[arg(long = "read", value_enum, default_value_t = ReadArg::Quorum)]
     pub read: ReadArg,
 
@@ -94,6 +96,7 @@ pub struct NodeArgs {
 pub enum ReadArg {
     Quorum,
     Local,
+    Lease,
 }
 
 /// One `--peer ID=HOST:PORT`.
@@ -113,6 +116,7 @@ impl NodeArgs {
             read_mode: match self.read {
                 ReadArg::Quorum => ReadMode::Quorum,
                 ReadArg::Local => ReadMode::Local,
+                ReadArg::Lease => ReadMode::Lease,
             },
             phase1_every_op: self.phase1_every_op,
             snapshot_every: self.snapshot_every,
@@ -137,6 +141,9 @@ impl NodeArgs {
                 self.election_timeout_min_ms,
                 self.election_timeout_max_ms
             );
+        }
+        if self.read == ReadArg::Lease && self.protocol != ProtocolName::Raft {
+            bail!("--read lease is offered by raft only, not {}", self.protocol.as_str());
         }
         if self.heartbeat_ms == 0 || self.request_timeout_ms == 0 || self.max_batch == 0 {
             bail!("--heartbeat-ms, --request-timeout-ms and --max-batch must be positive");

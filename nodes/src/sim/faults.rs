@@ -68,6 +68,7 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         node.timers.clear();
+        node.timer_deadlines.clear();
         node.paused = false;
         node.held.clear();
         node.last_status = None;

@@ -27,6 +27,9 @@
 //!   the client requests it holds (those become `info`: the client cannot know). Messages
 //!   to a down node are lost. [`Sim::restart`] runs [`Protocol::recover`] with the persisted
 //!   records (a `Rewrite` having replaced earlier ones) and a fresh clock offset.
+//! - **Clocks**: each node reads virtual time plus its own offset; [`Sim::skew_clock`]
+//!   makes one run fast or slow, or jumps it (never backwards: a backward jump holds it
+//!   still), and its timers follow, as `POST /admin/clock` does on a real node.
 //! - **Pause and resume** ([`Sim::pause`], [`Sim::resume`]), as SIGSTOP and SIGCONT: the
 //!   node keeps its state but runs no step; what arrives for it waits and is delivered on
 //!   resume, its timers fire late, its clock has jumped.
@@ -77,6 +80,7 @@
 //! [`Context::random`]: crate::protocol::Context::random
 
 mod chaos;
+mod clock;
 mod faults;
 mod network;
 pub mod recording;

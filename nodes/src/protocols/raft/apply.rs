@@ -35,6 +35,8 @@ impl Raft {
                 // still leads, so a deposed leader that has not noticed serves stale state.
                 ReadMode::Local => out.reply(request, self.store.read(&body)),
                 ReadMode::Quorum => self.start_read(ctx, request, body, out),
+                // Unsafe under clock skew by design (see `lease`).
+                ReadMode::Lease => self.lease_read(ctx, request, body, out),
             };
         }
         let index = self.log.last_index() + 1;

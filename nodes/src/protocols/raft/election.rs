@@ -242,10 +242,12 @@ impl Raft {
             pending_writes: BTreeMap::new(),
             pending_reads: Vec::new(),
             heard_since_check: BTreeSet::new(),
+            round_times: Default::default(),
+            lease_until_ms: None,
         }));
         self.leader = Some(self.config.id);
         out.cancel_timer(Timer::Election);
-        if self.config.options.read_mode == ReadMode::Quorum {
+        if self.config.options.read_mode != ReadMode::Local {
             out.set_timer(Timer::CheckQuorum, self.check_quorum_period_ms());
         }
         self.heartbeat(ctx, out);

@@ -13,7 +13,7 @@
 use super::state::{Flow, RoleState};
 use super::{Conflict, Entry, Message, Raft, Record, Timer, PIPELINE_BATCHES};
 use crate::api::NodeId;
-use crate::protocol::{Context, Outbox};
+use crate::protocol::{Context, Outbox, ReadMode};
 
 /// The fields of an AppendEntries request.
 pub(super) struct Append {
@@ -52,9 +52,10 @@ impl Raft {
     }
 
     /// Send every follower an AppendEntries (or its snapshot) numbered with a new round.
-    pub(super) fn broadcast_round(&mut self, _ctx: Context, out: &mut Outbox<Self>) {
+    pub(super) fn broadcast_round(&mut self, ctx: Context, out: &mut Outbox<Self>) {
         let RoleState::Leader(leadership) = &mut self.role else { return };
         leadership.round += 1;
+        leadership.round_times.record(leadership.round, ctx.now_ms);
         for peer in self.peers() {
             self.send_append(peer, true, out);
         }
@@ -251,7 +252,12 @@ impl Raft {
         leadership.heard_since_check.insert(from);
         if round <= current_round {
             progress.acked_round = progress.acked_round.max(round);
+            if self.config.options.read_mode == ReadMode::Lease {
+                self.extend_lease();
+            }
         }
+        let RoleState::Leader(leadership) = &mut self.role else { return };
+        let Some(progress) = leadership.progress.get_mut(&from) else { return };
         if response.success {
             if response.match_index > last_index {
                 return; // Claims entries this leader never had: malformed.
