@@ -232,6 +232,12 @@ mod tests {
         assert!(own.validated_peers().unwrap_err().to_string().contains("own id"));
         let twice = parse(&["--peer", "2=127.0.0.1:1", "--peer", "2=127.0.0.1:2"]).unwrap();
         assert!(twice.validated_peers().unwrap_err().to_string().contains("twice"));
+        let lease = parse(&["--read", "lease"]).unwrap();
+        assert_eq!(lease.options().read_mode, ReadMode::Lease);
+        assert!(lease.validated_peers().is_ok());
+        let mut paxos_lease = lease.clone();
+        paxos_lease.protocol = ProtocolName::Paxos;
+        assert!(paxos_lease.validated_peers().unwrap_err().to_string().contains("raft only"));
         let range = parse(&["--election-timeout-min-ms", "900"]).unwrap();
         assert!(range.validated_peers().unwrap_err().to_string().contains("exceeds"));
     }
