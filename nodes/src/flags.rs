@@ -13,8 +13,10 @@ use crate::protocol::{Options, ReadMode};
 /// `--read`, `--heartbeat-ms`, ...: each, when given, overrides one field of [`Options`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct ProtocolFlags {
-    /// How reads are served: quorum (linearizable) or local (unsafe: stale reads under
-    /// partition) [default: quorum].
+    /// How reads are served: quorum (linearizable), local (unsafe: stale reads under
+    /// partition), or lease (raft only; unsafe under clock skew and pauses: the leader reads
+    /// locally while its lease, shorter than the election timeout, holds on its own clock)
+    /// [default: quorum].
     #[arg(long = "read", value_enum, value_name = "MODE")]
     pub read: Option<ReadMode>,
 

@@ -26,6 +26,7 @@ use std::fmt::Debug;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::api::{ApiError, NodeId, Request, Response, Status};
+use crate::committed_log::CommittedLog;
 
 /// Names one client request while a node holds it, so that the protocol can answer it later.
 pub type RequestId = u64;
@@ -87,12 +88,17 @@ pub struct Options {
     pub max_batch: usize,
 }
 
+impl Options {
+    /// The default upper bound of the election timeout (tests size long delays by it).
+    pub const DEFAULT_ELECTION_TIMEOUT_MAX_MS: u64 = 600;
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
             heartbeat_ms: 50,
             election_timeout_min_ms: 300,
-            election_timeout_max_ms: 600,
+            election_timeout_max_ms: Self::DEFAULT_ELECTION_TIMEOUT_MAX_MS,
             read_mode: ReadMode::Quorum,
             phase1_every_op: false,
             snapshot_every: 10_000,
@@ -111,6 +117,11 @@ pub enum ReadMode {
     /// Unsafe by design: the leader answers from its own state at once. Reproduces stale
     /// reads when a deposed leader is cut off from the new one.
     Local,
+    /// Raft only. Unsafe under clock skew and pauses: the leader answers from its own state
+    /// while its lease (from the last quorum of heartbeat answers, shorter than the minimum
+    /// election timeout) holds on its own clock. Protocols without leases serve these reads
+    /// as `Quorum`; the command line refuses the mode for them.
+    Lease,
 }
 
 /// One thing a protocol wants done.
@@ -216,4 +227,11 @@ pub trait Protocol: Send + Sized + 'static {
 
     /// What `GET /status` reports.
     fn status(&self) -> Status;
+
+    /// The committed prefix as running hashes, served on `GET /admin/log` so that the
+    /// harness can compare replicas (see [`crate::committed_log`]). Every built-in protocol
+    /// keeps one; a protocol without one answers `None` and the route says so.
+    fn committed_log(&self) -> Option<&CommittedLog> {
+        None
+    }
 }

@@ -1,6 +1,7 @@
 //! Raft's safety and liveness over many seeds in the simulator, under partitions (halves,
-//! isolated nodes, the isolated leader, one-way cuts), message loss, delay, duplication
-//! and crash-restart.
+//! isolated nodes, the isolated leader, one-way cuts), message loss, delay, duplication,
+//! crash-restart, pauses (SIGSTOP-like, the leader most often) and stale messages (a
+//! fraction held for up to several election timeouts, so answers cross elections).
 //!
 //! Checked on every seed:
 //! - election safety: at most one leader per term (from every status the nodes reported);
@@ -20,8 +21,9 @@ use std::collections::BTreeMap;
 
 use checkers::{CheckOptions, ModelKind, Verdict};
 use nodes::api::{NodeId, Request};
+use nodes::protocol::Options;
 use nodes::protocols::raft::{Entry, Raft};
-use nodes::sim::{check_seeds, Grudges, NetConfig, OpState, Sim, SimConfig};
+use nodes::sim::{check_seeds, Grudges, NetConfig, OpState, Sim, SimConfig, StaleMessages};
 
 /// How long faults and client load run, per seed, in simulated milliseconds.
 const CHAOS_MS: u64 = 3_000;
@@ -30,6 +32,8 @@ const RECOVERY_BOUND_MS: u64 = 5_000;
 /// Most client operations in flight at once, as a Jepsen test's client count: it bounds
 /// the concurrency the linearizability search must untangle.
 const CLIENTS: usize = 4;
+/// Stale messages are held for up to four of these.
+const ELECTION_TIMEOUT_MAX_MS: u64 = Options::DEFAULT_ELECTION_TIMEOUT_MAX_MS;
 /// How often committed entries are sampled on every node.
 const OBSERVE_EVERY_MS: u64 = 5;
 
@@ -76,6 +80,10 @@ fn run_seed(seed: u64) {
     // Heal everything; liveness must follow within a bound.
     sim.heal();
     sim.set_network(NetConfig::default());
+    sim.set_stale_messages(StaleMessages::none());
+    for &n in &members {
+        sim.resume(n);
+    }
     for n in down.drain(..) {
         sim.restart(n);
     }
@@ -185,7 +193,7 @@ fn submit_random_op(sim: &mut Sim<Raft>, members: &[NodeId], next_value: &mut i6
 
 fn inject_fault(sim: &mut Sim<Raft>, members: &[NodeId], down: &mut Vec<NodeId>) {
     let pick = |sim: &mut Sim<Raft>| members[sim.random_between(0, members.len() as u64 - 1) as usize];
-    match sim.random_between(0, 9) {
+    match sim.random_between(0, 11) {
         0 => sim.heal(),
         1 => {
             // Random halves.
@@ -231,6 +239,27 @@ fn inject_fault(sim: &mut Sim<Raft>, members: &[NodeId], down: &mut Vec<NodeId>)
             if let Some(node) = down.pop() {
                 sim.restart(node);
             }
+        }
+        10 => {
+            // Pause the leader (or any node), or resume whoever is paused.
+            let paused: Vec<NodeId> = members.iter().copied().filter(|&n| sim.is_paused(n)).collect();
+            match paused.first() {
+                Some(&node) => sim.resume(node),
+                None => {
+                    let node = leader_of(sim).unwrap_or_else(|| pick(sim));
+                    sim.pause(node);
+                }
+            }
+        }
+        11 => {
+            // Hold a fraction of messages for up to several election timeouts, or stop.
+            let stale = if sim.stale_messages().fraction > 0.0 {
+                StaleMessages::none()
+            } else {
+                let fraction = [0.02, 0.05, 0.1][sim.random_between(0, 2) as usize];
+                StaleMessages { fraction, min_ms: 100, max_ms: 4 * ELECTION_TIMEOUT_MAX_MS }
+            };
+            sim.set_stale_messages(stale);
         }
         _ => {
             let network = sim.network().clone();

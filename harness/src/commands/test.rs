@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use nodes::flags::ProtocolFlags;
+use nodes::protocol::ReadMode;
 use nodes::protocols::ProtocolName;
 use workloads::{Workload, WorkloadName};
 
@@ -159,6 +160,9 @@ impl Args {
             return Err(format!("--name {name:?} cannot be a directory name"));
         }
         let node_args = self.protocol_flags.to_argv();
+        if self.protocol_flags.read == Some(ReadMode::Lease) && self.protocol != ProtocolName::Raft {
+            return Err(format!("--read lease is offered by raft only, not {}", self.protocol));
+        }
         if !self.system.is_builtin() && !node_args.is_empty() {
             return Err(format!(
                 "protocol options ({}) apply to faultline's own nodes, not to --system {}",
@@ -288,6 +292,9 @@ mod tests {
         assert!(Standalone::try_parse_from(["faultline", "--redis-appendfsync", "sometimes"]).is_err());
         let err = parse(&["--system", "redis", "--read", "local"]).to_spec().unwrap_err();
         assert!(err.contains("--read"), "{err}");
+        let err = parse(&["--protocol", "paxos", "--read", "lease"]).to_spec().unwrap_err();
+        assert!(err.contains("raft only"), "{err}");
+        assert!(parse(&["--protocol", "raft", "--read", "lease"]).to_spec().is_ok());
         assert!(Standalone::try_parse_from(["faultline", "--system", "mongo"]).is_err());
         let mut argv = vec!["faultline", "--protocol", "zab"];
         assert!(Standalone::try_parse_from(&argv).is_err());

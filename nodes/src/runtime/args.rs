@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::api::NodeId;
 use crate::flags::ProtocolFlags;
-use crate::protocol::Options;
+use crate::protocol::{Options, ReadMode};
 use crate::protocols::ProtocolName;
 use anyhow::bail;
 
@@ -94,6 +94,9 @@ impl NodeArgs {
                 options.election_timeout_min_ms,
                 options.election_timeout_max_ms
             );
+        }
+        if options.read_mode == ReadMode::Lease && self.protocol != ProtocolName::Raft {
+            bail!("--read lease is offered by raft only, not {}", self.protocol.as_str());
         }
         if options.heartbeat_ms == 0 || self.request_timeout_ms == 0 || options.max_batch == 0 {
             bail!("--heartbeat-ms, --request-timeout-ms and --max-batch must be positive");
@@ -183,6 +186,12 @@ mod tests {
         assert!(own.validated_peers().unwrap_err().to_string().contains("own id"));
         let twice = parse(&["--peer", "2=127.0.0.1:1", "--peer", "2=127.0.0.1:2"]).unwrap();
         assert!(twice.validated_peers().unwrap_err().to_string().contains("twice"));
+        let lease = parse(&["--read", "lease"]).unwrap();
+        assert_eq!(lease.options().read_mode, ReadMode::Lease);
+        assert!(lease.validated_peers().is_ok());
+        let mut paxos_lease = lease.clone();
+        paxos_lease.protocol = ProtocolName::Paxos;
+        assert!(paxos_lease.validated_peers().unwrap_err().to_string().contains("raft only"));
         let range = parse(&["--election-timeout-min-ms", "900"]).unwrap();
         assert!(range.validated_peers().unwrap_err().to_string().contains("exceeds"));
     }

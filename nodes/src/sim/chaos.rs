@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::network::{Grudges, NetConfig};
+use super::network::{Grudges, NetConfig, StaleMessages};
 use super::simulator::{OpId, OpState, Sim};
 use crate::api::{ErrorCode, NodeId, Request};
 use crate::protocol::Protocol;
@@ -131,6 +131,9 @@ impl<P: Protocol> Sim<P> {
     pub fn heal_all(&mut self) {
         self.heal();
         self.set_network(NetConfig::default());
+        if self.stale_messages() != &StaleMessages::none() {
+            self.set_stale_messages(StaleMessages::none());
+        }
         for node in self.members().to_vec() {
             self.resume(node);
             self.restart(node);

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::network::{Grudges, NetConfig};
+use super::network::{Grudges, NetConfig, StaleMessages};
 use super::recording;
 use super::simulator::{Sim, StatusChange};
 use crate::api::{ApiError, ErrorCode, NodeId};
@@ -19,6 +19,18 @@ impl<P: Protocol> Sim<P> {
         network.validate();
         self.events.push(recording::nemesis(self.now_ms, "network", json!(network)));
         self.network = network;
+    }
+
+    pub fn stale_messages(&self) -> &StaleMessages {
+        &self.stale
+    }
+
+    /// Hold a fraction of messages sent from now on for a long time (see [`StaleMessages`]);
+    /// `StaleMessages::none()` stops it (messages already held keep their fate).
+    pub fn set_stale_messages(&mut self, stale: StaleMessages) {
+        stale.validate();
+        self.events.push(recording::nemesis(self.now_ms, "stale-messages", json!(stale)));
+        self.stale = stale;
     }
 
     pub fn grudges(&self) -> &Grudges {
@@ -56,6 +68,7 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         node.timers.clear();
+        node.timer_deadlines.clear();
         node.paused = false;
         node.held.clear();
         node.last_status = None;

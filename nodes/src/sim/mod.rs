@@ -16,6 +16,8 @@
 //!   (reordering follows from unequal delays), may be lost, may be delivered twice. A
 //!   partition is a set of grudges, one-way allowed; a cut message is dropped when sent and
 //!   again when it would arrive, so a partition also stops what was in flight.
+//!   [`StaleMessages`] holds a fraction of messages for several election timeouts, so that
+//!   answers from before an election arrive after it.
 //! - **Durability**, as [`crate::protocol`] specifies: the records a step persists are
 //!   durable as soon as the step ends, and its messages and replies leave after them. A
 //!   crash happens between steps, so it never loses a persisted record and never lets out a
@@ -25,6 +27,9 @@
 //!   the client requests it holds (those become `info`: the client cannot know). Messages
 //!   to a down node are lost. [`Sim::restart`] runs [`Protocol::recover`] with the persisted
 //!   records (a `Rewrite` having replaced earlier ones) and a fresh clock offset.
+//! - **Clocks**: each node reads virtual time plus its own offset; [`Sim::skew_clock`]
+//!   makes one run fast or slow, or jumps it (never backwards: a backward jump holds it
+//!   still), and its timers follow, as `POST /admin/clock` does on a real node.
 //! - **Pause and resume** ([`Sim::pause`], [`Sim::resume`]), as SIGSTOP and SIGCONT: the
 //!   node keeps its state but runs no step; what arrives for it waits and is delivered on
 //!   resume, its timers fire late, its clock has jumped.
@@ -75,6 +80,7 @@
 //! [`Context::random`]: crate::protocol::Context::random
 
 mod chaos;
+mod clock;
 mod faults;
 mod network;
 pub mod recording;
@@ -85,6 +91,6 @@ pub use chaos::{
     describe_faults, final_reads, run_chaos, set_adds_by_outcome, ChaosPlan, Clients, Fault, FaultMix,
     WorkloadMix, SET_KEY,
 };
-pub use network::{Grudges, NetConfig};
+pub use network::{Grudges, NetConfig, StaleMessages};
 pub use seeds::{check_seeds, SEED_ENV};
 pub use simulator::{ClientOp, OpId, OpState, Sim, SimConfig, StatusChange, MAX_HELD_EVENTS};

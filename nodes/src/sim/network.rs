@@ -52,6 +52,35 @@ impl NetConfig {
     }
 }
 
+/// Stale messages: a fraction of messages is held far longer than the network's delay
+/// (a retransmission stuck in a buffer, a link that stalls and then delivers), so that they
+/// arrive after elections have come and gone. Delays drawn from `[min_ms, max_ms]`,
+/// typically several election timeouts. Off by default; a fraction of 0 draws nothing from
+/// the random source, so schedules without it are unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StaleMessages {
+    /// Probability in `[0, 1]` that a message is held.
+    pub fraction: f64,
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl StaleMessages {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Panics with a message if the setting is impossible (a bug in the test).
+    pub(crate) fn validate(&self) {
+        assert!(
+            (0.0..=1.0).contains(&self.fraction),
+            "StaleMessages: fraction {} outside [0, 1]",
+            self.fraction
+        );
+        assert!(self.min_ms <= self.max_ms, "StaleMessages: min_ms {} > max_ms {}", self.min_ms, self.max_ms);
+    }
+}
+
 /// A partition: for each node, the set of nodes whose messages it drops. Empty means a
 /// healed network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,8 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::network::{Grudges, NetConfig};
+use super::clock::NodeClock;
+use super::network::{Grudges, NetConfig, StaleMessages};
 use super::recording;
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Status};
 use crate::protocol::{Config, Context, Effect, Options, Outbox, Protocol, RequestId};
@@ -118,11 +119,13 @@ pub(super) struct SimNode<P: Protocol> {
     pub(super) records: Vec<P::Record>,
     /// Pending timers by name, with the generation that may still fire.
     pub(super) timers: BTreeMap<P::Timer, u64>,
+    /// Pending timers' deadlines on the node's clock, to re-plan them when it is skewed.
+    pub(super) timer_deadlines: BTreeMap<P::Timer, u64>,
     /// Requests the node holds, to the client operation each answers.
     pub(super) requests: BTreeMap<RequestId, OpId>,
-    /// Added to virtual time to make this incarnation's monotonic clock: protocols may rely
-    /// only on differences, as with a real process's clock.
-    pub(super) clock_offset_ms: u64,
+    /// This incarnation's monotonic clock: virtual time plus a random offset (protocols may
+    /// rely only on differences, as with a real process's clock), skewable as a fault.
+    pub(super) clock: NodeClock,
     pub(super) last_status: Option<Status>,
     /// Paused (as by SIGSTOP): events for the node wait in `held` until it resumes.
     pub(super) paused: bool,
@@ -144,6 +147,7 @@ pub struct Sim<P: Protocol> {
     pub(super) queue: BTreeMap<(u64, u64), Scheduled<P>>,
     pub(super) nodes: BTreeMap<NodeId, SimNode<P>>,
     pub(super) network: NetConfig,
+    pub(super) stale: StaleMessages,
     pub(super) grudges: Grudges,
     pub(super) next_request: RequestId,
     pub(super) ops: Vec<ClientOp>,
@@ -165,6 +169,7 @@ impl<P: Protocol> Sim<P> {
         let mut sim = Sim {
             seed,
             network: config.network.clone(),
+            stale: StaleMessages::none(),
             rng: ChaCha8Rng::seed_from_u64(seed),
             config,
             now_ms: 0,
@@ -186,7 +191,8 @@ impl<P: Protocol> Sim<P> {
                     records: Vec::new(),
                     timers: BTreeMap::new(),
                     requests: BTreeMap::new(),
-                    clock_offset_ms: 0,
+                    timer_deadlines: BTreeMap::new(),
+                    clock: NodeClock::started(0, 0),
                     last_status: None,
                     paused: false,
                     held: Vec::new(),
@@ -421,7 +427,8 @@ impl<P: Protocol> Sim<P> {
             Config { id, members: self.config.members.clone(), options: self.config.options.clone() };
         let round_trip = self.config.json_round_trip;
         let node = self.nodes.get_mut(&id).expect("booting a known node");
-        node.clock_offset_ms = offset;
+        node.clock = NodeClock::started(self.now_ms, offset);
+        node.timer_deadlines.clear();
         let records: Vec<P::Record> = if round_trip {
             node.records.iter().map(|r| json_round_trip(self.seed, "record", r)).collect()
         } else {
@@ -441,8 +448,9 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn context(&mut self, id: NodeId) -> Context {
-        let offset = self.nodes[&id].clock_offset_ms;
-        Context { now_ms: self.now_ms + offset, random: self.rng.next_u64() }
+        let now = self.now_ms;
+        let now_ms = self.nodes.get_mut(&id).expect("known node").clock.read(now);
+        Context { now_ms, random: self.rng.next_u64() }
     }
 
     fn dispatch(&mut self, what: Scheduled<P>) {
@@ -474,6 +482,7 @@ impl<P: Protocol> Sim<P> {
                     return; // replaced, cancelled, or lost in a crash
                 }
                 n.timers.remove(&timer);
+                n.timer_deadlines.remove(&timer);
                 let ctx = self.context(node);
                 let mut out = Outbox::new();
                 self.live(node).on_timer(ctx, timer, &mut out);
@@ -529,11 +538,18 @@ impl<P: Protocol> Sim<P> {
                 }
                 Effect::SetTimer { timer, after_ms } => {
                     let generation = self.seq;
-                    self.nodes.get_mut(&id).expect("known node").timers.insert(timer.clone(), generation);
-                    self.schedule(after_ms, Scheduled::Timer { node: id, timer, generation });
+                    let now = self.now_ms;
+                    let node = self.nodes.get_mut(&id).expect("known node");
+                    node.timers.insert(timer.clone(), generation);
+                    let deadline = node.clock.read(now).saturating_add(after_ms);
+                    node.timer_deadlines.insert(timer.clone(), deadline);
+                    let delay = node.clock.virtual_delay(now, deadline);
+                    self.schedule(delay, Scheduled::Timer { node: id, timer, generation });
                 }
                 Effect::CancelTimer { timer } => {
-                    self.nodes.get_mut(&id).expect("known node").timers.remove(&timer);
+                    let node = self.nodes.get_mut(&id).expect("known node");
+                    node.timers.remove(&timer);
+                    node.timer_deadlines.remove(&timer);
                 }
                 other => outgoing.push(other),
             }
@@ -566,7 +582,10 @@ impl<P: Protocol> Sim<P> {
         }
         let copies = if self.rng.gen_bool(self.network.duplicate) { 2 } else { 1 };
         for _ in 0..copies {
-            let delay = self.rng.gen_range(self.network.delay_min_ms..=self.network.delay_max_ms);
+            let mut delay = self.rng.gen_range(self.network.delay_min_ms..=self.network.delay_max_ms);
+            if self.stale.fraction > 0.0 && self.rng.gen_bool(self.stale.fraction) {
+                delay = self.rng.gen_range(self.stale.min_ms..=self.stale.max_ms);
+            }
             self.schedule(delay, Scheduled::Deliver { from, to, message: message.clone() });
         }
     }

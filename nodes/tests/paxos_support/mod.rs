@@ -16,9 +16,10 @@ use std::collections::BTreeMap;
 
 use checkers::{CheckOptions, ModelKind, Verdict};
 use nodes::api::{ErrorCode, NodeId, Request, Role};
+use nodes::protocol::Options;
 use nodes::protocols::paxos::acceptor::Acceptor;
 use nodes::protocols::paxos::{Ballot, Paxos, Slot, Value};
-use nodes::sim::{Grudges, NetConfig, OpState, Sim, SimConfig};
+use nodes::sim::{Grudges, NetConfig, OpState, Sim, SimConfig, StaleMessages};
 
 /// The cluster configuration the suites use: fast timers, a lossy and slow network.
 pub fn config(nodes: u32, phase1_every_op: bool) -> SimConfig {
@@ -198,8 +199,28 @@ pub fn inject_fault(sim: &mut Sim<Paxos>) {
     let members = sim.members().to_vec();
     let n = members.len();
     let pick = |sim: &mut Sim<Paxos>| members[sim.random_between(0, n as u64 - 1) as usize];
-    match sim.random_between(0, 9) {
+    match sim.random_between(0, 11) {
         0 | 1 => sim.heal(),
+        10 => {
+            // Pause the leader (or any node), or resume whoever is paused.
+            match members.iter().copied().find(|&m| sim.is_paused(m)) {
+                Some(node) => sim.resume(node),
+                None => {
+                    let node = leader(sim).unwrap_or_else(|| pick(sim));
+                    sim.pause(node);
+                }
+            }
+        }
+        11 => {
+            // Hold a fraction of messages for up to several election timeouts, or stop.
+            let stale = if sim.stale_messages().fraction > 0.0 {
+                StaleMessages::none()
+            } else {
+                let fraction = [0.02, 0.05, 0.1][sim.random_between(0, 2) as usize];
+                StaleMessages { fraction, min_ms: 100, max_ms: 4 * Options::DEFAULT_ELECTION_TIMEOUT_MAX_MS }
+            };
+            sim.set_stale_messages(stale);
+        }
         2 => {
             let mut shuffled = members.clone();
             for i in (1..n).rev() {
@@ -257,7 +278,11 @@ pub fn inject_fault(sim: &mut Sim<Paxos>) {
 pub fn heal_all(sim: &mut Sim<Paxos>) {
     sim.heal();
     sim.set_network(NetConfig { delay_min_ms: 1, delay_max_ms: 10, loss: 0.0, duplicate: 0.0 });
+    if sim.stale_messages().fraction > 0.0 {
+        sim.set_stale_messages(StaleMessages::none());
+    }
     for m in sim.members().to_vec() {
+        sim.resume(m);
         sim.restart(m);
     }
 }

@@ -349,7 +349,7 @@ impl Paxos {
         let window_ms =
             self.config.options.election_timeout_max_ms.max(self.config.options.election_timeout_min_ms);
         // Unsafe local reads keep a cut-off leader serving, as the mode means to show.
-        let check_quorum = self.config.options.read_mode == ReadMode::Quorum;
+        let check_quorum = self.config.options.read_mode != ReadMode::Local;
         if check_quorum && !self.majority_answered_within(ctx, window_ms) {
             tracing::info!(
                 node = self.config.id,

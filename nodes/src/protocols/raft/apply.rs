@@ -35,6 +35,8 @@ impl Raft {
                 // still leads, so a deposed leader that has not noticed serves stale state.
                 ReadMode::Local => out.reply(request, self.store.read(&body)),
                 ReadMode::Quorum => self.start_read(ctx, request, body, out),
+                // Unsafe under clock skew by design (see `lease`).
+                ReadMode::Lease => self.lease_read(ctx, request, body, out),
             };
         }
         let index = self.log.last_index() + 1;
@@ -63,6 +65,7 @@ impl Raft {
                 Command::Noop => Ok(Response::Done {}),
                 Command::Request { request } => self.store.apply(request),
             };
+            self.committed.append_value(entry.term, &entry.command);
             self.applied_index = index;
             if let RoleState::Leader(leadership) = &mut self.role {
                 if let Some(request) = leadership.pending_writes.remove(&index) {

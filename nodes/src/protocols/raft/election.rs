@@ -20,6 +20,17 @@ use super::{Command, Entry, Message, Raft, Record, Timer};
 use crate::api::NodeId;
 use crate::protocol::{Context, Outbox, ReadMode};
 
+/// Rounds one leadership may number before reaching the next term's base (at one
+/// broadcast per heartbeat of 1 ms, 49 days).
+pub(super) const ROUNDS_PER_TERM: u64 = 1 << 32;
+
+/// The round before a leader of `term` sends its first broadcast: rounds of an earlier
+/// term's leadership are all below it, so an answer to one can never confirm a read of
+/// this leadership (the stale-round read, `nodes/tests/raft_stale_round_read.rs`).
+pub(super) fn first_round(term: u64) -> u64 {
+    term.saturating_mul(ROUNDS_PER_TERM)
+}
+
 impl Raft {
     /// Become a follower of `term` (adopting it, with no vote, if it is newer). A leader that
     /// steps down abandons its pending requests (see the module documentation of `raft`).
@@ -225,14 +236,18 @@ impl Raft {
         self.role = RoleState::Leader(Box::new(Leadership {
             progress,
             noop_index: next_index,
-            round: 0,
+            // Rounds never repeat across leaderships, even across restarts: a leader's
+            // rounds start at a base derived from its term (see `first_round`).
+            round: first_round(self.term),
             pending_writes: BTreeMap::new(),
             pending_reads: Vec::new(),
             heard_since_check: BTreeSet::new(),
+            round_times: Default::default(),
+            lease_until_ms: None,
         }));
         self.leader = Some(self.config.id);
         out.cancel_timer(Timer::Election);
-        if self.config.options.read_mode == ReadMode::Quorum {
+        if self.config.options.read_mode != ReadMode::Local {
             out.set_timer(Timer::CheckQuorum, self.check_quorum_period_ms());
         }
         self.heartbeat(ctx, out);

@@ -13,7 +13,7 @@
 use super::state::{Flow, RoleState};
 use super::{Conflict, Entry, Message, Raft, Record, Timer, PIPELINE_BATCHES};
 use crate::api::NodeId;
-use crate::protocol::{Context, Outbox};
+use crate::protocol::{Context, Outbox, ReadMode};
 
 /// The fields of an AppendEntries request.
 pub(super) struct Append {
@@ -33,6 +33,14 @@ pub(super) struct AppendResponse {
     pub conflict: Option<Conflict>,
 }
 
+impl AppendResponse {
+    /// A refusal without a conflict hint: the follower's term was newer than the request's.
+    /// (Every refusal for a log mismatch carries a hint; see `on_append_entries`.)
+    fn is_stale_term_refusal(&self) -> bool {
+        !self.success && self.conflict.is_none()
+    }
+}
+
 impl Raft {
     /// The heartbeat timer fired: a new broadcast round to every follower, then re-arm.
     pub(super) fn heartbeat(&mut self, ctx: Context, out: &mut Outbox<Self>) {
@@ -44,9 +52,10 @@ impl Raft {
     }
 
     /// Send every follower an AppendEntries (or its snapshot) numbered with a new round.
-    pub(super) fn broadcast_round(&mut self, _ctx: Context, out: &mut Outbox<Self>) {
+    pub(super) fn broadcast_round(&mut self, ctx: Context, out: &mut Outbox<Self>) {
         let RoleState::Leader(leadership) = &mut self.role else { return };
         leadership.round += 1;
+        leadership.round_times.record(leadership.round, ctx.now_ms);
         for peer in self.peers() {
             self.send_append(peer, true, out);
         }
@@ -115,8 +124,10 @@ impl Raft {
     ) {
         let Append { term, mut prev_log_index, mut prev_log_term, mut entries, leader_commit } = append;
         if term < self.term {
-            // A stale leader: the answer carries the newer term so that it steps down.
-            return self.reply_append(from, false, 0, prev_log_index, None, round, out);
+            // A stale leader: the answer carries the newer term so that it steps down. It
+            // confirms no round (0): it answers a request of an older term, and echoing
+            // that request's round once let a later leadership count it for its own.
+            return self.reply_append(from, false, 0, prev_log_index, None, 0, out);
         }
         if self.accept_leader(ctx, from, out).is_none() {
             return;
@@ -228,6 +239,12 @@ impl Raft {
         if response.term < self.term {
             return;
         }
+        if response.is_stale_term_refusal() {
+            // The follower refused a request from an older term of ours (it answers with its
+            // own term, which equals ours only because we were elected again since). It says
+            // nothing about this leadership: no read credit, no check-quorum contact.
+            return;
+        }
         let last_index = self.log.last_index();
         let RoleState::Leader(leadership) = &mut self.role else { return };
         let current_round = leadership.round;
@@ -235,7 +252,12 @@ impl Raft {
         leadership.heard_since_check.insert(from);
         if round <= current_round {
             progress.acked_round = progress.acked_round.max(round);
+            if self.config.options.read_mode == ReadMode::Lease {
+                self.extend_lease();
+            }
         }
+        let RoleState::Leader(leadership) = &mut self.role else { return };
+        let Some(progress) = leadership.progress.get_mut(&from) else { return };
         if response.success {
             if response.match_index > last_index {
                 return; // Claims entries this leader never had: malformed.

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::lease::RoundTimes;
 use crate::api::{NodeId, Request};
 use crate::protocol::RequestId;
 
@@ -37,6 +38,10 @@ pub struct Leadership {
     pub pending_reads: Vec<PendingRead>,
     /// Followers that answered since the last check-quorum (thesis 6.2).
     pub heard_since_check: BTreeSet<NodeId>,
+    /// `ReadMode::Lease`: when recent rounds were sent, and until when (this node's clock)
+    /// the lease holds.
+    pub round_times: RoundTimes,
+    pub lease_until_ms: Option<u64>,
 }
 
 impl Leadership {
