@@ -4,7 +4,7 @@
 //! - [`api`]: the client API's wire types (HTTP/JSON), shared with the harness.
 //! - [`protocol`]: the `Protocol` trait: inputs in, effects out, no I/O.
 //! - [`state_machine`]: the one replicated key-value/set store every protocol applies.
-//! - [`protocols`]: pb-async, pb-sync, 2pc, paxos, raft.
+//! - [`protocols`]: pb-async, pb-sync, 2pc, paxos, raft, zab.
 //! - [`runtime`]: executes effects for real: peer transport, write-ahead log, timers, HTTP.
 //! - [`sim`]: executes effects in a seeded in-process network for deterministic tests.
 //!
