@@ -434,3 +434,19 @@ impl Message {
         }
     }
 }
+
+impl Zab {
+    /// A one-line summary of the node's volatile state, for failure messages.
+    pub fn debug_state(&self) -> String {
+        format!(
+            "accepted {} current {} last {} len {} committed {} round {} {:?}",
+            self.accepted_epoch,
+            self.current_epoch,
+            self.history.last_zxid(),
+            self.history.len(),
+            self.committed,
+            self.round,
+            self.state
+        )
+    }
+}

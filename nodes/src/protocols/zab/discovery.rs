@@ -72,7 +72,7 @@ impl Zab {
         let quorum = self.quorum();
         let own_id = self.config.id;
         let NodeState::Leading(leading) = &mut self.state else { return };
-        let LeaderPhase::Discovery { infos, fresh } = &mut leading.phase else { return };
+        let LeaderPhase::Discovery { infos, fresh, .. } = &mut leading.phase else { return };
         if leading.epoch > 0 || infos.len() < quorum {
             return;
         }
@@ -155,13 +155,20 @@ impl Zab {
         peer.phase = PeerPhase::Synchronization;
         peer.reported_last = ack.last;
         match &mut leading.phase {
-            LeaderPhase::Discovery { fresh, .. } => {
+            LeaderPhase::Discovery { fresh, stale, .. } => {
                 if (ack.current_epoch, ack.last) > own {
                     // Medeiros 3.2: a follower is ahead of the leader; elect again.
                     return self.start_looking(ctx, out);
                 }
                 if ack.fresh {
                     fresh.insert(from);
+                } else {
+                    stale.insert(from);
+                    if self.config.members.len() - stale.len() < self.config.quorum() {
+                        // Too many members accepted this epoch from another would-be leader
+                        // for it ever to be established: elect again, for a larger epoch.
+                        return self.start_looking(ctx, out);
+                    }
                 }
                 self.establish_if_quorum(ctx, out);
             }
@@ -170,9 +177,10 @@ impl Zab {
     }
 
     /// Leader: a quorum of fresh ACKEPOCHs establishes the epoch; synchronization starts.
-    fn establish_if_quorum(&mut self, _ctx: Context, out: &mut Outbox<Self>) {
+    fn establish_if_quorum(&mut self, ctx: Context, out: &mut Outbox<Self>) {
         let quorum = self.quorum();
         let own_id = self.config.id;
+        let timeout_ms = self.establishment_timeout_ms(ctx);
         let NodeState::Leading(leading) = &mut self.state else { return };
         let LeaderPhase::Discovery { fresh, .. } = &leading.phase else { return };
         if leading.epoch == 0 || fresh.len() < quorum {
@@ -182,6 +190,7 @@ impl Zab {
         let mut acked = std::collections::BTreeSet::new();
         acked.insert(own_id);
         leading.phase = LeaderPhase::Synchronization { acked, initial: self.history.len() };
+        out.set_timer(Timer::Election, timeout_ms);
         // The leader adopts its own history as the epoch's initial one (DSN IV-B, "f.e").
         self.current_epoch = epoch;
         out.persist(Record::CurrentEpoch { epoch });
@@ -195,6 +204,13 @@ impl Zab {
             self.send_new_leader(peer, out);
         }
         self.start_broadcast_if_quorum(out);
+    }
+
+    /// How long a prospective leader may take to establish its epoch, and then to
+    /// synchronise a quorum, before it gives up: two election timeouts, as each phase takes
+    /// two round trips where a Raft election takes one.
+    pub(super) fn establishment_timeout_ms(&self, ctx: Context) -> u64 {
+        self.election_timeout_ms(ctx).saturating_mul(2)
     }
 
     /// Follower: any sign of life from the leader of this session postpones giving up.

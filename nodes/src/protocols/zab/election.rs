@@ -34,7 +34,7 @@ impl Zab {
             looking.votes.insert(self.config.id, vote);
         }
         self.broadcast_notification(out);
-        out.set_timer(Timer::Election, self.election_timeout_ms(ctx));
+        out.cancel_timer(Timer::Election);
         out.set_timer(Timer::Tick, self.config.options.heartbeat_ms.saturating_mul(2));
         self.decide_if_agreed(ctx, out);
     }
@@ -46,10 +46,17 @@ impl Zab {
         ctx.random_between(options.election_timeout_min_ms, options.election_timeout_max_ms)
     }
 
+    /// A follower whose leader fell silent, or a prospective leader that stopped making
+    /// progress towards a quorum, looks again. A looking node does not start new rounds on
+    /// its own (as in ZooKeeper): it keeps resending its vote until the others agree, and a
+    /// round that elected an unreachable node ends when its followers give up on it.
     pub(super) fn election_timeout(&mut self, ctx: Context, out: &mut Outbox<Self>) {
-        let established =
-            matches!(&self.state, NodeState::Leading(l) if matches!(l.phase, LeaderPhase::Broadcast));
-        if !established {
+        let give_up = match &self.state {
+            NodeState::Looking(_) => false,
+            NodeState::Following(_) => true,
+            NodeState::Leading(l) => !matches!(l.phase, LeaderPhase::Broadcast),
+        };
+        if give_up {
             self.start_looking(ctx, out);
         }
     }
@@ -136,7 +143,7 @@ impl Zab {
         infos.insert(self.config.id, self.accepted_epoch);
         self.state = NodeState::Leading(Box::new(Leading {
             epoch: 0,
-            phase: LeaderPhase::Discovery { infos, fresh: Default::default() },
+            phase: LeaderPhase::Discovery { infos, fresh: Default::default(), stale: Default::default() },
             peers: BTreeMap::new(),
             round: 0,
             counter: 0,
@@ -144,7 +151,7 @@ impl Zab {
             pending_reads: Vec::new(),
             heard_since_check: Default::default(),
         }));
-        out.set_timer(Timer::Election, self.election_timeout_ms(ctx));
+        out.set_timer(Timer::Election, self.establishment_timeout_ms(ctx));
         out.set_timer(Timer::Tick, self.config.options.heartbeat_ms);
         self.propose_epoch_if_quorum(ctx, out);
     }
