@@ -223,6 +223,10 @@ pub struct Zab {
     applied: u64,
     store: Store,
     state: NodeState,
+    /// The largest accepted epoch any member reported to this node as leader (volatile): a
+    /// new epoch is proposed above it, so that a member that accepted a larger epoch from a
+    /// would-be leader that never established it can join the next leader.
+    epoch_seen: u64,
     /// Fast Leader Election's logical clock: the current election round (volatile, as in
     /// ZooKeeper; a restarted node catches up from the notifications it receives).
     round: u64,

@@ -38,6 +38,13 @@ impl Zab {
         out: &mut Outbox<Self>,
     ) {
         let NodeState::Leading(leading) = &mut self.state else { return };
+        self.epoch_seen = self.epoch_seen.max(accepted_epoch);
+        if leading.epoch > 0 && accepted_epoch > leading.epoch {
+            // The member accepted a larger epoch from a would-be leader that never established
+            // it, so it can never accept this one: elect again, for an epoch above it (else it
+            // would stay out for as long as this leader leads).
+            return self.start_looking(ctx, out);
+        }
         if leading.peers.get(&from).is_some_and(|p| p.session == session) {
             // A duplicate of a request already answered: resend the answer if still due.
             if leading.epoch > 0 && leading.peers[&from].phase == PeerPhase::Discovery {
@@ -76,7 +83,7 @@ impl Zab {
         if leading.epoch > 0 || infos.len() < quorum {
             return;
         }
-        let largest = infos.values().copied().max().unwrap_or(0);
+        let largest = infos.values().copied().max().unwrap_or(0).max(self.epoch_seen);
         debug_assert!(largest >= self.accepted_epoch, "the leader's own epoch is among the infos");
         let epoch = largest + 1;
         leading.epoch = epoch;

@@ -41,6 +41,7 @@ impl Zab {
                 votes: BTreeMap::new(),
             }),
             round: 0,
+            epoch_seen: accepted_epoch,
         }
     }
 }
