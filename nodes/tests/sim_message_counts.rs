@@ -5,8 +5,8 @@
 
 use nodes::api::Request;
 use nodes::protocol::Protocol;
-use nodes::protocols::pb::{PbAsync, PbSync};
 use nodes::protocols::paxos::Paxos;
+use nodes::protocols::pb::{PbAsync, PbSync};
 use nodes::protocols::raft::Raft;
 use nodes::protocols::twopc::TwoPc;
 use nodes::protocols::zab::Zab;
@@ -26,9 +26,17 @@ fn messages_per_write<P: Protocol>(nodes: u32) -> u64 {
     let mut sim = Sim::<P>::new(1, config);
     // One heartbeat round (2pc's coordinator must hear everyone before it writes).
     sim.run_for(1_100);
+    // The node that orders writes: node 1 for the primary/backup protocols and 2pc, the
+    // elected leader for the others.
+    let leading = |sim: &Sim<P>| (1..=nodes).find(|&n| sim.status(n).is_some_and(|s| s.role.is_leading()));
+    assert!(sim.run_until(30_000, |s| leading(s).is_some()), "{}: nobody leads", P::NAME);
+    let leader = leading(&sim).expect("checked");
+    // Past the new leader's first heartbeats and every follower's joining (a zab node still
+    // looking learns of the leader when it resends its vote, two heartbeats later).
+    sim.run_for(2_500);
     let before: u64 = sim.messages_sent().values().sum();
     for i in 0..WRITES as i64 {
-        let state = sim.call(1, Request::Put { key: "k".into(), value: i });
+        let state = sim.call(leader, Request::Put { key: "k".into(), value: i });
         assert!(state.is_ok(), "{}: {state:?}", P::NAME);
     }
     sim.run_for(50); // let trailing acknowledgements land, well before the next heartbeat

@@ -31,7 +31,10 @@ fn a_quiet_cluster_establishes_epoch_one_and_serves_writes_and_reads() {
     let first = elect(&mut sim);
     assert_eq!(sim.node(first).unwrap().current_epoch(), 1);
     assert!(sim.call(first, put("k", 7)).is_ok());
-    assert_eq!(sim.call(first, Request::Get { key: "k".into() }), OpState::Ok(Response::Value { value: Some(7) }));
+    assert_eq!(
+        sim.call(first, Request::Get { key: "k".into() }),
+        OpState::Ok(Response::Value { value: Some(7) })
+    );
     // Every node follows, and says who leads.
     for n in [1, 2, 3] {
         assert_eq!(sim.status(n).unwrap().leader, Some(first), "node {n}");
@@ -84,7 +87,10 @@ fn the_newest_history_wins_and_epochs_grow_durably() {
         });
         assert_eq!(accepted.max(), Some(epoch), "node {n}");
     }
-    assert_eq!(sim.call(second, Request::Get { key: "k".into() }), OpState::Ok(Response::Value { value: Some(2) }));
+    assert_eq!(
+        sim.call(second, Request::Get { key: "k".into() }),
+        OpState::Ok(Response::Value { value: Some(2) })
+    );
 }
 
 #[test]
@@ -121,7 +127,13 @@ fn malformed_peer_messages_are_refused() {
         Message::NewEpoch { epoch: 0, session: 1 },
         Message::NewEpoch { epoch: u64::MAX, session: 1 },
         // A NEWLEADER whose kept prefix and count disagree.
-        Message::NewLeader { epoch: 2, session: 1, keep: 0, keep_last: Zxid { epoch: 1, counter: 1 }, txns: vec![] },
+        Message::NewLeader {
+            epoch: 2,
+            session: 1,
+            keep: 0,
+            keep_last: Zxid { epoch: 1, counter: 1 },
+            txns: vec![],
+        },
         Message::Commit { epoch: 1, zxid: Zxid { epoch: 5, counter: 1 } },
     ];
     for message in &bad {

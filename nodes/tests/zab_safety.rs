@@ -83,7 +83,6 @@ fn run_seed(seed: u64) -> (usize, usize) {
     faults.heal(&mut sim);
     let healed_at = sim.now_ms();
     let elected = sim.run_until(RECOVERY_BOUND_MS, |s| leader_of(s).is_some());
-    if !elected { debug_dump(&sim); }
     assert!(elected, "no leader {RECOVERY_BOUND_MS} ms after healing");
     let mut written = false;
     while !written && sim.now_ms() < healed_at + RECOVERY_BOUND_MS {
@@ -105,7 +104,6 @@ fn run_seed(seed: u64) -> (usize, usize) {
         members.iter().all(|&n| s.node(n).is_some_and(|z| z.applied() == committed))
     });
     observer.observe(&sim);
-    if !converged { debug_dump(&sim); }
     assert!(converged, "nodes did not converge on the leader's commit point after healing");
     let leader = leader_of(&sim).expect("a leader after convergence");
     let reference = sim.node(leader).unwrap().store().clone();
@@ -121,25 +119,6 @@ fn run_seed(seed: u64) -> (usize, usize) {
     sim.run_for(sim.config().client_timeout_ms + 1);
     check_linearizable(&sim);
     (sim.ops().iter().filter(|o| o.state.is_ok()).count(), sim.ops().len())
-}
-
-fn debug_dump(sim: &Sim<Zab>) {
-    if std::env::var("ZAB_DEBUG").is_ok() {
-        let mut codes = std::collections::BTreeMap::new();
-        for op in sim.ops() {
-            let k = match &op.state { OpState::Ok(_) => "ok".to_string(), s => format!("{:?} {}", s.error().map(|e| e.code), if matches!(s, OpState::Info(_)) {"info"} else {"fail"}) };
-            *codes.entry(k).or_insert(0) += 1;
-        }
-        println!("{codes:?}");
-        for e in sim.events() { if e.process == checkers::Process::Nemesis { println!("{:?}", e); } }
-        let mut last = None;
-        for c in sim.status_log() {
-            let v = c.status.as_ref().map(|s| (s.role, s.term, s.leader));
-            if last != Some((c.node, v)) { println!("{} n{} {:?}", c.at_ms, c.node, v); }
-            last = Some((c.node, v));
-        }
-        for &n in sim.members() { println!("n{n}: {:?}", sim.node(n).map(|z| z.debug_state())); }
-    }
 }
 
 fn build(seed: u64) -> Sim<Zab> {
@@ -214,7 +193,6 @@ struct Faults {
 
 impl Faults {
     fn inject(&mut self, sim: &mut Sim<Zab>, members: &[NodeId]) {
-        if std::env::var("ZAB_DEBUG").is_ok() { println!("fault at {} net {:?}", sim.now_ms(), sim.network()); }
         let pick = |sim: &mut Sim<Zab>| members[sim.random_between(0, members.len() as u64 - 1) as usize];
         match sim.random_between(0, 12) {
             0 => {

@@ -409,7 +409,11 @@ impl Message {
             Message::FollowerInfo { accepted_epoch, .. } => epoch_ok(*accepted_epoch),
             Message::NewEpoch { epoch, .. } => *epoch > 0 && epoch_ok(*epoch),
             Message::AckEpoch { epoch, current_epoch, last, .. } => {
-                *epoch > 0 && epoch_ok(*epoch) && current_epoch <= epoch && last.is_sane() && last.epoch <= *epoch
+                *epoch > 0
+                    && epoch_ok(*epoch)
+                    && current_epoch <= epoch
+                    && last.is_sane()
+                    && last.epoch <= *epoch
             }
             Message::NewLeader { epoch, keep, keep_last, txns, .. } => {
                 *epoch > 0
@@ -419,7 +423,9 @@ impl Message {
                     && keep_last.epoch <= *epoch
                     && ordered(*keep_last, txns, *epoch)
             }
-            Message::AckNewLeader { epoch, last, .. } => *epoch > 0 && epoch_ok(*epoch) && last.epoch <= *epoch,
+            Message::AckNewLeader { epoch, last, .. } => {
+                *epoch > 0 && epoch_ok(*epoch) && last.epoch <= *epoch
+            }
             Message::Proposal { epoch, prev, txns } => {
                 *epoch > 0
                     && epoch_ok(*epoch)
@@ -431,9 +437,15 @@ impl Message {
             Message::Ack { epoch, last, round, .. } => {
                 *epoch > 0 && epoch_ok(*epoch) && last.epoch <= *epoch && last.is_sane() && epoch_ok(*round)
             }
-            Message::Commit { epoch, zxid } => *epoch > 0 && epoch_ok(*epoch) && zxid.epoch <= *epoch && zxid.is_sane(),
+            Message::Commit { epoch, zxid } => {
+                *epoch > 0 && epoch_ok(*epoch) && zxid.epoch <= *epoch && zxid.is_sane()
+            }
             Message::Ping { epoch, commit, round } => {
-                *epoch > 0 && epoch_ok(*epoch) && commit.epoch <= *epoch && commit.is_sane() && epoch_ok(*round)
+                *epoch > 0
+                    && epoch_ok(*epoch)
+                    && commit.epoch <= *epoch
+                    && commit.is_sane()
+                    && epoch_ok(*round)
             }
         }
     }

@@ -158,12 +158,22 @@ impl Zab {
     pub(super) fn send_commit_to(&self, peer: NodeId, out: &mut Outbox<Self>) {
         let NodeState::Leading(leading) = &self.state else { return };
         if self.committed > 0 {
-            out.send(peer, Message::Commit { epoch: leading.epoch, zxid: self.history.zxid_before(self.committed) });
+            out.send(
+                peer,
+                Message::Commit { epoch: leading.epoch, zxid: self.history.zxid_before(self.committed) },
+            );
         }
     }
 
     /// Follower: everything up to `zxid` is committed (DSN IV-C, step 4).
-    pub(super) fn on_commit(&mut self, ctx: Context, from: NodeId, epoch: u64, zxid: Zxid, out: &mut Outbox<Self>) {
+    pub(super) fn on_commit(
+        &mut self,
+        ctx: Context,
+        from: NodeId,
+        epoch: u64,
+        zxid: Zxid,
+        out: &mut Outbox<Self>,
+    ) {
         if !self.is_synced_with(from, epoch) {
             return;
         }
@@ -219,7 +229,10 @@ impl Zab {
                 match following.phase {
                     FollowerPhase::Discovery => out.send(
                         following.leader,
-                        Message::FollowerInfo { accepted_epoch: self.accepted_epoch, session: following.session },
+                        Message::FollowerInfo {
+                            accepted_epoch: self.accepted_epoch,
+                            session: following.session,
+                        },
                     ),
                     FollowerPhase::Synchronization => self.send_ack_epoch(out),
                     FollowerPhase::Broadcast => {}

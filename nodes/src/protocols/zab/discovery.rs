@@ -37,7 +37,12 @@ impl Zab {
         session: u64,
         out: &mut Outbox<Self>,
     ) {
-        let NodeState::Leading(leading) = &mut self.state else { return };
+        let NodeState::Leading(leading) = &mut self.state else {
+            // Not leading (the election went on without the asker): say so, as an election
+            // notification, so that it does not wait out a whole timeout.
+            let message = self.notification();
+            return out.send(from, message);
+        };
         self.epoch_seen = self.epoch_seen.max(accepted_epoch);
         if leading.epoch > 0 && accepted_epoch > leading.epoch {
             // The member accepted a larger epoch from a would-be leader that never established

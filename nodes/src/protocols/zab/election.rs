@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use super::state::{FollowerPhase, Following, Leading, LeaderPhase, Looking, NodeState};
+use super::state::{FollowerPhase, Following, LeaderPhase, Leading, Looking, NodeState};
 use super::{Message, PeerState, Timer, Vote, Zab};
 use crate::api::NodeId;
 use crate::protocol::{Context, Outbox};
@@ -72,6 +72,12 @@ impl Zab {
     ) {
         let my_round = self.round;
         let own = self.own_vote();
+        if let NodeState::Following(following) = &self.state {
+            if following.leader == from && following.epoch.is_none() && state != PeerState::Leading {
+                // The node this one decided to follow does not lead: look again.
+                return self.start_looking(ctx, out);
+            }
+        }
         let NodeState::Looking(looking) = &mut self.state else {
             // Following or leading: tell a looking node who leads.
             if state == PeerState::Looking {

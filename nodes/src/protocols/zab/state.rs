@@ -85,10 +85,17 @@ pub enum LeaderPhase {
     /// Collecting accepted epochs (`infos`, this node's included) until a quorum reported,
     /// then fresh ACKEPOCHs (`fresh`, this node's included) for the epoch proposed; `stale`
     /// holds the members that had already accepted it from another would-be leader.
-    Discovery { infos: BTreeMap<NodeId, u64>, fresh: BTreeSet<NodeId>, stale: BTreeSet<NodeId> },
+    Discovery {
+        infos: BTreeMap<NodeId, u64>,
+        fresh: BTreeSet<NodeId>,
+        stale: BTreeSet<NodeId>,
+    },
     /// The epoch is established; waiting for a quorum (this node included) to acknowledge
     /// NEWLEADER. Then the first `initial` transactions are committed.
-    Synchronization { acked: BTreeSet<NodeId>, initial: u64 },
+    Synchronization {
+        acked: BTreeSet<NodeId>,
+        initial: u64,
+    },
     Broadcast,
 }
 

@@ -48,7 +48,13 @@ impl Zab {
     }
 
     /// Follower: adopt the leader's history and epoch, durably, then acknowledge.
-    pub(super) fn on_new_leader(&mut self, ctx: Context, from: NodeId, sync: NewLeader, out: &mut Outbox<Self>) {
+    pub(super) fn on_new_leader(
+        &mut self,
+        ctx: Context,
+        from: NodeId,
+        sync: NewLeader,
+        out: &mut Outbox<Self>,
+    ) {
         let NodeState::Following(following) = &self.state else { return };
         if following.leader != from
             || following.session != sync.session
