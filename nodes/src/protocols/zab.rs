@@ -63,6 +63,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::{NodeId, Request, Role, Status};
+use crate::committed_log::CommittedLog;
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
 
@@ -222,6 +223,8 @@ pub struct Zab {
     /// How many have been delivered to `store`; never above `committed`.
     applied: u64,
     store: Store,
+    /// What was delivered, as running hashes (`GET /admin/log`), one index per transaction.
+    committed_log: CommittedLog,
     state: NodeState,
     /// The largest accepted epoch any member reported to this node as leader (volatile): a
     /// new epoch is proposed above it, so that a member that accepted a larger epoch from a
@@ -284,6 +287,10 @@ impl Protocol for Zab {
             commit_index: self.committed,
             applied_index: self.applied,
         }
+    }
+
+    fn committed_log(&self) -> Option<&CommittedLog> {
+        Some(&self.committed_log)
     }
 }
 
@@ -376,6 +383,7 @@ impl Zab {
                 break;
             };
             let result = self.store.apply(&txn.request);
+            self.committed_log.append_value(txn.zxid.epoch, &txn.request);
             let zxid = txn.zxid;
             self.applied += 1;
             if let NodeState::Leading(leading) = &mut self.state {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::history::History;
 use super::state::{Looking, NodeState};
 use super::{Record, Vote, Zab, Zxid};
+use crate::committed_log::CommittedLog;
 use crate::protocol::Config;
 use crate::state_machine::Store;
 
@@ -36,6 +37,7 @@ impl Zab {
             committed: 0,
             applied: 0,
             store: Store::new(),
+            committed_log: CommittedLog::new(),
             state: NodeState::Looking(Looking {
                 vote: Vote { leader: id, epoch: current_epoch, zxid: Zxid::ZERO },
                 votes: BTreeMap::new(),
