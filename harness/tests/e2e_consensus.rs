@@ -1,4 +1,4 @@
-//! Raft and Multi-Paxos keep a linearizable register through partitions, kills and pauses,
+//! Raft, Multi-Paxos and Zab keep a linearizable register through partitions, kills and pauses,
 //! run through the real harness: node processes, the fault proxy, the nemesis. The fault
 //! schedule is written out explicitly (and replayed with `--schedule`) so that every fault
 //! kind is certain to happen, whatever the seed would have drawn.
@@ -76,6 +76,11 @@ fn raft_stays_valid_under_partition_kill_and_pause() {
 #[test]
 fn paxos_stays_valid_under_partition_kill_and_pause() {
     valid_under_partition_kill_and_pause("paxos");
+}
+
+#[test]
+fn zab_stays_valid_under_partition_kill_and_pause() {
+    valid_under_partition_kill_and_pause("zab");
 }
 
 /// Cut off whoever leads for six seconds: long enough for the others to elect a new leader

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_faultline-node");
-const PROTOCOLS: [&str; 5] = ["pb-async", "pb-sync", "2pc", "raft", "paxos"];
+const PROTOCOLS: [&str; 6] = ["pb-async", "pb-sync", "2pc", "raft", "paxos", "zab"];
 const CONCURRENCY: [usize; 3] = [1, 10, 100];
 const MEMBERS: [u32; 3] = [1, 2, 3];
 const START_LIMIT: Duration = Duration::from_secs(20);

@@ -6,7 +6,7 @@
 //! - [`flags`]: the protocol options as command-line flags, shared with the harness.
 //! - [`committed_log`]: the committed prefix as running hashes (`GET /admin/log`).
 //! - [`state_machine`]: the one replicated key-value/set store every protocol applies.
-//! - [`protocols`]: pb-async, pb-sync, 2pc, paxos, raft.
+//! - [`protocols`]: pb-async, pb-sync, 2pc, paxos, raft, zab.
 //! - [`runtime`]: executes effects for real: peer transport, write-ahead log, timers, HTTP.
 //! - [`sim`]: executes effects in a seeded in-process network for deterministic tests.
 //!

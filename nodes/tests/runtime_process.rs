@@ -203,9 +203,9 @@ fn bad_flags_exit_2_with_a_one_line_reason() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a non-negative integer"));
 
-    let unknown = run(&["--protocol", "zab", "--id", "1"]);
+    let unknown = run(&["--protocol", "viewstamped", "--id", "1"]);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown protocol \"zab\""));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown protocol \"viewstamped\""));
 
     let help = run(&["--help"]);
     assert_eq!(help.status.code(), Some(0));

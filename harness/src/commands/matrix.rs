@@ -26,7 +26,7 @@ use crate::run::run_dir_file::{self, RUN_DIR_FILE_ENV};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Protocols, comma-separated (default: every one).
-    #[arg(long, value_delimiter = ',', default_value = "pb-async,pb-sync,2pc,paxos,raft")]
+    #[arg(long, value_delimiter = ',', default_value = "pb-async,pb-sync,2pc,paxos,raft,zab")]
     pub protocols: Vec<ProtocolName>,
     /// Faults, comma-separated: none, partition, kill, pause, one-way, link (default: all).
     #[arg(long, value_delimiter = ',', default_value = "none,partition,kill,pause,one-way,link")]

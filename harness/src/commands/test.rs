@@ -30,7 +30,7 @@ pub struct Args {
     /// (etcd, redis, zookeeper), each node in its own network namespace (Linux, root).
     #[arg(long, default_value = "faultline")]
     pub system: SystemName,
-    /// The protocol under test: pb-async, pb-sync, 2pc, paxos, raft.
+    /// The protocol under test: pb-async, pb-sync, 2pc, paxos, raft, zab.
     #[arg(long, default_value = DEFAULT_PROTOCOL)]
     pub protocol: ProtocolName,
     /// The workload: register, set, bank.

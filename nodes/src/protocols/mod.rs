@@ -7,6 +7,7 @@
 //! | `2pc`      | [`twopc`]  | linearizable, nothing lost; unavailable while a node is out  |
 //! | `paxos`    | [`paxos`]  | linearizable, available with a majority                      |
 //! | `raft`     | [`raft`]   | linearizable, available with a majority                      |
+//! | `zab`      | [`zab`]    | linearizable, available with a majority                      |
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +16,7 @@ pub mod paxos;
 pub mod pb;
 pub mod raft;
 pub mod twopc;
+pub mod zab;
 
 /// The protocols a node can run, by their command-line names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,15 +26,17 @@ pub enum ProtocolName {
     TwoPc,
     Paxos,
     Raft,
+    Zab,
 }
 
 impl ProtocolName {
-    pub const ALL: [ProtocolName; 5] = [
+    pub const ALL: [ProtocolName; 6] = [
         ProtocolName::PbAsync,
         ProtocolName::PbSync,
         ProtocolName::TwoPc,
         ProtocolName::Paxos,
         ProtocolName::Raft,
+        ProtocolName::Zab,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +46,7 @@ impl ProtocolName {
             ProtocolName::TwoPc => "2pc",
             ProtocolName::Paxos => "paxos",
             ProtocolName::Raft => "raft",
+            ProtocolName::Zab => "zab",
         }
     }
 

@@ -16,7 +16,7 @@ use anyhow::bail;
 /// Everything a node needs to start.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NodeArgs {
-    /// Replication protocol to run: pb-async, pb-sync, 2pc, paxos or raft.
+    /// Replication protocol to run: pb-async, pb-sync, 2pc, paxos, raft or zab.
     #[arg(long, value_parser = parse_protocol)]
     pub protocol: ProtocolName,
 
@@ -181,7 +181,7 @@ mod tests {
         assert!(parse(&["--peer", "2"]).unwrap_err().to_string().contains("ID=HOST:PORT"));
         assert!(parse(&["--peer", "x=a:1"]).unwrap_err().to_string().contains("not a non-negative"));
         assert!(parse(&["--peer", "2=host:99999"]).unwrap_err().to_string().contains("not a port"));
-        assert!(parse(&["--protocol", "zab"]).is_err());
+        assert!(parse(&["--protocol", "viewstamped"]).is_err());
         let own = parse(&["--peer", "1=127.0.0.1:1"]).unwrap();
         assert!(own.validated_peers().unwrap_err().to_string().contains("own id"));
         let twice = parse(&["--peer", "2=127.0.0.1:1", "--peer", "2=127.0.0.1:2"]).unwrap();

@@ -183,13 +183,14 @@ async fn dispatch(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    use crate::protocols::{paxos::Paxos, pb, raft::Raft, twopc::TwoPc};
+    use crate::protocols::{paxos::Paxos, pb, raft::Raft, twopc::TwoPc, zab::Zab};
     match name {
         ProtocolName::PbAsync => serve::<pb::PbAsync>(settings, listeners, shutdown).await,
         ProtocolName::PbSync => serve::<pb::PbSync>(settings, listeners, shutdown).await,
         ProtocolName::Paxos => serve::<Paxos>(settings, listeners, shutdown).await,
         ProtocolName::Raft => serve::<Raft>(settings, listeners, shutdown).await,
         ProtocolName::TwoPc => serve::<TwoPc>(settings, listeners, shutdown).await,
+        ProtocolName::Zab => serve::<Zab>(settings, listeners, shutdown).await,
     }
 }
 
