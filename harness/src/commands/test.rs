@@ -296,7 +296,7 @@ mod tests {
         assert!(err.contains("raft only"), "{err}");
         assert!(parse(&["--protocol", "raft", "--read", "lease"]).to_spec().is_ok());
         assert!(Standalone::try_parse_from(["faultline", "--system", "mongo"]).is_err());
-        let mut argv = vec!["faultline", "--protocol", "zab"];
+        let mut argv = vec!["faultline", "--protocol", "viewstamped"];
         assert!(Standalone::try_parse_from(&argv).is_err());
         argv[2] = "raft";
         assert!(Standalone::try_parse_from(&argv).is_ok());

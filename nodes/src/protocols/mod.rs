@@ -53,11 +53,11 @@ impl ProtocolName {
     /// Whether the design keeps the data safe under every fault. `pb-async` and `pb-sync`
     /// fail over without a quorum, so a fault that makes a backup promote itself (a
     /// partition, a dead or paused primary, a link that drops heartbeats) may break them;
-    /// `2pc` (by blocking), `paxos` and `raft` must stay safe whatever happens.
+    /// `2pc` (by blocking), `paxos`, `raft` and `zab` must stay safe whatever happens.
     pub fn safe_by_design(self) -> bool {
         match self {
             ProtocolName::PbAsync | ProtocolName::PbSync => false,
-            ProtocolName::TwoPc | ProtocolName::Paxos | ProtocolName::Raft => true,
+            ProtocolName::TwoPc | ProtocolName::Paxos | ProtocolName::Raft | ProtocolName::Zab => true,
         }
     }
 }

@@ -46,7 +46,8 @@ impl Zab {
         match self.config.options.read_mode {
             // Unsafe by design: a deposed leader that has not noticed serves stale state.
             ReadMode::Local => out.reply(request, self.store.read(&body)),
-            ReadMode::Quorum => {
+            // Lease reads are raft's; the command line refuses them here, served as quorum.
+            ReadMode::Quorum | ReadMode::Lease => {
                 leading.pending_reads.push(PendingRead { request, body, round: leading.round + 1 });
                 // The heartbeat opens the round the read waits for.
                 self.leader_heartbeat(out);
