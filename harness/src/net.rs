@@ -10,7 +10,9 @@
 //! saying what is not available; the nemesis records the fault as not taken effect. It
 //! never pretends.
 
-use crate::proxy::{Grudge, LinkFaults, NetStats, Proxy};
+use std::time::Duration;
+
+use crate::proxy::{Grudge, Hold, Link, LinkFaults, NetStats, Proxy};
 
 /// Cuts and link faults between the nodes of one run.
 pub trait Network: Send + Sync {
@@ -29,6 +31,24 @@ pub trait Network: Send + Sync {
     fn clear_link_faults(&self) -> anyhow::Result<()>;
     /// Whether any link fault is in force.
     fn has_link_faults(&self) -> bool;
+    /// Keep (not drop) every frame sent on `links` for `duration`, then deliver them all,
+    /// shuffled by `shuffle_seed` if one is given. A backend that cannot keep messages
+    /// says so.
+    fn hold(&self, links: &[Link], duration: Duration, shuffle_seed: Option<u64>) -> anyhow::Result<()> {
+        let _ = (links, duration, shuffle_seed);
+        Err(anyhow::anyhow!(
+            "this network cannot keep messages and deliver them late: the kernel's rules can drop \
+             or delay packets, not hold a link's traffic and release it at once"
+        ))
+    }
+    /// Stop keeping new frames (frames kept leave at their time).
+    fn clear_holds(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Whether some link is keeping frames now.
+    fn has_holds(&self) -> bool {
+        false
+    }
     /// Traffic counters, where the backend counts messages (the proxy counts frames).
     fn stats(&self) -> Option<NetStats>;
     /// Undo everything this network set up. Idempotent; best effort; never blocks long.
@@ -56,6 +76,20 @@ impl Network for Proxy {
 
     fn has_link_faults(&self) -> bool {
         self.links().into_iter().any(|l| !self.link_faults(l).is_none())
+    }
+
+    fn hold(&self, links: &[Link], duration: Duration, shuffle_seed: Option<u64>) -> anyhow::Result<()> {
+        let until = tokio::time::Instant::now() + duration;
+        Proxy::hold(self, links, Hold { until, shuffle_seed })
+    }
+
+    fn clear_holds(&self) -> anyhow::Result<()> {
+        Proxy::clear_holds(self);
+        Ok(())
+    }
+
+    fn has_holds(&self) -> bool {
+        Proxy::has_holds(self)
     }
 
     fn stats(&self) -> Option<NetStats> {

@@ -11,6 +11,7 @@
 //! | `schedule.json`  | at the start                     | the fault schedule (replayable)      |
 //! | `nodes/<id>.log` | by the node processes            | each node's own log                  |
 //! | `net.json`       | at the end                       | the proxy's per-link counts          |
+//! | `roles.json`     | at the end                       | [`RoleSample`]s: role, term per poll |
 //! | `results.json`   | at the end                       | [`RunResults`]: verdicts, stats      |
 //!
 //! A crashed run keeps what it had: the history is flushed in batches as events arrive, and
@@ -18,10 +19,12 @@
 
 pub mod history_file;
 pub mod report;
+pub mod roles;
 pub mod run_dir;
 pub mod run_info;
 pub mod timestamp;
 
 pub use history_file::{read_history, HistoryRead, HistoryWriter};
+pub use roles::RoleSample;
 pub use run_dir::RunDir;
 pub use run_info::{CheckResult, RunInfo, RunResults};

@@ -65,6 +65,8 @@ pub enum CheckerName {
     SplitBrain,
     /// Counts, latencies, throughput, availability during faults, messages per op.
     Stats,
+    /// No write acknowledged by a leader after another node was seen leading a higher term.
+    DeposedLeader,
 }
 
 impl CheckerName {
@@ -75,6 +77,7 @@ impl CheckerName {
             CheckerName::Bank => "bank",
             CheckerName::SplitBrain => "split-brain",
             CheckerName::Stats => "stats",
+            CheckerName::DeposedLeader => "deposed-leader",
         }
     }
 }
@@ -115,7 +118,7 @@ impl Workload {
             WorkloadName::Set => CheckerName::LostWrites,
             WorkloadName::Bank => CheckerName::Bank,
         };
-        vec![own, CheckerName::SplitBrain, CheckerName::Stats]
+        vec![own, CheckerName::SplitBrain, CheckerName::DeposedLeader, CheckerName::Stats]
     }
 
     /// The generator of this run's operations, from the run's seed.

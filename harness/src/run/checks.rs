@@ -103,6 +103,10 @@ fn one(name: CheckerName, workload: &Workload, evidence: &Evidence, time_limit: 
             };
             result(report.verdict, summary, &report)
         }
+        CheckerName::DeposedLeader => {
+            let report = checkers::deposed_leader::check(&evidence.history, &evidence.samples);
+            result(report.verdict, report.summary(), &report)
+        }
         CheckerName::Stats => {
             let report = checkers::stats::check(&evidence.history, &evidence.windows, evidence.messages);
             let c = report.counts;
