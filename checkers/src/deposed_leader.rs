@@ -184,8 +184,9 @@ impl DeposedLeaderReport {
         }
     }
 
-    /// The overlapping claims and the offending writes, one per line.
-    pub fn render_text(&self) -> String {
+    /// The overlapping claims and the offending writes, one per line (at most
+    /// `max_writes` writes, then how many more there are).
+    pub fn render_text(&self, max_writes: usize) -> String {
         let mut out = self.summary();
         out.push('\n');
         for p in &self.overlapping_claims {
@@ -201,7 +202,7 @@ impl DeposedLeaderReport {
                 p.writes
             ));
         }
-        for w in &self.examples {
+        for w in self.examples.iter().take(max_writes) {
             out.push_str(&format!(
                 "  event {}: process {} {} {} ok at node {} in [{:.3} s, {:.3} s]\n",
                 w.invoke_index,
@@ -212,6 +213,10 @@ impl DeposedLeaderReport {
                 w.invoke_ns as f64 / 1e9,
                 w.complete_ns as f64 / 1e9
             ));
+        }
+        let shown = self.examples.len().min(max_writes);
+        if self.deposed_writes > shown {
+            out.push_str(&format!("  ... and {} more\n", self.deposed_writes - shown));
         }
         out
     }
@@ -323,13 +328,17 @@ mod tests {
         write(&mut events, 1, 1, 200, 250, EventType::Ok);
         write(&mut events, 2, 2, 200, 250, EventType::Ok);
         let report = check(&history(events), &two_primaries());
-        assert_eq!(report.verdict, Verdict::Invalid, "{}", report.render_text());
+        assert_eq!(report.verdict, Verdict::Invalid, "{}", report.render_text(MAX_REPORTED));
         assert_eq!((report.writes_judged, report.deposed_writes), (2, 1));
         let w = &report.examples[0];
         assert_eq!((w.served_by.node, w.served_by.term, w.newer.node, w.newer.term), (1, 1, 2, 2));
         assert_eq!(w.served_by.from_ns, 0, "the old claim spans all its samples");
         assert_eq!(report.overlapping_claims.len(), 1);
-        assert!(report.render_text().contains("node 1 led term 1"), "{}", report.render_text());
+        assert!(
+            report.render_text(MAX_REPORTED).contains("node 1 led term 1"),
+            "{}",
+            report.render_text(MAX_REPORTED)
+        );
     }
 
     #[test]
@@ -340,7 +349,7 @@ mod tests {
         // Not acknowledged.
         write(&mut events, 2, 1, 200, 250, EventType::Info);
         let report = check(&history(events), &two_primaries());
-        assert_eq!(report.verdict, Verdict::Valid, "{}", report.render_text());
+        assert_eq!(report.verdict, Verdict::Valid, "{}", report.render_text(MAX_REPORTED));
         assert_eq!(report.writes_judged, 1);
     }
 
@@ -354,7 +363,7 @@ mod tests {
         write(&mut events, 2, 1, 200, 250, EventType::Ok);
         write(&mut events, 3, 2, 200, 250, EventType::Ok);
         let report = check(&history(events), &samples);
-        assert_eq!(report.verdict, Verdict::Valid, "{}", report.render_text());
+        assert_eq!(report.verdict, Verdict::Valid, "{}", report.render_text(MAX_REPORTED));
     }
 
     #[test]

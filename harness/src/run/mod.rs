@@ -379,7 +379,7 @@ fn print_results(results: &RunResults, run_dir: &RunDir) {
         .filter(|c| c.verdict == Verdict::Invalid)
         .and_then(|c| serde_json::from_value::<DeposedLeaderReport>(c.details.clone()).ok())
     {
-        for line in deposed.render_text().lines().skip(1) {
+        for line in deposed.render_text(5).lines().skip(1) {
             println!("               {}", line.trim_start());
         }
     }
