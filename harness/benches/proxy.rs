@@ -10,9 +10,7 @@
 //! - throughput: a burst of frames written back to back, frames/s and MB/s until the
 //!   receiver has them all, for small (protocol-message sized) and large frames.
 
-#[path = "../src/proxy/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod proxy;
+use faultline::proxy;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

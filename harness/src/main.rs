@@ -8,25 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod commands;
-#[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
-mod host;
-#[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
-mod nemesis;
-mod net;
-#[allow(dead_code)] // parts are used only by tests
-mod netns;
-#[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
-mod proxy;
-mod run;
-#[allow(dead_code, unused_imports)] // API for `faultline test`; parts are used only by tests
-mod supervisor;
-mod system;
-
-/// Exit code for bad arguments or unreadable input.
-pub const EXIT_BAD_INPUT: u8 = 254;
-/// Exit code for a failure of faultline itself.
-pub const EXIT_INTERNAL: u8 = 255;
+use faultline::{commands, EXIT_BAD_INPUT, EXIT_INTERNAL};
 
 #[derive(Parser)]
 #[command(

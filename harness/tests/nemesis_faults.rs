@@ -2,22 +2,9 @@
 //! fault kind applies to a live cluster (fake nodes behind a real proxy and supervisor)
 //! and heals; faults that cannot apply say so.
 
-#[path = "../src/host.rs"]
-#[allow(dead_code, unused_imports)]
-mod host;
-#[path = "../src/nemesis/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod nemesis;
-#[path = "../src/net.rs"]
-#[allow(dead_code, unused_imports)]
-mod net;
-#[path = "../src/proxy/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod proxy;
-#[path = "../src/supervisor/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod supervisor;
 mod supervisor_support;
+
+use faultline::{host, nemesis, proxy, supervisor};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,21 +3,7 @@
 //! a pause and a lost disk, each observed through the proxy's counters and the nodes' own
 //! `/status` and `/health`, and no node left behind.
 
-#[path = "../src/host.rs"]
-#[allow(dead_code, unused_imports)]
-mod host;
-#[path = "../src/nemesis/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod nemesis;
-#[path = "../src/net.rs"]
-#[allow(dead_code, unused_imports)]
-mod net;
-#[path = "../src/proxy/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod proxy;
-#[path = "../src/supervisor/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod supervisor;
+use faultline::{host, nemesis, proxy, supervisor};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

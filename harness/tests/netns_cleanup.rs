@@ -6,27 +6,9 @@
 //!
 //! Needs root, `ip` and `nft`: without them every test fails saying so.
 
-#[path = "../src/host.rs"]
-#[allow(dead_code, unused_imports)]
-mod host;
-#[path = "../src/net.rs"]
-#[allow(dead_code)]
-mod net;
-#[path = "../src/netns/mod.rs"]
-#[allow(dead_code)]
-mod netns;
 mod netns_support;
-#[path = "../src/proxy/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod proxy;
-#[path = "netns_support/run.rs"]
-mod run;
-#[path = "../src/supervisor/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod supervisor;
-#[path = "../src/system/mod.rs"]
-#[allow(dead_code)]
-mod system;
+
+use faultline::{host, netns};
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};

@@ -5,27 +5,9 @@
 //! Nodes are fake nodes served by this test executable (see `netns_support`). Needs root,
 //! `ip` and `nft`: without them every test fails saying so.
 
-#[path = "../src/host.rs"]
-#[allow(dead_code, unused_imports)]
-mod host;
-#[path = "../src/net.rs"]
-#[allow(dead_code)]
-mod net;
-#[path = "../src/netns/mod.rs"]
-#[allow(dead_code)]
-mod netns;
 mod netns_support;
-#[path = "../src/proxy/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod proxy;
-#[path = "netns_support/run.rs"]
-mod run;
-#[path = "../src/supervisor/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod supervisor;
-#[path = "../src/system/mod.rs"]
-#[allow(dead_code)]
-mod system;
+
+use faultline::{host, net, netns};
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
@@ -33,10 +15,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use host::{Host, NodeAddrs, NodeSpec, NodeState};
+use net::Grudge;
 use net::Network;
 use netns::{NetnsHost, NetnsNetwork};
 use netns_support::*;
-use proxy::Grudge;
 
 const ENTRY: &str = "fake_roles_entry";
 const PORT: u16 = 7000;

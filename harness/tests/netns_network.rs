@@ -5,34 +5,16 @@
 //! Needs root, `ip` and `nft`: without them every test fails saying so. Traffic stays on
 //! the run's own namespaces and bridge.
 
-#[path = "../src/host.rs"]
-#[allow(dead_code, unused_imports)]
-mod host;
-#[path = "../src/net.rs"]
-#[allow(dead_code)]
-mod net;
-#[path = "../src/netns/mod.rs"]
-#[allow(dead_code)]
-mod netns;
 mod netns_support;
-#[path = "../src/proxy/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod proxy;
-#[path = "netns_support/run.rs"]
-mod run;
-#[path = "../src/supervisor/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod supervisor;
-#[path = "../src/system/mod.rs"]
-#[allow(dead_code)]
-mod system;
+
+use faultline::{host, net, netns};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use net::Network;
+use net::{Grudge, LinkFaults};
 use netns::{NetnsNetwork, RunTag};
 use netns_support::*;
-use proxy::{Grudge, LinkFaults};
 
 fn v4(net: &NetnsNetwork, id: u32) -> Ipv4Addr {
     match net.topology().nodes[&id] {

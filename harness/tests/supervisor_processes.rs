@@ -4,13 +4,9 @@
 //!
 //! Nodes are fake nodes served by this test executable (see `supervisor_support`).
 
-#[path = "../src/host.rs"]
-#[allow(dead_code, unused_imports)]
-mod host;
-#[path = "../src/supervisor/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod supervisor;
 mod supervisor_support;
+
+use faultline::{host, supervisor};
 
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;

@@ -4,23 +4,9 @@
 //!
 //! Needs `/usr/bin/etcd` (Debian `etcd-server`); without it every test here fails.
 
-#[path = "../src/host.rs"]
-#[allow(dead_code, unused_imports)]
-mod host;
-#[path = "../src/run/outcome.rs"]
-#[allow(dead_code)]
-pub mod outcome;
-#[path = "../src/supervisor/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod supervisor;
-/// `crate::run::outcome` as the adapters name it.
-mod run {
-    pub use super::outcome;
-}
-#[path = "../src/system/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod system;
 mod system_support;
+
+use faultline::{host, supervisor, system};
 
 use checkers::EventType;
 use nodes::api::{NodeId, Role};

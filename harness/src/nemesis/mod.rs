@@ -32,8 +32,8 @@ pub use record::Record;
 pub use schedule::{Action, Fault, Schedule, ScheduleParams, Step};
 
 use crate::host::{NodeState, Operator};
+use crate::net::Grudge;
 use crate::net::Network;
-use crate::proxy::Grudge;
 use crate::supervisor::Supervisor;
 
 /// Timeouts the nemesis works within.

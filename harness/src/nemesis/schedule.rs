@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kinds::FaultKind;
 use super::partitions;
-use crate::proxy::{Grudge, LinkFaults};
+use crate::net::{Grudge, LinkFaults};
 
 /// Longest hold a schedule file may ask for.
 pub const HOLD_LIMIT_MS: u64 = 600_000;

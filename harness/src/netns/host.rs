@@ -32,11 +32,6 @@ impl NetnsHost {
     pub fn new(namespaces: BTreeMap<NodeId, String>) -> NetnsHost {
         NetnsHost { local: LocalHost::new(), namespaces }
     }
-
-    /// The namespace node `id` runs in.
-    pub fn namespace(&self, id: NodeId) -> Option<&str> {
-        self.namespaces.get(&id).map(String::as_str)
-    }
 }
 
 /// `argv` run inside `namespace`.

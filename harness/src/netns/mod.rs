@@ -48,7 +48,7 @@ use state::{HostLock, NodeRecord, RunRecord};
 use subnet::{Ipv4Net, Subnet};
 
 use crate::net::Network;
-use crate::proxy::{Grudge, LinkFaults, NetStats};
+use crate::net::{Grudge, LinkFaults, NetStats};
 use crate::system::Topology;
 
 /// One run's bridge, namespaces and rules.

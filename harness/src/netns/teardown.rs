@@ -40,12 +40,6 @@ pub struct Objects {
     pub record: bool,
 }
 
-impl Objects {
-    pub fn is_empty(&self) -> bool {
-        *self == Objects::default()
-    }
-}
-
 /// One line of what a removal did (or would do, in a dry run).
 pub type Report<'a> = &'a mut dyn FnMut(String);
 

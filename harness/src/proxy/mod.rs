@@ -18,7 +18,6 @@
 
 pub mod faults;
 pub mod framing;
-pub mod grudge;
 mod link;
 pub mod stats;
 
@@ -33,12 +32,9 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use faults::LinkFaults;
-pub use grudge::Grudge;
-pub use link::REORDER_HOLD;
-pub use stats::{LinkStats, NetStats};
-
 use stats::LinkCounters;
+
+use crate::net::{Grudge, LinkFaults, NetStats, Network};
 
 /// A directed link: `(from, to)`.
 pub type Link = (NodeId, NodeId);
@@ -107,7 +103,8 @@ pub(crate) struct Shared {
     control: RwLock<Control>,
     /// Bumped on every control change, so stalled byte streams re-check their link.
     changes: watch::Sender<u64>,
-    targets: RwLock<BTreeMap<NodeId, SocketAddr>>,
+    /// Each node's real peer-listen address, fixed for the proxy's life.
+    targets: BTreeMap<NodeId, SocketAddr>,
     counters: BTreeMap<Link, Arc<LinkCounters>>,
 }
 
@@ -150,7 +147,7 @@ impl Proxy {
             config,
             control: RwLock::new(Control::default()),
             changes: watch::channel(0).0,
-            targets: RwLock::new(targets.clone()),
+            targets: targets.clone(),
             counters,
         });
         let mut listeners = BTreeMap::new();
@@ -176,11 +173,6 @@ impl Proxy {
 
     pub fn links(&self) -> Vec<Link> {
         self.listeners.keys().copied().collect()
-    }
-
-    /// Where the proxy connects for node `to` from now on (e.g. it restarted elsewhere).
-    pub fn set_target(&self, to: NodeId, addr: SocketAddr) {
-        self.shared.targets.write().unwrap_or_else(|p| p.into_inner()).insert(to, addr);
     }
 
     /// Replace the partition: every link is cut or not by this grudge, all at once.
@@ -301,7 +293,7 @@ impl Shared {
     }
 
     fn target(&self, to: NodeId) -> Option<SocketAddr> {
-        self.targets.read().unwrap_or_else(|p| p.into_inner()).get(&to).copied()
+        self.targets.get(&to).copied()
     }
 
     fn counters(&self, link: Link) -> Arc<LinkCounters> {
@@ -331,5 +323,51 @@ async fn accept_loop(
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
             },
         }
+    }
+}
+
+impl Network for Proxy {
+    fn set_grudge(&self, grudge: Grudge) -> anyhow::Result<()> {
+        Proxy::set_grudge(self, grudge);
+        Ok(())
+    }
+
+    fn grudge(&self) -> Grudge {
+        Proxy::grudge(self)
+    }
+
+    fn set_all_link_faults(&self, faults: LinkFaults) -> anyhow::Result<()> {
+        Proxy::set_all_link_faults(self, faults)
+    }
+
+    fn clear_link_faults(&self) -> anyhow::Result<()> {
+        Proxy::clear_link_faults(self);
+        Ok(())
+    }
+
+    fn has_link_faults(&self) -> bool {
+        self.links().into_iter().any(|l| !self.link_faults(l).is_none())
+    }
+
+    fn hold(&self, links: &[Link], duration: std::time::Duration, shuffle_seed: Option<u64>) -> anyhow::Result<()> {
+        let until = tokio::time::Instant::now() + duration;
+        Proxy::hold(self, links, Hold { until, shuffle_seed })
+    }
+
+    fn clear_holds(&self) -> anyhow::Result<()> {
+        Proxy::clear_holds(self);
+        Ok(())
+    }
+
+    fn has_holds(&self) -> bool {
+        Proxy::has_holds(self)
+    }
+
+    fn stats(&self) -> Option<NetStats> {
+        Some(Proxy::stats(self))
+    }
+
+    fn shutdown(&self) {
+        Proxy::shutdown(self)
     }
 }

@@ -26,13 +26,14 @@ use nodes::api::NodeId;
 use workloads::{Op, WorkloadName};
 
 pub mod etcd;
+pub mod outcome;
 pub mod redis;
 pub mod resp;
 pub mod version;
 
 pub use crate::host::BoxFuture;
 use crate::host::{NodeSpec, Operator, Probe};
-use crate::run::outcome::Completion;
+use outcome::Completion;
 
 /// Which system a run tests: faultline's own nodes (running `--protocol`), or a real one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -9,10 +9,21 @@
 //! A backend that cannot do what a fault asks (delay without netem, say) returns an error
 //! saying what is not available; the nemesis records the fault as not taken effect. It
 //! never pretends.
+//!
+//! The types both backends speak (grudges, link faults, traffic counts) live here, so
+//! neither backend depends on the other.
 
 use std::time::Duration;
 
-use crate::proxy::{Grudge, Hold, Link, LinkFaults, NetStats, Proxy};
+mod faults;
+mod grudge;
+mod stats;
+
+pub use faults::LinkFaults;
+pub use grudge::Grudge;
+pub use stats::{LinkStats, NetStats};
+
+use nodes::api::NodeId;
 
 /// Cuts and link faults between the nodes of one run.
 pub trait Network: Send + Sync {
@@ -34,7 +45,7 @@ pub trait Network: Send + Sync {
     /// Keep (not drop) every frame sent on `links` for `duration`, then deliver them all,
     /// shuffled by `shuffle_seed` if one is given. A backend that cannot keep messages
     /// says so.
-    fn hold(&self, links: &[Link], duration: Duration, shuffle_seed: Option<u64>) -> anyhow::Result<()> {
+    fn hold(&self, links: &[(NodeId, NodeId)], duration: Duration, shuffle_seed: Option<u64>) -> anyhow::Result<()> {
         let _ = (links, duration, shuffle_seed);
         Err(anyhow::anyhow!(
             "this network cannot keep messages and deliver them late: the kernel's rules can drop \
@@ -53,50 +64,4 @@ pub trait Network: Send + Sync {
     fn stats(&self) -> Option<NetStats>;
     /// Undo everything this network set up. Idempotent; best effort; never blocks long.
     fn shutdown(&self);
-}
-
-impl Network for Proxy {
-    fn set_grudge(&self, grudge: Grudge) -> anyhow::Result<()> {
-        Proxy::set_grudge(self, grudge);
-        Ok(())
-    }
-
-    fn grudge(&self) -> Grudge {
-        Proxy::grudge(self)
-    }
-
-    fn set_all_link_faults(&self, faults: LinkFaults) -> anyhow::Result<()> {
-        Proxy::set_all_link_faults(self, faults)
-    }
-
-    fn clear_link_faults(&self) -> anyhow::Result<()> {
-        Proxy::clear_link_faults(self);
-        Ok(())
-    }
-
-    fn has_link_faults(&self) -> bool {
-        self.links().into_iter().any(|l| !self.link_faults(l).is_none())
-    }
-
-    fn hold(&self, links: &[Link], duration: Duration, shuffle_seed: Option<u64>) -> anyhow::Result<()> {
-        let until = tokio::time::Instant::now() + duration;
-        Proxy::hold(self, links, Hold { until, shuffle_seed })
-    }
-
-    fn clear_holds(&self) -> anyhow::Result<()> {
-        Proxy::clear_holds(self);
-        Ok(())
-    }
-
-    fn has_holds(&self) -> bool {
-        Proxy::has_holds(self)
-    }
-
-    fn stats(&self) -> Option<NetStats> {
-        Some(Proxy::stats(self))
-    }
-
-    fn shutdown(&self) {
-        Proxy::shutdown(self)
-    }
 }
