@@ -45,7 +45,12 @@ pub trait Network: Send + Sync {
     /// Keep (not drop) every frame sent on `links` for `duration`, then deliver them all,
     /// shuffled by `shuffle_seed` if one is given. A backend that cannot keep messages
     /// says so.
-    fn hold(&self, links: &[(NodeId, NodeId)], duration: Duration, shuffle_seed: Option<u64>) -> anyhow::Result<()> {
+    fn hold(
+        &self,
+        links: &[(NodeId, NodeId)],
+        duration: Duration,
+        shuffle_seed: Option<u64>,
+    ) -> anyhow::Result<()> {
         let _ = (links, duration, shuffle_seed);
         Err(anyhow::anyhow!(
             "this network cannot keep messages and deliver them late: the kernel's rules can drop \

@@ -349,7 +349,12 @@ impl Network for Proxy {
         self.links().into_iter().any(|l| !self.link_faults(l).is_none())
     }
 
-    fn hold(&self, links: &[Link], duration: std::time::Duration, shuffle_seed: Option<u64>) -> anyhow::Result<()> {
+    fn hold(
+        &self,
+        links: &[Link],
+        duration: std::time::Duration,
+        shuffle_seed: Option<u64>,
+    ) -> anyhow::Result<()> {
         let until = tokio::time::Instant::now() + duration;
         Proxy::hold(self, links, Hold { until, shuffle_seed })
     }

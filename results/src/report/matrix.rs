@@ -19,13 +19,18 @@ use serde_json::Value;
 use crate::run_info::RunResults;
 
 /// The faults of the matrix and the `--nemesis` each maps to.
-pub const FAULTS: [(&str, &str); 6] = [
+pub const FAULTS: [(&str, &str); 11] = [
     ("none", "none"),
     ("partition", "partition-halves,partition-leader"),
     ("kill", "kill"),
     ("pause", "pause"),
     ("one-way", "partition-one-way"),
     ("link", "loss,latency"),
+    ("kill-leader", "kill-leader"),
+    ("pause-leader", "pause-leader"),
+    ("kill-minority", "kill-minority"),
+    ("kill-majority", "kill-majority"),
+    ("hold", "hold"),
 ];
 
 /// The `--nemesis` of a matrix fault name.
@@ -71,6 +76,9 @@ pub struct Row {
     pub lost_writes: Option<u64>,
     /// The split-brain check found two leaders of one term.
     pub split_brain: Option<Verdict>,
+    /// The deposed-leader check found writes acknowledged by a replaced leader.
+    #[serde(default)]
+    pub deposed_leader: Option<Verdict>,
     /// Share of ops acknowledged while a fault was in force (effective windows only).
     pub availability_during_fault: Option<f64>,
     pub p50_ms: Option<f64>,
@@ -103,6 +111,7 @@ impl Row {
             linearizable: None,
             lost_writes: None,
             split_brain: None,
+            deposed_leader: None,
             availability_during_fault: None,
             p50_ms: None,
             p99_ms: None,
@@ -131,6 +140,7 @@ impl Row {
             .and_then(|c| c.details.pointer("/lost_writes/lost/count"))
             .and_then(Value::as_u64);
         row.split_brain = check("split-brain").map(|c| c.verdict);
+        row.deposed_leader = check("deposed-leader").map(|c| c.verdict);
         if let Some(stats) = check("stats").map(|c| &c.details) {
             let number = |path: &str| stats.pointer(path).and_then(Value::as_f64);
             row.p50_ms = number("/latency/p50_ms");
@@ -155,6 +165,7 @@ impl Row {
             (row.linearizable == Some(Verdict::Invalid), "not linearizable"),
             (row.lost_writes.is_some_and(|n| n > 0), "lost acknowledged writes"),
             (row.split_brain == Some(Verdict::Invalid), "split brain"),
+            (row.deposed_leader == Some(Verdict::Invalid), "writes acknowledged by a deposed leader"),
         ]
         .iter()
         .filter(|(found, _)| *found)
@@ -179,8 +190,8 @@ impl Row {
 /// The whole matrix as Markdown: one table, each row marked against its expectation.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| protocol | fault | seed | linearizable | lost writes | split brain | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| protocol | fault | seed | linearizable | lost writes | split brain | deposed leader | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let verdict = |v: Option<Verdict>| v.map(|v| v.as_str().to_string()).unwrap_or("-".into());
     let number = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or("-".into());
@@ -190,15 +201,21 @@ pub fn markdown(rows: &[Row]) -> String {
             Some(Verdict::Valid) => "no".to_string(),
             other => verdict(other),
         };
+        let deposed = match r.deposed_leader {
+            Some(Verdict::Invalid) => "seen".to_string(),
+            Some(Verdict::Valid) => "no".to_string(),
+            other => verdict(other),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
             r.protocol,
             r.fault,
             r.seed,
             verdict(r.linearizable),
             r.lost_writes.map(|n| n.to_string()).unwrap_or("-".into()),
             split,
+            deposed,
             r.availability_during_fault.map(|a| format!("{:.0}%", a * 100.0)).unwrap_or("-".into()),
             number(r.p50_ms, 1),
             number(r.p99_ms, 1),
@@ -275,11 +292,13 @@ mod tests {
         assert_eq!(row.messages_per_op, Some(4.0));
         let table = markdown(&[row]);
         assert!(
-            table.contains("| raft | kill | 3 | valid | - | no | 50% | 1.5 | 9.0 | 80.0 | 4.0 | safe | ✓"),
+            table
+                .contains("| raft | kill | 3 | valid | - | no | - | 50% | 1.5 | 9.0 | 80.0 | 4.0 | safe | ✓"),
             "{table}"
         );
         assert!(table.contains("1 runs, 0 unexpected."));
         assert_eq!(nemesis_of("one-way"), Some("partition-one-way"));
+        assert_eq!(nemesis_of("hold"), Some("hold"));
         assert_eq!(nemesis_of("earthquake"), None);
     }
 }
