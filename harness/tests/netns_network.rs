@@ -19,7 +19,7 @@ use netns_support::*;
 fn v4(net: &NetnsNetwork, id: u32) -> Ipv4Addr {
     match net.topology().nodes[&id] {
         IpAddr::V4(a) => a,
-        other => panic!("node {id} has a non-IPv4 address {other}"),
+        IpAddr::V6(other) => panic!("node {id} has a non-IPv4 address {other}"),
     }
 }
 

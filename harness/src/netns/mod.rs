@@ -79,6 +79,7 @@ struct Faults {
 }
 
 /// Checks that this process can build namespaces: root, `ip` and `nft`.
+#[allow(unsafe_code, reason = "geteuid(2)")]
 pub fn preflight() -> anyhow::Result<()> {
     // SAFETY: geteuid(2) has no preconditions.
     let euid = unsafe { libc::geteuid() };
