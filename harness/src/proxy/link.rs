@@ -129,14 +129,7 @@ async fn read_frames(
     loop {
         if let Some(hold) = kept_hold {
             let due = kept.len() >= MAX_KEPT_FRAMES || Instant::now() >= hold.until;
-            let next = if due {
-                None
-            } else {
-                match tokio::time::timeout_at(hold.until, frames.next()).await {
-                    Ok(next) => Some(next),
-                    Err(_) => None,
-                }
-            };
+            let next = if due { None } else { tokio::time::timeout_at(hold.until, frames.next()).await.ok() };
             match next {
                 None => {
                     tokio::time::sleep_until(hold.until).await;
