@@ -21,19 +21,22 @@ pub enum CheckName {
     SplitBrain,
     /// Counts, latencies, throughput, availability during faults, messages per op.
     Stats,
+    /// No write acknowledged by a leader after another node was seen leading a higher term.
+    DeposedLeader,
 }
 
 impl CheckName {
-    pub const ALL: [CheckName; 5] = [
+    pub const ALL: [CheckName; 6] = [
         CheckName::Linearizable,
         CheckName::LostWrites,
         CheckName::Bank,
         CheckName::SplitBrain,
         CheckName::Stats,
+        CheckName::DeposedLeader,
     ];
 
-    /// The checks that judge safety (consistency of the data), as opposed to split brain
-    /// and the statistics.
+    /// The checks that judge safety (consistency of the data), as opposed to split brain,
+    /// deposed leaders and the statistics.
     pub const SAFETY: [CheckName; 3] = [CheckName::Linearizable, CheckName::LostWrites, CheckName::Bank];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl CheckName {
             CheckName::Bank => "bank",
             CheckName::SplitBrain => "split-brain",
             CheckName::Stats => "stats",
+            CheckName::DeposedLeader => "deposed-leader",
         }
     }
 }

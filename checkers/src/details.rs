@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::bank::BankReport;
 use crate::check_name::CheckName;
 use crate::counterexample::Counterexample;
+use crate::deposed_leader::DeposedLeaderReport;
 use crate::lost_writes::LostWrites;
 use crate::report::CheckReport;
 use crate::split_brain::SplitBrainReport;
@@ -26,6 +27,7 @@ pub enum CheckDetails {
     Bank(BankReport),
     SplitBrain(SplitBrainReport),
     Stats(StatsReport),
+    DeposedLeader(DeposedLeaderReport),
 }
 
 impl CheckDetails {
@@ -37,6 +39,7 @@ impl CheckDetails {
             CheckDetails::Bank(_) => CheckName::Bank,
             CheckDetails::SplitBrain(_) => CheckName::SplitBrain,
             CheckDetails::Stats(_) => CheckName::Stats,
+            CheckDetails::DeposedLeader(_) => CheckName::DeposedLeader,
         }
     }
 

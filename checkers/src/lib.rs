@@ -48,6 +48,7 @@
 //! object's value grows.
 
 pub mod bank;
+pub mod deposed_leader;
 pub mod format;
 pub mod gen;
 pub mod history;

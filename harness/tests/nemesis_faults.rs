@@ -150,6 +150,19 @@ async fn every_fault_kind_applies_and_heals() {
                 assert_eq!(std::fs::read_dir(data).unwrap().count(), 0);
             }
             Fault::Failover => unreachable!("failover is not in FaultKind::ALL"),
+            Fault::KillLeader => {
+                assert_eq!(record.value["leader"], 2);
+                assert!(matches!(c.supervisor.state(2), NodeState::Exited { .. }), "{kind}");
+            }
+            Fault::PauseLeader => {
+                assert_eq!(record.value["leader"], 2);
+                assert!(matches!(c.supervisor.state(2), NodeState::Paused { .. }), "{kind}");
+            }
+            Fault::Hold { links, hold_ms, .. } => {
+                assert_eq!(links.len(), 2, "one node's outgoing links");
+                assert!((1_000..=5_000).contains(hold_ms));
+                assert!(c.proxy.has_holds());
+            }
         }
         let event = record.to_event(42);
         assert_eq!((event.process, event.kind, event.time), (Process::Nemesis, EventType::Info, Some(42)));
@@ -161,6 +174,7 @@ async fn every_fault_kind_applies_and_heals() {
         assert_eq!(nemesis.active(), 0);
         assert!(c.proxy.grudge().is_empty(), "{kind}");
         assert!(c.proxy.links().iter().all(|&l| c.proxy.link_faults(l).is_none()), "{kind}");
+        assert!(!c.proxy.has_holds(), "{kind}");
         assert!(all_running(&c.supervisor), "{kind}");
         if let Fault::LoseDisk { node } = start.fault {
             assert_eq!(c.supervisor.status(node, DEADLINE).await.unwrap().commit_index, 1, "restarted empty");

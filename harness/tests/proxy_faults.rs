@@ -314,3 +314,37 @@ async fn byte_mode_applies_delay_but_never_drops() {
     assert!(link.delayed >= 1, "{link:?}");
     assert_eq!(link.dropped, 0);
 }
+
+#[tokio::test]
+async fn hold_keeps_frames_until_due_then_delivers_them_in_order_or_shuffled() {
+    let (proxy, _one, mut two) = two_nodes(ProxyConfig::frames(6)).await;
+    let mut s = dial(&proxy, 1, 2).await;
+    assert_eq!(two.next().await.1, b"hello 1");
+    let hold_for = Duration::from_millis(300);
+    let began = tokio::time::Instant::now();
+    proxy.hold(&[(1, 2)], proxy::Hold { until: began + hold_for, shuffle_seed: None }).unwrap();
+    assert!(proxy.has_holds());
+    send(&mut s, &["a", "b", "c"]).await;
+    assert_eq!(texts(two.payloads(3).await), ["a", "b", "c"]);
+    assert!(began.elapsed() >= hold_for, "kept until due, not dropped: {:?}", began.elapsed());
+    assert_eq!(proxy.stats().links["1->2"].dropped, 0);
+
+    // Shuffled by a seed: the same frames, in another order.
+    let began = tokio::time::Instant::now();
+    proxy.hold(&[(1, 2)], proxy::Hold { until: began + hold_for, shuffle_seed: Some(9) }).unwrap();
+    let sent: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    let refs: Vec<&str> = sent.iter().map(String::as_str).collect();
+    send(&mut s, &refs).await;
+    let got = texts(two.payloads(20).await);
+    assert!(began.elapsed() >= hold_for);
+    assert_ne!(got, sent, "shuffled");
+    let mut sorted = got.clone();
+    sorted.sort();
+    let mut expected = sent.clone();
+    expected.sort();
+    assert_eq!(sorted, expected, "nothing lost, nothing added");
+    proxy.clear_holds();
+    assert!(!proxy.has_holds());
+    send(&mut s, &["after"]).await;
+    assert_eq!(texts(two.payloads(1).await), ["after"]);
+}

@@ -13,6 +13,7 @@
 //! | `data/<id>/`     | by the node processes            | each node's data (write-ahead log)   |
 //! | `network.json`   | at the start, namespace runs     | namespaces and addresses to clean up |
 //! | `net.json`       | at the end                       | the proxy's per-link counts          |
+//! | `roles.json`     | at the end                       | [`RoleSample`]s: role, term per poll |
 //! | `results.json`   | at the end                       | [`RunResults`]: verdicts, stats      |
 //!
 //! A crashed run keeps what it had: the history is flushed in batches as events arrive, and
@@ -20,10 +21,12 @@
 
 pub mod history_file;
 pub mod report;
+pub mod roles;
 pub mod run_dir;
 pub mod run_info;
 pub mod timestamp;
 
 pub use history_file::{read_history, HistoryRead, HistoryWriter};
+pub use roles::RoleSample;
 pub use run_dir::{write_atomically, RunDir};
 pub use run_info::{CheckResult, RunInfo, RunResults};

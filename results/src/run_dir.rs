@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::history_file::{read_history, HistoryRead, HistoryWriter};
+use crate::roles::{RoleSample, MAX_ROLE_SAMPLES};
 use crate::run_info::{RunInfo, RunResults};
 use crate::timestamp;
 
@@ -138,6 +139,22 @@ impl RunDir {
         self.write_json(NETWORK_JSON, network)
     }
 
+    pub fn write_roles(&self, roles: &[RoleSample]) -> anyhow::Result<()> {
+        self.write_json(ROLES_JSON, roles)
+    }
+
+    /// The role samples, or none when the run recorded none (older runs, unchecked runs).
+    pub fn read_roles(&self) -> anyhow::Result<Vec<RoleSample>> {
+        if !self.path.join(ROLES_JSON).is_file() {
+            return Ok(Vec::new());
+        }
+        let roles: Vec<RoleSample> = self.read_json(ROLES_JSON)?;
+        if roles.len() > MAX_ROLE_SAMPLES {
+            bail!("{ROLES_JSON} holds {} samples, more than {MAX_ROLE_SAMPLES}", roles.len());
+        }
+        Ok(roles)
+    }
+
     pub fn write_results(&self, results: &RunResults) -> anyhow::Result<()> {
         self.write_json(RESULTS_JSON, results)
     }
@@ -176,6 +193,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
 }
+pub const ROLES_JSON: &str = "roles.json";
 
 /// Replace `<store>/latest` with a relative link to `target`.
 fn point_latest(store: &Path, target: &Path) -> anyhow::Result<()> {

@@ -88,7 +88,7 @@ impl Workload {
             WorkloadName::Set => CheckName::LostWrites,
             WorkloadName::Bank => CheckName::Bank,
         };
-        vec![own, CheckName::SplitBrain, CheckName::Stats]
+        vec![own, CheckName::SplitBrain, CheckName::DeposedLeader, CheckName::Stats]
     }
 
     /// The generator of this run's operations, from the run's seed.

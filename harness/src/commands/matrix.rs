@@ -28,8 +28,13 @@ pub struct Args {
     /// Protocols, comma-separated (default: every one).
     #[arg(long, value_delimiter = ',', default_value = "pb-async,pb-sync,2pc,paxos,raft,zab")]
     pub protocols: Vec<ProtocolName>,
-    /// Faults, comma-separated: none, partition, kill, pause, one-way, link (default: all).
-    #[arg(long, value_delimiter = ',', default_value = "none,partition,kill,pause,one-way,link")]
+    /// Faults, comma-separated: none, partition, kill, pause, one-way, link, kill-leader,
+    /// pause-leader, kill-minority, kill-majority, hold (default: all).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "none,partition,kill,pause,one-way,link,kill-leader,pause-leader,kill-minority,kill-majority,hold"
+    )]
     pub nemeses: Vec<String>,
     /// Seconds of workload per run.
     #[arg(long, default_value_t = 10.0)]

@@ -43,10 +43,23 @@ pub enum FaultKind {
     /// replica and point the others at it; at the stop, heal and make the old primary a
     /// replica of the new one. Only for systems with an operator (not in `all`).
     Failover,
+    /// kill -9 the node leading now (leader or primary, as the system reports it, highest
+    /// term first); restart it at the stop.
+    KillLeader,
+    /// SIGSTOP the node leading now; SIGCONT at the stop. It wakes believing it still leads.
+    PauseLeader,
+    /// kill -9 a random minority (fewer than half the nodes, at least one); restart at the stop.
+    KillMinority,
+    /// kill -9 a random majority; no quorum remains until the stop restarts them.
+    KillMajority,
+    /// Stale messages: one random node's outgoing frames are kept, not dropped, for a drawn
+    /// 1 to 5 s (far past any election timeout), then delivered all at once, in order or
+    /// shuffled. Only the proxy can hold frames.
+    Hold,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 20] = [
         FaultKind::PartitionHalves,
         FaultKind::PartitionRandomHalves,
         FaultKind::PartitionOne,
@@ -62,6 +75,11 @@ impl FaultKind {
         FaultKind::Pause,
         FaultKind::KillAll,
         FaultKind::LoseDisk,
+        FaultKind::KillLeader,
+        FaultKind::PauseLeader,
+        FaultKind::KillMinority,
+        FaultKind::KillMajority,
+        FaultKind::Hold,
     ];
 
     pub const PARTITIONS: [FaultKind; 7] = [
@@ -74,11 +92,23 @@ impl FaultKind {
         FaultKind::PartitionOneWay,
     ];
 
-    pub const LINKS: [FaultKind; 4] =
-        [FaultKind::Latency, FaultKind::Loss, FaultKind::Duplicate, FaultKind::Reorder];
+    pub const LINKS: [FaultKind; 5] =
+        [FaultKind::Latency, FaultKind::Loss, FaultKind::Duplicate, FaultKind::Reorder, FaultKind::Hold];
 
-    pub const PROCESSES: [FaultKind; 4] =
-        [FaultKind::Kill, FaultKind::Pause, FaultKind::KillAll, FaultKind::LoseDisk];
+    pub const PROCESSES: [FaultKind; 8] = [
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::KillAll,
+        FaultKind::LoseDisk,
+        FaultKind::KillLeader,
+        FaultKind::PauseLeader,
+        FaultKind::KillMinority,
+        FaultKind::KillMajority,
+    ];
+
+    /// Faults aimed at whichever node leads when they run.
+    pub const BY_ROLE: [FaultKind; 3] =
+        [FaultKind::PartitionLeader, FaultKind::KillLeader, FaultKind::PauseLeader];
 
     /// Faults that need the system's operator actions; named one by one, never by a group.
     pub const OPERATOR: [FaultKind; 1] = [FaultKind::Failover];
@@ -101,12 +131,19 @@ impl FaultKind {
             FaultKind::KillAll => "kill-all",
             FaultKind::LoseDisk => "lose-disk",
             FaultKind::Failover => "failover",
+            FaultKind::KillLeader => "kill-leader",
+            FaultKind::PauseLeader => "pause-leader",
+            FaultKind::KillMinority => "kill-minority",
+            FaultKind::KillMajority => "kill-majority",
+            FaultKind::Hold => "hold",
         }
     }
 
     /// Parse a comma-separated list of kinds and groups into a sorted, deduplicated list.
     /// Groups: `partition` (every partition kind), `link` (latency, loss, duplicate,
-    /// reorder), `process` (kill, pause, kill-all, lose-disk), `all`; `none` is empty.
+    /// reorder, hold), `process` (kill, pause, kill-all, lose-disk, kill-leader,
+    /// pause-leader, kill-minority, kill-majority), `leader` (partition-leader, kill-leader,
+    /// pause-leader), `all`; `none` is empty.
     pub fn parse_list(text: &str) -> Result<Vec<FaultKind>, String> {
         let mut kinds = std::collections::BTreeSet::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -116,6 +153,7 @@ impl FaultKind {
                 "partition" => kinds.extend(FaultKind::PARTITIONS),
                 "link" => kinds.extend(FaultKind::LINKS),
                 "process" => kinds.extend(FaultKind::PROCESSES),
+                "leader" => kinds.extend(FaultKind::BY_ROLE),
                 name => {
                     match FaultKind::ALL.into_iter().chain(FaultKind::OPERATOR).find(|k| k.name() == name) {
                         Some(kind) => {
@@ -125,7 +163,7 @@ impl FaultKind {
                             let known: Vec<&str> =
                                 FaultKind::ALL.iter().chain(&FaultKind::OPERATOR).map(|k| k.name()).collect();
                             return Err(format!(
-                                "unknown fault {name:?}; known: partition, link, process, all, none, {}",
+                                "unknown fault {name:?}; known: partition, link, process, leader, all, none, {}",
                                 known.join(", ")
                             ));
                         }
@@ -154,7 +192,8 @@ mod tests {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }
         assert_eq!(FaultKind::parse_list("partition,kill").unwrap().len(), 8);
-        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 15);
+        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 20);
+        assert_eq!(FaultKind::parse_list("leader").unwrap().len(), 3);
         assert!(FaultKind::parse_list("none").unwrap().is_empty());
         let err = FaultKind::parse_list("partition,explode").unwrap_err();
         assert!(err.contains("explode"), "{err}");

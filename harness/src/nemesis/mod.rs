@@ -164,6 +164,14 @@ impl Nemesis {
                 Err(e) => errors.push(format!("heal the network: {e:#}")),
             }
         }
+        if self.network.has_holds() {
+            match self.network.clear_holds() {
+                Ok(()) => {
+                    done.insert("cleared_holds".into(), json!(true));
+                }
+                Err(e) => errors.push(format!("clear holds: {e:#}")),
+            }
+        }
         if self.network.has_link_faults() {
             match self.network.clear_link_faults() {
                 Ok(()) => {
@@ -241,6 +249,41 @@ impl Nemesis {
                 }
             },
             Fault::Failover => self.fail_over(f).await,
+            Fault::KillLeader | Fault::PauseLeader => {
+                let Some((leader, term)) = self.find_leader().await else {
+                    let error = "no node claims to lead";
+                    return (Record::not_taken(f, json!({ "fault": kind }), error), None);
+                };
+                let nodes = vec![leader];
+                let pause = matches!(fault, Fault::PauseLeader);
+                let (done, errors) = if pause {
+                    for_each(&nodes, |id| self.supervisor.pause(id))
+                } else {
+                    for_each(&nodes, |id| self.supervisor.kill(id))
+                };
+                let verb = if pause { "paused" } else { "killed" };
+                let value =
+                    json!({ "fault": kind, "leader": leader, "term": term, "nodes": nodes, verb: done });
+                let took_effect = !done.is_empty();
+                let resolved = if pause {
+                    Fault::Pause { nodes }
+                } else {
+                    Fault::Kill { kind: FaultKind::KillLeader, nodes }
+                };
+                let record = Record { f, value, took_effect, error: join_errors(errors) };
+                (record, if took_effect { in_force(&resolved) } else { None })
+            }
+            Fault::Hold { links, hold_ms, shuffle_seed } => {
+                let value = json!({
+                    "fault": kind, "links": links, "hold_ms": hold_ms, "shuffled": shuffle_seed.is_some()
+                });
+                match self.network.hold(links, Duration::from_millis(*hold_ms), *shuffle_seed) {
+                    Ok(()) => {
+                        (Record { f, value, took_effect: !links.is_empty(), error: None }, in_force(fault))
+                    }
+                    Err(e) => (Record::not_taken(f, value, format!("{e:#}")), None),
+                }
+            }
             Fault::Link { faults, .. } => {
                 let value = json!({ "fault": kind, "link_faults": faults });
                 match self.network.set_all_link_faults(*faults) {
@@ -349,6 +392,14 @@ impl Nemesis {
         };
         let kind = fault.kind().name();
         match fault {
+            Fault::Hold { .. } => {
+                // Frames already kept still leave at their time; no new frame is kept.
+                let value = json!({ "fault": kind });
+                match self.network.clear_holds() {
+                    Ok(()) => Record { f, value, took_effect: true, error: None },
+                    Err(e) => Record::not_taken(f, value, format!("{e:#}")),
+                }
+            }
             Fault::Partition { .. } | Fault::PartitionLeader | Fault::Failover => {
                 let was_cut = !self.network.grudge().is_empty();
                 let value = json!({ "fault": kind, "grudge": Grudge::none() });
@@ -363,6 +414,10 @@ impl Nemesis {
                     Ok(()) => Record { f, value, took_effect: true, error: None },
                     Err(e) => Record::not_taken(f, value, format!("{e:#}")),
                 }
+            }
+            // Resolved when they started: a kill or pause of the leader of then.
+            Fault::KillLeader | Fault::PauseLeader => {
+                Record::not_taken(f, json!({ "fault": kind }), "the fault was not resolved")
             }
             Fault::Kill { nodes, .. } => {
                 let (done, errors) = self.restart_all(nodes).await;

@@ -4,12 +4,14 @@
 //! Faults do not overlap: after each interval of calm one fault starts, and it stops one
 //! interval later (Jepsen's default rhythm). That keeps every window of the history
 //! attributable to exactly one fault. Targets are chosen at generation time (which half,
-//! which node to kill), so a replayed schedule hits the same nodes; only
-//! `partition-leader` and `failover` are resolved when they run, because the leader is a
-//! fact of that run.
+//! which node to kill, which links hold their frames and for how long), so a replayed
+//! schedule hits the same nodes; only the faults aimed by role (`partition-leader`,
+//! `kill-leader`, `pause-leader`, `failover`) are resolved when they run, because the
+//! leader is a fact of that run.
 
 use nodes::api::NodeId;
 use rand::seq::SliceRandom;
+use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use super::kinds::FaultKind;
 use super::partitions;
 use crate::net::{Grudge, LinkFaults};
+
+/// Longest hold a schedule file may ask for.
+pub const HOLD_LIMIT_MS: u64 = 600_000;
 
 /// Upper bound on steps in one schedule.
 pub const MAX_STEPS: usize = 100_000;
@@ -27,6 +32,9 @@ pub const LATENCY_JITTER_MS: u64 = 50;
 pub const LOSS_PROBABILITY: f64 = 0.2;
 pub const DUPLICATE_PROBABILITY: f64 = 0.2;
 pub const REORDER_PROBABILITY: f64 = 0.2;
+/// How long a `hold` keeps frames: drawn in this range, well past every election timeout.
+pub const HOLD_MIN_MS: u64 = 1_000;
+pub const HOLD_MAX_MS: u64 = 5_000;
 
 /// What a schedule is generated from.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +97,13 @@ pub enum Fault {
     /// Cut off whichever node is primary when the step runs and promote another (see
     /// [`FaultKind::Failover`]).
     Failover,
+    /// kill -9 whichever node leads when the step runs; the stop restarts it.
+    KillLeader,
+    /// SIGSTOP whichever node leads when the step runs; the stop resumes it.
+    PauseLeader,
+    /// Keep the frames sent on these directed links for `hold_ms` from the start, then
+    /// deliver them, shuffled by `shuffle_seed` if it is set, else in order.
+    Hold { links: Vec<(NodeId, NodeId)>, hold_ms: u64, shuffle_seed: Option<u64> },
 }
 
 impl Fault {
@@ -99,19 +114,23 @@ impl Fault {
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::LoseDisk { .. } => FaultKind::LoseDisk,
             Fault::Failover => FaultKind::Failover,
+            Fault::KillLeader => FaultKind::KillLeader,
+            Fault::PauseLeader => FaultKind::PauseLeader,
+            Fault::Hold { .. } => FaultKind::Hold,
         }
     }
 
     /// The family named in the history's `f`: `partition`, `latency`, `loss`,
-    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`, `failover`.
+    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`, `failover`, `hold`.
     pub fn family(&self) -> &'static str {
         match self {
             Fault::Partition { .. } | Fault::PartitionLeader => "partition",
             Fault::Link { kind, .. } => kind.name(),
-            Fault::Kill { .. } => "kill",
-            Fault::Pause { .. } => "pause",
+            Fault::Kill { .. } | Fault::KillLeader => "kill",
+            Fault::Pause { .. } | Fault::PauseLeader => "pause",
             Fault::LoseDisk { .. } => "lose-disk",
             Fault::Failover => "failover",
+            Fault::Hold { .. } => "hold",
         }
     }
 }
@@ -212,7 +231,15 @@ impl Schedule {
                         return err(format!("node {node} is not in the schedule's nodes"));
                     }
                 }
-                Fault::PartitionLeader | Fault::Failover => {}
+                Fault::Hold { links, hold_ms, .. } => {
+                    if let Some((a, b)) = links.iter().find(|(a, b)| !known(a) || !known(b) || a == b) {
+                        return err(format!("link {a}->{b} is not between two of the schedule's nodes"));
+                    }
+                    if !(1..=HOLD_LIMIT_MS).contains(hold_ms) {
+                        return err(format!("hold_ms {hold_ms} is outside 1..={HOLD_LIMIT_MS}"));
+                    }
+                }
+                Fault::PartitionLeader | Fault::Failover | Fault::KillLeader | Fault::PauseLeader => {}
             }
         }
         Ok(())
@@ -243,5 +270,26 @@ fn concrete(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
         FaultKind::Pause => Fault::Pause { nodes: vec![any(rng)] },
         FaultKind::LoseDisk => Fault::LoseDisk { node: any(rng) },
         FaultKind::Failover => Fault::Failover,
+        FaultKind::KillLeader => Fault::KillLeader,
+        FaultKind::PauseLeader => Fault::PauseLeader,
+        FaultKind::KillMinority => {
+            let count = ((nodes.len().saturating_sub(1)) / 2).max(1);
+            Fault::Kill { kind, nodes: pick(nodes, count, rng) }
+        }
+        FaultKind::KillMajority => Fault::Kill { kind, nodes: pick(nodes, nodes.len() / 2 + 1, rng) },
+        FaultKind::Hold => {
+            let from = any(rng);
+            let links = nodes.iter().filter(|&&to| to != from).map(|&to| (from, to)).collect();
+            let hold_ms = rng.gen_range(HOLD_MIN_MS..=HOLD_MAX_MS);
+            let shuffle_seed = rng.gen_bool(0.5).then(|| rng.gen());
+            Fault::Hold { links, hold_ms, shuffle_seed }
+        }
     }
+}
+
+/// `count` distinct nodes drawn at random, in id order.
+fn pick(nodes: &[NodeId], count: usize, rng: &mut ChaCha8Rng) -> Vec<NodeId> {
+    let mut chosen: Vec<NodeId> = nodes.choose_multiple(rng, count.min(nodes.len())).copied().collect();
+    chosen.sort_unstable();
+    chosen
 }

@@ -13,6 +13,8 @@
 //! The types both backends speak (grudges, link faults, traffic counts) live here, so
 //! neither backend depends on the other.
 
+use std::time::Duration;
+
 mod faults;
 mod grudge;
 mod stats;
@@ -20,6 +22,8 @@ mod stats;
 pub use faults::LinkFaults;
 pub use grudge::Grudge;
 pub use stats::{LinkStats, NetStats};
+
+use nodes::api::NodeId;
 
 /// Cuts and link faults between the nodes of one run.
 pub trait Network: Send + Sync {
@@ -38,6 +42,29 @@ pub trait Network: Send + Sync {
     fn clear_link_faults(&self) -> anyhow::Result<()>;
     /// Whether any link fault is in force.
     fn has_link_faults(&self) -> bool;
+    /// Keep (not drop) every frame sent on `links` for `duration`, then deliver them all,
+    /// shuffled by `shuffle_seed` if one is given. A backend that cannot keep messages
+    /// says so.
+    fn hold(
+        &self,
+        links: &[(NodeId, NodeId)],
+        duration: Duration,
+        shuffle_seed: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let _ = (links, duration, shuffle_seed);
+        Err(anyhow::anyhow!(
+            "this network cannot keep messages and deliver them late: the kernel's rules can drop \
+             or delay packets, not hold a link's traffic and release it at once"
+        ))
+    }
+    /// Stop keeping new frames (frames kept leave at their time).
+    fn clear_holds(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Whether some link is keeping frames now.
+    fn has_holds(&self) -> bool {
+        false
+    }
     /// Traffic counters, where the backend counts messages (the proxy counts frames).
     fn stats(&self) -> Option<NetStats>;
     /// Undo everything this network set up. Idempotent; best effort; never blocks long.

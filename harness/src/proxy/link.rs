@@ -39,6 +39,9 @@ const QUEUE_DEPTH: usize = 1024;
 pub const REORDER_HOLD: Duration = Duration::from_millis(50);
 /// Longest the proxy waits to open the onward connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most frames one connection keeps for a hold; past it the proxy stops reading (the
+/// sender backs up in TCP) until the hold is due, so nothing is dropped.
+pub const MAX_KEPT_FRAMES: usize = 16_384;
 /// Largest chunk read at once in byte mode.
 const BYTE_CHUNK: usize = 64 * 1024;
 
@@ -120,7 +123,44 @@ async fn read_frames(
     }
     let mut last_at = Instant::now();
     let mut held: Option<Delivery> = None;
+    // Frames kept by a hold (stale messages), and when and how they leave.
+    let mut kept: Vec<Delivery> = Vec::new();
+    let mut kept_hold: Option<super::Hold> = None;
     loop {
+        if let Some(hold) = kept_hold {
+            let due = kept.len() >= MAX_KEPT_FRAMES || Instant::now() >= hold.until;
+            let next = if due { None } else { tokio::time::timeout_at(hold.until, frames.next()).await.ok() };
+            match next {
+                None => {
+                    tokio::time::sleep_until(hold.until).await;
+                    if release(&mut kept, hold, &tx).await.is_err() {
+                        return;
+                    }
+                    kept_hold = None;
+                    last_at = Instant::now();
+                    continue;
+                }
+                Some(Err(end)) => {
+                    tokio::time::sleep_until(hold.until).await;
+                    let _ = release(&mut kept, hold, &tx).await;
+                    return note_end(end, counters);
+                }
+                Some(Ok(frame)) => {
+                    bump(&counters.frames, 1);
+                    bump(&counters.bytes, frame.len() as u64);
+                    let (cut, _) = shared.link_state(link);
+                    if cut {
+                        bump(&counters.dropped, 1);
+                    } else {
+                        // Whether or not the hold still captures, a frame never overtakes the
+                        // kept ones: it leaves with them.
+                        bump(&counters.delayed, 1);
+                        kept.push(Delivery { at: hold.until, bytes: frame, frame: true });
+                    }
+                    continue;
+                }
+            }
+        }
         let next = match held {
             Some(_) => match tokio::time::timeout(REORDER_HOLD, frames.next()).await {
                 Ok(next) => next,
@@ -147,6 +187,13 @@ async fn read_frames(
         bump(&counters.frames, 1);
         bump(&counters.bytes, frame.len() as u64);
         let (cut, faults) = shared.link_state(link);
+        if let Some(hold) = shared.hold_state(link).filter(|_| !cut) {
+            bump(&counters.delayed, 1);
+            kept.extend(held.take());
+            kept.push(Delivery { at: hold.until, bytes: frame, frame: true });
+            kept_hold = Some(hold);
+            continue;
+        }
         let (delay, duplicate, hold) = match decide(&faults, cut, &mut rng) {
             Fate::Cut | Fate::Lost => {
                 bump(&counters.dropped, 1);
@@ -182,6 +229,23 @@ async fn read_frames(
             }
         }
     }
+}
+
+/// Deliver the frames a hold kept, in order or shuffled by the hold's seed.
+async fn release(
+    kept: &mut Vec<Delivery>,
+    hold: super::Hold,
+    tx: &mpsc::Sender<Delivery>,
+) -> Result<(), mpsc::error::SendError<Delivery>> {
+    if let Some(seed) = hold.shuffle_seed {
+        use rand::seq::SliceRandom;
+        kept.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    }
+    for mut delivery in kept.drain(..) {
+        delivery.at = Instant::now();
+        tx.send(delivery).await?;
+    }
+    Ok(())
 }
 
 fn note_end(end: FrameEnd, counters: &LinkCounters) {

@@ -85,6 +85,17 @@ pub struct Proxy {
 struct Control {
     grudge: Grudge,
     faults: BTreeMap<Link, LinkFaults>,
+    /// Links whose frames are being kept (stale messages), until when.
+    holds: BTreeMap<Link, Hold>,
+}
+
+/// A link's frames kept, not dropped, until `until`; then delivered all at once, in order
+/// or shuffled by a seeded generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    pub until: tokio::time::Instant,
+    /// `None`: in the order sent; `Some(seed)`: shuffled by this seed.
+    pub shuffle_seed: Option<u64>,
 }
 
 pub(crate) struct Shared {
@@ -205,6 +216,27 @@ impl Proxy {
         self.shared.update(|control| control.faults.clear());
     }
 
+    /// Keep every frame sent on `links` from now until `until` (see [`Hold`]); frames kept
+    /// are delivered at `until` even if the hold is cleared before.
+    pub fn hold(&self, links: &[Link], hold: Hold) -> anyhow::Result<()> {
+        if let Some(&(from, to)) = links.iter().find(|l| !self.listeners.contains_key(l)) {
+            return Err(anyhow!("no link {from}->{to} in this proxy"));
+        }
+        self.shared.update(|control| control.holds = links.iter().map(|&link| (link, hold)).collect());
+        Ok(())
+    }
+
+    /// Stop keeping new frames on every link (frames already kept leave at their time).
+    pub fn clear_holds(&self) {
+        self.shared.update(|control| control.holds.clear());
+    }
+
+    /// Whether some link is keeping frames now.
+    pub fn has_holds(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        self.shared.read().holds.values().any(|h| h.until > now)
+    }
+
     pub fn link_faults(&self, link: Link) -> LinkFaults {
         self.shared.read().faults.get(&link).copied().unwrap_or_default()
     }
@@ -252,6 +284,12 @@ impl Shared {
     fn link_state(&self, link: Link) -> (bool, LinkFaults) {
         let control = self.read();
         (control.grudge.is_cut(link.0, link.1), control.faults.get(&link).copied().unwrap_or_default())
+    }
+
+    /// The hold on `link` now, if one is in force and not yet due.
+    fn hold_state(&self, link: Link) -> Option<Hold> {
+        let now = tokio::time::Instant::now();
+        self.read().holds.get(&link).copied().filter(|h| h.until > now)
     }
 
     fn target(&self, to: NodeId) -> Option<SocketAddr> {
@@ -309,6 +347,25 @@ impl Network for Proxy {
 
     fn has_link_faults(&self) -> bool {
         self.links().into_iter().any(|l| !self.link_faults(l).is_none())
+    }
+
+    fn hold(
+        &self,
+        links: &[Link],
+        duration: std::time::Duration,
+        shuffle_seed: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let until = tokio::time::Instant::now() + duration;
+        Proxy::hold(self, links, Hold { until, shuffle_seed })
+    }
+
+    fn clear_holds(&self) -> anyhow::Result<()> {
+        Proxy::clear_holds(self);
+        Ok(())
+    }
+
+    fn has_holds(&self) -> bool {
+        Proxy::has_holds(self)
     }
 
     fn stats(&self) -> Option<NetStats> {

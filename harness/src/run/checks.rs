@@ -102,6 +102,10 @@ fn one(name: CheckName, workload: &Workload, evidence: &Evidence, time_limit: Du
             };
             result(report.verdict, summary, CheckDetails::SplitBrain(report))
         }
+        CheckName::DeposedLeader => {
+            let report = checkers::deposed_leader::check(&evidence.history, &evidence.samples);
+            result(report.verdict, report.summary(), CheckDetails::DeposedLeader(report))
+        }
         CheckName::Stats => {
             let report = checkers::stats::check(&evidence.history, &evidence.windows, evidence.messages);
             let c = report.counts;

@@ -129,6 +129,12 @@ impl Cluster {
                 needs_netem.join(", ")
             );
         }
+        if spec.nemesis.contains(&FaultKind::Hold) {
+            eprintln!(
+                "faultline: hold needs the fault proxy (namespaces cannot keep a link's packets and release \
+                 them later); it will be recorded as not taken effect"
+            );
+        }
         let topology = network.topology();
         let system: Arc<dyn System> = match spec.system {
             SystemName::Etcd => Arc::new(Etcd::new(

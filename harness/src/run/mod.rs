@@ -37,10 +37,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use checkers::split_brain::Sample;
+use checkers::{CheckDetails, CheckName};
 use checkers::stats::{FaultWindow, StatsReport};
 use checkers::{History, Verdict};
-use results::{RunDir, RunInfo, RunResults};
+use results::{RoleSample, RunDir, RunInfo, RunResults};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -83,7 +83,7 @@ pub fn run(spec: RunSpec) -> anyhow::Result<ExitCode> {
 
 /// What the phases leave for the checkers besides the history.
 struct PhaseReport {
-    samples: Vec<Sample>,
+    samples: Vec<RoleSample>,
     windows: Vec<FaultWindow>,
     /// Traffic counters, where the network counts messages (the proxy does).
     net: Option<NetStats>,
@@ -163,12 +163,14 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
         run_dir.write_net(&value)?;
     }
 
+    run_dir.write_roles(&report.samples)?;
+
     let results = match History::from_events(events) {
         Ok(history) => {
             eprintln!("faultline: checking");
             let evidence = Evidence {
                 history,
-                samples: report.samples,
+                samples: results::roles::samples(&report.samples),
                 windows: report.windows,
                 // Messages per operation only where messages are counted (the proxy's
                 // frames); packets are not messages.
@@ -371,6 +373,17 @@ fn print_results(results: &RunResults, run_dir: &RunDir) {
     println!();
     for (name, check) in &results.checks {
         println!("{name:<14} {:<8} {}", check.verdict.as_str(), check.summary);
+    }
+    // The overlapping claims and the offending writes, not only the first.
+    if let Some(CheckDetails::DeposedLeader(deposed)) = results
+        .checks
+        .get(&CheckName::DeposedLeader)
+        .filter(|c| c.verdict == Verdict::Invalid)
+        .and_then(|c| c.details.as_ref())
+    {
+        for line in deposed.render_text(5).lines().skip(1) {
+            println!("               {}", line.trim_start());
+        }
     }
     if let Some(stats) = results.stats() {
         print_stats(stats);

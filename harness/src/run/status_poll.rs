@@ -1,5 +1,6 @@
 //! Watching leadership: every node's role and term (by the system's probe), polled every [`POLL_INTERVAL`] for the
-//! whole run, as samples for the split-brain checker.
+//! whole run, as samples for the split-brain and deposed-leader checkers and the report's
+//! role lane (`roles.json`).
 //!
 //! Each node has its own polling loop, so a node that hangs (paused, partitioned from us
 //! never, but slow) delays only its own samples. A poll that fails or times out yields no
@@ -8,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkers::split_brain::Sample;
 use nodes::api::NodeId;
+use results::RoleSample;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -29,7 +30,7 @@ pub async fn poll(
     nodes: Vec<NodeId>,
     clock: RecorderHandle,
     stop: watch::Receiver<bool>,
-) -> Vec<Sample> {
+) -> Vec<RoleSample> {
     let mut tasks = JoinSet::new();
     for id in nodes {
         tasks.spawn(poll_one(probe.clone(), id, clock.clone(), stop.clone()));
@@ -50,7 +51,7 @@ async fn poll_one(
     id: NodeId,
     clock: RecorderHandle,
     mut stop: watch::Receiver<bool>,
-) -> Vec<Sample> {
+) -> Vec<RoleSample> {
     let mut samples = Vec::new();
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -61,10 +62,15 @@ async fn poll_one(
         }
         let sent_ns = clock.now_ns();
         if let Ok(Ok(status)) = tokio::time::timeout(POLL_TIMEOUT, probe.status(id, POLL_TIMEOUT)).await {
-            samples.push(Sample {
+            let role = serde_json::to_value(status.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("{:?}", status.role));
+            samples.push(RoleSample {
                 node: id,
                 sent_ns,
                 received_ns: clock.now_ns(),
+                role,
                 leading: status.role.is_leading(),
                 term: status.term,
             });

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use checkers::{CheckName, Counterexample, Event, EventType, OpSummary, Process};
 use serde_json::Value;
 
+use crate::roles::RoleSample;
 use crate::run_dir::{RunDir, NET_JSON, RESULTS_JSON};
 use crate::run_info::{RunInfo, RunResults};
 
@@ -22,6 +23,8 @@ pub struct ReportInput {
     pub events: Vec<Event>,
     /// `net.json` as written by the proxy: `{"links": {"a->b": {...}}, "total": {...}}`.
     pub net: Option<Value>,
+    /// `roles.json`: every node's role and term per status poll.
+    pub roles: Vec<RoleSample>,
     /// Node log file names under `nodes/`, sorted.
     pub logs: Vec<String>,
     /// Files that were missing or unreadable, for the page to say so.
@@ -67,6 +70,10 @@ impl ReportInput {
                 Ok(net) => input.net = Some(net),
                 Err(e) => input.problems.push(format!("{e:#}")),
             }
+        }
+        match run.read_roles() {
+            Ok(roles) => input.roles = roles,
+            Err(e) => input.problems.push(format!("{e:#}")),
         }
         if let Ok(entries) = std::fs::read_dir(run.nodes_dir()) {
             let mut logs: Vec<String> = entries

@@ -19,13 +19,18 @@ use serde::{Deserialize, Serialize};
 use crate::run_info::RunResults;
 
 /// The faults of the matrix and the `--nemesis` each maps to.
-pub const FAULTS: [(&str, &str); 6] = [
+pub const FAULTS: [(&str, &str); 11] = [
     ("none", "none"),
     ("partition", "partition-halves,partition-leader"),
     ("kill", "kill"),
     ("pause", "pause"),
     ("one-way", "partition-one-way"),
     ("link", "loss,latency"),
+    ("kill-leader", "kill-leader"),
+    ("pause-leader", "pause-leader"),
+    ("kill-minority", "kill-minority"),
+    ("kill-majority", "kill-majority"),
+    ("hold", "hold"),
 ];
 
 /// The `--nemesis` of a matrix fault name.
@@ -59,6 +64,9 @@ pub struct Row {
     pub lost_writes: Option<u64>,
     /// The split-brain check found two leaders of one term.
     pub split_brain: Option<Verdict>,
+    /// The deposed-leader check found writes acknowledged by a replaced leader.
+    #[serde(default)]
+    pub deposed_leader: Option<Verdict>,
     /// Share of ops acknowledged while a fault was in force (effective windows only).
     pub availability_during_fault: Option<f64>,
     pub p50_ms: Option<f64>,
@@ -92,6 +100,7 @@ impl Row {
             linearizable: None,
             lost_writes: None,
             split_brain: None,
+            deposed_leader: None,
             availability_during_fault: None,
             p50_ms: None,
             p99_ms: None,
@@ -117,6 +126,7 @@ impl Row {
             .and_then(CheckDetails::lost_writes)
             .map(|lost| lost.lost.count);
         row.split_brain = results.check(CheckName::SplitBrain).map(|c| c.verdict);
+        row.deposed_leader = results.check(CheckName::DeposedLeader).map(|c| c.verdict);
         if let Some(stats) = results.stats() {
             row.p50_ms = stats.latency.map(|l| l.p50_ms);
             row.p99_ms = stats.latency.map(|l| l.p99_ms);
@@ -132,6 +142,7 @@ impl Row {
             (row.linearizable == Some(Verdict::Invalid), "not linearizable"),
             (row.lost_writes.is_some_and(|n| n > 0), "lost acknowledged writes"),
             (row.split_brain == Some(Verdict::Invalid), "split brain"),
+            (row.deposed_leader == Some(Verdict::Invalid), "writes acknowledged by a deposed leader"),
         ]
         .iter()
         .filter(|(found, _)| *found)
@@ -156,8 +167,8 @@ impl Row {
 /// The whole matrix as Markdown: one table, each row marked against its expectation.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| protocol | fault | seed | linearizable | lost writes | split brain | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| protocol | fault | seed | linearizable | lost writes | split brain | deposed leader | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let verdict = |v: Option<Verdict>| v.map(|v| v.as_str().to_string()).unwrap_or("-".into());
     let number = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or("-".into());
@@ -167,15 +178,21 @@ pub fn markdown(rows: &[Row]) -> String {
             Some(Verdict::Valid) => "no".to_string(),
             other => verdict(other),
         };
+        let deposed = match r.deposed_leader {
+            Some(Verdict::Invalid) => "seen".to_string(),
+            Some(Verdict::Valid) => "no".to_string(),
+            other => verdict(other),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
             r.protocol,
             r.fault,
             r.seed,
             verdict(r.linearizable),
             r.lost_writes.map(|n| n.to_string()).unwrap_or("-".into()),
             split,
+            deposed,
             r.availability_during_fault.map(|a| format!("{:.0}%", a * 100.0)).unwrap_or("-".into()),
             number(r.p50_ms, 1),
             number(r.p99_ms, 1),
@@ -277,11 +294,13 @@ mod tests {
         assert_eq!(row.messages_per_op, Some(4.0));
         let table = markdown(&[row]);
         assert!(
-            table.contains("| raft | kill | 3 | valid | - | no | 50% | 1.5 | 9.0 | 80.0 | 4.0 | safe | ✓"),
+            table
+                .contains("| raft | kill | 3 | valid | - | no | - | 50% | 1.5 | 9.0 | 80.0 | 4.0 | safe | ✓"),
             "{table}"
         );
         assert!(table.contains("1 runs, 0 unexpected."));
         assert_eq!(nemesis_of("one-way"), Some("partition-one-way"));
+        assert_eq!(nemesis_of("hold"), Some("hold"));
         assert_eq!(nemesis_of("earthquake"), None);
     }
 

@@ -12,7 +12,8 @@
 //! drawn per column as well, so a run of 100,000 operations still gives a page of a few
 //! hundred kilobytes that opens at once.
 //!
-//! Tour: [`data`] turns files into what is drawn, [`timeline`] and [`plots`] draw SVG,
+//! Tour: [`data`] turns files into what is drawn, [`roles`] (each node's role and term),
+//! [`timeline`] and [`plots`] draw SVG,
 //! [`page`] assembles the HTML.
 
 pub mod data;
@@ -20,6 +21,7 @@ pub mod index;
 pub mod matrix;
 pub mod page;
 pub mod plots;
+pub mod roles;
 pub mod svg;
 pub mod timeline;
 

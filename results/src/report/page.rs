@@ -2,7 +2,8 @@
 //! why not? What happened when? How fast, and what did the faults do to it? How much did
 //! the nodes talk? Where are their logs?
 //!
-//! Every section has a fixed `id` (`verdicts`, `counterexample`, `timeline`, `latency`,
+//! Every section has a fixed `id` (`verdicts`, `counterexample`, `deposed`, `roles`,
+//! `timeline`, `latency`,
 //! `throughput`, `faults`, `network`, `logs`, `run`) so links and tests can find it. All text
 //! from the run is escaped; there is no script and no external resource.
 
@@ -12,7 +13,8 @@ use serde_json::Value;
 
 use super::data::{Drawing, ReportInput};
 use super::svg::escape;
-use super::{plots, timeline};
+use super::{plots, roles, timeline};
+use checkers::{CheckDetails, CheckName};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -27,6 +29,7 @@ svg .fault{fill:#888;fill-opacity:.16}svg .noeffect{fill-opacity:.06}
 svg .failing{stroke:#8000c0;stroke-width:3}svg .concurrent{stroke:#0050c0;stroke-width:2}
 svg .failmark{font-size:10px;fill:#8000c0;font-weight:600}
 svg .faultlabel{font-size:9px;fill:#555}svg .rowlabel,svg .tick{font-size:9px;fill:#444}
+svg .lead{fill:#5a2ca0}svg .cand{fill:#e8b040}svg .follow{fill:#b8c4d0}svg .termlabel{font-size:9px;fill:#fff}
 svg .axis{stroke:#444}svg .grid{stroke:#ddd}
 svg .range{stroke:#3a9a3a;stroke-opacity:.45}svg .median{fill:none;stroke:#205020;stroke-width:1.2}
 svg .rate{fill:none;stroke-width:1.3}svg .rate.ok{stroke:#3a9a3a}svg .rate.fail{stroke:#d33}svg .rate.info{stroke:#e8900c}
@@ -54,6 +57,8 @@ pub fn render(input: &ReportInput) -> String {
     }
     verdicts(&mut out, input);
     counterexample(&mut out, &drawing);
+    deposed(&mut out, input);
+    roles_section(&mut out, input, &drawing);
     timeline_section(&mut out, &drawing);
     plot_sections(&mut out, &drawing);
     faults(&mut out, &drawing);
@@ -106,6 +111,62 @@ fn counterexample(out: &mut String, drawing: &Drawing) {
         }
         out.push_str("</pre>\n");
     }
+}
+
+/// The deposed-leader check's overlapping claims and offending writes.
+fn deposed(out: &mut String, input: &ReportInput) {
+    let Some(CheckDetails::DeposedLeader(report)) = input
+        .results
+        .as_ref()
+        .and_then(|r| r.check(CheckName::DeposedLeader))
+        .filter(|c| c.verdict == checkers::Verdict::Invalid)
+        .and_then(|c| c.details.as_ref())
+    else {
+        return;
+    };
+    out.push_str("<h2 id=\"deposed\">Deposed leader</h2>\n");
+    let _ = writeln!(out, "<p>{}</p>", escape(&report.summary()));
+    out.push_str("<table><tr><th>deposed node</th><th>its term</th><th>claimed</th><th>newer node</th><th>newer term</th><th>from</th><th>writes</th></tr>");
+    for p in &report.overlapping_claims {
+        let _ = write!(
+            out,
+            "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{:.3}s-{:.3}s</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{:.3}s</td><td class=\"n\">{}</td></tr>",
+            p.old.node,
+            p.old.term,
+            p.old.from_ns as f64 / 1e9,
+            p.old.to_ns as f64 / 1e9,
+            p.newer.node,
+            p.newer.term,
+            p.newer.from_ns as f64 / 1e9,
+            p.writes
+        );
+    }
+    out.push_str("</table>\n<pre>");
+    for w in &report.examples {
+        let _ = writeln!(
+            out,
+            "event {}: process {} {} {} ok at node {} (term {}) in [{:.3}s, {:.3}s]",
+            w.invoke_index,
+            w.process,
+            escape(&w.f),
+            escape(w.key.as_deref().unwrap_or("-")),
+            w.served_by.node,
+            w.served_by.term,
+            w.invoke_ns as f64 / 1e9,
+            w.complete_ns as f64 / 1e9
+        );
+    }
+    if report.deposed_writes > report.examples.len() {
+        let _ = writeln!(out, "... and {} more", report.deposed_writes - report.examples.len());
+    }
+    out.push_str("</pre>\n");
+}
+
+fn roles_section(out: &mut String, input: &ReportInput, drawing: &Drawing) {
+    let Some(svg) = roles::render(drawing, &input.roles) else { return };
+    out.push_str("<h2 id=\"roles\">Roles</h2>\n<p class=\"legend\"><span style=\"background:#5a2ca0\"></span>leading (leader, primary, coordinator)<span style=\"background:#e8b040\"></span>candidate<span style=\"background:#b8c4d0\"></span>following<span style=\"background:#ccc\"></span>fault in force; hover a bar for its term</p>\n");
+    out.push_str(&svg);
+    out.push('\n');
 }
 
 fn timeline_section(out: &mut String, drawing: &Drawing) {
