@@ -49,6 +49,7 @@ pub mod bank;
 pub mod format;
 pub mod gen;
 pub mod history;
+pub mod log_agreement;
 pub mod split_brain;
 pub mod stats;
 pub mod verdict;
