@@ -146,7 +146,7 @@ pub fn check(samples: &[LogSample]) -> LogAgreementReport {
     let mut divergent: BTreeMap<u64, ()> = BTreeMap::new();
     let mut shrinks = 0;
     let mut examples = Vec::new();
-    let mut keep = |v: Violation, examples: &mut Vec<Violation>| {
+    let keep = |v: Violation, examples: &mut Vec<Violation>| {
         if examples.len() < MAX_REPORTED {
             examples.push(v);
         }
