@@ -11,6 +11,7 @@
 //! | `schedule.json`  | at the start                     | the fault schedule (replayable)      |
 //! | `nodes/<id>.log` | by the node processes            | each node's own log                  |
 //! | `net.json`       | at the end                       | the proxy's per-link counts          |
+//! | `commit-log.json`| at the end (built-in nodes)      | committed-log samples of every node  |
 //! | `results.json`   | at the end                       | [`RunResults`]: verdicts, stats      |
 //!
 //! A crashed run keeps what it had: the history is flushed in batches as events arrive, and

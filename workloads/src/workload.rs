@@ -65,6 +65,9 @@ pub enum CheckerName {
     SplitBrain,
     /// Counts, latencies, throughput, availability during faults, messages per op.
     Stats,
+    /// No two nodes committed different entries at one index, no committed prefix shrank
+    /// (white-box: the built-in nodes' committed logs, not the workload's history).
+    LogAgreement,
 }
 
 impl CheckerName {
@@ -75,6 +78,7 @@ impl CheckerName {
             CheckerName::Bank => "bank",
             CheckerName::SplitBrain => "split-brain",
             CheckerName::Stats => "stats",
+            CheckerName::LogAgreement => "log-agreement",
         }
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use checkers::log_agreement::LogSample;
 use checkers::split_brain::Sample;
 use checkers::stats::FaultWindow;
 use checkers::{CheckOptions, History, ModelKind, Verdict};
@@ -21,6 +22,9 @@ use workloads::{CheckerName, Workload};
 pub struct Evidence {
     pub history: History,
     pub samples: Vec<Sample>,
+    /// The built-in nodes' committed-log samples; `None` where the system exposes no
+    /// committed log (etcd, Redis), so the log-agreement check does not apply.
+    pub commit_log: Option<Vec<LogSample>>,
     pub windows: Vec<FaultWindow>,
     /// Protocol frames the proxy carried.
     pub messages: Option<u64>,
@@ -34,7 +38,11 @@ pub fn check_run(
     reproduce: String,
 ) -> RunResults {
     let mut checks = BTreeMap::new();
-    for name in workload.checkers() {
+    let mut names = workload.checkers();
+    if evidence.commit_log.is_some() {
+        names.push(CheckerName::LogAgreement);
+    }
+    for name in names {
         let result = catch_unwind(AssertUnwindSafe(|| one(name, workload, evidence, time_limit)))
             .unwrap_or_else(|p| {
                 let message = p
@@ -102,6 +110,11 @@ fn one(name: CheckerName, workload: &Workload, evidence: &Evidence, time_limit: 
                 }
             };
             result(report.verdict, summary, &report)
+        }
+        CheckerName::LogAgreement => {
+            let samples = evidence.commit_log.as_deref().unwrap_or_default();
+            let report = checkers::log_agreement::check(samples);
+            result(report.verdict, report.summary(), &report)
         }
         CheckerName::Stats => {
             let report = checkers::stats::check(&evidence.history, &evidence.windows, evidence.messages);
