@@ -12,6 +12,8 @@
 //! | `POST /txn`              | `{"ops": [TxnOp, ...]}`      | `{"results": [5, null, ...]}`  |
 //! | `GET /status`            |                              | [`Status`]                     |
 //! | `GET /health`            |                              | `{"ok": true}`                 |
+//! | `GET /admin/log?from=K&limit=N` |                       | [`crate::committed_log::LogPage`] |
+//! | `POST /admin/clock`      | `{"jump_ms": N}`, `{"rate": R}` or `{"reset": true}` | [`crate::runtime::clock::ClockReading`] |
 //!
 //! Every error is `{"error": {"code", "message", "definite", "leader"}}` ([`ApiError`]).
 //! `definite: true` means the operation did not take effect (the history records `fail`);

@@ -26,6 +26,7 @@ use std::fmt::Debug;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::api::{ApiError, NodeId, Request, Response, Status};
+use crate::committed_log::CommittedLog;
 
 /// Names one client request while a node holds it, so that the protocol can answer it later.
 pub type RequestId = u64;
@@ -216,4 +217,11 @@ pub trait Protocol: Send + Sized + 'static {
 
     /// What `GET /status` reports.
     fn status(&self) -> Status;
+
+    /// The committed prefix as running hashes, served on `GET /admin/log` so that the
+    /// harness can compare replicas (see [`crate::committed_log`]). Every built-in protocol
+    /// keeps one; a protocol without one answers `None` and the route says so.
+    fn committed_log(&self) -> Option<&CommittedLog> {
+        None
+    }
 }

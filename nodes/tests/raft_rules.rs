@@ -339,7 +339,7 @@ fn malformed_or_foreign_messages_change_nothing() {
     assert!(message(&mut node, 0, 9, stranger).is_empty());
     let huge_snapshot = Message::InstallSnapshot {
         term: 1,
-        snapshot: Snapshot { last_index: u64::MAX, last_term: 1, store: Store::new() },
+        snapshot: Snapshot { last_index: u64::MAX, last_term: 1, store: Store::new(), prefix_hash: 0 },
         round: 1,
     };
     assert!(message(&mut node, 0, 1, huge_snapshot).is_empty());
@@ -384,7 +384,7 @@ fn a_leader_survives_hostile_answers() {
 fn recovery_replays_snapshot_term_vote_entries_and_truncations() {
     let mut store = Store::new();
     store.apply(&put("k", 5)).unwrap();
-    let snapshot = Snapshot { last_index: 3, last_term: 1, store };
+    let snapshot = Snapshot { last_index: 3, last_term: 1, store, prefix_hash: 0 };
     let entry = |index, term| Entry { index, term, command: Command::Noop };
     let (node, effects) = boot(
         1,

@@ -88,6 +88,8 @@ fn a_stale_prepare_of_an_applied_transaction_is_not_prepared_again_after_a_snaps
         floor: 0,
         highest: 1,
         committed: vec![],
+        applied_count: 1,
+        prefix_hash: 0,
     };
     let mut out = Outbox::new();
     let mut node = TwoPc::recover(config(2), vec![Record::Snapshot(Box::new(snapshot))], ctx(0), &mut out);

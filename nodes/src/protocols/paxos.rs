@@ -50,6 +50,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Role as StatusRole, Status};
+use crate::committed_log::CommittedLog;
 use crate::protocol::{Config, Context, Outbox, Protocol, ReadMode, RequestId};
 
 pub mod acceptor;
@@ -183,6 +184,10 @@ impl Protocol for Paxos {
             // A timer of a role this node no longer has.
             (Timer::Election, Role::Leader(_)) | (Timer::Heartbeat, _) => {}
         }
+    }
+
+    fn committed_log(&self) -> Option<&CommittedLog> {
+        Some(self.learner.committed())
     }
 
     fn status(&self) -> Status {

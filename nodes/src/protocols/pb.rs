@@ -54,6 +54,7 @@ use std::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Role, Status};
+use crate::committed_log::CommittedLog;
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
 
@@ -151,6 +152,10 @@ pub struct PrimaryBackup<R: ReplyRule> {
     store: Store,
     /// How many log entries the store reflects (all of them between steps).
     applied: usize,
+    /// The applied entries as running hashes (`GET /admin/log`). Here "committed" means
+    /// applied on this node, which is all primary/backup knows; it shrinks when a deposed
+    /// primary's tail is dropped, which is what makes pb-async's divergence visible.
+    committed: CommittedLog,
     /// Highest epoch seen anywhere: a promotion goes above it.
     max_epoch_seen: u64,
     /// When each peer was last heard from (this node's clock).
@@ -308,6 +313,7 @@ impl<R: ReplyRule> PrimaryBackup<R> {
             Err(error) => return out.reply(request_id, Err(error)),
         };
         let entry = Entry { era: self.era, request };
+        self.committed.append_value(entry.era.epoch, &entry.request);
         self.log.push(entry.clone());
         self.applied = self.log.len();
         out.persist(Record::Entry(entry));
@@ -398,17 +404,28 @@ impl<R: ReplyRule> PrimaryBackup<R> {
                 let _ = store.apply(&entry.request);
             }
             self.store = store;
+            self.committed = committed_of(&self.log);
             let mut records = vec![Record::Era(self.era)];
             records.extend(self.log.iter().cloned().map(Record::Entry));
             out.rewrite(records);
         } else {
             for entry in &self.log[self.applied..] {
                 let _ = self.store.apply(&entry.request);
+                self.committed.append_value(entry.era.epoch, &entry.request);
             }
         }
         self.applied = self.log.len();
         out.send(from, Message::Ack { era: self.era, index: prev_index + entries.len() as u64 });
     }
+}
+
+/// The running hashes of a whole log, applied from the start.
+fn committed_of(log: &[Entry]) -> CommittedLog {
+    let mut committed = CommittedLog::new();
+    for entry in log {
+        committed.append_value(entry.era.epoch, &entry.request);
+    }
+    committed
 }
 
 impl Message {
@@ -448,6 +465,7 @@ impl<R: ReplyRule> Protocol for PrimaryBackup<R> {
             role: Role::Backup,
             max_epoch_seen: era.epoch,
             applied: log.len(),
+            committed: committed_of(&log),
             era,
             log,
             store,
@@ -572,6 +590,10 @@ impl<R: ReplyRule> Protocol for PrimaryBackup<R> {
                 }
             }
         }
+    }
+
+    fn committed_log(&self) -> Option<&CommittedLog> {
+        Some(&self.committed)
     }
 
     fn status(&self) -> Status {

@@ -44,6 +44,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{NodeId, Request, Role, Status};
+use crate::committed_log::CommittedLog;
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
 
@@ -100,6 +101,10 @@ pub struct Snapshot {
     pub last_index: u64,
     pub last_term: u64,
     pub store: Store,
+    /// The committed log's running hash at `last_index` ([`crate::committed_log`]), so
+    /// that a node that installs or recovers the snapshot keeps a comparable prefix.
+    #[serde(default)]
+    pub prefix_hash: u64,
 }
 
 /// Why a follower refused an AppendEntries, so that the leader can skip back a whole term at
@@ -208,6 +213,8 @@ pub struct Raft {
     /// The highest index applied to `store`; never above `commit_index`.
     applied_index: u64,
     store: Store,
+    /// What was applied, as running hashes (`GET /admin/log`).
+    committed: CommittedLog,
     /// The latest snapshot, sent to followers whose next entry was compacted away.
     snapshot: Option<Snapshot>,
     role: RoleState,
@@ -249,6 +256,10 @@ impl Protocol for Raft {
             Timer::Heartbeat => self.heartbeat(ctx, out),
             Timer::CheckQuorum => self.check_quorum(ctx, out),
         }
+    }
+
+    fn committed_log(&self) -> Option<&CommittedLog> {
+        Some(&self.committed)
     }
 
     fn status(&self) -> Status {

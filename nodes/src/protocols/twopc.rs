@@ -73,6 +73,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Role, Status};
+use crate::committed_log::CommittedLog;
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
 
@@ -129,6 +130,12 @@ pub struct Snapshot {
     pub highest: TxId,
     /// Coordinator: committed transactions some participant may still ask about.
     pub committed: Vec<TxId>,
+    /// How many transactions were applied, and the committed log's running hash then
+    /// ([`crate::committed_log`]).
+    #[serde(default)]
+    pub applied_count: u64,
+    #[serde(default)]
+    pub prefix_hash: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -380,7 +387,10 @@ impl TwoPc {
             floor: p.floor,
             highest,
             committed,
+            applied_count: p.committed.last_index(),
+            prefix_hash: p.committed.last_hash(),
         };
+        p.committed.compact_to(p.committed.last_index());
         let mut records = vec![Record::Snapshot(Box::new(snapshot))];
         for (&txid, ops) in &p.in_doubt {
             records.push(Record::Prepared { txid, ops: ops.clone() });
@@ -470,8 +480,11 @@ impl Protocol for TwoPc {
                         floor,
                         highest,
                         committed: known,
+                        applied_count,
+                        prefix_hash,
                     } = *snapshot;
                     participant = Participant {
+                        committed: CommittedLog::starting_at(applied_count, applied_through, prefix_hash),
                         store,
                         applied_through,
                         committed_through,
@@ -547,6 +560,10 @@ impl Protocol for TwoPc {
             }
         }
         self.maybe_compact(out);
+    }
+
+    fn committed_log(&self) -> Option<&CommittedLog> {
+        Some(&self.participant.committed)
     }
 
     fn status(&self) -> Status {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{get, post};
@@ -19,8 +19,10 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
+use super::clock::ClockChange;
 use super::node::{Answer, ClientInput};
 use crate::api::{body, ApiError, ErrorBody, ErrorCode, Request, Response};
+use crate::committed_log::LogQuery;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -41,6 +43,8 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/txn", post(txn))
         .route("/status", get(status))
         .route("/health", get(health))
+        .route("/admin/log", get(admin_log))
+        .route("/admin/clock", post(admin_clock))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -106,6 +110,61 @@ async fn status(State(state): State<ApiState>) -> HttpResponse {
         Ok(Err(_)) => error(stopped()),
         Err(_) => error(ApiError::new(ErrorCode::Timeout, "the node did not report its status in time")),
     }
+}
+
+/// `GET /admin/log?from=K&limit=N`: the committed prefix as running hashes
+/// ([`crate::committed_log`]).
+async fn admin_log(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> HttpResponse {
+    let query = match log_query(raw.as_deref()) {
+        Ok(query) => query,
+        Err(message) => return error(ApiError::new(ErrorCode::BadRequest, message)),
+    };
+    let (tx, rx) = oneshot::channel();
+    if state.inbox.try_send(ClientInput::Log { query, answer: tx }).is_err() {
+        return error(busy());
+    }
+    match tokio::time::timeout(state.wait, rx).await {
+        Ok(Ok(Some(page))) => (StatusCode::OK, Json(page)).into_response(),
+        Ok(Ok(None)) => error(ApiError::new(ErrorCode::NotFound, "this protocol keeps no committed log")),
+        Ok(Err(_)) => error(stopped()),
+        Err(_) => error(ApiError::new(ErrorCode::Timeout, "the node did not report its log in time")),
+    }
+}
+
+/// `POST /admin/clock`: skew the protocol's clock ([`super::clock`]).
+async fn admin_clock(State(state): State<ApiState>, raw: RawBody) -> HttpResponse {
+    let change = match raw {
+        Ok(bytes) => ClockChange::parse(&bytes),
+        Err(e) => Err(format!("could not read the request body: {}", e.body_text())),
+    };
+    let change = match change {
+        Ok(change) => change,
+        Err(message) => return error(ApiError::new(ErrorCode::BadRequest, message)),
+    };
+    let (tx, rx) = oneshot::channel();
+    if state.inbox.try_send(ClientInput::Clock { change, answer: tx }).is_err() {
+        return error(busy());
+    }
+    match tokio::time::timeout(state.wait, rx).await {
+        Ok(Ok(reading)) => (StatusCode::OK, Json(reading)).into_response(),
+        Ok(Err(_)) => error(stopped()),
+        Err(_) => error(ApiError::new(ErrorCode::Timeout, "the node did not change its clock in time")),
+    }
+}
+
+/// `from` and `limit` out of a raw query string; any other parameter is refused.
+fn log_query(raw: Option<&str>) -> Result<LogQuery, String> {
+    let mut from = None;
+    let mut limit = None;
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "from" => from = Some(value),
+            "limit" => limit = Some(value),
+            other => return Err(format!("unknown query parameter {other:?}; expected from, limit")),
+        }
+    }
+    LogQuery::parse(from, limit)
 }
 
 async fn health() -> HttpResponse {

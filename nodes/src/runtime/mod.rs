@@ -13,6 +13,7 @@
 //! - [`transport`]: one-way peer links with bounded, lossy queues and backoff.
 //! - [`wal`]: the checksummed write-ahead log and its crash recovery ([`crc32`]).
 //! - [`timers`]: the protocol's named timers.
+//! - [`clock`]: the protocol's clock, skewable through `POST /admin/clock`.
 //! - [`node`]: the actor that steps the protocol and keeps the durability contract.
 //! - [`http`]: the client API.
 //! - [`args`]: the command line, shared by `faultline-node` and `faultline node`.
@@ -38,6 +39,7 @@ use crate::protocol::{Config, Options, Protocol};
 use crate::protocols::ProtocolName;
 
 pub mod args;
+pub mod clock;
 pub mod crc32;
 pub mod frame;
 pub mod http;

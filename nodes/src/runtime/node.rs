@@ -17,7 +17,7 @@
 //! actor answers `timeout` (indefinite) and drops any later answer.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use rand::{RngCore, SeedableRng};
@@ -25,11 +25,13 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::clock::{ClockChange, ClockReading, SkewedClock};
 use super::frame;
 use super::timers::Timers;
 use super::transport::{Outbound, SendRefused};
 use super::wal::Wal;
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Status};
+use crate::committed_log::{LogPage, LogQuery};
 use crate::protocol::{Config, Context, Effect, Outbox, Protocol, RequestId};
 
 /// Inputs taken before one fsync covers them all.
@@ -43,8 +45,23 @@ pub type Answer = Result<Response, ApiError>;
 /// What the HTTP layer asks of the actor.
 #[derive(Debug)]
 pub enum ClientInput {
-    Request { body: Request, answer: oneshot::Sender<Answer> },
-    Status { answer: oneshot::Sender<Status> },
+    Request {
+        body: Request,
+        answer: oneshot::Sender<Answer>,
+    },
+    Status {
+        answer: oneshot::Sender<Status>,
+    },
+    /// `GET /admin/log`: `None` if the protocol keeps no committed log.
+    Log {
+        query: LogQuery,
+        answer: oneshot::Sender<Option<LogPage>>,
+    },
+    /// `POST /admin/clock`.
+    Clock {
+        change: ClockChange,
+        answer: oneshot::Sender<ClockReading>,
+    },
 }
 
 /// The actor's state: the protocol and everything that executes its effects.
@@ -54,11 +71,12 @@ pub struct Node<P: Protocol> {
     wal: Wal,
     outbound: Outbound,
     timers: Timers<P::Timer>,
-    clock: Clock,
+    /// The protocol's (skewable) clock; timers run on it, request deadlines on real time.
+    clock: SkewedClock,
     random: ChaCha8Rng,
     request_timeout_ms: u64,
     pending: BTreeMap<RequestId, Pending>,
-    /// (deadline_ms, request): the next request to time out is the first entry.
+    /// (real deadline_ms, request): the next request to time out is the first entry.
     deadlines: BTreeSet<(u64, RequestId)>,
     next_request: RequestId,
     /// Effects of steps not yet covered by an fsync.
@@ -69,20 +87,6 @@ pub struct Node<P: Protocol> {
 struct Pending {
     answer: oneshot::Sender<Answer>,
     deadline_ms: u64,
-}
-
-/// Milliseconds since the node started, on the monotonic clock.
-#[derive(Debug, Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    fn now_ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
-    }
-
-    fn instant_at(&self, ms: u64) -> Instant {
-        self.0 + Duration::from_millis(ms)
-    }
 }
 
 impl<P: Protocol> Node<P> {
@@ -103,7 +107,7 @@ impl<P: Protocol> Node<P> {
         }
         let seed: u64 = rand::random();
         info!(id = config.id, protocol = P::NAME, records = decoded.len(), seed, "recovering");
-        let clock = Clock(Instant::now());
+        let mut clock = SkewedClock::new(Instant::now());
         let mut random = ChaCha8Rng::seed_from_u64(seed);
         let ctx = Context { now_ms: clock.now_ms(), random: random.next_u64() };
         let mut out = Outbox::new();
@@ -141,8 +145,7 @@ impl<P: Protocol> Node<P> {
     {
         tokio::pin!(shutdown);
         loop {
-            let wake =
-                self.next_wake_ms().map(|ms| tokio::time::Instant::from_std(self.clock.instant_at(ms)));
+            let wake = self.next_wake().map(tokio::time::Instant::from_std);
             tokio::select! {
                 () = &mut shutdown => {
                     info!("shutting down");
@@ -178,6 +181,16 @@ impl<P: Protocol> Node<P> {
                 let _ = answer.send(self.protocol.status());
                 Ok(())
             }
+            ClientInput::Log { query, answer } => {
+                let _ = answer.send(self.protocol.committed_log().map(|log| log.page(self.id, query)));
+                Ok(())
+            }
+            ClientInput::Clock { change, answer } => {
+                let reading = self.clock.apply(change);
+                info!(?change, ?reading, "clock changed");
+                let _ = answer.send(reading);
+                Ok(())
+            }
             ClientInput::Request { body, answer } => {
                 if self.pending.len() >= MAX_IN_FLIGHT_REQUESTS {
                     let _ = answer.send(Err(ApiError::new(
@@ -188,7 +201,7 @@ impl<P: Protocol> Node<P> {
                 }
                 let request = self.next_request;
                 self.next_request += 1;
-                let deadline_ms = self.clock.now_ms() + self.request_timeout_ms;
+                let deadline_ms = self.clock.real_ms() + self.request_timeout_ms;
                 self.pending.insert(request, Pending { answer, deadline_ms });
                 self.deadlines.insert((deadline_ms, request));
                 self.step(|protocol, ctx, out| protocol.on_request(ctx, request, body, out))
@@ -206,6 +219,7 @@ impl<P: Protocol> Node<P> {
         while let Some(timer) = self.timers.pop_due(now_ms) {
             self.step(|protocol, ctx, out| protocol.on_timer(ctx, timer, out))?;
         }
+        let now_ms = self.clock.real_ms();
         while let Some(&(deadline_ms, request)) = self.deadlines.first() {
             if deadline_ms > now_ms {
                 break;
@@ -225,9 +239,11 @@ impl<P: Protocol> Node<P> {
         Ok(())
     }
 
-    fn next_wake_ms(&self) -> Option<u64> {
-        let timer = self.timers.next_deadline();
-        let request = self.deadlines.first().map(|&(deadline_ms, _)| deadline_ms);
+    /// The real instant of the next timer (on the protocol's clock) or request deadline.
+    fn next_wake(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let timer = self.timers.next_deadline().map(|ms| now + self.clock.real_wait(now, ms));
+        let request = self.deadlines.first().map(|&(deadline_ms, _)| self.clock.real_instant(deadline_ms));
         match (timer, request) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use super::message::{Slot, Value};
 use crate::api::{ApiError, Response};
+use crate::committed_log::CommittedLog;
 use crate::state_machine::Store;
 
 /// The learned log and the applied state.
@@ -19,6 +20,9 @@ pub struct Learner {
     /// Slots 1..=applied are chosen and applied, in order.
     applied: Slot,
     store: Store,
+    /// Slots 1..=applied as running hashes (`GET /admin/log`); a slot's term is the ballot
+    /// round of the command's proposer (0 for a no-op).
+    committed: CommittedLog,
 }
 
 /// One slot applied to the store.
@@ -62,6 +66,11 @@ impl Learner {
                 Value::Noop => Ok(Response::Done {}),
                 Value::Command { request, .. } => self.store.apply(request),
             };
+            let (round, content) = match value {
+                Value::Noop => (0, None),
+                Value::Command { id, request } => (id.ballot.round, Some(request)),
+            };
+            self.committed.append_value(round, &content);
             done.push(Applied { slot: self.applied, value: value.clone(), result });
         }
         done
@@ -100,6 +109,10 @@ impl Learner {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn committed(&self) -> &CommittedLog {
+        &self.committed
     }
 }
 

@@ -63,6 +63,7 @@ impl Raft {
                 Command::Noop => Ok(Response::Done {}),
                 Command::Request { request } => self.store.apply(request),
             };
+            self.committed.append_value(entry.term, &entry.command);
             self.applied_index = index;
             if let RoleState::Leader(leadership) = &mut self.role {
                 if let Some(request) = leadership.pending_writes.remove(&index) {

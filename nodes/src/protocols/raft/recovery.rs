@@ -11,6 +11,7 @@
 use super::log::Log;
 use super::state::RoleState;
 use super::{Raft, Record};
+use crate::committed_log::CommittedLog;
 use crate::protocol::Config;
 use crate::state_machine::Store;
 
@@ -24,6 +25,7 @@ impl Raft {
             commit_index: 0,
             applied_index: 0,
             store: Store::new(),
+            committed: CommittedLog::new(),
             snapshot: None,
             role: RoleState::Follower,
             leader: None,
@@ -60,6 +62,11 @@ impl Raft {
                     }
                     raft.log.compact_to(snapshot.last_index, snapshot.last_term);
                     raft.store = snapshot.store.clone();
+                    raft.committed = CommittedLog::starting_at(
+                        snapshot.last_index,
+                        snapshot.last_term,
+                        snapshot.prefix_hash,
+                    );
                     raft.commit_index = snapshot.last_index;
                     raft.applied_index = snapshot.last_index;
                     raft.snapshot = Some(snapshot);

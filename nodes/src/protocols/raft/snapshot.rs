@@ -9,6 +9,7 @@
 use super::state::RoleState;
 use super::{Raft, Record, Snapshot};
 use crate::api::NodeId;
+use crate::committed_log::CommittedLog;
 use crate::protocol::{Context, Outbox};
 
 impl Raft {
@@ -19,8 +20,15 @@ impl Raft {
             return;
         }
         let Some(last_term) = self.log.term_at(self.applied_index) else { return };
-        let snapshot = Snapshot { last_index: self.applied_index, last_term, store: self.store.clone() };
+        let snapshot = Snapshot {
+            last_index: self.applied_index,
+            last_term,
+            store: self.store.clone(),
+            prefix_hash: self.committed.last_hash(),
+        };
+        debug_assert_eq!(self.committed.last_index(), self.applied_index);
         self.log.compact_to(snapshot.last_index, snapshot.last_term);
+        self.committed.compact_to(snapshot.last_index);
         self.snapshot = Some(snapshot);
         out.rewrite(self.wal_records());
     }
@@ -66,6 +74,7 @@ impl Raft {
         let last_index = snapshot.last_index;
         self.log.compact_to(snapshot.last_index, snapshot.last_term);
         self.store = snapshot.store.clone();
+        self.committed = CommittedLog::starting_at(last_index, snapshot.last_term, snapshot.prefix_hash);
         self.commit_index = last_index;
         self.applied_index = last_index;
         self.snapshot = Some(snapshot);

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::{OpResult, Record, TwoPc, TxId};
 use crate::api::Request;
+use crate::committed_log::CommittedLog;
 use crate::protocol::Outbox;
 use crate::state_machine::Store;
 
@@ -35,6 +36,9 @@ pub(super) struct Participant {
     pub(super) highest: TxId,
     /// Transactions applied since the log was last compacted.
     pub(super) since_snapshot: u64,
+    /// The committed transactions in the order applied here, as running hashes
+    /// (`GET /admin/log`): index n is the n-th transaction applied, its term the txid.
+    pub(super) committed: CommittedLog,
 }
 
 impl Participant {
@@ -99,6 +103,7 @@ impl Participant {
             }
             let (txid, ops) = entry.remove_entry();
             let results = ops.iter().map(|op| self.store.apply(op)).collect();
+            self.committed.append_value(txid, &(txid, &ops));
             self.applied_through = self.applied_through.max(txid);
             self.since_snapshot += 1;
             applied.push((txid, results));
