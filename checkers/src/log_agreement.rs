@@ -88,6 +88,8 @@ pub struct LogAgreementReport {
     pub divergent_indexes: usize,
     /// Entries rewritten plus commit indexes that fell.
     pub shrinks: usize,
+    /// The first divergence between two nodes, even past the kept examples.
+    pub first_divergence: Option<Violation>,
     /// The first [`MAX_REPORTED`] violations, in the order they were seen.
     pub examples: Vec<Violation>,
 }
@@ -102,7 +104,8 @@ impl LogAgreementReport {
                 self.nodes, self.highest_index, self.samples
             ),
             Verdict::Invalid => {
-                let first = match self.examples.first() {
+                // Two nodes disagreeing says more than one node's lapse: shown first.
+                let first = match self.first_divergence.as_ref().or(self.examples.first()) {
                     Some(v) => describe(v),
                     None => "no example kept".to_string(),
                 };
@@ -144,6 +147,7 @@ pub fn check(samples: &[LogSample]) -> LogAgreementReport {
     let mut own: BTreeMap<u32, BTreeMap<u64, Sighting>> = BTreeMap::new();
     let mut last: BTreeMap<u32, (u64, u32)> = BTreeMap::new();
     let mut divergent: BTreeMap<u64, ()> = BTreeMap::new();
+    let mut first_divergence = None;
     let mut shrinks = 0;
     let mut examples = Vec::new();
     let keep = |v: Violation, examples: &mut Vec<Violation>| {
@@ -210,6 +214,7 @@ pub fn check(samples: &[LogSample]) -> LogAgreementReport {
         highest_index: first.keys().next_back().copied().unwrap_or(0),
         divergent_indexes: divergent.len(),
         shrinks,
+        first_divergence,
         examples,
     }
 }

@@ -43,10 +43,13 @@ pub enum FaultKind {
     /// replica and point the others at it; at the stop, heal and make the old primary a
     /// replica of the new one. Only for systems with an operator (not in `all`).
     Failover,
+    /// Skew one node's clock (a jump, a strobe, or a fast or slow rate), the leader's in
+    /// about half the draws; reset at the stop.
+    Clock,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::PartitionHalves,
         FaultKind::PartitionRandomHalves,
         FaultKind::PartitionOne,
@@ -62,6 +65,7 @@ impl FaultKind {
         FaultKind::Pause,
         FaultKind::KillAll,
         FaultKind::LoseDisk,
+        FaultKind::Clock,
     ];
 
     pub const PARTITIONS: [FaultKind; 7] = [
@@ -101,6 +105,7 @@ impl FaultKind {
             FaultKind::KillAll => "kill-all",
             FaultKind::LoseDisk => "lose-disk",
             FaultKind::Failover => "failover",
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -154,7 +159,7 @@ mod tests {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }
         assert_eq!(FaultKind::parse_list("partition,kill").unwrap().len(), 8);
-        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 15);
+        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 16);
         assert!(FaultKind::parse_list("none").unwrap().is_empty());
         let err = FaultKind::parse_list("partition,explode").unwrap_err();
         assert!(err.contains("explode"), "{err}");

@@ -5,15 +5,17 @@
 //! interval later (Jepsen's default rhythm). That keeps every window of the history
 //! attributable to exactly one fault. Targets are chosen at generation time (which half,
 //! which node to kill), so a replayed schedule hits the same nodes; only
-//! `partition-leader` and `failover` are resolved when they run, because the leader is a
-//! fact of that run.
+//! `partition-leader`, `failover` and a `clock` fault aimed at the leader are resolved
+//! when they run, because the leader is a fact of that run.
 
 use nodes::api::NodeId;
 use rand::seq::SliceRandom;
+use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::clock::ClockSkew;
 use super::kinds::FaultKind;
 use super::partitions;
 use crate::proxy::{Grudge, LinkFaults};
@@ -89,6 +91,13 @@ pub enum Fault {
     /// Cut off whichever node is primary when the step runs and promote another (see
     /// [`FaultKind::Failover`]).
     Failover,
+    /// Skew a node's clock (`node` absent: whichever node leads when the step runs); the
+    /// stop resets it.
+    Clock {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeId>,
+        skew: ClockSkew,
+    },
 }
 
 impl Fault {
@@ -99,11 +108,12 @@ impl Fault {
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::LoseDisk { .. } => FaultKind::LoseDisk,
             Fault::Failover => FaultKind::Failover,
+            Fault::Clock { .. } => FaultKind::Clock,
         }
     }
 
     /// The family named in the history's `f`: `partition`, `latency`, `loss`,
-    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`, `failover`.
+    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`, `failover`, `clock`.
     pub fn family(&self) -> &'static str {
         match self {
             Fault::Partition { .. } | Fault::PartitionLeader => "partition",
@@ -112,6 +122,7 @@ impl Fault {
             Fault::Pause { .. } => "pause",
             Fault::LoseDisk { .. } => "lose-disk",
             Fault::Failover => "failover",
+            Fault::Clock { .. } => "clock",
         }
     }
 }
@@ -151,7 +162,7 @@ impl Schedule {
                 return Err(format!("more than {MAX_STEPS} steps: raise the nemesis interval"));
             }
             let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
-            let fault = concrete(kind, &nodes, &mut rng);
+            let fault = concrete(kind, &nodes, params.interval_ms, &mut rng);
             steps.push(Step { at_ms, id, action: Action::Start, fault: fault.clone() });
             steps.push(Step { at_ms: at_ms + params.interval_ms, id, action: Action::Stop, fault });
             id += 1;
@@ -212,6 +223,14 @@ impl Schedule {
                         return err(format!("node {node} is not in the schedule's nodes"));
                     }
                 }
+                Fault::Clock { node, skew } => {
+                    if let Some(n) = node.filter(|n| !known(n)) {
+                        return err(format!("node {n} is not in the schedule's nodes"));
+                    }
+                    if let Err(e) = skew.validate() {
+                        return err(e);
+                    }
+                }
                 Fault::PartitionLeader | Fault::Failover => {}
             }
         }
@@ -219,7 +238,7 @@ impl Schedule {
     }
 }
 
-fn concrete(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
+fn concrete(kind: FaultKind, nodes: &[NodeId], interval_ms: u64, rng: &mut ChaCha8Rng) -> Fault {
     let any = |rng: &mut ChaCha8Rng| *nodes.choose(rng).expect("nodes is not empty");
     let partition = |grudge| Fault::Partition { kind, grudge };
     let link = |faults| Fault::Link { kind, faults };
@@ -243,5 +262,10 @@ fn concrete(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
         FaultKind::Pause => Fault::Pause { nodes: vec![any(rng)] },
         FaultKind::LoseDisk => Fault::LoseDisk { node: any(rng) },
         FaultKind::Failover => Fault::Failover,
+        FaultKind::Clock => {
+            // The leader's clock matters most to leases; the others' to elections.
+            let node = if rng.gen_bool(0.5) { None } else { Some(any(rng)) };
+            Fault::Clock { node, skew: ClockSkew::draw(rng, interval_ms) }
+        }
     }
 }

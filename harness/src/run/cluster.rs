@@ -129,6 +129,20 @@ impl Cluster {
                 needs_netem.join(", ")
             );
         }
+        let fake_clock = spec.nemesis.contains(&FaultKind::Clock);
+        if fake_clock {
+            match spec.system {
+                SystemName::Etcd => eprintln!(
+                    "faultline: {}; clock faults will be recorded as not taken effect",
+                    crate::system::etcd::ETCD_CLOCK_REASON
+                ),
+                _ if crate::system::faketime::library().is_none() => eprintln!(
+                    "faultline: libfaketime is not installed (Debian package faketime); clock faults will be \
+                     recorded as not taken effect"
+                ),
+                _ => eprintln!("faultline: node clocks are skewed through libfaketime (LD_PRELOAD)"),
+            }
+        }
         let topology = network.topology();
         let system: Arc<dyn System> = match spec.system {
             SystemName::Etcd => Arc::new(Etcd::new(
@@ -137,7 +151,7 @@ impl Cluster {
             )?),
             SystemName::Redis => Arc::new(Redis::new(
                 topology,
-                RedisOptions { appendfsync: spec.redis_appendfsync, ..RedisOptions::default() },
+                RedisOptions { appendfsync: spec.redis_appendfsync, fake_clock, ..RedisOptions::default() },
             )),
             SystemName::Faultline => anyhow::bail!("faultline's own nodes run behind the proxy, not here"),
         };

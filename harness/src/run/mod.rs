@@ -274,7 +274,8 @@ async fn phases(
         clients.spawn(run_client(shared.clone(), worker, stopped.clone()));
     }
     let nemesis = Nemesis::new(cluster.supervisor.clone(), cluster.network.clone(), NemesisConfig::default())
-        .with_operator(cluster.system.clone());
+        .with_operator(cluster.system.clone())
+        .with_clocks(cluster.system.clone());
     let mut nemesis_task = JoinSet::new();
     nemesis_task.spawn(faults::drive(
         nemesis,
