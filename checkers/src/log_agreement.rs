@@ -187,10 +187,9 @@ pub fn check(samples: &[LogSample]) -> LogAgreementReport {
                 }
                 Some(f) if f.hash != e.hash && f.node != s.node => {
                     if divergent.insert(e.index, ()).is_none() {
-                        keep(
-                            Violation::Divergence { index: e.index, first: *f, second: seen },
-                            &mut examples,
-                        );
+                        let v = Violation::Divergence { index: e.index, first: *f, second: seen };
+                        first_divergence.get_or_insert(v);
+                        keep(v, &mut examples);
                     }
                 }
                 Some(_) => {}
@@ -265,6 +264,7 @@ mod tests {
             other => panic!("expected a divergence, got {other:?}"),
         }
         assert!(report.summary().contains("at index 2 node 1 committed term 1"), "{}", report.summary());
+        assert_eq!(report.first_divergence, Some(report.examples[0]));
     }
 
     #[test]
@@ -305,6 +305,7 @@ mod tests {
         let b: Vec<_> = (1..=100).map(|i| (i, 2, 1000 + i)).collect();
         let report = check(&[sample(1, 1, 0, &a), sample(2, 2, 0, &b)]);
         assert_eq!(report.divergent_indexes, 100);
+        assert!(matches!(report.first_divergence, Some(Violation::Divergence { index: 1, .. })));
         assert_eq!(report.examples.len(), MAX_REPORTED);
     }
 }

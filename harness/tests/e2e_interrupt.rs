@@ -9,6 +9,7 @@ use std::time::Duration;
 use checkers::Verdict;
 use e2e_support::*;
 
+#[allow(unsafe_code, reason = "kill(2) sends the harness its Ctrl-C")]
 #[test]
 fn sigint_mid_run_leaves_no_process_and_a_checkable_history() {
     let dir = tempfile::tempdir().unwrap();

@@ -22,6 +22,7 @@ use checkers::Verdict;
 use e2e_support::*;
 
 /// Fail, saying why, unless this machine can run `binary` in network namespaces.
+#[allow(unsafe_code, reason = "geteuid(2)")]
 fn require(binary: &str, package: &str) {
     // SAFETY: geteuid(2) has no preconditions.
     let euid = unsafe { libc::geteuid() };
@@ -203,6 +204,7 @@ fn redis_failover_loses_acknowledged_writes() {
 
 /// Ctrl-C in the middle of a Redis run: the nodes die, the namespaces, bridge, rules and
 /// state file go, and the history recorded so far stays checkable.
+#[allow(unsafe_code, reason = "kill(2) sends the harness its Ctrl-C")]
 #[test]
 fn sigint_mid_run_removes_the_namespaces_and_keeps_the_history() {
     require("redis-server", "redis-server");

@@ -42,6 +42,7 @@ impl Drop for KillOnDrop {
 struct KillPidOnDrop(u32);
 
 impl Drop for KillPidOnDrop {
+    #[allow(unsafe_code, reason = "kill(2) of the sleeper by exact pid")]
     fn drop(&mut self) {
         if process_alive(self.0) {
             // SAFETY: kill(2) on the sleeper this test started.

@@ -7,7 +7,7 @@
 
 mod netns_support;
 
-use faultline::{host, net, netns, proxy};
+use faultline::{host, net, netns};
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
@@ -15,10 +15,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use host::{Host, NodeAddrs, NodeSpec, NodeState};
+use net::Grudge;
 use net::Network;
 use netns::{NetnsHost, NetnsNetwork};
 use netns_support::*;
-use proxy::Grudge;
 
 const ENTRY: &str = "fake_roles_entry";
 const PORT: u16 = 7000;

@@ -7,19 +7,19 @@
 
 mod netns_support;
 
-use faultline::{host, net, netns, proxy};
+use faultline::{host, net, netns};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use net::Network;
+use net::{Grudge, LinkFaults};
 use netns::{NetnsNetwork, RunTag};
 use netns_support::*;
-use proxy::{Grudge, LinkFaults};
 
 fn v4(net: &NetnsNetwork, id: u32) -> Ipv4Addr {
     match net.topology().nodes[&id] {
         IpAddr::V4(a) => a,
-        other => panic!("node {id} has a non-IPv4 address {other}"),
+        IpAddr::V6(other) => panic!("node {id} has a non-IPv4 address {other}"),
     }
 }
 

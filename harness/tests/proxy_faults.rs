@@ -1,13 +1,14 @@
 //! The fault proxy against plain TCP sink servers: frame counting, seeded frame faults
 //! (probabilities 0 and 1, so every assertion is exact), grudges, one-way cuts, byte mode.
 
-use faultline::proxy;
+use faultline::{net, proxy};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use proxy::{Grudge, LinkFaults, Proxy, ProxyConfig};
+use net::{Grudge, LinkFaults};
+use proxy::{Proxy, ProxyConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;

@@ -248,6 +248,7 @@ impl Drop for FakeHarness {
     }
 }
 
+#[allow(unsafe_code, reason = "kill(2) of the fake harness's process group")]
 #[tokio::test]
 async fn killing_the_harness_process_group_leaves_no_node() {
     let run = tempfile::tempdir().unwrap();
@@ -265,6 +266,7 @@ async fn killing_the_harness_process_group_leaves_no_node() {
     }
 }
 
+#[allow(unsafe_code, reason = "kill(2) sends the fake harness SIGTERM")]
 #[tokio::test]
 async fn sigterm_to_the_harness_shuts_every_node_down() {
     let run = tempfile::tempdir().unwrap();

@@ -103,7 +103,7 @@ impl Default for Options {
 }
 
 /// How a protocol that offers a choice serves reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadMode {
     /// Linearizable: the leader confirms it still leads (ReadIndex, a quorum round) first.

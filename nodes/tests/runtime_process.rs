@@ -175,6 +175,7 @@ async fn a_log_corrupt_in_the_middle_is_refused_and_kept() {
     assert_eq!(std::fs::read(&wal).unwrap(), bytes, "the corrupt log must be kept as evidence");
 }
 
+#[allow(unsafe_code, reason = "kill(2) sends the node SIGTERM")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_node_cleanly() {
     let dir = tempfile::tempdir().unwrap();

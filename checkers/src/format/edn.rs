@@ -182,7 +182,7 @@ impl<'a> Reader<'a> {
                 match b {
                     b'(' => Edn::List(items),
                     b'[' => Edn::Vector(items),
-                    _ => self.pairs(items, line)?,
+                    _ => Self::pairs(items, line)?,
                 }
             }
             b')' | b']' | b'}' => {
@@ -205,7 +205,7 @@ impl<'a> Reader<'a> {
         Ok(Some(form))
     }
 
-    fn pairs(&self, items: Vec<Edn>, line: usize) -> Result<Edn, EdnError> {
+    fn pairs(items: Vec<Edn>, line: usize) -> Result<Edn, EdnError> {
         if items.len() & 1 == 1 {
             return Err(EdnError {
                 line,

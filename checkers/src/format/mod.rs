@@ -221,7 +221,7 @@ pub fn detect(text: &str) -> Option<Format> {
     let mut chars = start.chars();
     match chars.next()? {
         '{' => match chars.as_str().trim_start().chars().next() {
-            Some('"') | Some('}') => Some(Format::Jsonl),
+            Some('"' | '}') => Some(Format::Jsonl),
             _ if is_kv_line(start.lines().next().unwrap_or("")) => Some(Format::PorcupineKv),
             _ => Some(Format::Edn),
         },

@@ -25,7 +25,7 @@ const HELD: StateId = 1;
 impl MutexModel {
     pub(crate) fn new(initial: Option<Value>) -> Result<Self, String> {
         match initial {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(MutexModel { held: false }),
+            None | Some(Value::Null | Value::Bool(false)) => Ok(MutexModel { held: false }),
             Some(Value::Bool(true)) => Ok(MutexModel { held: true }),
             Some(other) => {
                 Err(format!("the mutex model's initial value is true (held) or false, got {other}"))

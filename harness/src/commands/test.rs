@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use nodes::flags::ProtocolFlags;
 use nodes::protocols::ProtocolName;
 use workloads::{Workload, WorkloadName};
 
@@ -71,27 +72,9 @@ pub struct Args {
     #[arg(long, default_value_t = 30.0)]
     pub check_time_limit: f64,
 
-    /// Protocol option: how reads are served (quorum, or the unsafe local).
-    #[arg(long, value_parser = ["quorum", "local"])]
-    pub read: Option<String>,
-    /// Protocol option: heartbeat period in milliseconds.
-    #[arg(long)]
-    pub heartbeat_ms: Option<u64>,
-    /// Protocol option: election timeout lower bound in milliseconds.
-    #[arg(long)]
-    pub election_timeout_min_ms: Option<u64>,
-    /// Protocol option: election timeout upper bound in milliseconds.
-    #[arg(long)]
-    pub election_timeout_max_ms: Option<u64>,
-    /// Protocol option (paxos): run phase 1 for every value.
-    #[arg(long)]
-    pub phase1_every_op: bool,
-    /// Protocol option (raft): snapshot after this many applied entries (0: never).
-    #[arg(long)]
-    pub snapshot_every: Option<u64>,
-    /// Protocol option: most log entries in one message.
-    #[arg(long)]
-    pub max_batch: Option<usize>,
+    /// Protocol options, passed to every node as given (faultline's own nodes only).
+    #[command(flatten)]
+    pub protocol_flags: ProtocolFlags,
     /// etcd: serve reads from the member's local state (serializable) instead of through
     /// the leader (linearizable, the default).
     #[arg(long)]
@@ -168,22 +151,7 @@ impl Args {
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || name == "latest" {
             return Err(format!("--name {name:?} cannot be a directory name"));
         }
-        let mut node_args = Vec::new();
-        let mut option = |flag: &str, value: Option<String>| {
-            if let Some(v) = value {
-                node_args.push(format!("--{flag}"));
-                node_args.push(v);
-            }
-        };
-        option("read", self.read.clone());
-        option("heartbeat-ms", self.heartbeat_ms.map(|v| v.to_string()));
-        option("election-timeout-min-ms", self.election_timeout_min_ms.map(|v| v.to_string()));
-        option("election-timeout-max-ms", self.election_timeout_max_ms.map(|v| v.to_string()));
-        option("snapshot-every", self.snapshot_every.map(|v| v.to_string()));
-        option("max-batch", self.max_batch.map(|v| v.to_string()));
-        if self.phase1_every_op {
-            node_args.push("--phase1-every-op".to_string());
-        }
+        let node_args = self.protocol_flags.to_argv();
         if !self.system.is_builtin() && !node_args.is_empty() {
             return Err(format!(
                 "protocol options ({}) apply to faultline's own nodes, not to --system {}",
@@ -210,7 +178,7 @@ impl Args {
             schedule: self.schedule.clone(),
             op_timeout: Duration::from_millis(self.op_timeout_ms),
             check_time_limit,
-            node_args,
+            protocol_flags: self.protocol_flags.clone(),
         })
     }
 }
@@ -276,7 +244,10 @@ mod tests {
         let spec = parse(&["--read", "local", "--heartbeat-ms", "20", "--phase1-every-op", "--seed", "7"])
             .to_spec()
             .unwrap();
-        assert_eq!(spec.node_args, vec!["--read", "local", "--heartbeat-ms", "20", "--phase1-every-op"]);
+        assert_eq!(
+            spec.protocol_flags.to_argv(),
+            vec!["--read", "local", "--heartbeat-ms", "20", "--phase1-every-op"]
+        );
         assert_eq!(spec.seed, 7);
     }
 

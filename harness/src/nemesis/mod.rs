@@ -34,8 +34,8 @@ pub use record::Record;
 pub use schedule::{Action, Fault, Schedule, ScheduleParams, Step};
 
 use crate::host::{ClockChange, Clocks, NodeState, Operator};
+use crate::net::Grudge;
 use crate::net::Network;
-use crate::proxy::Grudge;
 use crate::supervisor::Supervisor;
 
 /// Timeouts the nemesis works within.

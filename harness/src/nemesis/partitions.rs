@@ -10,7 +10,7 @@ use nodes::api::NodeId;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::proxy::Grudge;
+use crate::net::Grudge;
 
 /// `nodes` split into its first `n / 2` and the rest.
 pub fn bisect(nodes: &[NodeId]) -> (Vec<NodeId>, Vec<NodeId>) {

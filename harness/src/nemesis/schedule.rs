@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::ClockSkew;
 use super::kinds::FaultKind;
 use super::partitions;
-use crate::proxy::{Grudge, LinkFaults};
+use crate::net::{Grudge, LinkFaults};
 
 /// Upper bound on steps in one schedule.
 pub const MAX_STEPS: usize = 100_000;

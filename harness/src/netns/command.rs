@@ -26,6 +26,7 @@ pub struct ToolOutput {
 
 /// Run `program args...`, feeding `stdin`; an error only when it could not run or did not
 /// finish in time (a non-zero exit is reported in [`ToolOutput::success`]).
+#[allow(unsafe_code, reason = "kill(2) of a tool past its deadline")]
 pub fn run_tool(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<ToolOutput> {
     let described = describe(program, args);
     let mut child = Command::new(program)

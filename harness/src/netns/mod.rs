@@ -48,7 +48,7 @@ use state::{HostLock, NodeRecord, RunRecord};
 use subnet::{Ipv4Net, Subnet};
 
 use crate::net::Network;
-use crate::proxy::{Grudge, LinkFaults, NetStats};
+use crate::net::{Grudge, LinkFaults, NetStats};
 use crate::system::Topology;
 
 /// One run's bridge, namespaces and rules.
@@ -79,6 +79,7 @@ struct Faults {
 }
 
 /// Checks that this process can build namespaces: root, `ip` and `nft`.
+#[allow(unsafe_code, reason = "geteuid(2)")]
 pub fn preflight() -> anyhow::Result<()> {
     // SAFETY: geteuid(2) has no preconditions.
     let euid = unsafe { libc::geteuid() };

@@ -27,7 +27,7 @@ use nodes::api::NodeId;
 use super::names::{RunTag, NODE_TABLE};
 use anyhow::Context;
 
-use crate::proxy::{Grudge, LinkFaults, LinkStats};
+use crate::net::{Grudge, LinkFaults, LinkStats};
 
 /// Loss probabilities are applied in steps of one in a million.
 pub const LOSS_SCALE: u32 = 1_000_000;

@@ -131,6 +131,7 @@ pub struct HostLock {
 
 impl HostLock {
     /// Wait for the lock (runs hold it for the few commands that give a bridge its address).
+    #[allow(unsafe_code, reason = "flock(2) on the host lock file")]
     pub fn acquire() -> anyhow::Result<HostLock> {
         std::fs::create_dir_all(STATE_DIR).with_context(|| format!("creating {STATE_DIR}"))?;
         let path = Path::new(STATE_DIR).join(".lock");
@@ -151,6 +152,7 @@ impl HostLock {
 }
 
 impl Drop for HostLock {
+    #[allow(unsafe_code, reason = "flock(2) releases the host lock")]
     fn drop(&mut self) {
         // SAFETY: flock(2) on a descriptor we own; closing it would release the lock too.
         unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };

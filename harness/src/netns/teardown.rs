@@ -191,6 +191,7 @@ pub fn namespace_pids(ns: &str) -> anyhow::Result<Vec<u32>> {
     Ok(pids)
 }
 
+#[allow(unsafe_code, reason = "kill(2) of the namespace's processes")]
 fn kill_processes(ns: &str, dry_run: bool, report: Report) -> anyhow::Result<()> {
     let pids = namespace_pids(ns)?;
     for &pid in &pids {

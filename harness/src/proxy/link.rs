@@ -59,12 +59,9 @@ pub(crate) async fn serve(
     let counters = shared.counters(link);
     let index = counters.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Some(target) = shared.target(link.1) else { return };
-    let onward = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await {
-        Ok(Ok(stream)) => stream,
-        _ => {
-            bump(&counters.connect_failures, 1);
-            return;
-        }
+    let Ok(Ok(onward)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await else {
+        bump(&counters.connect_failures, 1);
+        return;
     };
     let _ = inbound.set_nodelay(true);
     let _ = onward.set_nodelay(true);

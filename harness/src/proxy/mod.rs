@@ -18,7 +18,6 @@
 
 pub mod faults;
 pub mod framing;
-pub mod grudge;
 mod link;
 pub mod stats;
 
@@ -33,11 +32,9 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use faults::LinkFaults;
-pub use grudge::Grudge;
-pub use stats::{LinkStats, NetStats};
-
 use stats::LinkCounters;
+
+use crate::net::{Grudge, LinkFaults, NetStats, Network};
 
 /// A directed link: `(from, to)`.
 pub type Link = (NodeId, NodeId);
@@ -288,5 +285,37 @@ async fn accept_loop(
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
             },
         }
+    }
+}
+
+impl Network for Proxy {
+    fn set_grudge(&self, grudge: Grudge) -> anyhow::Result<()> {
+        Proxy::set_grudge(self, grudge);
+        Ok(())
+    }
+
+    fn grudge(&self) -> Grudge {
+        Proxy::grudge(self)
+    }
+
+    fn set_all_link_faults(&self, faults: LinkFaults) -> anyhow::Result<()> {
+        Proxy::set_all_link_faults(self, faults)
+    }
+
+    fn clear_link_faults(&self) -> anyhow::Result<()> {
+        Proxy::clear_link_faults(self);
+        Ok(())
+    }
+
+    fn has_link_faults(&self) -> bool {
+        self.links().into_iter().any(|l| !self.link_faults(l).is_none())
+    }
+
+    fn stats(&self) -> Option<NetStats> {
+        Some(Proxy::stats(self))
+    }
+
+    fn shutdown(&self) {
+        Proxy::shutdown(self)
     }
 }

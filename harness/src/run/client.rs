@@ -20,9 +20,9 @@ use nodes::api::NodeId;
 use tokio::sync::watch;
 use workloads::{Generator, Op};
 
-use super::outcome::Completion;
 use super::pacer::Pacer;
 use super::recorder::RecorderHandle;
+use crate::system::outcome::Completion;
 use crate::system::System;
 
 /// What every client of a run shares.

@@ -69,7 +69,7 @@ impl Cluster {
                     id,
                     addrs: addrs[&id],
                     peers: proxy.peers_of(id),
-                    extra_args: spec.node_args.clone(),
+                    extra_args: spec.protocol_flags.to_argv(),
                 }
                 .spec(run_dir)
             })

@@ -23,7 +23,6 @@ pub mod cluster;
 pub mod faults;
 pub mod final_reads;
 pub mod log_poll;
-pub mod outcome;
 pub mod pacer;
 pub mod progress;
 pub mod recorder;
@@ -46,17 +45,17 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::nemesis::{Nemesis, NemesisConfig, Schedule};
-use crate::proxy::NetStats;
+use crate::net::NetStats;
 use crate::supervisor::{install_panic_hook, kill_all_nodes, Termination, TerminationSignal};
 
 use self::checks::Evidence;
 use self::client::{run_client, ClientShared};
 use self::cluster::Cluster;
-use self::outcome::Answer;
 use self::pacer::Pacer;
 use self::progress::Progress;
 use self::recorder::{Recorder, RecorderHandle};
 use self::spec::RunSpec;
+use crate::system::outcome::Answer;
 
 /// How long the cluster has to elect a leader before the workload starts anyway.
 const READY_DEADLINE: Duration = Duration::from_secs(10);

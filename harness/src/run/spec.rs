@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use nodes::flags::ProtocolFlags;
 use nodes::protocols::ProtocolName;
 use serde_json::json;
 use workloads::Workload;
@@ -36,8 +37,8 @@ pub struct RunSpec {
     pub schedule: Option<PathBuf>,
     pub op_timeout: Duration,
     pub check_time_limit: Duration,
-    /// Protocol options passed to every node, as flags.
-    pub node_args: Vec<String>,
+    /// Protocol options passed to every node, as given.
+    pub protocol_flags: ProtocolFlags,
 }
 
 impl RunSpec {
@@ -68,7 +69,7 @@ impl RunSpec {
             "schedule": self.schedule,
             "op_timeout_ms": self.op_timeout.as_millis() as u64,
             "check_time_limit_s": self.check_time_limit.as_secs_f64(),
-            "node_args": self.node_args,
+            "node_args": self.protocol_flags.to_argv(),
         })
     }
 
@@ -107,7 +108,7 @@ impl RunSpec {
         if let Some(schedule) = &self.schedule {
             parts.push(format!("--schedule {}", shell_word(&schedule.display().to_string())));
         }
-        parts.extend(self.node_args.iter().map(|a| shell_word(a)));
+        parts.extend(self.protocol_flags.to_argv().iter().map(|a| shell_word(a)));
         parts.join(" ")
     }
 }

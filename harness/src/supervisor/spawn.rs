@@ -31,6 +31,10 @@ static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
 
 /// Spawn `command` as a node: its own process group, killed when the harness dies, and
 /// registered in the group table. The caller must [`unregister_group`] after reaping it.
+#[allow(
+    unsafe_code,
+    reason = "pre_exec (setpgid, parent-death signal) and kill(2) of the node's process group"
+)]
 pub fn spawn_node(mut command: Command) -> io::Result<Child> {
     let parent = std::process::id() as libc::pid_t;
     command.process_group(0);
@@ -67,6 +71,7 @@ pub fn spawn_node(mut command: Command) -> io::Result<Child> {
 }
 
 /// SIGKILL every registered node group. Uses only atomics and `kill(2)`.
+#[allow(unsafe_code, reason = "kill(2) of every node process group")]
 pub fn kill_all_groups() {
     for slot in &GROUPS {
         let pgid = slot.load(Ordering::SeqCst);
@@ -78,6 +83,7 @@ pub fn kill_all_groups() {
 }
 
 /// Signal one node's process group. `Ok(false)` if the group no longer exists.
+#[allow(unsafe_code, reason = "kill(2) of one process group")]
 pub fn signal_group(pgid: i32, signal: libc::c_int) -> io::Result<bool> {
     assert!(pgid > 0, "process group id must be positive, got {pgid}");
     // SAFETY: kill(2) with a negative pid signals the group.

@@ -15,8 +15,8 @@ use workloads::{Op, WorkloadName};
 
 use super::{BoxFuture, System};
 use crate::host::{ClockChange, Clocks, NodeSpec, Operator, Probe};
-use crate::run::outcome::{classify, Answer, Completion};
 use crate::supervisor::HttpProbe;
+use crate::system::outcome::{classify, Answer, Completion};
 
 /// faultline's own nodes running one protocol.
 pub struct Builtin {

@@ -44,7 +44,7 @@ use workloads::{Op, WorkloadName};
 use super::version::program_version;
 use super::{BoxFuture, System, Topology};
 use crate::host::{ClockChange, Clocks, NodeAddrs, NodeSpec, Operator, Probe};
-use crate::run::outcome::{Answer, Completion};
+use crate::system::outcome::{Answer, Completion};
 
 /// The port members serve clients (and the gateway) on.
 pub const CLIENT_PORT: u16 = 2379;

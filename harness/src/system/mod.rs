@@ -27,13 +27,14 @@ use workloads::{Op, WorkloadName};
 
 pub mod etcd;
 pub mod faketime;
+pub mod outcome;
 pub mod redis;
 pub mod resp;
 pub mod version;
 
 pub use crate::host::BoxFuture;
 use crate::host::{Clocks, NodeSpec, Operator, Probe};
-use crate::run::outcome::Completion;
+use outcome::Completion;
 
 /// Which system a run tests: faultline's own nodes (running `--protocol`), or a real one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

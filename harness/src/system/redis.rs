@@ -47,7 +47,7 @@ use super::resp::{CallError, Connection, Limits, Reply};
 use super::version::program_version;
 use super::{BoxFuture, System, Topology};
 use crate::host::{ClockChange, Clocks, NodeAddrs, NodeSpec, Operator, Probe};
-use crate::run::outcome::Completion;
+use crate::system::outcome::Completion;
 
 /// The port every node serves clients and replicas on.
 pub const PORT: u16 = 6379;

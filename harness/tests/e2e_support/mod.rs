@@ -121,6 +121,7 @@ pub fn wait_for_no_process(path: &Path, deadline: Duration) -> Vec<u32> {
 }
 
 /// Kill leftover processes by exact pid (cleanup after a failed assertion).
+#[allow(unsafe_code, reason = "kill(2) of leftovers by exact pid")]
 pub fn kill_all(pids: &[u32]) {
     for &pid in pids {
         unsafe {

@@ -33,6 +33,7 @@ pub const REACH_DEADLINE: Duration = Duration::from_secs(10);
 pub const BLOCK_WAIT: Duration = Duration::from_millis(800);
 
 /// Fail (never skip) when this host cannot run namespace tests.
+#[allow(unsafe_code, reason = "geteuid(2)")]
 pub fn require_root_and_tools() {
     // SAFETY: geteuid(2) has no preconditions.
     let euid = unsafe { libc::geteuid() };
@@ -66,6 +67,7 @@ pub fn network(ids: &[u32]) -> (Cleaner, NetnsNetwork) {
 }
 
 /// Run `f` on a thread inside namespace `ns` (`None`: the root namespace, this thread's).
+#[allow(unsafe_code, reason = "setns(2) moves this thread into the namespace")]
 pub fn in_netns<T: Send>(ns: Option<&str>, f: impl FnOnce() -> T + Send) -> T {
     let Some(ns) = ns else { return f() };
     std::thread::scope(|s| {

@@ -91,13 +91,10 @@ impl Server {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = match rx.recv_timeout(START_DEADLINE) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("faultline serve did not report its address within {START_DEADLINE:?}");
-            }
+        let Ok(line) = rx.recv_timeout(START_DEADLINE) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("faultline serve did not report its address within {START_DEADLINE:?}");
         };
         let port = line
             .trim()

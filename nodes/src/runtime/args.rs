@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::bail;
-use clap::ValueEnum;
-
 use crate::api::NodeId;
-use crate::protocol::{Options, ReadMode};
+use crate::flags::ProtocolFlags;
+use crate::protocol::Options;
 use crate::protocols::ProtocolName;
+use anyhow::bail;
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,33 +42,8 @@ pub struct NodeArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
 
-    /// How often a leader or primary tells the others it is alive, in milliseconds.
-    #[arg(long, default_value_t = Options::default().heartbeat_ms, value_name = "MS")]
-    pub heartbeat_ms: u64,
-
-    /// Lower bound of the randomized election (or failover) timeout, in milliseconds.
-    #[arg(long, default_value_t = Options::default().election_timeout_min_ms, value_name = "MS")]
-    pub election_timeout_min_ms: u64,
-
-    /// Upper bound of the randomized election (or failover) timeout, in milliseconds.
-    #[arg(long, default_value_t = Options::default().election_timeout_max_ms, value_name = "MS")]
-    pub election_timeout_max_ms: u64,
-
-    /// How reads are served: quorum (linearizable) or local (unsafe: stale reads under partition).
-    #[arg(long = "read", value_enum, default_value_t = ReadArg::Quorum)]
-    pub read: ReadArg,
-
-    /// Paxos: run phase 1 for every value (the classic, unoptimised protocol).
-    #[arg(long)]
-    pub phase1_every_op: bool,
-
-    /// Raft: snapshot and compact the log after this many applied entries (0: never).
-    #[arg(long, default_value_t = Options::default().snapshot_every, value_name = "N")]
-    pub snapshot_every: u64,
-
-    /// Most log entries a leader sends in one message.
-    #[arg(long, default_value_t = Options::default().max_batch, value_name = "N")]
-    pub max_batch: usize,
+    #[command(flatten)]
+    pub protocol_flags: ProtocolFlags,
 
     /// Server-side deadline of every client request, in milliseconds: without an answer
     /// from the protocol by then the node answers `timeout` (the operation may still happen).
@@ -89,13 +63,6 @@ pub struct NodeArgs {
     pub log_level: String,
 }
 
-/// `--read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReadArg {
-    Quorum,
-    Local,
-}
-
 /// One `--peer ID=HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerArg {
@@ -106,18 +73,7 @@ pub struct PeerArg {
 impl NodeArgs {
     /// The protocol options these flags describe.
     pub fn options(&self) -> Options {
-        Options {
-            heartbeat_ms: self.heartbeat_ms,
-            election_timeout_min_ms: self.election_timeout_min_ms,
-            election_timeout_max_ms: self.election_timeout_max_ms,
-            read_mode: match self.read {
-                ReadArg::Quorum => ReadMode::Quorum,
-                ReadArg::Local => ReadMode::Local,
-            },
-            phase1_every_op: self.phase1_every_op,
-            snapshot_every: self.snapshot_every,
-            max_batch: self.max_batch,
-        }
+        self.protocol_flags.options()
     }
 
     /// Peers by id, checking what clap cannot: no duplicates, not this node, sane ranges.
@@ -131,14 +87,15 @@ impl NodeArgs {
                 bail!("--peer {} is given twice", peer.id);
             }
         }
-        if self.election_timeout_min_ms > self.election_timeout_max_ms {
+        let options = self.options();
+        if options.election_timeout_min_ms > options.election_timeout_max_ms {
             bail!(
                 "--election-timeout-min-ms {} exceeds --election-timeout-max-ms {}",
-                self.election_timeout_min_ms,
-                self.election_timeout_max_ms
+                options.election_timeout_min_ms,
+                options.election_timeout_max_ms
             );
         }
-        if self.heartbeat_ms == 0 || self.request_timeout_ms == 0 || self.max_batch == 0 {
+        if options.heartbeat_ms == 0 || self.request_timeout_ms == 0 || options.max_batch == 0 {
             bail!("--heartbeat-ms, --request-timeout-ms and --max-batch must be positive");
         }
         if self.max_frame_bytes < 64 || self.max_frame_bytes > u32::MAX as usize {
@@ -166,6 +123,7 @@ fn parse_peer(s: &str) -> Result<PeerArg, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ReadMode;
     use clap::Parser;
 
     #[derive(Parser)]

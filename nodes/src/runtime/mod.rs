@@ -48,7 +48,7 @@ pub mod timers;
 pub mod transport;
 pub mod wal;
 
-pub use args::{NodeArgs, PeerArg, ReadArg};
+pub use args::{NodeArgs, PeerArg};
 
 /// Client requests queued for the actor; beyond this, clients get `unavailable` at once.
 pub const CLIENT_QUEUE: usize = 1024;

@@ -139,6 +139,7 @@ impl Wal {
 struct DirLock(#[allow(dead_code)] File);
 
 impl DirLock {
+    #[allow(unsafe_code, reason = "flock(2): std's File::lock needs Rust 1.89")]
     fn acquire(dir: &Path) -> anyhow::Result<DirLock> {
         use std::os::fd::AsRawFd;
         let path = dir.join(LOCK_NAME);

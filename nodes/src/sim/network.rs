@@ -90,8 +90,8 @@ impl Grudges {
         let mut g = Grudges::none();
         for (i, side) in sides.iter().enumerate() {
             for other in &sides[i + 1..] {
-                for &a in side.iter() {
-                    for &b in other.iter() {
+                for &a in *side {
+                    for &b in *other {
                         g.cut(a, b);
                     }
                 }

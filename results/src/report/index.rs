@@ -94,7 +94,7 @@ fn summary(dir: &Path, path: String) -> RunSummary {
     let spec = info.get("spec");
     let (verdict, reason) = match read(RESULTS_JSON) {
         Some(results) => (
-            text(results.get("valid")).to_string(),
+            text(results.get("valid")),
             results.get("reasons").and_then(|r| r.get(0)).and_then(Value::as_str).unwrap_or("").to_string(),
         ),
         None if dir.join(RESULTS_JSON).exists() => ("unknown".into(), "results.json does not parse".into()),

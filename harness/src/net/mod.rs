@@ -9,8 +9,17 @@
 //! A backend that cannot do what a fault asks (delay without netem, say) returns an error
 //! saying what is not available; the nemesis records the fault as not taken effect. It
 //! never pretends.
+//!
+//! The types both backends speak (grudges, link faults, traffic counts) live here, so
+//! neither backend depends on the other.
 
-use crate::proxy::{Grudge, LinkFaults, NetStats, Proxy};
+mod faults;
+mod grudge;
+mod stats;
+
+pub use faults::LinkFaults;
+pub use grudge::Grudge;
+pub use stats::{LinkStats, NetStats};
 
 /// Cuts and link faults between the nodes of one run.
 pub trait Network: Send + Sync {
@@ -33,36 +42,4 @@ pub trait Network: Send + Sync {
     fn stats(&self) -> Option<NetStats>;
     /// Undo everything this network set up. Idempotent; best effort; never blocks long.
     fn shutdown(&self);
-}
-
-impl Network for Proxy {
-    fn set_grudge(&self, grudge: Grudge) -> anyhow::Result<()> {
-        Proxy::set_grudge(self, grudge);
-        Ok(())
-    }
-
-    fn grudge(&self) -> Grudge {
-        Proxy::grudge(self)
-    }
-
-    fn set_all_link_faults(&self, faults: LinkFaults) -> anyhow::Result<()> {
-        Proxy::set_all_link_faults(self, faults)
-    }
-
-    fn clear_link_faults(&self) -> anyhow::Result<()> {
-        Proxy::clear_link_faults(self);
-        Ok(())
-    }
-
-    fn has_link_faults(&self) -> bool {
-        self.links().into_iter().any(|l| !self.link_faults(l).is_none())
-    }
-
-    fn stats(&self) -> Option<NetStats> {
-        Some(Proxy::stats(self))
-    }
-
-    fn shutdown(&self) {
-        Proxy::shutdown(self)
-    }
 }

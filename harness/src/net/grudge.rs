@@ -2,7 +2,7 @@
 //!
 //! The directed link `i -> j` is cut exactly when `j`'s grudge contains `i`. A symmetric
 //! partition is a grudge where that holds both ways; a one-way cut is one that is not.
-//! Grudges are plain data: the nemesis computes them, the proxy applies a whole grudge to
+//! Grudges are plain data: the nemesis computes them, a network applies a whole grudge to
 //! every link at once, and the history records them as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
