@@ -146,6 +146,7 @@ impl LogPoller {
 }
 
 /// The node's answer, parsed.
+#[derive(Debug)]
 struct LogAnswer {
     commit_index: u64,
     entries: Vec<LogEntry>,
