@@ -23,16 +23,20 @@ pub enum CheckName {
     Stats,
     /// No write acknowledged by a leader after another node was seen leading a higher term.
     DeposedLeader,
+    /// No two nodes committed different entries at one index, no committed prefix shrank
+    /// (white-box: the built-in nodes' committed logs, not the workload's history).
+    LogAgreement,
 }
 
 impl CheckName {
-    pub const ALL: [CheckName; 6] = [
+    pub const ALL: [CheckName; 7] = [
         CheckName::Linearizable,
         CheckName::LostWrites,
         CheckName::Bank,
         CheckName::SplitBrain,
         CheckName::Stats,
         CheckName::DeposedLeader,
+        CheckName::LogAgreement,
     ];
 
     /// The checks that judge safety (consistency of the data), as opposed to split brain,
@@ -47,6 +51,7 @@ impl CheckName {
             CheckName::SplitBrain => "split-brain",
             CheckName::Stats => "stats",
             CheckName::DeposedLeader => "deposed-leader",
+            CheckName::LogAgreement => "log-agreement",
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::bank::BankReport;
 use crate::check_name::CheckName;
 use crate::counterexample::Counterexample;
 use crate::deposed_leader::DeposedLeaderReport;
+use crate::log_agreement::LogAgreementReport;
 use crate::lost_writes::LostWrites;
 use crate::report::CheckReport;
 use crate::split_brain::SplitBrainReport;
@@ -28,6 +29,7 @@ pub enum CheckDetails {
     SplitBrain(SplitBrainReport),
     Stats(StatsReport),
     DeposedLeader(DeposedLeaderReport),
+    LogAgreement(LogAgreementReport),
 }
 
 impl CheckDetails {
@@ -40,6 +42,7 @@ impl CheckDetails {
             CheckDetails::SplitBrain(_) => CheckName::SplitBrain,
             CheckDetails::Stats(_) => CheckName::Stats,
             CheckDetails::DeposedLeader(_) => CheckName::DeposedLeader,
+            CheckDetails::LogAgreement(_) => CheckName::LogAgreement,
         }
     }
 

@@ -52,6 +52,7 @@ pub mod deposed_leader;
 pub mod format;
 pub mod gen;
 pub mod history;
+pub mod log_agreement;
 pub mod split_brain;
 pub mod stats;
 pub mod verdict;

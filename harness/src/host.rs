@@ -123,3 +123,31 @@ pub trait Operator: Send + Sync {
         Box::pin(async move { anyhow::bail!("{name} has no operator failover (node {id} to {primary})") })
     }
 }
+
+/// One change to a node's clock, as the clock nemesis asks for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClockChange {
+    /// Move the node's clock by this many milliseconds (negative: back).
+    Jump { ms: i64 },
+    /// Run the node's clock at this multiple of real time.
+    Rate { rate: f64 },
+    /// Back to real time.
+    Reset,
+}
+
+/// Skews a node's clock: how the `clock` fault reaches a system. The built-in nodes take
+/// the change over `POST /admin/clock`; a system whose binary reads time through libc can
+/// be skewed with libfaketime; one that does not (a Go binary such as etcd) keeps the
+/// default, which refuses with the reason, so the fault is recorded as not taken.
+pub trait Clocks: Send + Sync {
+    /// Apply `change` to node `id`'s clock.
+    fn skew_clock(
+        &self,
+        id: NodeId,
+        change: ClockChange,
+        timeout: Duration,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
+        let _ = (change, timeout);
+        Box::pin(async move { anyhow::bail!("node {id}'s clock cannot be skewed by this system's adapter") })
+    }
+}

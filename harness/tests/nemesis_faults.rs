@@ -114,7 +114,8 @@ fn all_running(sup: &Supervisor) -> bool {
 #[tokio::test]
 async fn every_fault_kind_applies_and_heals() {
     let c = cluster(Some(2)).await;
-    let mut nemesis = nemesis(&c);
+    let clocks = Arc::new(FakeClocks::default());
+    let mut nemesis = nemesis(&c).with_clocks(clocks.clone());
     for kind in FaultKind::ALL {
         let (start, stop) = first_step(kind, vec![1, 2, 3]);
         let record = nemesis.execute(&start).await;
@@ -163,6 +164,13 @@ async fn every_fault_kind_applies_and_heals() {
                 assert!((1_000..=5_000).contains(hold_ms));
                 assert!(c.proxy.has_holds());
             }
+            Fault::Clock { node, .. } => {
+                // Aimed at a drawn node, or at the leader (node 2) found when it ran.
+                let target = node.unwrap_or(2);
+                assert_eq!(record.value["node"], target);
+                let log = clocks.log.lock().unwrap();
+                assert!(!log.is_empty() && log.iter().all(|(id, _)| *id == target), "{log:?}");
+            }
         }
         let event = record.to_event(42);
         assert_eq!((event.process, event.kind, event.time), (Process::Nemesis, EventType::Info, Some(42)));
@@ -176,10 +184,43 @@ async fn every_fault_kind_applies_and_heals() {
         assert!(c.proxy.links().iter().all(|&l| c.proxy.link_faults(l).is_none()), "{kind}");
         assert!(!c.proxy.has_holds(), "{kind}");
         assert!(all_running(&c.supervisor), "{kind}");
+        if let Fault::Clock { .. } = start.fault {
+            let last = *clocks.log.lock().unwrap().last().unwrap();
+            assert_eq!(last.1, host::ClockChange::Reset, "the stop resets the clock");
+        }
         if let Fault::LoseDisk { node } = start.fault {
             assert_eq!(c.supervisor.status(node, DEADLINE).await.unwrap().commit_index, 1, "restarted empty");
         }
     }
+}
+
+/// Records the clock changes the nemesis asks for.
+#[derive(Default)]
+struct FakeClocks {
+    log: std::sync::Mutex<Vec<(u32, host::ClockChange)>>,
+}
+
+impl host::Clocks for FakeClocks {
+    fn skew_clock(
+        &self,
+        id: u32,
+        change: host::ClockChange,
+        _: Duration,
+    ) -> host::BoxFuture<'_, anyhow::Result<()>> {
+        self.log.lock().unwrap().push((id, change));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn a_clock_fault_without_a_way_to_skew_clocks_is_not_taken() {
+    let c = cluster(Some(2)).await;
+    let (start, stop) = first_step(FaultKind::Clock, vec![1, 2, 3]);
+    let mut nemesis = nemesis(&c);
+    let record = nemesis.execute(&start).await;
+    assert!(!record.took_effect);
+    assert!(record.error.unwrap().contains("no way to skew clocks"));
+    assert!(!nemesis.execute(&stop).await.took_effect, "nothing to reset");
 }
 
 /// Records the operator actions the nemesis takes.

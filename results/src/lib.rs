@@ -14,6 +14,7 @@
 //! | `network.json`   | at the start, namespace runs     | namespaces and addresses to clean up |
 //! | `net.json`       | at the end                       | the proxy's per-link counts          |
 //! | `roles.json`     | at the end                       | [`RoleSample`]s: role, term per poll |
+//! | `commit-log.json`| at the end (built-in nodes)      | committed-log samples of every node  |
 //! | `results.json`   | at the end                       | [`RunResults`]: verdicts, stats      |
 //!
 //! A crashed run keeps what it had: the history is flushed in batches as events arrive, and

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{de::DeserializeOwned, Serialize};
 
+use checkers::log_agreement::LogSample;
+
 use crate::history_file::{read_history, HistoryRead, HistoryWriter};
 use crate::roles::{RoleSample, MAX_ROLE_SAMPLES};
 use crate::run_info::{RunInfo, RunResults};
@@ -155,6 +157,19 @@ impl RunDir {
         Ok(roles)
     }
 
+    /// The committed-log samples of the built-in nodes, for the log-agreement check.
+    pub fn write_commit_log(&self, samples: &[LogSample]) -> anyhow::Result<()> {
+        self.write_json(COMMIT_LOG_JSON, samples)
+    }
+
+    /// `None` for a run that sampled no committed log (a real system, an older run).
+    pub fn read_commit_log(&self) -> anyhow::Result<Option<Vec<LogSample>>> {
+        if !self.path.join(COMMIT_LOG_JSON).is_file() {
+            return Ok(None);
+        }
+        self.read_json(COMMIT_LOG_JSON).map(Some)
+    }
+
     pub fn write_results(&self, results: &RunResults) -> anyhow::Result<()> {
         self.write_json(RESULTS_JSON, results)
     }
@@ -194,6 +209,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
 }
 pub const ROLES_JSON: &str = "roles.json";
+pub const COMMIT_LOG_JSON: &str = "commit-log.json";
 
 /// Replace `<store>/latest` with a relative link to `target`.
 fn point_latest(store: &Path, target: &Path) -> anyhow::Result<()> {
@@ -254,5 +270,22 @@ mod tests {
         assert!(RunDir::create(store.path(), "a/b").is_err());
         assert!(RunDir::create(store.path(), "latest").is_err());
         assert!(RunDir::open(store.path()).is_err(), "the store root is not a run");
+    }
+
+    #[test]
+    fn commit_log_samples_round_trip_and_are_absent_until_written() {
+        use checkers::log_agreement::LogEntry;
+        let store = tempfile::tempdir().unwrap();
+        let run = RunDir::create(store.path(), "t").unwrap();
+        assert_eq!(run.read_commit_log().unwrap(), None);
+        let samples = vec![LogSample {
+            node: 2,
+            at_ns: 5,
+            restarts: 1,
+            commit_index: 1,
+            entries: vec![LogEntry { index: 1, term: 1, hash: u64::MAX }],
+        }];
+        run.write_commit_log(&samples).unwrap();
+        assert_eq!(run.read_commit_log().unwrap(), Some(samples));
     }
 }

@@ -56,10 +56,13 @@ pub enum FaultKind {
     /// 1 to 5 s (far past any election timeout), then delivered all at once, in order or
     /// shuffled. Only the proxy can hold frames.
     Hold,
+    /// Skew one node's clock (a jump, a strobe, or a fast or slow rate), the leader's in
+    /// about half the draws; reset at the stop.
+    Clock,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 20] = [
+    pub const ALL: [FaultKind; 21] = [
         FaultKind::PartitionHalves,
         FaultKind::PartitionRandomHalves,
         FaultKind::PartitionOne,
@@ -80,6 +83,7 @@ impl FaultKind {
         FaultKind::KillMinority,
         FaultKind::KillMajority,
         FaultKind::Hold,
+        FaultKind::Clock,
     ];
 
     pub const PARTITIONS: [FaultKind; 7] = [
@@ -136,6 +140,7 @@ impl FaultKind {
             FaultKind::KillMinority => "kill-minority",
             FaultKind::KillMajority => "kill-majority",
             FaultKind::Hold => "hold",
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -192,7 +197,7 @@ mod tests {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }
         assert_eq!(FaultKind::parse_list("partition,kill").unwrap().len(), 8);
-        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 20);
+        assert_eq!(FaultKind::parse_list("all").unwrap().len(), 21);
         assert_eq!(FaultKind::parse_list("leader").unwrap().len(), 3);
         assert!(FaultKind::parse_list("none").unwrap().is_empty());
         let err = FaultKind::parse_list("partition,explode").unwrap_err();

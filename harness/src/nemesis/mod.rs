@@ -3,7 +3,7 @@
 //! Network faults go to the run's [`Network`] (the fault proxy, or firewall rules in network
 //! namespaces); process faults go to the supervisor (kill -9 and restart, SIGSTOP/SIGCONT,
 //! lose a disk); the `failover` fault also uses the system's [`Operator`] (promote a replica,
-//! repoint the others). Executing a step never
+//! repoint the others); the `clock` fault goes to the system's [`Clocks`]. Executing a step never
 //! fails the run: whatever happened is returned as a [`Record`] for the history, with
 //! `took_effect` false (and an error) when the fault could not be applied — a kill of a
 //! node already dead, a leader partition when no node leads.
@@ -12,6 +12,7 @@
 //! network, clears link faults, resumes paused nodes and restarts dead ones, so final reads
 //! see a whole cluster whatever the schedule left behind.
 
+pub mod clock;
 pub mod kinds;
 pub mod partitions;
 pub mod record;
@@ -27,11 +28,12 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+pub use clock::ClockSkew;
 pub use kinds::FaultKind;
 pub use record::Record;
 pub use schedule::{Action, Fault, Schedule, ScheduleParams, Step};
 
-use crate::host::{NodeState, Operator};
+use crate::host::{ClockChange, Clocks, NodeState, Operator};
 use crate::net::Grudge;
 use crate::net::Network;
 use crate::supervisor::Supervisor;
@@ -56,6 +58,8 @@ pub struct Nemesis {
     supervisor: Arc<Supervisor>,
     network: Arc<dyn Network>,
     operator: Option<Arc<dyn Operator>>,
+    /// How clock faults reach the nodes; without it they are recorded as not taken.
+    clocks: Option<Arc<dyn Clocks>>,
     config: NemesisConfig,
     /// Faults started and not yet stopped, by step id.
     active: BTreeMap<u32, InForce>,
@@ -74,12 +78,18 @@ enum InForce {
 
 impl Nemesis {
     pub fn new(supervisor: Arc<Supervisor>, network: Arc<dyn Network>, config: NemesisConfig) -> Nemesis {
-        Nemesis { supervisor, network, operator: None, config, active: BTreeMap::new() }
+        Nemesis { supervisor, network, operator: None, clocks: None, config, active: BTreeMap::new() }
     }
 
     /// Give the nemesis the system's operator actions (needed by `failover`).
     pub fn with_operator(mut self, operator: Arc<dyn Operator>) -> Nemesis {
         self.operator = Some(operator);
+        self
+    }
+
+    /// Give the nemesis a way to skew node clocks (needed by `clock`).
+    pub fn with_clocks(mut self, clocks: Arc<dyn Clocks>) -> Nemesis {
+        self.clocks = Some(clocks);
         self
     }
 
@@ -284,6 +294,7 @@ impl Nemesis {
                     Err(e) => (Record::not_taken(f, value, format!("{e:#}")), None),
                 }
             }
+            Fault::Clock { node, skew } => self.skew_clock(f, *node, *skew).await,
             Fault::Link { faults, .. } => {
                 let value = json!({ "fault": kind, "link_faults": faults });
                 match self.network.set_all_link_faults(*faults) {
@@ -365,6 +376,43 @@ impl Nemesis {
         (record, Some(InForce::FailedOver { old, promoted }))
     }
 
+    /// Skew one node's clock: the named node, or the leader found now.
+    async fn skew_clock(
+        &mut self,
+        f: String,
+        node: Option<NodeId>,
+        skew: ClockSkew,
+    ) -> (Record, Option<InForce>) {
+        let kind = FaultKind::Clock.name();
+        let mut value = json!({ "fault": kind, "skew": skew });
+        let Some(clocks) = self.clocks.clone() else {
+            return (Record::not_taken(f, value, "this run has no way to skew clocks"), None);
+        };
+        let id = match node {
+            Some(id) => id,
+            None => match self.find_leader().await {
+                Some((leader, term)) => {
+                    value["leader"] = json!(leader);
+                    value["term"] = json!(term);
+                    leader
+                }
+                None => return (Record::not_taken(f, value, "no node claims to lead"), None),
+            },
+        };
+        value["node"] = json!(id);
+        match skew.apply(clocks.as_ref(), id, self.config.status_timeout).await {
+            Ok(()) => {
+                let resolved = Fault::Clock { node: Some(id), skew };
+                (Record { f, value, took_effect: true, error: None }, Some(InForce::Fault(resolved)))
+            }
+            Err(e) => {
+                // A strobe may have flipped some times before failing: put the clock back.
+                let _ = clocks.skew_clock(id, ClockChange::Reset, self.config.status_timeout).await;
+                (Record::not_taken(f, value, format!("{e:#}")), None)
+            }
+        }
+    }
+
     async fn stop(&mut self, f: String, in_force: &InForce) -> Record {
         let fault = match in_force {
             InForce::Fault(fault) => fault,
@@ -428,6 +476,16 @@ impl Nemesis {
                 let (done, errors) = self.restart_all(&[*node]).await;
                 let value = json!({ "fault": kind, "node": node, "restarted": done });
                 Record { f, value, took_effect: !done.is_empty(), error: join_errors(errors) }
+            }
+            Fault::Clock { node, .. } => {
+                let value = json!({ "fault": kind, "node": node });
+                let (Some(id), Some(clocks)) = (node, &self.clocks) else {
+                    return Record::not_taken(f, value, "the clock fault had no node to reset");
+                };
+                match clocks.skew_clock(*id, ClockChange::Reset, self.config.status_timeout).await {
+                    Ok(()) => Record { f, value, took_effect: true, error: None },
+                    Err(e) => Record::not_taken(f, value, format!("{e:#}")),
+                }
             }
             Fault::Pause { nodes } => {
                 let (done, errors) = for_each(nodes, |id| self.supervisor.resume(id));

@@ -6,8 +6,8 @@
 //! attributable to exactly one fault. Targets are chosen at generation time (which half,
 //! which node to kill, which links hold their frames and for how long), so a replayed
 //! schedule hits the same nodes; only the faults aimed by role (`partition-leader`,
-//! `kill-leader`, `pause-leader`, `failover`) are resolved when they run, because the
-//! leader is a fact of that run.
+//! `kill-leader`, `pause-leader`, `failover`, a `clock` fault aimed at the leader) are
+//! resolved when they run, because the leader is a fact of that run.
 
 use nodes::api::NodeId;
 use rand::seq::SliceRandom;
@@ -16,6 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::clock::ClockSkew;
 use super::kinds::FaultKind;
 use super::partitions;
 use crate::net::{Grudge, LinkFaults};
@@ -104,6 +105,13 @@ pub enum Fault {
     /// Keep the frames sent on these directed links for `hold_ms` from the start, then
     /// deliver them, shuffled by `shuffle_seed` if it is set, else in order.
     Hold { links: Vec<(NodeId, NodeId)>, hold_ms: u64, shuffle_seed: Option<u64> },
+    /// Skew a node's clock (`node` absent: whichever node leads when the step runs); the
+    /// stop resets it.
+    Clock {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeId>,
+        skew: ClockSkew,
+    },
 }
 
 impl Fault {
@@ -117,11 +125,12 @@ impl Fault {
             Fault::KillLeader => FaultKind::KillLeader,
             Fault::PauseLeader => FaultKind::PauseLeader,
             Fault::Hold { .. } => FaultKind::Hold,
+            Fault::Clock { .. } => FaultKind::Clock,
         }
     }
 
     /// The family named in the history's `f`: `partition`, `latency`, `loss`,
-    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`, `failover`, `hold`.
+    /// `duplicate`, `reorder`, `kill`, `pause`, `lose-disk`, `failover`, `hold`, `clock`.
     pub fn family(&self) -> &'static str {
         match self {
             Fault::Partition { .. } | Fault::PartitionLeader => "partition",
@@ -131,6 +140,7 @@ impl Fault {
             Fault::LoseDisk { .. } => "lose-disk",
             Fault::Failover => "failover",
             Fault::Hold { .. } => "hold",
+            Fault::Clock { .. } => "clock",
         }
     }
 }
@@ -170,7 +180,7 @@ impl Schedule {
                 return Err(format!("more than {MAX_STEPS} steps: raise the nemesis interval"));
             }
             let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
-            let fault = concrete(kind, &nodes, &mut rng);
+            let fault = concrete(kind, &nodes, params.interval_ms, &mut rng);
             steps.push(Step { at_ms, id, action: Action::Start, fault: fault.clone() });
             steps.push(Step { at_ms: at_ms + params.interval_ms, id, action: Action::Stop, fault });
             id += 1;
@@ -239,6 +249,14 @@ impl Schedule {
                         return err(format!("hold_ms {hold_ms} is outside 1..={HOLD_LIMIT_MS}"));
                     }
                 }
+                Fault::Clock { node, skew } => {
+                    if let Some(n) = node.filter(|n| !known(n)) {
+                        return err(format!("node {n} is not in the schedule's nodes"));
+                    }
+                    if let Err(e) = skew.validate() {
+                        return err(e);
+                    }
+                }
                 Fault::PartitionLeader | Fault::Failover | Fault::KillLeader | Fault::PauseLeader => {}
             }
         }
@@ -246,7 +264,7 @@ impl Schedule {
     }
 }
 
-fn concrete(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
+fn concrete(kind: FaultKind, nodes: &[NodeId], interval_ms: u64, rng: &mut ChaCha8Rng) -> Fault {
     let any = |rng: &mut ChaCha8Rng| *nodes.choose(rng).expect("nodes is not empty");
     let partition = |grudge| Fault::Partition { kind, grudge };
     let link = |faults| Fault::Link { kind, faults };
@@ -283,6 +301,11 @@ fn concrete(kind: FaultKind, nodes: &[NodeId], rng: &mut ChaCha8Rng) -> Fault {
             let hold_ms = rng.gen_range(HOLD_MIN_MS..=HOLD_MAX_MS);
             let shuffle_seed = rng.gen_bool(0.5).then(|| rng.gen());
             Fault::Hold { links, hold_ms, shuffle_seed }
+        }
+        FaultKind::Clock => {
+            // The leader's clock matters most to leases; the others' to elections.
+            let node = if rng.gen_bool(0.5) { None } else { Some(any(rng)) };
+            Fault::Clock { node, skew: ClockSkew::draw(rng, interval_ms) }
         }
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use checkers::log_agreement::LogSample;
 use checkers::split_brain::Sample;
 use checkers::stats::FaultWindow;
 use checkers::{CheckDetails, CheckName, CheckOptions, History, ModelKind, Verdict};
@@ -20,6 +21,9 @@ use workloads::Workload;
 pub struct Evidence {
     pub history: History,
     pub samples: Vec<Sample>,
+    /// The built-in nodes' committed-log samples; `None` where the system exposes no
+    /// committed log (etcd, Redis), so the log-agreement check does not apply.
+    pub commit_log: Option<Vec<LogSample>>,
     pub windows: Vec<FaultWindow>,
     /// Protocol frames the proxy carried.
     pub messages: Option<u64>,
@@ -33,7 +37,11 @@ pub fn check_run(
     reproduce: String,
 ) -> RunResults {
     let mut checks = BTreeMap::new();
-    for name in workload.checkers() {
+    let mut names = workload.checkers();
+    if evidence.commit_log.is_some() {
+        names.push(CheckName::LogAgreement);
+    }
+    for name in names {
         let result = catch_unwind(AssertUnwindSafe(|| one(name, workload, evidence, time_limit)))
             .unwrap_or_else(|p| {
                 let message = p
@@ -101,6 +109,11 @@ fn one(name: CheckName, workload: &Workload, evidence: &Evidence, time_limit: Du
                 }
             };
             result(report.verdict, summary, CheckDetails::SplitBrain(report))
+        }
+        CheckName::LogAgreement => {
+            let samples = evidence.commit_log.as_deref().unwrap_or_default();
+            let report = checkers::log_agreement::check(samples);
+            result(report.verdict, report.summary(), CheckDetails::LogAgreement(report))
         }
         CheckName::DeposedLeader => {
             let report = checkers::deposed_leader::check(&evidence.history, &evidence.samples);

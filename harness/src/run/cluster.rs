@@ -135,6 +135,24 @@ impl Cluster {
                  them later); it will be recorded as not taken effect"
             );
         }
+        let fake_clock = spec.nemesis.contains(&FaultKind::Clock);
+        if fake_clock {
+            match spec.system {
+                SystemName::Etcd => eprintln!(
+                    "faultline: {}; clock faults will be recorded as not taken effect",
+                    crate::system::etcd::ETCD_CLOCK_REASON
+                ),
+                SystemName::ZooKeeper => eprintln!(
+                    "faultline: {}; clock faults will be recorded as not taken effect",
+                    crate::system::zookeeper::ZK_CLOCK_REASON
+                ),
+                _ if crate::system::faketime::library().is_none() => eprintln!(
+                    "faultline: libfaketime is not installed (Debian package faketime); clock faults will be \
+                     recorded as not taken effect"
+                ),
+                _ => eprintln!("faultline: node clocks are skewed through libfaketime (LD_PRELOAD)"),
+            }
+        }
         let topology = network.topology();
         let system: Arc<dyn System> = match spec.system {
             SystemName::Etcd => Arc::new(Etcd::new(
@@ -143,7 +161,7 @@ impl Cluster {
             )?),
             SystemName::Redis => Arc::new(Redis::new(
                 topology,
-                RedisOptions { appendfsync: spec.redis_appendfsync, ..RedisOptions::default() },
+                RedisOptions { appendfsync: spec.redis_appendfsync, fake_clock, ..RedisOptions::default() },
             )),
             SystemName::ZooKeeper => Arc::new(ZooKeeper::new(
                 topology,

@@ -15,14 +15,15 @@
 //!
 //! Tour: [`spec`] the parameters, [`cluster`] the processes, [`client`] and [`outcome`] the
 //! operations, [`pacer`] the rate, [`recorder`] the history, [`faults`] the schedule,
-//! [`status_poll`] the leadership samples, [`final_reads`], [`checks`], [`progress`];
-//! [`run_dir_file`] tells a parent process where the run is.
+//! [`status_poll`] the leadership samples, [`log_poll`] the committed logs, [`final_reads`],
+//! [`checks`], [`progress`]; [`run_dir_file`] tells a parent process where the run is.
 
 pub mod checks;
 pub mod client;
 pub mod cluster;
 pub mod faults;
 pub mod final_reads;
+pub mod log_poll;
 pub mod pacer;
 pub mod progress;
 pub mod recorder;
@@ -37,8 +38,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use checkers::{CheckDetails, CheckName};
+use checkers::log_agreement::LogSample;
 use checkers::stats::{FaultWindow, StatsReport};
+use checkers::{CheckDetails, CheckName};
 use checkers::{History, Verdict};
 use results::{RoleSample, RunDir, RunInfo, RunResults};
 use tokio::sync::watch;
@@ -84,6 +86,8 @@ pub fn run(spec: RunSpec) -> anyhow::Result<ExitCode> {
 /// What the phases leave for the checkers besides the history.
 struct PhaseReport {
     samples: Vec<RoleSample>,
+    /// The built-in nodes' committed-log samples; `None` for a real system.
+    commit_log: Option<Vec<LogSample>>,
     windows: Vec<FaultWindow>,
     /// Traffic counters, where the network counts messages (the proxy does).
     net: Option<NetStats>,
@@ -116,6 +120,12 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     );
     eprintln!("faultline: run directory {}", run_dir.path().display());
     run_dir_file::announce(run_dir.path())?;
+    if !spec.system.is_builtin() {
+        eprintln!(
+            "faultline: log-agreement: not applicable ({} exposes no committed log to compare)",
+            spec.subject()
+        );
+    }
     run_dir.write_schedule(&schedule)?;
     run_dir.write_run_info(&run_info(&spec))?;
 
@@ -165,12 +175,16 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
 
     run_dir.write_roles(&report.samples)?;
 
+    if let Some(commit_log) = &report.commit_log {
+        run_dir.write_commit_log(commit_log)?;
+    }
     let results = match History::from_events(events) {
         Ok(history) => {
             eprintln!("faultline: checking");
             let evidence = Evidence {
                 history,
                 samples: results::roles::samples(&report.samples),
+                commit_log: report.commit_log,
                 windows: report.windows,
                 // Messages per operation only where messages are counted (the proxy's
                 // frames); packets are not messages.
@@ -243,8 +257,18 @@ async fn phases(
         cluster.supervisor.probe().clone(),
         cluster.supervisor.node_ids(),
         recorder.clone(),
-        polling_stopped,
+        polling_stopped.clone(),
     ));
+    let mut log_poller = JoinSet::new();
+    if spec.system.is_builtin() {
+        log_poller.spawn(log_poll::poll(
+            http.clone(),
+            cluster.supervisor.clone(),
+            cluster.clients.iter().map(|(&id, &addr)| (id, addr)).collect(),
+            recorder.clone(),
+            polling_stopped,
+        ));
+    }
 
     progress.phase("running the workload with faults");
     let active = Arc::new(AtomicUsize::new(0));
@@ -254,7 +278,8 @@ async fn phases(
         clients.spawn(run_client(shared.clone(), worker, stopped.clone()));
     }
     let nemesis = Nemesis::new(cluster.supervisor.clone(), cluster.network.clone(), NemesisConfig::default())
-        .with_operator(cluster.system.clone());
+        .with_operator(cluster.system.clone())
+        .with_clocks(cluster.system.clone());
     let mut nemesis_task = JoinSet::new();
     nemesis_task.spawn(faults::drive(
         nemesis,
@@ -299,10 +324,17 @@ async fn phases(
     let _ = stop_polling.send(true);
     let samples =
         poller.join_next().await.transpose().context("the status poller failed")?.unwrap_or_default();
+    let commit_log = match log_poller.join_next().await {
+        Some(pollers) => {
+            let pollers = pollers.context("the log poller failed")?;
+            Some(log_poll::final_poll(pollers, &http, &cluster.supervisor, &recorder).await)
+        }
+        None => None,
+    };
     let net = cluster.network.stats();
     progress.phase("stopping the cluster");
     cluster.stop();
-    Ok(PhaseReport { samples, windows: fault_log.windows, net })
+    Ok(PhaseReport { samples, commit_log, windows: fault_log.windows, net })
 }
 
 /// Send the workload's setup to each node in turn until one acknowledges it.

@@ -22,6 +22,7 @@ pub mod spawn;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,9 @@ pub struct Supervisor {
     host: Arc<dyn Host>,
     specs: BTreeMap<NodeId, NodeSpec>,
     probe: Arc<dyn Probe>,
+    /// How many times each node was started, so that samples can tell one life from the
+    /// next (a commit index may fall across a restart, never within one life).
+    starts: BTreeMap<NodeId, AtomicU32>,
 }
 
 impl Supervisor {
@@ -59,8 +63,9 @@ impl Supervisor {
 
     /// A supervisor whose nodes are probed by `probe` (a real system's adapter).
     pub fn with_probe(host: Arc<dyn Host>, specs: Vec<NodeSpec>, probe: Arc<dyn Probe>) -> Supervisor {
+        let starts = specs.iter().map(|s| (s.id, AtomicU32::new(0))).collect();
         let specs = specs.into_iter().map(|s| (s.id, s)).collect();
-        Supervisor { host, specs, probe }
+        Supervisor { host, specs, probe, starts }
     }
 
     /// How this supervisor asks nodes for health and role.
@@ -98,7 +103,18 @@ impl Supervisor {
 
     /// Start one node from its spec (same data directory every time).
     pub fn start(&self, id: NodeId) -> anyhow::Result<()> {
-        self.host.start(self.known(id)?)
+        let spec = self.known(id)?;
+        if let Some(starts) = self.starts.get(&id) {
+            // Counted before the process exists: a sample whose question went out after
+            // this line may already see the new life.
+            starts.fetch_add(1, Ordering::SeqCst);
+        }
+        self.host.start(spec)
+    }
+
+    /// How many times node `id` was started by this supervisor (0 for an unknown node).
+    pub fn starts(&self, id: NodeId) -> u32 {
+        self.starts.get(&id).map_or(0, |s| s.load(Ordering::SeqCst))
     }
 
     /// Wait until node `id` is healthy by its probe. Fails early if the process exits; the

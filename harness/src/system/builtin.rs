@@ -14,7 +14,7 @@ use nodes::protocols::ProtocolName;
 use workloads::{Op, WorkloadName};
 
 use super::{BoxFuture, System};
-use crate::host::{NodeSpec, Operator, Probe};
+use crate::host::{ClockChange, Clocks, NodeSpec, Operator, Probe};
 use crate::supervisor::HttpProbe;
 use crate::system::outcome::{classify, Answer, Completion};
 
@@ -53,6 +53,43 @@ impl Probe for Builtin {
 impl Operator for Builtin {
     fn system_name(&self) -> &'static str {
         self.protocol.as_str()
+    }
+}
+
+impl Clocks for Builtin {
+    /// `POST /admin/clock` with `{"jump_ms": N}`, `{"rate": R}` or `{"reset": true}`.
+    fn skew_clock(
+        &self,
+        id: NodeId,
+        change: ClockChange,
+        timeout: Duration,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let spec = self
+                .specs
+                .get(&id)
+                .ok_or_else(|| anyhow::anyhow!("node {id} is not part of this cluster"))?;
+            let body = match change {
+                ClockChange::Jump { ms } => serde_json::json!({ "jump_ms": ms }),
+                ClockChange::Rate { rate } => serde_json::json!({ "rate": rate }),
+                ClockChange::Reset => serde_json::json!({ "reset": true }),
+            };
+            let url = format!("http://{}/admin/clock", spec.addrs.client);
+            let response = self
+                .http
+                .post(&url)
+                .json(&body)
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("{url}: {}", error_chain(&e)))?;
+            let status = response.status();
+            if !status.is_success() {
+                let text = response.text().await.unwrap_or_default();
+                anyhow::bail!("{url} answered {status}: {}", text.trim());
+            }
+            Ok(())
+        })
     }
 }
 

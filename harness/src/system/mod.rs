@@ -26,6 +26,7 @@ use nodes::api::NodeId;
 use workloads::{Op, WorkloadName};
 
 pub mod etcd;
+pub mod faketime;
 pub mod outcome;
 pub mod redis;
 pub mod resp;
@@ -33,7 +34,7 @@ pub mod version;
 pub mod zookeeper;
 
 pub use crate::host::BoxFuture;
-use crate::host::{NodeSpec, Operator, Probe};
+use crate::host::{Clocks, NodeSpec, Operator, Probe};
 use outcome::Completion;
 
 /// Which system a run tests: faultline's own nodes (running `--protocol`), or a real one.
@@ -105,8 +106,9 @@ pub struct Topology {
 
 /// One system under test, bound to one cluster (it knows every node's address). Its
 /// [`Probe`] half answers health and role (the supervisor and the nemesis use it); its
-/// [`Operator`] half carries the operator's failover actions where the system has them.
-pub trait System: Probe + Operator {
+/// [`Operator`] half carries the operator's failover actions where the system has them; its
+/// [`Clocks`] half skews a node's clock where that is possible.
+pub trait System: Probe + Operator + Clocks {
     /// The name on the command line (`--system etcd`).
     fn name(&self) -> &'static str;
     /// The system's version, as its binary reports it, for `run.json`.

@@ -43,10 +43,11 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use workloads::{Op, WorkloadName};
 
+use super::faketime::FakeClocks;
 use super::resp::{CallError, Connection, Limits, Reply};
 use super::version::program_version;
 use super::{BoxFuture, System, Topology};
-use crate::host::{NodeAddrs, NodeSpec, Operator, Probe};
+use crate::host::{ClockChange, Clocks, NodeAddrs, NodeSpec, Operator, Probe};
 use crate::system::outcome::Completion;
 
 /// The port every node serves clients and replicas on.
@@ -117,6 +118,9 @@ pub struct RedisOptions {
     pub appendfsync: Appendfsync,
     /// Bounds on any reply we read.
     pub limits: Limits,
+    /// Run every node under libfaketime, so that the `clock` fault can skew it (only when
+    /// asked: libfaketime re-reads its file on every clock call).
+    pub fake_clock: bool,
 }
 
 impl Default for RedisOptions {
@@ -125,6 +129,7 @@ impl Default for RedisOptions {
             program: PathBuf::from("redis-server"),
             appendfsync: Appendfsync::Everysec,
             limits: Limits::default(),
+            fake_clock: false,
         }
     }
 }
@@ -133,6 +138,7 @@ impl Default for RedisOptions {
 pub struct Redis {
     topology: Topology,
     options: RedisOptions,
+    clocks: FakeClocks,
 }
 
 /// What one command got: a reply, or why there is none.
@@ -151,7 +157,7 @@ pub enum Exchange {
 
 impl Redis {
     pub fn new(topology: Topology, options: RedisOptions) -> Redis {
-        Redis { topology, options }
+        Redis { topology, options, clocks: FakeClocks::default() }
     }
 
     /// Write node `id`'s current role into its configuration file, so a restart keeps it.
@@ -249,6 +255,9 @@ impl System for Redis {
         flag("--appendfsync", self.options.appendfsync.as_str().into());
         // Full resyncs start at once instead of waiting for more replicas to batch.
         flag("--repl-diskless-sync-delay", "0".into());
+        if self.options.fake_clock {
+            argv = self.clocks.wrap(id, run_dir, argv)?;
+        }
         Ok(NodeSpec {
             id,
             argv,
@@ -287,6 +296,19 @@ fn write_role_config(id: NodeId, run_dir: &Path, primary: Option<IpAddr>) -> any
     }
     results::write_atomically(&path, text.as_bytes())?;
     Ok(path)
+}
+
+/// Redis reads time through libc, so libfaketime reaches it (see [`super::faketime`]).
+impl Clocks for Redis {
+    fn skew_clock(
+        &self,
+        id: NodeId,
+        change: ClockChange,
+        timeout: Duration,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
+        let _ = timeout;
+        Box::pin(async move { self.clocks.skew(id, change) })
+    }
 }
 
 impl Operator for Redis {

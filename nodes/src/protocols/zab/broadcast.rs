@@ -33,7 +33,7 @@ impl Zab {
         let length = self.history.len();
         let epoch = leading.epoch;
         let window = self.config.options.max_batch as u64;
-        for (&peer, progress) in leading.peers.iter_mut() {
+        for (&peer, progress) in &mut leading.peers {
             // In step (and within the window of unacknowledged proposals): send it now.
             // Others catch up through acknowledgements and heartbeats.
             if progress.phase == PeerPhase::Broadcast

@@ -26,7 +26,7 @@ impl Zab {
         let previous =
             std::mem::replace(&mut self.state, NodeState::Looking(Looking { vote, votes: BTreeMap::new() }));
         if let NodeState::Leading(leading) = previous {
-            self.abandon_requests(*leading, out);
+            Self::abandon_requests(*leading, out);
         }
         out.cancel_timer(Timer::CheckQuorum);
         self.round += 1;

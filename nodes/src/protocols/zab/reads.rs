@@ -80,7 +80,7 @@ impl Zab {
     }
 
     /// Answer everything a former leader still held (see the module documentation).
-    pub(super) fn abandon_requests(&self, leading: Leading, out: &mut Outbox<Self>) {
+    pub(super) fn abandon_requests(leading: Leading, out: &mut Outbox<Self>) {
         for (_, request) in leading.pending_writes {
             let error = ApiError::new(
                 ErrorCode::Indeterminate,
