@@ -445,22 +445,25 @@ struct Header {
 
 #[derive(Debug, Deserialize)]
 struct Acknowledged {
-    #[allow(dead_code)]
-    header: Header,
+    /// Required, so that an answer without etcd's header is refused; not read.
+    #[serde(rename = "header")]
+    _header: Header,
 }
 
 #[derive(Debug, Deserialize)]
 struct TxnAnswer {
-    #[allow(dead_code)]
-    header: Header,
+    /// Required, so that an answer without etcd's header is refused; not read.
+    #[serde(rename = "header")]
+    _header: Header,
     #[serde(default)]
     succeeded: bool,
 }
 
 #[derive(Debug, Deserialize)]
 struct RangeAnswer {
-    #[allow(dead_code)]
-    header: Header,
+    /// Required, so that an answer without etcd's header is refused; not read.
+    #[serde(rename = "header")]
+    _header: Header,
     #[serde(default)]
     kvs: Vec<KeyValue>,
 }

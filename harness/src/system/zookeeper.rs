@@ -296,12 +296,11 @@ impl System for ZooKeeper {
         let data_dir = RunDir::node_data_at(run_dir, id);
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let myid = data_dir.join("myid");
-        std::fs::write(&myid, format!("{id}\n")).with_context(|| format!("writing {}", myid.display()))?;
-        let nodes_dir = run_dir.join("nodes");
+        results::write_atomically(&myid, format!("{id}\n").as_bytes())?;
+        let nodes_dir = RunDir::nodes_dir_at(run_dir);
         std::fs::create_dir_all(&nodes_dir).with_context(|| format!("creating {}", nodes_dir.display()))?;
         let config = nodes_dir.join(format!("{id}.zoo.cfg"));
-        std::fs::write(&config, zoo_cfg(id, &self.topology, &data_dir, o))
-            .with_context(|| format!("writing {}", config.display()))?;
+        results::write_atomically(&config, zoo_cfg(id, &self.topology, &data_dir, o).as_bytes())?;
         let mut classpath = OsString::from(jar.as_os_str());
         let logger = o.jar_dir.join("slf4j-simple.jar");
         if logger.is_file() {

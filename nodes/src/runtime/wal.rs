@@ -136,7 +136,10 @@ impl Wal {
 
 /// An exclusive advisory lock (flock) on the data directory's lock file.
 #[derive(Debug)]
-struct DirLock(#[allow(dead_code)] File);
+struct DirLock {
+    /// Held open for the lock it carries; released when dropped.
+    _file: File,
+}
 
 impl DirLock {
     #[allow(unsafe_code, reason = "flock(2): std's File::lock needs Rust 1.89")]
@@ -158,7 +161,7 @@ impl DirLock {
             }
             return Err(e).with_context(|| format!("locking {}", path.display()));
         }
-        Ok(DirLock(file))
+        Ok(DirLock { _file: file })
     }
 }
 
