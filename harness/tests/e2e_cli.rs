@@ -20,7 +20,7 @@ fn refused(args: &[&str], needle: &str) {
 fn bad_flags_exit_254_with_the_reason() {
     refused(&["--nodes", "0"], "--nodes");
     refused(&["--nemesis", "earthquake"], "unknown fault");
-    refused(&["--protocol", "zab"], "unknown protocol");
+    refused(&["--protocol", "viewstamped"], "unknown protocol");
     refused(&["--workload", "queue"], "unknown workload");
     refused(&["--rate=-5"], "--rate");
 }
