@@ -1,4 +1,6 @@
-//! Raft keeps a linearizable register through partitions and kills.
+//! Raft keeps a linearizable register through partitions and kills, and says what it is
+//! doing on stderr when that is a pipe (one line per phase, per fault step, the verdict).
+//! A node that loses its disk is outside Raft's model, and the run says so at its start.
 
 mod e2e_support;
 
@@ -34,6 +36,59 @@ fn raft_stays_valid_under_partitions_and_kills() {
         Duration::from_secs(150),
     );
     assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats]);
+    assert_plain_progress(&String::from_utf8_lossy(&output.stderr), "valid");
+}
+
+/// Without a terminal, the run's progress is plain lines in order: the cluster up, the
+/// workload started, each fault step, the check, and the verdict last.
+fn assert_plain_progress(stderr: &str, verdict: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with("faultline: ") && l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in stderr:\n{stderr}"))
+    };
+    let order = [
+        at("cluster up: 3 nodes healthy"),
+        at("running the workload with faults"),
+        at("fault at "),
+        at("healing"),
+        at("checking"),
+        at(&format!("verdict: {verdict}")),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "out of order {order:?}:\n{stderr}");
+    assert!(lines.iter().any(|l| l.contains("fault at ") && l.contains("(took effect)")), "{stderr}");
+    assert!(
+        !stderr.contains('\r') && !stderr.contains("\u{1b}["),
+        "no terminal drawing in a pipe:\n{stderr}"
+    );
+}
+
+/// lose-disk is no longer in any group, but asked for by name it runs, and the run says at
+/// its start, once, that the fault is outside Raft's safety model; an invalid verdict
+/// under it is allowed.
+#[test]
+fn a_run_with_lose_disk_says_it_is_outside_the_safety_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let output = run_test(
+        &store,
+        &["--protocol", "raft", "--nemesis", "lose-disk", "--time-limit", "3", "--nemesis-interval", "1"],
+        Duration::from_secs(90),
+    );
+    assert!(matches!(output.status.code(), Some(0..=2)), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warnings: Vec<&str> =
+        stderr.lines().filter(|l| l.starts_with("faultline: warning: lose-disk")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("outside their safety model"), "{stderr}");
+    let warned = stderr.find("faultline: warning: lose-disk").unwrap();
+    assert!(warned < stderr.find("cluster up").expect("cluster up"), "at the start:\n{stderr}");
+    assert!(stderr.contains("start-lose-disk node "), "{stderr}");
+    let verdict = results(&store).valid;
+    assert_plain_progress(&stderr, verdict.as_str());
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
 }
 
 #[test]

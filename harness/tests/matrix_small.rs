@@ -1,6 +1,7 @@
 //! `faultline matrix` at a small time limit: raft with no fault and under kill must be safe,
 //! and is; the table is printed and written as Markdown and JSON; every run leaves its
-//! report. Bad flags are refused with exit 254 before anything runs.
+//! report; with stderr piped, each finished cell is a line there. Bad flags are refused
+//! with exit 254 before anything runs.
 
 use std::process::Command;
 
@@ -33,6 +34,15 @@ fn a_small_matrix_runs_every_cell_and_marks_it_against_the_design() {
     assert!(stdout.contains("| raft | none | 1 | valid |"), "{stdout}");
     assert!(stdout.contains("| raft | kill | 1 | valid |"), "{stdout}");
     assert!(stdout.contains("2 runs, 0 unexpected."), "{stdout}");
+    // Piped stderr: one line per finished cell, in order, so a log shows progress.
+    // With no fault the run is not called valid (nothing was tested), but it is safe.
+    let first = stderr.find("faultline: [1/2] raft under none, seed 1: ");
+    let second =
+        stderr.find("faultline: [2/2] raft under kill, seed 1: valid (safety valid), as expected (safe)");
+    assert!(first.is_some() && first < second, "{stderr}");
+    let cells: Vec<&str> = stderr.lines().filter(|l| l.starts_with("faultline: [")).collect();
+    assert_eq!(cells.len(), 2, "{stderr}");
+    assert!(cells[0].contains("(safety valid), as expected (safe)"), "{stderr}");
     let md = std::fs::read_to_string(store.path().join("matrix.md")).unwrap();
     assert!(stdout.contains(md.trim()));
     let json: serde_json::Value =

@@ -1,5 +1,6 @@
 //! `faultline serve` in a real headless browser (Debian's `chromium`): the page a person
-//! opens lists the store's runs, and a run's report renders its sections.
+//! opens lists the store's runs with every column filled, and a run's report renders its
+//! sections.
 //!
 //! Chromium is a requirement of the test suite (`.ci/run` installs it): without it this
 //! test fails and says so, rather than passing without having looked.
@@ -81,6 +82,12 @@ fn chromium_sees_the_runs_listed_and_a_report_rendered() {
         assert!(dom.contains(&format!("<td>{test}</td>")), "{test} not listed: {dom}");
     }
     assert_eq!(dom.matches("class=\"run\"").count(), 3);
+    // Every column shows what the run recorded: the workload too, which the default run
+    // records as an object with its parameters.
+    for (protocol, nemesis) in [("raft", "partition"), ("pb-async", "kill"), ("paxos", "pause,partition")] {
+        let row = format!("<td>{protocol}</td><td>register</td><td>{nemesis}</td><td>5</td>");
+        assert!(dom.contains(&row), "{protocol}: expected {row} in {dom}");
+    }
 
     let dom = dump_dom(&format!("http://127.0.0.1:{}/?protocol=raft", server.port));
     assert!(dom.contains("1 of 3 runs") && dom.contains("<td>raft-register</td>"), "{dom}");

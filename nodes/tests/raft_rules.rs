@@ -1,8 +1,10 @@
 //! Raft's rules one at a time, driving single nodes through the `Protocol` methods with
 //! hand-made messages and reading the effects they emit: the commit rule of 5.4.2, the
 //! election restriction of 5.4.1, persistence before the messages that depend on it,
-//! conflict truncation and hints, recovery, untrusted input, and a node restarted with an
-//! empty data directory catching up through InstallSnapshot.
+//! conflict truncation and hints, recovery, untrusted input, and a node starting from an
+//! empty data directory catching up through InstallSnapshot (the snapshot transfer, not a
+//! claim that losing a disk is safe: a node that forgets its vote may vote twice in a
+//! term, which Raft's safety argument excludes; `lose-disk` is outside its model).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -489,7 +491,8 @@ fn a_node_restarted_with_an_empty_data_directory_catches_up_through_a_snapshot()
     assert!(leader.log().snapshot_index() > 0, "the leader never compacted");
     // The write-ahead log was rewritten: snapshot first, then term and vote.
     assert!(matches!(cluster.records[&1][0], Record::Snapshot { .. }));
-    // Node 3 loses its disk and starts empty.
+    // Node 3 starts over with an empty directory. Here no election follows, so the vote it
+    // forgot is never asked for again; in general that amnesia is outside Raft's model.
     cluster.boot(3, 3, options);
     cluster.fire(1, Timer::Heartbeat);
     cluster.fire(1, Timer::Heartbeat);

@@ -8,10 +8,15 @@
 //! under the fault ([`expectation`]). The table is printed as Markdown and
 //! written with its JSON next to the runs, in the store: `matrix.md`, `matrix.json`.
 //!
+//! On a terminal a progress bar shows the cell running; anywhere else (a file, a pipe, a
+//! CI log) one line per finished cell goes to stderr instead ([`cell_line`]), so a long
+//! matrix is never silent.
+//!
 //! Exit 0 when every row is as expected, 1 when any is not, 254 for bad flags. A run that
 //! the harness could not complete is a row too (unexpected), so one broken cell never hides
 //! the rest of the matrix.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -21,6 +26,7 @@ use nodes::protocols::ProtocolName;
 use results::report::matrix::{self, Expect, Row, FAULTS};
 use results::RunDir;
 
+use crate::nemesis::FaultKind;
 use crate::run::run_dir_file::{self, RUN_DIR_FILE_ENV};
 
 #[derive(clap::Args, Debug)]
@@ -29,7 +35,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "pb-async,pb-sync,2pc,paxos,raft,zab")]
     pub protocols: Vec<ProtocolName>,
     /// Faults, comma-separated: none, partition, kill, pause, one-way, link, kill-leader,
-    /// pause-leader, kill-minority, kill-majority, hold (default: all).
+    /// pause-leader, kill-minority, kill-majority, hold (the default: all of these), and
+    /// lose-disk (by name only: outside the consensus protocols' safety model).
     #[arg(
         long,
         value_delimiter = ',',
@@ -66,12 +73,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let attended = std::io::stderr().is_terminal();
     let mut rows = Vec::new();
     for protocol in &args.protocols {
         for fault in &args.nemeses {
             for seed in 1..=args.seeds {
                 bar.set_message(format!("{protocol} under {fault}, seed {seed}"));
-                rows.push(one_run(&me, &args, *protocol, fault, seed));
+                let row = one_run(&me, &args, *protocol, fault, seed);
+                if !attended {
+                    eprintln!("faultline: {}", cell_line(rows.len() + 1, total, &row));
+                }
+                rows.push(row);
                 bar.inc(1);
             }
         }
@@ -110,14 +122,39 @@ fn validate(args: &Args) -> Result<(), String> {
 }
 
 /// What the design promises of a protocol under a matrix fault: with no fault every
-/// protocol must be safe; under a fault, those safe by design must stay so and the others
-/// may fail.
+/// protocol must be safe; a fault outside the consensus protocols' safety model
+/// (`lose-disk`) may break any of them; under any other fault, those safe by design must
+/// stay so and the others may fail.
 pub fn expectation(protocol: ProtocolName, fault: &str) -> Expect {
-    if fault == "none" || protocol.safe_by_design() {
+    let kinds = matrix::nemesis_of(fault).and_then(|n| FaultKind::parse_list(n).ok()).unwrap_or_default();
+    if kinds.iter().any(|k| k.outside_consensus_model()) {
+        Expect::OutsideModel
+    } else if fault == "none" || protocol.safe_by_design() {
         Expect::Safe
     } else {
         Expect::MayFail
     }
+}
+
+/// One finished cell for a log: `[2/12] raft under kill, seed 1: valid (safety valid), as
+/// expected (safe): ...`. The run's verdict and the safety verdict the cell is judged by
+/// differ when, say, no fault was asked for (a run with no fault is never called valid).
+pub fn cell_line(done: usize, total: u64, row: &Row) -> String {
+    let verdict = match (row.verdict, row.linearizable) {
+        (None, _) => "no verdict".to_string(),
+        (Some(v), Some(safety)) => format!("{v} (safety {safety})"),
+        (Some(v), None) => v.to_string(),
+    };
+    let expect = match row.expect {
+        Expect::Safe => "safe",
+        Expect::MayFail => "may fail",
+        Expect::OutsideModel => "may fail, outside the safety model",
+    };
+    let judged = if row.expected { "as expected" } else { "UNEXPECTED" };
+    format!(
+        "[{done}/{total}] {} under {}, seed {}: {verdict}, {judged} ({expect}): {}",
+        row.protocol, row.fault, row.seed, row.note
+    )
 }
 
 /// Run one `faultline test` and measure it.
@@ -179,10 +216,38 @@ mod tests {
         assert_eq!(expectation(ProtocolName::PbAsync, "kill"), Expect::MayFail);
         assert_eq!(expectation(ProtocolName::PbSync, "partition"), Expect::MayFail);
         assert_eq!(expectation(ProtocolName::PbAsync, "none"), Expect::Safe);
-        for protocol in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft] {
-            for (fault, _) in FAULTS {
+        for protocol in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft, ProtocolName::Zab] {
+            for (fault, _) in FAULTS.iter().filter(|(f, _)| *f != "lose-disk") {
                 assert_eq!(expectation(protocol, fault), Expect::Safe, "{protocol} under {fault}");
             }
         }
+    }
+
+    #[test]
+    fn a_finished_cell_is_one_line_with_its_verdict_and_judgement() {
+        let failed = Row::measure("raft", "kill", 2, Expect::Safe, String::new(), Err("exit 255".into()));
+        let line = cell_line(3, 12, &failed);
+        assert!(line.starts_with("[3/12] raft under kill, seed 2: no verdict, UNEXPECTED (safe)"), "{line}");
+        assert!(line.contains("exit 255") && !line.contains('\n'), "{line}");
+    }
+
+    /// Regression: a node that forgets its disk is outside every consensus protocol's
+    /// model; the matrix expects that such a run may be invalid instead of calling it a bug.
+    #[test]
+    fn lose_disk_may_break_even_the_protocols_safe_by_design() {
+        for protocol in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft, ProtocolName::Zab] {
+            assert!(protocol.safe_by_design(), "{protocol}");
+            assert_eq!(expectation(protocol, "lose-disk"), Expect::OutsideModel, "{protocol}");
+        }
+        assert_eq!(expectation(ProtocolName::PbAsync, "lose-disk"), Expect::OutsideModel);
+        let defaults = <Args as clap::Args>::augment_args(clap::Command::new("m"))
+            .get_matches_from(["m"])
+            .get_many::<String>("nemeses")
+            .unwrap()
+            .cloned()
+            .collect::<Vec<_>>();
+        let defaults: Vec<&str> = defaults.iter().flat_map(|d| d.split(',')).collect();
+        assert_eq!(defaults.len(), FAULTS.len() - 1, "every fault but lose-disk by default: {defaults:?}");
+        assert!(!defaults.contains(&"lose-disk"), "{defaults:?}");
     }
 }

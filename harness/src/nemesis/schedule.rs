@@ -93,7 +93,8 @@ pub enum Fault {
     Kill { kind: FaultKind, nodes: Vec<NodeId> },
     /// SIGSTOP these nodes; the stop resumes them.
     Pause { nodes: Vec<NodeId> },
-    /// Kill and wipe this node; the stop restarts it empty.
+    /// Kill and wipe this node; the stop restarts it empty, having forgotten its votes and
+    /// promises (outside the consensus protocols' model: see [`FaultKind::LoseDisk`]).
     LoseDisk { node: NodeId },
     /// Cut off whichever node is primary when the step runs and promote another (see
     /// [`FaultKind::Failover`]).

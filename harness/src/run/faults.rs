@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::nemesis::{Action, FaultKind, Nemesis, Record, Schedule, ScheduleParams};
 
+use super::progress::Progress;
 use super::recorder::RecorderHandle;
 use super::spec::RunSpec;
 
@@ -44,6 +45,15 @@ pub fn schedule_for(spec: &RunSpec) -> anyhow::Result<Schedule> {
     }
 }
 
+/// One line for each kind of fault in the run (asked for, or in a replayed schedule) that
+/// is outside the consensus protocols' safety model, saying so; printed at the start, so a
+/// reader of an invalid verdict knows it was expected.
+pub fn outside_model_notices(kinds: &[FaultKind], schedule: &Schedule) -> Vec<&'static str> {
+    let drawn = schedule.steps.iter().map(|step| step.fault.kind());
+    let all: std::collections::BTreeSet<FaultKind> = kinds.iter().copied().chain(drawn).collect();
+    all.into_iter().filter_map(FaultKind::outside_model_reason).collect()
+}
+
 fn load_schedule(path: &Path, nodes: &[u32]) -> anyhow::Result<Schedule> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let schedule = Schedule::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -66,13 +76,15 @@ pub struct FaultLog {
 }
 
 /// Execute the steps due before `stop` turns true, then heal everything. Each record goes
-/// to the history; `active` follows the faults in force for the progress line.
+/// to the history and to `progress` (a line in a log); `active` follows the faults in
+/// force for the progress line.
 pub async fn drive(
     mut nemesis: Nemesis,
     schedule: Schedule,
     start: Instant,
     recorder: RecorderHandle,
     active: Arc<AtomicUsize>,
+    progress: Progress,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<FaultLog> {
     let mut open: BTreeMap<u32, FaultWindow> = BTreeMap::new();
@@ -87,6 +99,7 @@ pub async fn drive(
             break;
         }
         let record = nemesis.execute(step).await;
+        progress.fault(start.elapsed().as_secs_f64(), &record);
         let now = recorder.now_ns();
         recorder.record(record.to_event(now)).await?;
         match step.action {
@@ -109,6 +122,7 @@ pub async fn drive(
     let healed: Vec<Record> = nemesis.heal_all().await;
     let now = recorder.now_ns();
     for record in &healed {
+        progress.fault(start.elapsed().as_secs_f64(), record);
         recorder.record(record.to_event(recorder.now_ns())).await?;
     }
     active.store(nemesis.active(), Ordering::Relaxed);
@@ -118,4 +132,33 @@ pub async fn drive(
     }
     windows.sort_by_key(|w| w.start_ns);
     Ok(FaultLog { windows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(kinds: &[FaultKind]) -> Schedule {
+        Schedule::generate(&ScheduleParams {
+            seed: 1,
+            kinds: kinds.to_vec(),
+            interval_ms: 100,
+            time_limit_ms: 1_000,
+            nodes: vec![1, 2, 3],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_run_with_lose_disk_says_once_that_it_is_outside_the_model() {
+        let asked = parse_nemesis("kill,lose-disk").unwrap();
+        let notices = outside_model_notices(&asked, &schedule(&asked));
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(notices[0].contains("lose-disk") && notices[0].contains("outside their safety model"));
+        assert!(!notices[0].contains('\n'));
+        // A replayed schedule that holds lose-disk says so too.
+        assert_eq!(outside_model_notices(&[], &schedule(&[FaultKind::LoseDisk])).len(), 1);
+        let ordinary = parse_nemesis("all").unwrap();
+        assert!(outside_model_notices(&ordinary, &schedule(&ordinary)).is_empty());
+    }
 }

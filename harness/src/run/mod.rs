@@ -118,6 +118,9 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
         spec.time_limit.as_secs_f64(),
         spec.seed
     );
+    for notice in faults::outside_model_notices(&spec.nemesis, &schedule) {
+        eprintln!("faultline: warning: {notice}");
+    }
     eprintln!("faultline: run directory {}", run_dir.path().display());
     run_dir_file::announce(run_dir.path())?;
     if !spec.system.is_builtin() {
@@ -212,6 +215,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     run_dir.write_results(&results)?;
     results::report::write_report(&run_dir)?;
     print_results(&results, &run_dir);
+    progress.verdict(results.valid, run_dir.path());
     Ok(ExitCode::from(results.valid.exit_code()))
 }
 
@@ -235,7 +239,10 @@ async fn phases(
         run_dir.write_run_info(&info)?;
         cluster
     };
-    if !cluster.wait_for_leader(READY_DEADLINE).await {
+    let nodes = cluster.supervisor.node_ids().len();
+    if cluster.wait_for_leader(READY_DEADLINE).await {
+        progress.plain(&format!("cluster up: {nodes} nodes healthy, a leader known"));
+    } else {
         progress.phase("no node leads yet; starting the workload anyway");
     }
     if let Some(setup) = spec.workload.setup() {
@@ -287,6 +294,7 @@ async fn phases(
         Instant::now(),
         recorder.clone(),
         active,
+        progress.clone(),
         stopped.clone(),
     ));
 

@@ -18,7 +18,9 @@ use results::{CheckResult, RunDir, RunInfo, RunResults};
 /// How long the server has to say where it listens.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
-/// One run of `test` with the given protocol, nemesis and verdict, with its report.
+/// One run of `test` with the given protocol, nemesis and verdict, with its report. Its
+/// spec is the one the default `faultline test` records (the workload an object with its
+/// parameters), with the protocol and nemesis replaced.
 pub fn make_run(
     store: &Path,
     test: &str,
@@ -34,7 +36,7 @@ pub fn make_run(
         seed: 5,
         command: vec![],
         versions: BTreeMap::new(),
-        spec: serde_json::json!({"protocol": protocol, "workload": "register", "nemesis": nemesis}),
+        spec: default_spec(protocol, nemesis),
         started: started.into(),
     })
     .unwrap();
@@ -50,6 +52,14 @@ pub fn make_run(
     std::fs::write(run.node_log(1), format!("log of {test}\n")).unwrap();
     results::report::write_report(&run).unwrap();
     run
+}
+
+/// The spec `faultline test` records for its default run, with `protocol` and `nemesis`.
+fn default_spec(protocol: &str, nemesis: &str) -> serde_json::Value {
+    let mut spec = faultline::commands::test::Args::default_run().to_spec().unwrap().to_json();
+    spec["protocol"] = protocol.into();
+    spec["nemesis"] = nemesis.into();
+    spec
 }
 
 /// Three runs: raft/partition valid (oldest), pb-async/kill invalid, paxos/pause unknown.

@@ -50,10 +50,13 @@ impl ProtocolName {
         }
     }
 
-    /// Whether the design keeps the data safe under every fault. `pb-async` and `pb-sync`
-    /// fail over without a quorum, so a fault that makes a backup promote itself (a
-    /// partition, a dead or paused primary, a link that drops heartbeats) may break them;
-    /// `2pc` (by blocking), `paxos`, `raft` and `zab` must stay safe whatever happens.
+    /// Whether the design keeps the data safe under every fault of its model. `pb-async`
+    /// and `pb-sync` fail over without a quorum, so a fault that makes a backup promote
+    /// itself (a partition, a dead or paused primary, a link that drops heartbeats) may
+    /// break them;
+    /// `2pc` (by blocking), `paxos`, `raft` and `zab` must stay safe under every fault of
+    /// their model. That model has no node forgetting what it wrote to disk: `lose-disk`
+    /// is outside it, and may break any of them.
     pub fn safe_by_design(self) -> bool {
         match self {
             ProtocolName::PbAsync | ProtocolName::PbSync => false,

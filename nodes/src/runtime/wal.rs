@@ -16,9 +16,18 @@
 //! log, and the directory is fsynced, so a crash leaves either the old log or the new one.
 //!
 //! Recovery ([`Wal::open`]) returns every complete record. A torn tail (a last record cut
-//! short by a crash, or zero-filled blocks after it) is truncated with a warning: it was
-//! never synced, so nothing that depended on it left the node. Damage followed by further
-//! records is corruption and refuses to start, naming the offset.
+//! short by a crash: the file ends before the record's declared length, or zero-filled
+//! blocks where its header should be) is truncated with a warning: it was never synced, so
+//! nothing that depended on it left the node. Any other damage is corruption and refuses
+//! to start, naming the offset: damage followed by further records, and equally a last
+//! record that is complete (all its declared bytes are there, its length checksum holds)
+//! but whose payload checksum does not. A crash cannot produce that shape; dropping it
+//! would silently forget a record that may have been synced and acted upon (a vote, an
+//! acknowledged write).
+//!
+//! A data directory created here is fsynced into its parent (and each directory created
+//! with it into its own), so that a crash right after the first sync cannot lose the
+//! directory entry, and with it the whole log.
 //!
 //! An open log holds an exclusive lock on `DIR/lock`, so two nodes never append to one log
 //! (say, a restart racing a process that is still dying). The kernel drops the lock when the
@@ -75,7 +84,7 @@ pub struct Wal {
 impl Wal {
     /// Open (creating if needed) the log in `dir` and recover its records.
     pub fn open(dir: &Path) -> anyhow::Result<(Wal, Recovery)> {
-        fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+        create_dir_durably(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
         let lock = DirLock::acquire(dir)?;
         let path = dir.join(FILE_NAME);
         let temp = dir.join(TEMP_NAME);
@@ -190,6 +199,29 @@ fn write_atomically(dir: &Path, payloads: &[Vec<u8>]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Create `dir` and any missing ancestors, then fsync the parent of each directory
+/// created, deepest first, so every new entry is durable. Returns the parents synced
+/// (none when `dir` already existed).
+fn create_dir_durably(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut created = Vec::new();
+    let mut missing = Some(dir);
+    while let Some(path) = missing.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        created.push(path.to_path_buf());
+        missing = path.parent();
+    }
+    fs::create_dir_all(dir)?;
+    let mut synced = Vec::new();
+    for path in &created {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(parent)?.sync_all()?;
+        synced.push(parent.to_path_buf());
+    }
+    Ok(synced)
+}
+
 struct Scan {
     records: Vec<Recovered>,
     /// Length of the prefix that holds the header and complete records.
@@ -226,7 +258,10 @@ fn scan(bytes: &[u8]) -> anyhow::Result<Scan> {
         let payload = &rest[RECORD_HEADER_BYTES..end];
         if crc32(payload) != payload_crc {
             if rest.len() == end {
-                return torn(records, pos);
+                bail!(
+                    "corrupt last record at byte {pos} (payload checksum mismatch in a complete \
+                     record of {len} bytes: damage, not a torn write)"
+                );
             }
             bail!("corrupt record at byte {pos} (payload checksum mismatch) with data after it");
         }
@@ -312,15 +347,50 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_last_payload_is_a_torn_tail() {
+    fn a_last_record_cut_short_is_torn_and_everything_before_it_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        write_three(dir.path());
+        let full = fs::read(log_path(&dir)).unwrap();
+        // The header is whole and checks out; the payload ends one byte early.
+        let cut = full.len() - 1;
+        fs::write(log_path(&dir), &full[..cut]).unwrap();
+        let (_wal, recovery) = Wal::open(dir.path()).unwrap();
+        assert_eq!(payloads(&recovery), vec![&b"one"[..], b"two"]);
+        assert_eq!(recovery.truncated_bytes, (RECORD_HEADER_BYTES + b"three".len() - 1) as u64);
+        assert_eq!(
+            fs::read(log_path(&dir)).unwrap().len(),
+            full.len() - RECORD_HEADER_BYTES - b"three".len()
+        );
+    }
+
+    /// Regression: a complete last record with a bad payload checksum used to be dropped
+    /// as a torn tail, forgetting a record that may have been synced and acted upon.
+    #[test]
+    fn a_complete_last_record_with_a_damaged_payload_refuses_to_start() {
         let dir = tempfile::tempdir().unwrap();
         write_three(dir.path());
         let mut bytes = fs::read(log_path(&dir)).unwrap();
+        let last_start = bytes.len() - (RECORD_HEADER_BYTES + b"three".len());
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
         fs::write(log_path(&dir), &bytes).unwrap();
-        let (_wal, recovery) = Wal::open(dir.path()).unwrap();
-        assert_eq!(payloads(&recovery), vec![&b"one"[..], b"two"]);
+        let err = format!("{:#}", Wal::open(dir.path()).unwrap_err());
+        assert!(err.contains(&format!("corrupt last record at byte {last_start}")), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+        // Nothing was truncated: the evidence is kept.
+        assert_eq!(fs::read(log_path(&dir)).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_new_data_directory_is_synced_into_its_parent() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data").join("1");
+        let synced = create_dir_durably(&dir).unwrap();
+        assert!(dir.is_dir());
+        assert_eq!(synced, vec![root.path().join("data"), root.path().to_path_buf()]);
+        assert!(create_dir_durably(&dir).unwrap().is_empty(), "an existing directory needs no sync");
+        let (_wal, recovery) = Wal::open(&root.path().join("other")).unwrap();
+        assert!(recovery.records.is_empty());
     }
 
     #[test]

@@ -91,6 +91,8 @@ fn summary(dir: &Path, path: String) -> RunSummary {
     };
     let info = read(RUN_JSON).unwrap_or(Value::Null);
     let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    // `faultline test` records its workload with its parameters (`{"name": "register",
+    // ...}`); older or hand-written runs give the name alone. Both show the name.
     let spec = info.get("spec");
     let (verdict, reason) = match read(RESULTS_JSON) {
         Some(results) => (
@@ -105,7 +107,7 @@ fn summary(dir: &Path, path: String) -> RunSummary {
         test: text(info.get("test")),
         started: text(info.get("started")),
         protocol: text(spec.and_then(|s| s.get("protocol"))),
-        workload: text(spec.and_then(|s| s.get("workload"))),
+        workload: text(spec.and_then(|s| s.get("workload")).map(|w| w.get("name").unwrap_or(w))),
         nemesis: text(spec.and_then(|s| s.get("nemesis"))),
         seed: info.get("seed").and_then(Value::as_u64),
         verdict: if verdict.is_empty() { "unknown".into() } else { verdict },
@@ -170,4 +172,51 @@ td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}\
     }
     out.push_str("</table></body></html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run.json `faultline test` writes: the workload is an object with its parameters.
+    fn write_run(store: &Path, test: &str, run: &str, started: &str, workload: Value) {
+        let dir = store.join(test).join(run);
+        std::fs::create_dir_all(&dir).unwrap();
+        let info = serde_json::json!({
+            "model": "cas-register",
+            "test": test,
+            "seed": 42,
+            "command": [],
+            "versions": {},
+            "spec": {"protocol": "raft", "workload": workload, "nemesis": "partition,kill"},
+            "started": started,
+        });
+        std::fs::write(dir.join(RUN_JSON), info.to_string()).unwrap();
+        std::fs::write(dir.join(RESULTS_JSON), r#"{"valid": "valid", "reasons": []}"#).unwrap();
+    }
+
+    /// Regression: the default run (raft-register) was listed with an empty workload,
+    /// because its spec holds the workload as an object.
+    #[test]
+    fn every_column_shows_what_the_run_recorded() {
+        let store = tempfile::tempdir().unwrap();
+        let workload =
+            serde_json::json!({"name": "register", "register": {"keys": 5}, "set": {}, "bank": {}});
+        write_run(store.path(), "raft-register", "20261204T100000", "2026-12-04T10:00:00.000Z", workload);
+        let set = Value::String("set".into());
+        write_run(store.path(), "raft-set", "20261204T090000", "2026-12-04T09:00:00.000Z", set);
+        let runs = list_runs(store.path()).unwrap();
+        assert_eq!(runs.len(), 2);
+        let run = &runs[0];
+        assert_eq!(run.path, "raft-register/20261204T100000");
+        assert_eq!(
+            (run.test.as_str(), run.protocol.as_str(), run.workload.as_str(), run.nemesis.as_str()),
+            ("raft-register", "raft", "register", "partition,kill")
+        );
+        assert_eq!((run.seed, run.verdict.as_str()), (Some(42), "valid"));
+        assert_eq!(run.started, "2026-12-04T10:00:00.000Z");
+        assert_eq!(runs[1].workload, "set", "a workload given by name alone");
+        let page = render(&runs, &Filter::default(), "/runs/");
+        assert!(page.contains("<td>raft</td><td>register</td><td>partition,kill</td><td>42</td>"), "{page}");
+    }
 }

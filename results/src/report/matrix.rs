@@ -8,8 +8,11 @@
 //! nothing, so it cannot count as the guarantee holding). [`Expect::MayFail`]: the protocol
 //! is unsafe by design under this fault (`pb-async` loses writes when its primary dies), so
 //! either outcome is expected; whether the failure was *found* is reported, not required,
-//! because a short run may simply not hit it. Availability and speed are measured, never
-//! judged: they depend on the machine.
+//! because a short run may simply not hit it. [`Expect::OutsideModel`]: the fault breaks an
+//! assumption the protocol's safety rests on (`lose-disk`: a node forgets what it wrote
+//! to disk), so a violation is expected and no bug; judged as `MayFail`, named apart so a
+//! reader of the table does not take it for a protocol that is unsafe by design.
+//! Availability and speed are measured, never judged: they depend on the machine.
 
 use std::fmt::Write;
 
@@ -19,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::run_info::RunResults;
 
 /// The faults of the matrix and the `--nemesis` each maps to.
-pub const FAULTS: [(&str, &str); 11] = [
+/// `lose-disk` is asked for by name only (`--nemeses lose-disk`): it is outside the safety
+/// model of the consensus protocols.
+pub const FAULTS: [(&str, &str); 12] = [
     ("none", "none"),
     ("partition", "partition-halves,partition-leader"),
     ("kill", "kill"),
@@ -31,6 +36,7 @@ pub const FAULTS: [(&str, &str); 11] = [
     ("kill-minority", "kill-minority"),
     ("kill-majority", "kill-majority"),
     ("hold", "hold"),
+    ("lose-disk", "lose-disk"),
 ];
 
 /// The `--nemesis` of a matrix fault name.
@@ -46,6 +52,9 @@ pub enum Expect {
     Safe,
     /// Unsafe by design here: a violation is expected but not required.
     MayFail,
+    /// The fault is outside the protocol's safety model (a node that forgets its disk): a
+    /// violation is expected but not required, and is no bug of the protocol.
+    OutsideModel,
 }
 
 /// One run of the matrix, measured.
@@ -159,6 +168,12 @@ impl Row {
             Expect::Safe => (true, "safe, as it must be".into()),
             Expect::MayFail if violations.is_empty() => (true, "may fail; none found in this run".into()),
             Expect::MayFail => (true, format!("may fail; found: {}", violations.join(", "))),
+            Expect::OutsideModel if violations.is_empty() => {
+                (true, "outside the safety model, may fail; none found in this run".into())
+            }
+            Expect::OutsideModel => {
+                (true, format!("outside the safety model, may fail; found: {}", violations.join(", ")))
+            }
         };
         row
     }
@@ -201,6 +216,7 @@ pub fn markdown(rows: &[Row]) -> String {
             match r.expect {
                 Expect::Safe => "safe",
                 Expect::MayFail => "may fail",
+                Expect::OutsideModel => "may fail (outside model)",
             },
             if r.expected { "✓" } else { "✗ UNEXPECTED" },
             r.note.replace('|', "/"),
@@ -283,6 +299,21 @@ mod tests {
         assert!(!failed.expected && failed.note.contains("exit 255"));
         let split = results(Verdict::Valid, Verdict::Invalid);
         assert!(!measure(Expect::Safe, &split).expected);
+    }
+
+    #[test]
+    fn a_fault_outside_the_model_may_be_invalid_and_the_table_says_why() {
+        let bad = results(Verdict::Invalid, Verdict::Valid);
+        let row = Row::measure("raft", "lose-disk", 1, Expect::OutsideModel, "r".into(), Ok(&bad));
+        assert!(row.expected, "{}", row.note);
+        assert!(row.note.contains("outside the safety model") && row.note.contains("not linearizable"));
+        let good = results(Verdict::Valid, Verdict::Valid);
+        let clean = Row::measure("raft", "lose-disk", 1, Expect::OutsideModel, "r".into(), Ok(&good));
+        assert!(clean.expected, "{}", clean.note);
+        let table = markdown(&[row]);
+        assert!(table.contains("| may fail (outside model) | ✓"), "{table}");
+        assert_eq!(serde_json::to_value(Expect::OutsideModel).unwrap(), "outside-model");
+        assert_eq!(nemesis_of("lose-disk"), Some("lose-disk"));
     }
 
     #[test]
