@@ -29,11 +29,11 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "pb-async,pb-sync,2pc,paxos,raft,zab")]
     pub protocols: Vec<ProtocolName>,
     /// Faults, comma-separated: none, partition, kill, pause, one-way, link, kill-leader,
-    /// pause-leader, kill-minority, kill-majority, hold (default: all).
+    /// pause-leader, kill-minority, kill-majority, hold, clock (default: all).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "none,partition,kill,pause,one-way,link,kill-leader,pause-leader,kill-minority,kill-majority,hold"
+        default_value = "none,partition,kill,pause,one-way,link,kill-leader,pause-leader,kill-minority,kill-majority,hold,clock"
     )]
     pub nemeses: Vec<String>,
     /// Seconds of workload per run.
