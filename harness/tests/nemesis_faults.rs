@@ -56,6 +56,24 @@ fn schedules_are_deterministic_by_seed_and_round_trip_through_json() {
 }
 
 #[test]
+fn a_killed_leader_comes_back_early_enough_to_serve_again() {
+    let long = ScheduleParams {
+        interval_ms: 5_000,
+        time_limit_ms: 10_000,
+        ..params(1, vec![FaultKind::KillLeader])
+    };
+    let schedule = Schedule::generate(&long).unwrap();
+    assert_eq!(schedule.steps.len(), 2);
+    let (start, stop) = (&schedule.steps[0], &schedule.steps[1]);
+    assert_eq!((start.action, stop.action), (Action::Start, Action::Stop));
+    assert_eq!(start.at_ms, 5_000);
+    assert_eq!(stop.at_ms, 5_000 + nemesis::KILL_LEADER_DOWN_MAX_MS);
+    // Other faults still last the whole interval.
+    let kill = Schedule::generate(&ScheduleParams { kinds: vec![FaultKind::Kill], ..long }).unwrap();
+    assert_eq!(kill.steps[1].at_ms, 10_000);
+}
+
+#[test]
 fn bad_schedule_files_are_refused_with_a_reason() {
     let good = Schedule::generate(&params(1, vec![FaultKind::Kill])).unwrap();
     assert!(Schedule::from_json("{").unwrap_err().starts_with("bad schedule"));

@@ -35,12 +35,12 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "pb-async,pb-sync,2pc,paxos,raft,zab")]
     pub protocols: Vec<ProtocolName>,
     /// Faults, comma-separated: none, partition, kill, pause, one-way, link, kill-leader,
-    /// pause-leader, kill-minority, kill-majority, hold (the default: all of these), and
-    /// lose-disk (by name only: outside the consensus protocols' safety model).
+    /// pause-leader, kill-minority, kill-majority, hold, clock (the default: all of these),
+    /// and lose-disk (by name only: outside the consensus protocols' safety model).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "none,partition,kill,pause,one-way,link,kill-leader,pause-leader,kill-minority,kill-majority,hold"
+        default_value = "none,partition,kill,pause,one-way,link,kill-leader,pause-leader,kill-minority,kill-majority,hold,clock"
     )]
     pub nemeses: Vec<String>,
     /// Seconds of workload per run.

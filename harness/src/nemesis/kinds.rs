@@ -53,7 +53,9 @@ pub enum FaultKind {
     /// replica of the new one. Only for systems with an operator (not in `all`).
     Failover,
     /// kill -9 the node leading now (leader or primary, as the system reports it, highest
-    /// term first); restart it at the stop.
+    /// term first); restart it at the stop, which a generated schedule places at most
+    /// `KILL_LEADER_DOWN_MAX_MS` after the kill so the old leader serves again while
+    /// clients run.
     KillLeader,
     /// SIGSTOP the node leading now; SIGCONT at the stop. It wakes believing it still leads.
     PauseLeader,

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 pub use clock::ClockSkew;
 pub use kinds::FaultKind;
 pub use record::Record;
-pub use schedule::{Action, Fault, Schedule, ScheduleParams, Step};
+pub use schedule::{Action, Fault, Schedule, ScheduleParams, Step, KILL_LEADER_DOWN_MAX_MS};
 
 use crate::host::{ClockChange, Clocks, NodeState, Operator};
 use crate::net::Grudge;

@@ -2,7 +2,8 @@
 //! seed and written to `schedule.json`, so a run can be replayed fault for fault.
 //!
 //! Faults do not overlap: after each interval of calm one fault starts, and it stops one
-//! interval later (Jepsen's default rhythm). That keeps every window of the history
+//! interval later (Jepsen's default rhythm; a killed leader comes back sooner, see
+//! [`KILL_LEADER_DOWN_MAX_MS`]). That keeps every window of the history
 //! attributable to exactly one fault. Targets are chosen at generation time (which half,
 //! which node to kill, which links hold their frames and for how long), so a replayed
 //! schedule hits the same nodes; only the faults aimed by role (`partition-leader`,
@@ -36,6 +37,11 @@ pub const REORDER_PROBABILITY: f64 = 0.2;
 /// How long a `hold` keeps frames: drawn in this range, well past every election timeout.
 pub const HOLD_MIN_MS: u64 = 1_000;
 pub const HOLD_MAX_MS: u64 = 5_000;
+/// A killed leader is restarted at most this long after its kill, however long the
+/// interval: the fault is about the old leader coming back and serving with what it kept
+/// while clients still run, which a restart at the end of the run would never show. Long
+/// enough for any built-in protocol to elect or promote a successor first.
+pub const KILL_LEADER_DOWN_MAX_MS: u64 = 2_000;
 
 /// What a schedule is generated from.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +189,8 @@ impl Schedule {
             let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
             let fault = concrete(kind, &nodes, params.interval_ms, &mut rng);
             steps.push(Step { at_ms, id, action: Action::Start, fault: fault.clone() });
-            steps.push(Step { at_ms: at_ms + params.interval_ms, id, action: Action::Stop, fault });
+            let stop_ms = at_ms + duration_ms(&fault, params.interval_ms);
+            steps.push(Step { at_ms: stop_ms, id, action: Action::Stop, fault });
             id += 1;
             at_ms = at_ms.saturating_add(2 * params.interval_ms);
         }
@@ -262,6 +269,15 @@ impl Schedule {
             }
         }
         Ok(())
+    }
+}
+
+/// How long a generated fault lasts: one interval, but a killed leader comes back within
+/// [`KILL_LEADER_DOWN_MAX_MS`].
+fn duration_ms(fault: &Fault, interval_ms: u64) -> u64 {
+    match fault {
+        Fault::KillLeader => interval_ms.min(KILL_LEADER_DOWN_MAX_MS),
+        _ => interval_ms,
     }
 }
 

@@ -1,11 +1,11 @@
-//! Faults the simulator can inject: network behaviour, partitions, crashes, restarts,
-//! pauses. Each is recorded in the history as a nemesis event when it starts and ends.
+//! Faults the simulator can inject: network behaviour, partitions, links that keep their
+//! messages, crashes, restarts, pauses. Each is recorded in the history as a nemesis event when it starts and ends.
 
 use serde_json::json;
 
 use super::network::{Grudges, NetConfig, StaleMessages};
 use super::recording;
-use super::simulator::{Sim, StatusChange};
+use super::simulator::{Scheduled, Sim, StatusChange};
 use crate::api::{ApiError, ErrorCode, NodeId};
 use crate::protocol::Protocol;
 
@@ -31,6 +31,38 @@ impl<P: Protocol> Sim<P> {
         stale.validate();
         self.events.push(recording::nemesis(self.now_ms, "stale-messages", json!(stale)));
         self.stale = stale;
+    }
+
+    /// Keep every message sent on the directed link `from -> to` from now on: neither
+    /// delivered nor dropped (a stalled connection that will flush), until
+    /// [`Sim::release_link`]. Unlike [`StaleMessages`], which link and how long is the
+    /// test's choice, so a schedule can place an old message exactly where it wants it.
+    /// A cut link still drops; at most [`super::MAX_HELD_EVENTS`] messages are kept per link.
+    pub fn keep_link(&mut self, from: NodeId, to: NodeId) {
+        self.events.push(recording::nemesis(self.now_ms, "start-keep", json!([from, to])));
+        self.keeping.insert((from, to));
+    }
+
+    /// New messages on `from -> to` flow again; those already kept stay kept.
+    pub fn stop_keeping(&mut self, from: NodeId, to: NodeId) {
+        self.events.push(recording::nemesis(self.now_ms, "stop-keep", json!([from, to])));
+        self.keeping.remove(&(from, to));
+    }
+
+    /// Stop keeping `from -> to` and deliver what it kept, oldest first, all arriving now
+    /// (a partition in force when they arrive still drops them).
+    pub fn release_link(&mut self, from: NodeId, to: NodeId) {
+        self.keeping.remove(&(from, to));
+        let kept = self.kept.remove(&(from, to)).unwrap_or_default();
+        self.events.push(recording::nemesis(self.now_ms, "release-keep", json!([from, to, kept.len()])));
+        for message in kept {
+            self.schedule(0, Scheduled::Deliver { from, to, message });
+        }
+    }
+
+    /// How many messages `from -> to` keeps now.
+    pub fn kept_on_link(&self, from: NodeId, to: NodeId) -> usize {
+        self.kept.get(&(from, to)).map_or(0, Vec::len)
     }
 
     pub fn grudges(&self) -> &Grudges {

@@ -155,6 +155,10 @@ pub struct Sim<P: Protocol> {
     pub(super) status_log: Vec<StatusChange>,
     /// Messages handed to the network per directed link (before loss and duplication).
     pub(super) sent: BTreeMap<(NodeId, NodeId), u64>,
+    /// Directed links whose new messages are kept (see [`Sim::keep_link`]).
+    pub(super) keeping: BTreeSet<(NodeId, NodeId)>,
+    /// Messages kept per directed link, oldest first, until [`Sim::release_link`].
+    pub(super) kept: BTreeMap<(NodeId, NodeId), Vec<P::Message>>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -182,6 +186,8 @@ impl<P: Protocol> Sim<P> {
             events: Vec::new(),
             status_log: Vec::new(),
             sent: BTreeMap::new(),
+            keeping: BTreeSet::new(),
+            kept: BTreeMap::new(),
         };
         for id in sim.config.members.clone() {
             sim.nodes.insert(
@@ -577,7 +583,17 @@ impl<P: Protocol> Sim<P> {
         } else {
             message
         };
-        if self.grudges.blocks(from, to) || self.rng.gen_bool(self.network.loss) {
+        if self.grudges.blocks(from, to) {
+            return;
+        }
+        if self.keeping.contains(&(from, to)) {
+            let kept = self.kept.entry((from, to)).or_default();
+            if kept.len() < MAX_HELD_EVENTS {
+                kept.push(message);
+            }
+            return;
+        }
+        if self.rng.gen_bool(self.network.loss) {
             return;
         }
         let copies = if self.rng.gen_bool(self.network.duplicate) { 2 } else { 1 };

@@ -24,7 +24,7 @@ use crate::run_info::RunResults;
 /// The faults of the matrix and the `--nemesis` each maps to.
 /// `lose-disk` is asked for by name only (`--nemeses lose-disk`): it is outside the safety
 /// model of the consensus protocols.
-pub const FAULTS: [(&str, &str); 12] = [
+pub const FAULTS: [(&str, &str); 13] = [
     ("none", "none"),
     ("partition", "partition-halves,partition-leader"),
     ("kill", "kill"),
@@ -36,6 +36,7 @@ pub const FAULTS: [(&str, &str); 12] = [
     ("kill-minority", "kill-minority"),
     ("kill-majority", "kill-majority"),
     ("hold", "hold"),
+    ("clock", "clock"),
     ("lose-disk", "lose-disk"),
 ];
 
@@ -76,6 +77,10 @@ pub struct Row {
     /// The deposed-leader check found writes acknowledged by a replaced leader.
     #[serde(default)]
     pub deposed_leader: Option<Verdict>,
+    /// The log-agreement check found two nodes' committed logs differing at one index, or a
+    /// committed prefix shrinking (white-box; `None` where the system exposes no log).
+    #[serde(default)]
+    pub log_agreement: Option<Verdict>,
     /// Share of ops acknowledged while a fault was in force (effective windows only).
     pub availability_during_fault: Option<f64>,
     pub p50_ms: Option<f64>,
@@ -110,6 +115,7 @@ impl Row {
             lost_writes: None,
             split_brain: None,
             deposed_leader: None,
+            log_agreement: None,
             availability_during_fault: None,
             p50_ms: None,
             p99_ms: None,
@@ -136,6 +142,7 @@ impl Row {
             .map(|lost| lost.lost.count);
         row.split_brain = results.check(CheckName::SplitBrain).map(|c| c.verdict);
         row.deposed_leader = results.check(CheckName::DeposedLeader).map(|c| c.verdict);
+        row.log_agreement = results.check(CheckName::LogAgreement).map(|c| c.verdict);
         if let Some(stats) = results.stats() {
             row.p50_ms = stats.latency.map(|l| l.p50_ms);
             row.p99_ms = stats.latency.map(|l| l.p99_ms);
@@ -152,6 +159,7 @@ impl Row {
             (row.lost_writes.is_some_and(|n| n > 0), "lost acknowledged writes"),
             (row.split_brain == Some(Verdict::Invalid), "split brain"),
             (row.deposed_leader == Some(Verdict::Invalid), "writes acknowledged by a deposed leader"),
+            (row.log_agreement == Some(Verdict::Invalid), "committed logs diverge"),
         ]
         .iter()
         .filter(|(found, _)| *found)
@@ -182,25 +190,27 @@ impl Row {
 /// The whole matrix as Markdown: one table, each row marked against its expectation.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| protocol | fault | seed | linearizable | lost writes | split brain | deposed leader | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| protocol | fault | seed | linearizable | lost writes | split brain | deposed leader | log agreement | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let verdict = |v: Option<Verdict>| v.map(|v| v.as_str().to_string()).unwrap_or("-".into());
     let number = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or("-".into());
     for r in rows {
-        let split = match r.split_brain {
+        let seen = |v: Option<Verdict>| match v {
             Some(Verdict::Invalid) => "seen".to_string(),
             Some(Verdict::Valid) => "no".to_string(),
             other => verdict(other),
         };
-        let deposed = match r.deposed_leader {
-            Some(Verdict::Invalid) => "seen".to_string(),
-            Some(Verdict::Valid) => "no".to_string(),
+        let split = seen(r.split_brain);
+        let deposed = seen(r.deposed_leader);
+        let diverged = match r.log_agreement {
+            Some(Verdict::Invalid) => "diverged".to_string(),
+            Some(Verdict::Valid) => "agree".to_string(),
             other => verdict(other),
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
             r.protocol,
             r.fault,
             r.seed,
@@ -208,6 +218,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.lost_writes.map(|n| n.to_string()).unwrap_or("-".into()),
             split,
             deposed,
+            diverged,
             r.availability_during_fault.map(|a| format!("{:.0}%", a * 100.0)).unwrap_or("-".into()),
             number(r.p50_ms, 1),
             number(r.p99_ms, 1),
@@ -317,6 +328,23 @@ mod tests {
     }
 
     #[test]
+    fn diverging_committed_logs_are_a_violation_and_get_their_column() {
+        let mut diverged = results(Verdict::Valid, Verdict::Valid);
+        let check = CheckResult { verdict: Verdict::Invalid, summary: String::new(), details: None };
+        diverged.checks.insert(CheckName::LogAgreement, check);
+        let row = Row::measure("pb-async", "partition", 2, Expect::MayFail, "r".into(), Ok(&diverged));
+        assert_eq!(row.log_agreement, Some(Verdict::Invalid));
+        assert!(row.expected && row.note.contains("committed logs diverge"), "{}", row.note);
+        let safe = Row::measure("raft", "clock", 2, Expect::Safe, "r".into(), Ok(&diverged));
+        assert!(!safe.expected, "{}", safe.note);
+        let table = markdown(&[row]);
+        assert!(
+            table.contains("| pb-async | partition | 2 | valid | - | no | - | diverged | 50% |"),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn measurements_come_from_the_stats_and_only_effective_windows_count() {
         let good = results(Verdict::Valid, Verdict::Valid);
         let row = Row::measure("raft", "kill", 3, Expect::Safe, "r".into(), Ok(&good));
@@ -325,13 +353,15 @@ mod tests {
         assert_eq!(row.messages_per_op, Some(4.0));
         let table = markdown(&[row]);
         assert!(
-            table
-                .contains("| raft | kill | 3 | valid | - | no | - | 50% | 1.5 | 9.0 | 80.0 | 4.0 | safe | ✓"),
+            table.contains(
+                "| raft | kill | 3 | valid | - | no | - | - | 50% | 1.5 | 9.0 | 80.0 | 4.0 | safe | ✓"
+            ),
             "{table}"
         );
         assert!(table.contains("1 runs, 0 unexpected."));
         assert_eq!(nemesis_of("one-way"), Some("partition-one-way"));
         assert_eq!(nemesis_of("hold"), Some("hold"));
+        assert_eq!(nemesis_of("clock"), Some("clock"));
         assert_eq!(nemesis_of("earthquake"), None);
     }
 
