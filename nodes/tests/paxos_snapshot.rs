@@ -27,6 +27,21 @@ fn persisted_len(sim: &Sim<Paxos>) -> usize {
     sim.members().iter().map(|&id| sim.persisted(id).len()).max().unwrap_or(0)
 }
 
+/// Each node's log length, kinds of record and progress, for a failure message.
+fn describe_logs(sim: &Sim<Paxos>) -> String {
+    let mut lines = vec![format!("logs past {MAX_PERSISTED} records at {} ms:", sim.now_ms())];
+    for &id in sim.members() {
+        let records = sim.persisted(id);
+        let accepted = records.iter().filter(|r| matches!(r, Record::Accepted { .. })).count();
+        let progress = sim.node(id).map(|n| (n.applied(), n.compacted(), n.accepted().len(), n.is_leader()));
+        lines.push(format!(
+            "  node {id}: {} records ({accepted} accepted); (applied, compacted, accepted slots, leader): {progress:?}",
+            records.len()
+        ));
+    }
+    lines.join("\n")
+}
+
 fn starts_with_snapshot(sim: &Sim<Paxos>, id: NodeId) -> bool {
     matches!(sim.persisted(id).first(), Some(Record::Snapshot { .. }))
 }
@@ -63,11 +78,7 @@ fn a_long_run_stays_bounded_and_survives_killing_every_node() {
                 observed.sample(&sim);
                 assert_same_sequence(&sim);
                 max_persisted = max_persisted.max(persisted_len(&sim));
-                assert!(
-                    max_persisted <= MAX_PERSISTED,
-                    "a log holds {max_persisted} records at {} ms (bound {MAX_PERSISTED})",
-                    sim.now_ms()
-                );
+                assert!(max_persisted <= MAX_PERSISTED, "{}", describe_logs(&sim));
             }
         }
         heal_all(&mut sim);

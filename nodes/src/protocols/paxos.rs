@@ -96,6 +96,8 @@ pub struct Paxos {
     /// The node this one last heard leading, for `not_leader` hints and `/status`.
     leader_hint: Option<NodeId>,
     catch_up: CatchUp,
+    /// Promise records persisted since the log was last rewritten.
+    promises_logged: usize,
 }
 
 #[derive(Debug)]
@@ -131,6 +133,7 @@ impl Protocol for Paxos {
             role: Role::Follower,
             leader_hint: None,
             catch_up: CatchUp::default(),
+            promises_logged: 0,
         };
         node.reset_election_timer(ctx, out);
         node
@@ -305,7 +308,10 @@ impl Paxos {
         match self.acceptor.prepare(ballot, scope) {
             Answer::Refused { promised } => out.send(from, Message::Reject { ballot, promised }),
             Answer::Granted { answer, record } => {
-                out.effects.extend(record.map(crate::protocol::Effect::Persist));
+                if let Some(record) = record {
+                    out.persist(record);
+                    self.logged_promise(out);
+                }
                 let compacted = self.acceptor.compacted();
                 out.send(from, Message::Promise { ballot, scope, accepted: answer, compacted });
                 if self.own_ballot().is_some_and(|own| own < ballot) {

@@ -20,7 +20,7 @@ use super::leader::Leadership;
 use super::message::{AcceptedEntry, Message, Scope, Slot, Timer, Value};
 use super::{Ballot, Paxos, Role};
 use crate::api::NodeId;
-use crate::protocol::{Context, Effect, Outbox};
+use crate::protocol::{Context, Outbox};
 
 /// A candidate's phase 1 in progress.
 #[derive(Debug)]
@@ -68,7 +68,10 @@ impl Paxos {
             Election { ballot, from, promised_by: BTreeSet::new(), found: BTreeMap::new(), compacted: None };
         match self.acceptor.prepare(ballot, scope) {
             Answer::Granted { answer, record } => {
-                out.effects.extend(record.map(Effect::Persist));
+                if let Some(record) = record {
+                    out.persist(record);
+                    self.logged_promise(out);
+                }
                 election.add_promise(self.config.id, answer, self.acceptor.compacted());
             }
             Answer::Refused { promised } => {

@@ -22,6 +22,10 @@
 //! - Catch-up from a slot the server has compacted is answered with a snapshot of the
 //!   server's applied state, installed only if it is ahead of the receiver's.
 //!
+//! A node cut off from the others applies nothing but keeps running for election, and each
+//! candidacy persists a promise; after [`MAX_LOGGED_PROMISES`] of them the log is rewritten
+//! as well, so its length is bounded in time as well as in operations.
+//!
 //! Size: a snapshot travels in one message. One larger than the peer frame limit is refused
 //! by the runtime with an error naming both sizes (never sent in pieces, never a panic);
 //! the node behind then stays behind until the limit is raised (`--max-frame-bytes`).
@@ -36,6 +40,9 @@ use super::{Ballot, Paxos, Role};
 use crate::api::{ApiError, ErrorCode, NodeId};
 use crate::protocol::Outbox;
 use crate::state_machine::Store;
+
+/// Promise records a log may gather before it is rewritten (see [`Paxos::logged_promise`]).
+pub const MAX_LOGGED_PROMISES: usize = 32;
 
 /// The applied state up to `last_slot`: what replaces the chosen log before it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,15 +61,37 @@ impl Paxos {
         if every == 0 || self.learner.commit() - self.learner.base() < every {
             return;
         }
-        let snapshot = self.learner.compact();
-        self.acceptor.compact_to(snapshot.last_slot);
-        out.rewrite(self.wal_records(snapshot));
+        self.rewrite_log(out);
+    }
+
+    /// A promise was persisted. Promises accumulate without any slot being applied (a node
+    /// cut off keeps running for election), so after [`MAX_LOGGED_PROMISES`] of them the log
+    /// is rewritten (compacted, if anything was) to keep it bounded.
+    pub(super) fn logged_promise(&mut self, out: &mut Outbox<Self>) {
+        self.promises_logged += 1;
+        if self.promises_logged >= MAX_LOGGED_PROMISES {
+            self.rewrite_log(out);
+        }
+    }
+
+    /// Compact to the applied slot (unless compaction is off and nothing was compacted) and
+    /// rewrite the write-ahead log as the current durable state.
+    fn rewrite_log(&mut self, out: &mut Outbox<Self>) {
+        let compact = self.config.options.snapshot_every > 0 || self.learner.base() > 0;
+        let snapshot = compact.then(|| self.learner.compact());
+        if let Some(snapshot) = &snapshot {
+            self.acceptor.compact_to(snapshot.last_slot);
+        }
+        let records = self.wal_records(snapshot);
+        out.rewrite(records);
     }
 
     /// The whole durable state as a fresh write-ahead log, from `snapshot` on.
-    fn wal_records(&self, snapshot: Snapshot) -> Vec<Record> {
-        let mut records =
-            vec![Record::Snapshot { snapshot }, Record::Promise { ballot: self.acceptor.promised() }];
+    fn wal_records(&mut self, snapshot: Option<Snapshot>) -> Vec<Record> {
+        self.promises_logged = 0;
+        let mut records: Vec<Record> =
+            snapshot.map(|snapshot| Record::Snapshot { snapshot }).into_iter().collect();
+        records.push(Record::Promise { ballot: self.acceptor.promised() });
         let mut by_ballot: BTreeMap<Ballot, Vec<(Slot, Value)>> = BTreeMap::new();
         for (slot, (ballot, value)) in self.acceptor.accepted() {
             by_ballot.entry(*ballot).or_default().push((*slot, value.clone()));
@@ -99,7 +128,8 @@ impl Paxos {
                 out.reply(request, Err(error));
             }
         }
-        out.rewrite(self.wal_records(self.learner.snapshot()));
+        let records = self.wal_records(Some(self.learner.snapshot()));
+        out.rewrite(records);
         self.catch_up.asked_ms = None;
         self.apply_and_answer(out);
         if self.catch_up.behind_of.is_some_and(|(_, slot)| slot <= self.learner.commit()) {
