@@ -165,3 +165,44 @@ fn a_node_behind_the_compaction_point_installs_a_snapshot() {
         assert_linearizable(&sim);
     });
 }
+
+/// The chaos of `paxos_safety` (partitions, loss, duplication, pauses, crash-restarts of one
+/// node or all) with a snapshot every few slots, so that compaction, snapshot install and
+/// recovery from a snapshot happen under every fault: every invariant still holds.
+#[test]
+fn safety_and_liveness_under_faults_with_frequent_snapshots() {
+    check_seeds(0..500, |seed| {
+        let mut cfg = config([5, 3, 3][(seed % 3) as usize], seed % 2 == 1);
+        cfg.options.snapshot_every = 4;
+        let client_timeout_ms = cfg.client_timeout_ms;
+        let mut sim = Sim::<Paxos>::new(seed, cfg);
+        let mut workload = Workload::new(3);
+        let mut observed = Observed::default();
+        let mut next_fault_ms = sim.random_between(100, 400);
+        while sim.now_ms() < 2_000 {
+            let pause = sim.random_between(2, 20);
+            sim.run_for(pause);
+            if sim.ops().iter().filter(|o| o.state.is_pending()).count() < 4 {
+                workload.submit(&mut sim);
+            }
+            if sim.now_ms() >= next_fault_ms {
+                inject_fault(&mut sim);
+                next_fault_ms = sim.now_ms() + sim.random_between(100, 400);
+            }
+            observed.sample(&sim);
+            assert_same_sequence(&sim);
+        }
+        heal_all(&mut sim);
+        let node = write_succeeds_within(&mut sim, 5_000, -1);
+        observed.sample(&sim);
+        all_catch_up_within(&mut sim, 5_000, &observed, node);
+        sim.run_for(client_timeout_ms + 1);
+        observed.sample(&sim);
+        observed.assert_nothing_lost(&sim);
+        assert_same_sequence(&sim);
+        assert_one_leader_per_term(&sim);
+        assert_linearizable(&sim);
+        let compacted = sim.members().iter().filter_map(|&m| sim.node(m)).map(|n| n.compacted()).max();
+        assert!(compacted > Some(0), "nothing was compacted");
+    });
+}

@@ -155,7 +155,9 @@ impl Protocol for Paxos {
             Message::Accept { ballot, entries, learned } => {
                 self.on_accept(ctx, from, ballot, entries, learned, out)
             }
-            Message::Accepted { ballot, slots } => self.on_accepted(ctx, from, ballot, slots, out),
+            Message::Accepted { ballot, slots, compacted } => {
+                self.on_accepted(ctx, from, ballot, slots, compacted, out)
+            }
             Message::Reject { ballot, promised } => {
                 self.see_round(promised.round);
                 if self.own_ballot() == Some(ballot) && promised > ballot {
@@ -340,7 +342,8 @@ impl Paxos {
             Answer::Refused { promised } => out.send(from, Message::Reject { ballot, promised }),
             Answer::Granted { answer, record } => {
                 out.effects.extend(record.map(crate::protocol::Effect::Persist));
-                out.send(from, Message::Accepted { ballot, slots: answer });
+                let compacted = self.acceptor.compacted();
+                out.send(from, Message::Accepted { ballot, slots: answer, compacted });
                 self.heard_leader(ctx, ballot, out);
                 self.learn_from_leader(ctx, from, learned, out);
             }
@@ -411,8 +414,11 @@ impl Paxos {
             Message::Accept { ballot, entries, learned } => {
                 theirs(ballot) && entries_ok(entries) && learned_ok(learned)
             }
-            Message::Accepted { ballot, slots } => {
-                own(ballot) && slots.len() <= MAX_ENTRIES_PER_MESSAGE && slots.iter().all(|s| slot_ok(*s))
+            Message::Accepted { ballot, slots, compacted } => {
+                own(ballot)
+                    && *compacted < u64::MAX / 2
+                    && slots.len() <= MAX_ENTRIES_PER_MESSAGE
+                    && slots.iter().all(|s| slot_ok(*s))
             }
             Message::Reject { ballot, promised } => own(ballot) && promised > ballot,
             Message::Heartbeat { ballot, learned } => theirs(ballot) && learned_ok(learned),

@@ -310,7 +310,12 @@ pub fn write_succeeds_within(sim: &mut Sim<Paxos>, within_ms: u64, value: i64) -
             OpState::Pending => {}
         }
     }
-    panic!("no write succeeded within {within_ms} ms of healing (t = {} ms)", sim.now_ms());
+    let nodes: Vec<_> = sim
+        .members()
+        .iter()
+        .map(|&m| (m, sim.status(m), sim.node(m).map(|n| (n.applied(), n.compacted(), n.promised()))))
+        .collect();
+    panic!("no write succeeded within {within_ms} ms of healing (t = {} ms): {nodes:?}", sim.now_ms());
 }
 
 /// After a successful write at `node`, every node catches up to everything observed chosen.

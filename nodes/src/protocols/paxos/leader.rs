@@ -170,15 +170,26 @@ impl Paxos {
         self.count_accepts(ctx, id, ballot, slots, out);
     }
 
-    /// Phase 2b arrived.
+    /// Phase 2b arrived. An acceptor that compacted past this leader's commit point holds
+    /// chosen slots the leader has not learned (and will not acknowledge them again): the
+    /// leader fetches them from it.
     pub(super) fn on_accepted(
         &mut self,
         ctx: Context,
         from: NodeId,
         ballot: Ballot,
         slots: Vec<Slot>,
+        compacted: Slot,
         out: &mut Outbox<Self>,
     ) {
+        let leading = self.leadership().is_some_and(|l| l.ballot == ballot);
+        if leading
+            && compacted > self.learner.commit()
+            && self.catch_up.behind_of.is_none_or(|(_, slot)| slot < compacted)
+        {
+            self.catch_up.behind_of = Some((from, compacted));
+            self.catch_up_if_behind(ctx, out);
+        }
         self.count_accepts(ctx, from, ballot, slots, out);
     }
 

@@ -96,8 +96,14 @@ pub enum Message {
     /// Phase 2a, batched: accept these values in these slots. Also carries what the leader
     /// has learned, so that followers learn without a separate commit message.
     Accept { ballot: Ballot, entries: Vec<(Slot, Value)>, learned: Learned },
-    /// Phase 2b: the acceptor accepted these slots in `ballot`.
-    Accepted { ballot: Ballot, slots: Vec<Slot> },
+    /// Phase 2b: the acceptor accepted these slots in `ballot`. Slots up to `compacted` it
+    /// did not answer: they are chosen and folded into its snapshot.
+    Accepted {
+        ballot: Ballot,
+        slots: Vec<Slot>,
+        #[serde(default)]
+        compacted: Slot,
+    },
     /// The answer to a prepare, accept or heartbeat from a ballot below the acceptor's
     /// promise: the sender is no longer (or not yet) the leader and should step down.
     Reject { ballot: Ballot, promised: Ballot },

@@ -18,7 +18,10 @@
 //!   highest compaction point its promises named (those slots are chosen, whatever the
 //!   promises say), and fetches that prefix by catch-up from the node that compacted it.
 //! - Accepts for compacted slots are ignored (not acknowledged): the slot is chosen, and an
-//!   acknowledgement from an acceptor that no longer holds a value must not count.
+//!   acknowledgement from an acceptor that no longer holds a value must not count. The
+//!   `Accepted` answer names the compaction point instead, so a leader that reproposed slots
+//!   its followers have since compacted learns that it is behind and fetches them (without
+//!   this, those proposals would wait forever for acknowledgements that never come).
 //! - Catch-up from a slot the server has compacted is answered with a snapshot of the
 //!   server's applied state, installed only if it is ahead of the receiver's.
 //!
