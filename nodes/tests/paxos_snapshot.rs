@@ -74,7 +74,7 @@ fn a_long_run_stays_bounded_and_survives_killing_every_node() {
                 next_fault_ms = sim.now_ms() + sim.random_between(2_000, 8_000);
             }
             steps += 1;
-            if steps % 50 == 0 {
+            if steps.is_multiple_of(50) {
                 observed.sample(&sim);
                 assert_same_sequence(&sim);
                 max_persisted = max_persisted.max(persisted_len(&sim));

@@ -9,7 +9,10 @@
 use nodes::api::{NodeId, Request, Response, Role};
 use nodes::protocols::pb::{Async, Sync};
 use nodes::protocols::pb::{PrimaryBackup, Record, ReplyRule};
-use nodes::sim::{check_seeds, OpState, Sim, SimConfig};
+use nodes::sim::{
+    check_seeds, describe_faults, run_chaos, set_adds_by_outcome, ChaosPlan, FaultMix, OpState, Sim,
+    SimConfig, WorkloadMix, SET_KEY,
+};
 
 /// Ten minutes of simulated time.
 const RUN_MS: u64 = 600_000;
@@ -90,7 +93,7 @@ fn long_run<R: ReplyRule>() {
                 next_fault_ms = sim.now_ms() + sim.random_between(2_000, 8_000);
             }
             steps += 1;
-            if steps % 50 == 0 {
+            if steps.is_multiple_of(50) {
                 max_persisted = max_persisted.max(persisted_len(&sim));
                 assert!(
                     max_persisted <= MAX_PERSISTED,
@@ -157,4 +160,52 @@ fn a_backup_behind_the_compaction_point_receives_the_snapshot() {
         assert!(starts_with_snapshot(&sim, 3));
         assert_eq!(sim.status(3).unwrap().applied_index, sim.status(1).unwrap().applied_index);
     });
+}
+
+/// The chaos schedules of `pb_faults` with a snapshot every few entries, so compaction and
+/// snapshot transfer happen under every fault (failovers included): after healing there is
+/// one primary and identical replicas, and pb-sync still loses no acknowledged write.
+fn settles_under_chaos_with_frequent_snapshots<R: ReplyRule>() {
+    let plan = ChaosPlan {
+        clients: 5,
+        workload: WorkloadMix::default(),
+        faults: FaultMix::all(3),
+        duration_ms: 3_000,
+        fault_every_ms: 250,
+        settle_ms: 3_000,
+    };
+    check_seeds(0..40, |seed| {
+        let mut cfg = SimConfig::new(3);
+        cfg.options.snapshot_every = 4;
+        let mut sim = Sim::<PrimaryBackup<R>>::new(seed, cfg);
+        let faults = run_chaos(&mut sim, &plan);
+        let context = || format!("faults: {}", describe_faults(&faults));
+        let primaries: Vec<NodeId> =
+            sim.members().iter().copied().filter(|&n| sim.status(n).unwrap().role == Role::Primary).collect();
+        assert_eq!(primaries.len(), 1, "after healing, one primary: {primaries:?}; {}", context());
+        let primary = sim.node(primaries[0]).unwrap();
+        for &n in sim.members() {
+            let node = sim.node(n).unwrap();
+            assert_eq!(node.era(), primary.era(), "node {n} follows another era; {}", context());
+            assert_eq!(node.store(), primary.store(), "node {n} diverged after healing; {}", context());
+        }
+        assert!(primary.compacted() > 0, "nothing was compacted; {}", context());
+        if R::WAIT_FOR_BACKUPS {
+            let (acked, _) = set_adds_by_outcome(&sim);
+            let read = primary.store().read(&Request::SetRead { key: SET_KEY.into() }).unwrap();
+            let Response::Elements { elements } = read else { panic!("set read gave {read:?}") };
+            let lost: Vec<_> = acked.iter().filter(|e| !elements.contains(e)).collect();
+            assert!(lost.is_empty(), "pb-sync lost acknowledged adds {lost:?}; {}", context());
+        }
+    });
+}
+
+#[test]
+fn pb_async_settles_under_chaos_with_frequent_snapshots() {
+    settles_under_chaos_with_frequent_snapshots::<Async>();
+}
+
+#[test]
+fn pb_sync_settles_under_chaos_with_frequent_snapshots_and_keeps_acknowledged_writes() {
+    settles_under_chaos_with_frequent_snapshots::<Sync>();
 }

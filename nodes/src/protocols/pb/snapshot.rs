@@ -10,8 +10,11 @@
 //! compaction point (the backup answers `Nack { from_index: 0 }`). The snapshot is taken on
 //! demand (the primary's current store at its last index), so it is never older than what
 //! the primary would ship. A backup installs it unless its own log already holds that
-//! index in the same era (log matching: the same prefix); installing replaces its store and
-//! log, which is how a deposed primary's applied tail below a compaction point is dropped.
+//! index in the same era (log matching: the same prefix), or already holds an entry of the
+//! primary's era at or past it (the snapshot is a delayed or duplicated one, and installing
+//! it would roll back entries the backup acknowledged: under `pb-sync` those may be
+//! acknowledged writes); installing replaces its store and log, which is how a deposed
+//! primary's applied tail below a compaction point is dropped.
 //!
 //! Size: a snapshot travels in one message. One larger than the peer frame limit is refused
 //! by the runtime with an error naming both sizes (never chunked, never a panic); the backup
@@ -111,6 +114,13 @@ impl<R: ReplyRule> PrimaryBackup<R> {
         let index = snapshot.index;
         let holds_it =
             index >= self.base() && index <= self.last_index() && self.era_at(index) == snapshot.era;
+        // Holding an entry of this era means everything up to it continues the primary's log
+        // (each append was checked): a snapshot not beyond it is stale (delayed or
+        // duplicated) and installing it would roll acknowledged entries back.
+        let stale = index <= self.last_index() && self.era_at(self.last_index()) == Some(self.era);
+        if stale && !holds_it {
+            return;
+        }
         if !holds_it {
             tracing::info!(node = self.config.id, from, index, "pb: installing the primary's snapshot");
             let term = snapshot.era.map_or(0, |era| era.epoch);
