@@ -174,7 +174,7 @@ fn settles_under_chaos_with_frequent_snapshots<R: ReplyRule>() {
         fault_every_ms: 250,
         settle_ms: 3_000,
     };
-    check_seeds(0..40, |seed| {
+    check_seeds(0..150, |seed| {
         let mut cfg = SimConfig::new(3);
         cfg.options.snapshot_every = 4;
         let mut sim = Sim::<PrimaryBackup<R>>::new(seed, cfg);
