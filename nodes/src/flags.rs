@@ -35,7 +35,8 @@ pub struct ProtocolFlags {
     #[arg(long, value_name = "MS")]
     pub election_timeout_max_ms: Option<u64>,
 
-    /// Raft: snapshot and compact the log after this many applied entries (0: never)
+    /// Raft, paxos, pb-async, pb-sync and 2pc: snapshot the state and compact the log after
+    /// this many applied entries (slots for paxos, transactions for 2pc) (0: never)
     /// [default: 10000].
     #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,

@@ -82,7 +82,8 @@ pub struct Options {
     pub read_mode: ReadMode,
     /// Paxos: run phase 1 for every value (the classic, unoptimised protocol).
     pub phase1_every_op: bool,
-    /// Raft: take a snapshot and compact the log after this many applied entries (0: never).
+    /// Raft, Paxos, primary/backup, 2PC: take a snapshot and compact the log after this
+    /// many applied entries (slots for Paxos, transactions for 2PC) (0: never).
     pub snapshot_every: u64,
     /// Most log entries a leader sends in one message.
     pub max_batch: usize,

@@ -187,7 +187,12 @@ fn a_leader_that_steps_down_gives_waiting_clients_an_indefinite_answer() {
         ref other => panic!("expected a prepare, got {other:?}"),
     };
     step(|out| {
-        n.on_message(ctx(11), 2, Message::Promise { ballot, scope: Scope::From(1), accepted: vec![] }, out)
+        n.on_message(
+            ctx(11),
+            2,
+            Message::Promise { ballot, scope: Scope::From(1), accepted: vec![], compacted: 0 },
+            out,
+        )
     });
     assert!(n.is_leader());
     let effects = step(|out| n.on_request(ctx(12), 77, put(1), out));

@@ -92,7 +92,7 @@ fn restart_keeps_every_persisted_entry<R: ReplyRule>() {
                 .iter()
                 .filter_map(|r| match r {
                     Record::Entry(e) => Some(e.clone()),
-                    Record::Era(_) => None,
+                    Record::Era(_) | Record::Snapshot(_) => None,
                 })
                 .collect();
             assert_eq!(persisted.len(), 20, "node {id} persisted every entry");

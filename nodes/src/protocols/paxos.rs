@@ -11,6 +11,8 @@
 //! - [`learner`]: chosen values, applied to the store in slot order (PMS §2.4, §3).
 //! - [`catch_up`]: followers learn from the leader's piggybacked decisions, and a lagging or
 //!   restarted replica fetches the chosen values it misses.
+//! - [`snapshot`]: compaction every `snapshot_every` applied slots, and snapshot install for
+//!   a replica that needs slots the others have compacted (PML §5.5).
 //! - [`message`]: messages, log records and timers.
 //!
 //! # Decisions this implementation makes
@@ -37,8 +39,9 @@
 //!   proposed in that slot and the client's command moves on to the next slot.
 //! - **Persistence** (PMS §2.3, PML §4): the promised ballot and each accepted value are
 //!   [`Record`]s emitted in the same step as the promise or accepted message, so the runtime
-//!   makes them durable before the answer leaves. Learned values are not logged; no
-//!   compaction (the log grows with the number of slots).
+//!   makes them durable before the answer leaves. Learned values are not logged; the log is
+//!   compacted to a snapshot of the applied state every `snapshot_every` slots, so it stays
+//!   bounded and a restarted node resumes (and prepares) from past its snapshot.
 //! - **No leader lease** (PML §5.2 is not needed for safety): a deposed leader keeps its role
 //!   until it hears of a higher ballot; reads through the log stay linearizable meanwhile.
 //!   A leader that has not heard from a majority (accepted answers, promises, heartbeat
@@ -60,9 +63,11 @@ mod election;
 mod leader;
 pub mod learner;
 pub mod message;
+pub mod snapshot;
 
 pub use ballot::Ballot;
 pub use message::{AcceptedEntry, CommandId, Decision, Learned, Message, Record, Scope, Slot, Timer, Value};
+pub use snapshot::Snapshot;
 
 use acceptor::{Acceptor, Answer};
 use catch_up::CatchUp;
@@ -91,6 +96,8 @@ pub struct Paxos {
     /// The node this one last heard leading, for `not_leader` hints and `/status`.
     leader_hint: Option<NodeId>,
     catch_up: CatchUp,
+    /// Promise records persisted since the log was last rewritten.
+    promises_logged: usize,
 }
 
 #[derive(Debug)]
@@ -113,15 +120,20 @@ impl Protocol for Paxos {
                 panic!("node {} is not among the members {:?}", config.id, config.members)
             });
         let acceptor = Acceptor::recover(&records);
+        let snapshot = records.into_iter().rev().find_map(|record| match record {
+            Record::Snapshot { snapshot } => Some(snapshot),
+            _ => None,
+        });
         let node = Paxos {
             highest_round: acceptor.promised().round,
             config,
             index,
             acceptor,
-            learner: Learner::default(),
+            learner: snapshot.map(Learner::from_snapshot).unwrap_or_default(),
             role: Role::Follower,
             leader_hint: None,
             catch_up: CatchUp::default(),
+            promises_logged: 0,
         };
         node.reset_election_timer(ctx, out);
         node
@@ -134,16 +146,18 @@ impl Protocol for Paxos {
         }
         match message {
             Message::Prepare { ballot, scope } => self.on_prepare(ctx, from, ballot, scope, out),
-            Message::Promise { ballot, scope: Scope::From(_), accepted } => {
-                self.on_election_promise(ctx, from, ballot, accepted, out)
+            Message::Promise { ballot, scope: Scope::From(_), accepted, compacted } => {
+                self.on_election_promise(ctx, from, ballot, accepted, compacted, out)
             }
-            Message::Promise { ballot, scope: Scope::One(slot), accepted } => {
+            Message::Promise { ballot, scope: Scope::One(slot), accepted, .. } => {
                 self.on_slot_promise(ctx, from, ballot, slot, accepted, out)
             }
             Message::Accept { ballot, entries, learned } => {
                 self.on_accept(ctx, from, ballot, entries, learned, out)
             }
-            Message::Accepted { ballot, slots } => self.on_accepted(ctx, from, ballot, slots, out),
+            Message::Accepted { ballot, slots, compacted } => {
+                self.on_accepted(ctx, from, ballot, slots, compacted, out)
+            }
             Message::Reject { ballot, promised } => {
                 self.see_round(promised.round);
                 if self.own_ballot() == Some(ballot) && promised > ballot {
@@ -162,6 +176,7 @@ impl Protocol for Paxos {
             Message::HeartbeatAck { ballot } => self.heard_follower(ctx, from, ballot),
             Message::CatchUp { from: first } => self.on_catch_up(from, first, out),
             Message::Chosen { entries, commit } => self.on_chosen(ctx, from, entries, commit, out),
+            Message::Snapshot { snapshot } => self.on_snapshot(from, snapshot, out),
         }
     }
 
@@ -229,6 +244,12 @@ impl Paxos {
         self.learner.commit()
     }
 
+    /// Slots 1..=compacted are folded into this node's snapshot: no longer in
+    /// [`Paxos::chosen`] or [`Paxos::accepted`].
+    pub fn compacted(&self) -> Slot {
+        self.learner.base()
+    }
+
     pub fn store(&self) -> &crate::state_machine::Store {
         self.learner.store()
     }
@@ -289,8 +310,12 @@ impl Paxos {
         match self.acceptor.prepare(ballot, scope) {
             Answer::Refused { promised } => out.send(from, Message::Reject { ballot, promised }),
             Answer::Granted { answer, record } => {
-                out.effects.extend(record.map(crate::protocol::Effect::Persist));
-                out.send(from, Message::Promise { ballot, scope, accepted: answer });
+                if let Some(record) = record {
+                    out.persist(record);
+                    self.logged_promise(out);
+                }
+                let compacted = self.acceptor.compacted();
+                out.send(from, Message::Promise { ballot, scope, accepted: answer, compacted });
                 if self.own_ballot().is_some_and(|own| own < ballot) {
                     self.step_down(ctx, out);
                 }
@@ -317,7 +342,8 @@ impl Paxos {
             Answer::Refused { promised } => out.send(from, Message::Reject { ballot, promised }),
             Answer::Granted { answer, record } => {
                 out.effects.extend(record.map(crate::protocol::Effect::Persist));
-                out.send(from, Message::Accepted { ballot, slots: answer });
+                let compacted = self.acceptor.compacted();
+                out.send(from, Message::Accepted { ballot, slots: answer, compacted });
                 self.heard_leader(ctx, ballot, out);
                 self.learn_from_leader(ctx, from, learned, out);
             }
@@ -378,23 +404,28 @@ impl Paxos {
         };
         let ok = match message {
             Message::Prepare { ballot, scope } => theirs(ballot) && slot_ok(scope.first()),
-            Message::Promise { ballot, scope, accepted } => {
+            Message::Promise { ballot, scope, accepted, compacted } => {
                 own(ballot)
                     && slot_ok(scope.first())
+                    && *compacted < u64::MAX / 2
                     && accepted.len() <= MAX_ENTRIES_PER_MESSAGE
                     && accepted.iter().all(|e| scope.contains(e.slot) && e.ballot <= *ballot)
             }
             Message::Accept { ballot, entries, learned } => {
                 theirs(ballot) && entries_ok(entries) && learned_ok(learned)
             }
-            Message::Accepted { ballot, slots } => {
-                own(ballot) && slots.len() <= MAX_ENTRIES_PER_MESSAGE && slots.iter().all(|s| slot_ok(*s))
+            Message::Accepted { ballot, slots, compacted } => {
+                own(ballot)
+                    && *compacted < u64::MAX / 2
+                    && slots.len() <= MAX_ENTRIES_PER_MESSAGE
+                    && slots.iter().all(|s| slot_ok(*s))
             }
             Message::Reject { ballot, promised } => own(ballot) && promised > ballot,
             Message::Heartbeat { ballot, learned } => theirs(ballot) && learned_ok(learned),
             Message::HeartbeatAck { ballot } => own(ballot),
             Message::CatchUp { from } => slot_ok(*from),
             Message::Chosen { entries, commit } => entries_ok(entries) && *commit < u64::MAX / 2,
+            Message::Snapshot { snapshot } => slot_ok(snapshot.last_slot),
         };
         if !ok {
             return Err(format!("{message:?}").chars().take(200).collect());

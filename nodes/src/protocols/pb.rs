@@ -44,9 +44,17 @@
 //!
 //! # Durability
 //!
-//! Records: the era a node follows, and log entries. A node truncating a conflicting
-//! suffix rewrites its whole log. A restarted node replays the records and resumes in its
-//! era: as primary if the era is its own (it finds out from the others if it was deposed).
+//! Records: the era a node follows, log entries, and a snapshot. A node truncating a
+//! conflicting suffix rewrites its whole log. A restarted node replays the records and
+//! resumes in its era: as primary if the era is its own (it finds out from the others if it
+//! was deposed).
+//!
+//! # Compaction
+//!
+//! Every `snapshot_every` applied entries a node folds its log into a snapshot of its store
+//! and rewrites its write-ahead log to `[era, snapshot]`, so the log stays bounded. A backup
+//! that needs entries the primary has compacted, or whose own snapshot an append cannot be
+//! checked against, receives the primary's current state instead ([`snapshot`]).
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -57,6 +65,10 @@ use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Role, Status};
 use crate::committed_log::CommittedLog;
 use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
+
+pub mod snapshot;
+
+pub use snapshot::Snapshot;
 
 /// Most `pb-sync` writes the primary holds unanswered; beyond it, writes are refused with a
 /// definite `unavailable` before being applied.
@@ -110,8 +122,11 @@ pub enum Message {
     Append { era: Era, prev_index: u64, prev_era: Option<Era>, entries: Vec<Entry>, primary_last: u64 },
     /// From a backup: it holds the primary's log up to `index`.
     Ack { era: Era, index: u64 },
-    /// From a backup: the append did not continue its log; resend from `from_index`.
+    /// From a backup: the append did not continue its log; resend from `from_index` (0:
+    /// the backup cannot check the append against its compacted log; send a snapshot).
     Nack { era: Era, from_index: u64 },
+    /// From a primary: its whole state, for a backup behind its compaction point.
+    Snapshot { era: Era, snapshot: Snapshot },
     /// From a backup to everyone: "I am alive, and I follow `era`".
     Alive { era: Era },
 }
@@ -122,6 +137,8 @@ pub enum Record {
     Era(Era),
     /// The next log entry.
     Entry(Entry),
+    /// The state up to an index; replaces every entry before it.
+    Snapshot(Snapshot),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -148,9 +165,12 @@ pub struct PrimaryBackup<R: ReplyRule> {
     config: Config,
     era: Era,
     role: Role,
+    /// The entries after the compaction point (`log[k]` is index `base() + 1 + k`).
     log: Vec<Entry>,
+    /// The compaction point: the state after the entries the log no longer holds.
+    snapshot: Option<Snapshot>,
     store: Store,
-    /// How many log entries the store reflects (all of them between steps).
+    /// How many entries of `log` the store reflects (all of them between steps).
     applied: usize,
     /// The applied entries as running hashes (`GET /admin/log`). Here "committed" means
     /// applied on this node, which is all primary/backup knows; it shrinks when a deposed
@@ -190,8 +210,18 @@ impl<R: ReplyRule> PrimaryBackup<R> {
         &self.store
     }
 
+    /// The entries after the compaction point.
     pub fn log(&self) -> &[Entry] {
         &self.log
+    }
+
+    /// The last index folded into a snapshot (0: none).
+    pub fn compacted(&self) -> u64 {
+        self.base()
+    }
+
+    fn base(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.index)
     }
 
     fn is_primary(&self) -> bool {
@@ -199,15 +229,37 @@ impl<R: ReplyRule> PrimaryBackup<R> {
     }
 
     fn last_index(&self) -> u64 {
-        self.log.len() as u64
+        self.base() + self.log.len() as u64
     }
 
+    /// The era of the entry at `index`, if held (at the compaction point: the snapshot's).
     fn era_at(&self, index: u64) -> Option<Era> {
-        if index == 0 {
+        let base = self.base();
+        if index == base {
+            self.snapshot.as_ref().and_then(|s| s.era)
+        } else if index < base {
             None
         } else {
-            self.log.get(index as usize - 1).map(|e| e.era)
+            self.log.get((index - base - 1) as usize).map(|e| e.era)
         }
+    }
+
+    /// Rebuild the store and the committed log from the snapshot and the log.
+    fn rebuild(&mut self) {
+        let (mut store, mut committed) = match &self.snapshot {
+            Some(s) => (
+                s.store.clone(),
+                CommittedLog::starting_at(s.index, s.era.map_or(0, |era| era.epoch), s.prefix_hash),
+            ),
+            None => (Store::new(), CommittedLog::new()),
+        };
+        for entry in &self.log {
+            let _ = store.apply(&entry.request);
+            committed.append_value(entry.era.epoch, &entry.request);
+        }
+        self.store = store;
+        self.committed = committed;
+        self.applied = self.log.len();
     }
 
     /// Index up to which every backup holds the log (the primary's whole log if alone).
@@ -276,9 +328,13 @@ impl<R: ReplyRule> PrimaryBackup<R> {
 
     fn ship_to(&mut self, peer: NodeId, out: &mut Outbox<Self>) {
         let batch = self.config.options.max_batch.max(1);
-        let next = self.next_index.get(&peer).copied().unwrap_or(1).clamp(1, self.last_index() + 1);
+        let next = self.next_index.get(&peer).copied().unwrap_or(1).min(self.last_index() + 1);
+        if next == 0 || next <= self.base() {
+            return self.ship_snapshot(peer, out);
+        }
         let prev_index = next - 1;
-        let entries: Vec<Entry> = self.log[prev_index as usize..].iter().take(batch).cloned().collect();
+        let from = (prev_index - self.base()) as usize;
+        let entries: Vec<Entry> = self.log[from..].iter().take(batch).cloned().collect();
         // Optimistic: assume it arrives; a Nack or a later heartbeat corrects a loss.
         self.next_index.insert(peer, next + entries.len() as u64);
         let message = Message::Append {
@@ -330,6 +386,7 @@ impl<R: ReplyRule> PrimaryBackup<R> {
                 out.set_timer(Timer::Ship, 0);
             }
         }
+        self.maybe_snapshot(out);
     }
 
     /// `pb-sync`: answer every pending write that every backup now holds.
@@ -355,15 +412,31 @@ impl<R: ReplyRule> PrimaryBackup<R> {
         primary_last: u64,
         out: &mut Outbox<Self>,
     ) {
+        let base = self.base();
+        let (prev_index, prev_era, entries) = if prev_index >= base {
+            (prev_index, prev_era, entries)
+        } else {
+            // The append starts inside our snapshot: usable only if it reaches the compaction
+            // point with the snapshot's era there (log matching); otherwise ask for state.
+            let skip = (base - prev_index) as usize;
+            match entries.get(skip - 1) {
+                Some(at_base) if Some(at_base.era) == self.era_at(base) => {
+                    (base, Some(at_base.era), entries[skip..].to_vec())
+                }
+                _ => return out.send(from, Message::Nack { era: self.era, from_index: 0 }),
+            }
+        };
         let continues = prev_index <= self.last_index() && self.era_at(prev_index) == prev_era;
         if !continues {
             let from_index = if prev_index > self.last_index() {
                 self.last_index() + 1
+            } else if prev_index == base {
+                0 // our snapshot's last entry conflicts: only the primary's state will do
             } else {
                 // Our entry at prev_index is of another era: resend that whole era's stretch.
                 let conflict = self.era_at(prev_index);
                 let mut first = prev_index;
-                while first > 1 && self.era_at(first - 1) == conflict {
+                while first > base + 1 && self.era_at(first - 1) == conflict {
                     first -= 1;
                 }
                 first.max(1)
@@ -378,7 +451,7 @@ impl<R: ReplyRule> PrimaryBackup<R> {
                 if self.era_at(index) == Some(entry.era) {
                     continue; // already held (log matching: same era, same entry)
                 }
-                self.log.truncate(index as usize - 1);
+                self.log.truncate((index - base - 1) as usize);
                 truncated = true;
             }
             self.log.push(entry.clone());
@@ -394,20 +467,13 @@ impl<R: ReplyRule> PrimaryBackup<R> {
             && self.last_index() > covered
             && self.era_at(covered + 1) != Some(self.era)
         {
-            self.log.truncate(covered as usize);
+            self.log.truncate((covered - base) as usize);
             truncated = true;
         }
         if truncated {
             // Entries were dropped: rebuild the state and rewrite the log to match.
-            let mut store = Store::new();
-            for entry in &self.log {
-                let _ = store.apply(&entry.request);
-            }
-            self.store = store;
-            self.committed = committed_of(&self.log);
-            let mut records = vec![Record::Era(self.era)];
-            records.extend(self.log.iter().cloned().map(Record::Entry));
-            out.rewrite(records);
+            self.rebuild();
+            out.rewrite(self.wal_records());
         } else {
             for entry in &self.log[self.applied..] {
                 let _ = self.store.apply(&entry.request);
@@ -416,16 +482,8 @@ impl<R: ReplyRule> PrimaryBackup<R> {
         }
         self.applied = self.log.len();
         out.send(from, Message::Ack { era: self.era, index: prev_index + entries.len() as u64 });
+        self.maybe_snapshot(out);
     }
-}
-
-/// The running hashes of a whole log, applied from the start.
-fn committed_of(log: &[Entry]) -> CommittedLog {
-    let mut committed = CommittedLog::new();
-    for entry in log {
-        committed.append_value(entry.era.epoch, &entry.request);
-    }
-    committed
 }
 
 impl Message {
@@ -434,6 +492,7 @@ impl Message {
             Message::Append { era, .. }
             | Message::Ack { era, .. }
             | Message::Nack { era, .. }
+            | Message::Snapshot { era, .. }
             | Message::Alive { era } => *era,
         }
     }
@@ -450,25 +509,27 @@ impl<R: ReplyRule> Protocol for PrimaryBackup<R> {
         let first = config.members.first().copied().unwrap_or(config.id);
         let mut era = Era { epoch: 1, primary: first };
         let mut log = Vec::new();
+        let mut snapshot = None;
         for record in records {
             match record {
                 Record::Era(e) => era = era.max(e),
                 Record::Entry(entry) => log.push(entry),
+                Record::Snapshot(s) => {
+                    log.clear();
+                    snapshot = Some(s);
+                }
             }
-        }
-        let mut store = Store::new();
-        for entry in &log {
-            let _ = store.apply(&entry.request);
         }
         let last_heard_ms = config.peers().map(|p| (p, ctx.now_ms)).collect();
         let mut node = PrimaryBackup {
             role: Role::Backup,
             max_epoch_seen: era.epoch,
-            applied: log.len(),
-            committed: committed_of(&log),
+            applied: 0,
+            committed: CommittedLog::new(),
             era,
             log,
-            store,
+            snapshot,
+            store: Store::new(),
             last_heard_ms,
             primary_heard_ms: ctx.now_ms,
             election_timeout_ms: config.options.election_timeout_max_ms,
@@ -479,6 +540,7 @@ impl<R: ReplyRule> Protocol for PrimaryBackup<R> {
             rule: PhantomData,
             config,
         };
+        node.rebuild();
         out.set_timer(Timer::Heartbeat, node.config.options.heartbeat_ms.max(1));
         node.arm_election(ctx, out);
         if node.era.primary == node.config.id {
@@ -521,8 +583,14 @@ impl<R: ReplyRule> Protocol for PrimaryBackup<R> {
             }
             Message::Nack { era, from_index } => {
                 if self.is_primary() && era == self.era {
-                    self.next_index.insert(from, from_index.clamp(1, self.last_index() + 1));
+                    self.next_index.insert(from, from_index.min(self.last_index() + 1));
                     self.ship_to(from, out);
+                }
+            }
+            Message::Snapshot { era, snapshot } => {
+                if era == self.era && era.primary == from && !self.is_primary() {
+                    self.primary_heard_ms = ctx.now_ms;
+                    self.on_snapshot(from, snapshot, out);
                 }
             }
             Message::Alive { .. } => {}
@@ -609,7 +677,7 @@ impl<R: ReplyRule> Protocol for PrimaryBackup<R> {
             term: self.era.epoch,
             leader: Some(self.era.primary),
             commit_index,
-            applied_index: self.applied as u64,
+            applied_index: self.base() + self.applied as u64,
         }
     }
 }

@@ -122,7 +122,8 @@ pub async fn serve<P: Protocol>(
     let identity = transport::Identity { id: settings.id, protocol: P::NAME };
     // Dropping the set aborts every task of this node.
     let mut tasks = JoinSet::new();
-    let outbound = transport::Outbound::start(&identity, &settings.peers, &mut tasks);
+    let outbound =
+        transport::Outbound::start(&identity, &settings.peers, settings.max_frame_bytes, &mut tasks);
     let config = Config { id: settings.id, members: settings.members(), options: settings.options.clone() };
     let actor =
         node::Node::<P>::recover(config, wal, recovery.records, outbound, settings.request_timeout_ms)?;

@@ -23,7 +23,7 @@ use anyhow::Context as _;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::clock::{ClockChange, ClockReading, SkewedClock};
 use super::frame;
@@ -305,6 +305,11 @@ impl<P: Protocol> Node<P> {
                 Ok(()) => {}
                 Err(SendRefused::QueueFull) => debug!(peer = to, "send queue full; message dropped"),
                 Err(SendRefused::UnknownPeer) => warn!(peer = to, "protocol sent to a non-member; dropped"),
+                Err(SendRefused::TooLarge { bytes, limit }) => error!(
+                    peer = to,
+                    "a message of {bytes} bytes exceeds the peer frame limit of {limit} bytes \
+                     (--max-frame-bytes); not sent"
+                ),
             }
         }
         for (request, result) in self.held_replies.drain(..) {

@@ -6,7 +6,9 @@
 //! the frames of the directed link `i -> j`.
 //!
 //! Limits: each outbound link has a bounded queue and a frame that does not fit is dropped
-//! (the network is lossy by contract, and a protocol must not stall on a slow peer);
+//! (the network is lossy by contract, and a protocol must not stall on a slow peer); a
+//! frame larger than the frame limit is refused before it is queued (the peer would only
+//! disconnect on it), and the caller logs the sizes;
 //! reconnection backs off exponentially up to a cap; inbound frames over the size limit,
 //! and frames that do not decode as the protocol's message, disconnect the sender with a
 //! warning; inbound connections are capped in number.
@@ -52,6 +54,8 @@ pub struct Identity {
 #[derive(Debug)]
 pub struct Outbound {
     queues: BTreeMap<NodeId, mpsc::Sender<Vec<u8>>>,
+    /// The peers' frame limit (the cluster shares one): a larger frame is never sent.
+    max_frame_bytes: usize,
 }
 
 /// Why [`Outbound::send`] did not queue a frame.
@@ -59,24 +63,38 @@ pub struct Outbound {
 pub enum SendRefused {
     UnknownPeer,
     QueueFull,
+    /// The frame's payload is larger than the frame limit.
+    TooLarge {
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 impl Outbound {
     /// Start one link task per peer in `tasks`. `peers` maps each peer to the address at
     /// which this node reaches it.
-    pub fn start(identity: &Identity, peers: &BTreeMap<NodeId, String>, tasks: &mut JoinSet<()>) -> Outbound {
+    pub fn start(
+        identity: &Identity,
+        peers: &BTreeMap<NodeId, String>,
+        max_frame_bytes: usize,
+        tasks: &mut JoinSet<()>,
+    ) -> Outbound {
         let mut queues = BTreeMap::new();
         for (&to, addr) in peers {
             let (tx, rx) = mpsc::channel(SEND_QUEUE_FRAMES);
             queues.insert(to, tx);
             tasks.spawn(link(identity.clone(), to, addr.clone(), rx));
         }
-        Outbound { queues }
+        Outbound { queues, max_frame_bytes }
     }
 
     /// Queue a complete frame for `to`, or drop it.
     pub fn send(&self, to: NodeId, frame: Vec<u8>) -> Result<(), SendRefused> {
         let queue = self.queues.get(&to).ok_or(SendRefused::UnknownPeer)?;
+        let bytes = frame.len().saturating_sub(frame::HEADER_BYTES);
+        if bytes > self.max_frame_bytes {
+            return Err(SendRefused::TooLarge { bytes, limit: self.max_frame_bytes });
+        }
         queue.try_send(frame).map_err(|_| SendRefused::QueueFull)
     }
 }
@@ -260,7 +278,7 @@ mod tests {
         drop(dead);
         let identity = Identity { id: 1, protocol: "test" };
         let mut tasks = JoinSet::new();
-        let outbound = Outbound::start(&identity, &BTreeMap::from([(2, addr)]), &mut tasks);
+        let outbound = Outbound::start(&identity, &BTreeMap::from([(2, addr)]), 1024, &mut tasks);
         let mut refused = None;
         for i in 0..=SEND_QUEUE_FRAMES + 1 {
             if let Err(e) = outbound.send(2, frame::encode(b"{}")) {
@@ -270,5 +288,18 @@ mod tests {
         }
         assert_eq!(refused, Some((SEND_QUEUE_FRAMES, SendRefused::QueueFull)));
         assert_eq!(outbound.send(7, Vec::new()), Err(SendRefused::UnknownPeer));
+    }
+
+    #[tokio::test]
+    async fn a_frame_over_the_limit_is_refused_with_its_size() {
+        let identity = Identity { id: 1, protocol: "test" };
+        let mut tasks = JoinSet::new();
+        let outbound =
+            Outbound::start(&identity, &BTreeMap::from([(2, "127.0.0.1:9".to_string())]), 8, &mut tasks);
+        assert_eq!(outbound.send(2, frame::encode(b"12345678")), Ok(()));
+        assert_eq!(
+            outbound.send(2, frame::encode(b"123456789")),
+            Err(SendRefused::TooLarge { bytes: 9, limit: 8 })
+        );
     }
 }

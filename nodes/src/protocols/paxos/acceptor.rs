@@ -20,8 +20,11 @@ use super::message::{AcceptedEntry, Record, Scope, Slot, Value};
 pub struct Acceptor {
     /// Nothing below this ballot is accepted any more, in any slot.
     promised: Ballot,
-    /// Per slot, the value accepted in the highest ballot so far.
+    /// Per slot, the value accepted in the highest ballot so far, above `compacted`.
     accepted: BTreeMap<Slot, (Ballot, Value)>,
+    /// Slots up to here are chosen and folded into this node's snapshot: their accepted
+    /// values are forgotten, and promises say so ([`super::snapshot`]).
+    compacted: Slot,
 }
 
 /// How an acceptor answered a prepare or an accept.
@@ -46,9 +49,23 @@ impl Acceptor {
                         acceptor.store(*slot, *ballot, value);
                     }
                 }
+                Record::Snapshot { snapshot } => acceptor.compact_to(snapshot.last_slot),
             }
         }
         acceptor
+    }
+
+    /// Forget accepted values at or below `slot` (chosen, and held in a snapshot).
+    pub fn compact_to(&mut self, slot: Slot) {
+        if slot > self.compacted {
+            self.accepted = self.accepted.split_off(&(slot + 1));
+            self.compacted = slot;
+        }
+    }
+
+    /// Slots up to here are compacted (0: none).
+    pub fn compacted(&self) -> Slot {
+        self.compacted
     }
 
     pub fn promised(&self) -> Ballot {
@@ -81,13 +98,16 @@ impl Acceptor {
     }
 
     /// Phase 2b, for a batch of slots of one ballot. Granted when `ballot` is at least the
-    /// promise; accepting raises the promise to `ballot`.
+    /// promise; accepting raises the promise to `ballot`. Compacted slots are skipped and
+    /// not acknowledged: they are chosen already, and this acceptor holds no value there.
     pub fn accept(&mut self, ballot: Ballot, entries: &[(Slot, Value)]) -> Answer<Vec<Slot>> {
         if ballot < self.promised {
             return Answer::Refused { promised: self.promised };
         }
+        let compacted = self.compacted;
         let changed: Vec<(Slot, Value)> = entries
             .iter()
+            .filter(|(slot, _)| *slot > compacted)
             .filter(|(slot, value)| self.accepted.get(slot) != Some(&(ballot, value.clone())))
             .cloned()
             .collect();
@@ -100,10 +120,14 @@ impl Acceptor {
         for (slot, value) in &changed {
             self.store(*slot, ballot, value);
         }
-        Answer::Granted { answer: entries.iter().map(|(slot, _)| *slot).collect(), record }
+        let answer = entries.iter().map(|(slot, _)| *slot).filter(|slot| *slot > compacted).collect();
+        Answer::Granted { answer, record }
     }
 
     fn store(&mut self, slot: Slot, ballot: Ballot, value: &Value) {
+        if slot <= self.compacted {
+            return;
+        }
         match self.accepted.get(&slot) {
             Some((held, _)) if *held > ballot => {}
             _ => {
@@ -162,5 +186,18 @@ mod tests {
         let back = Acceptor::recover(&log);
         assert_eq!(back.promised(), b(4, 2));
         assert_eq!(back.accepted(), a.accepted());
+    }
+
+    #[test]
+    fn compacted_slots_are_neither_reported_nor_accepted() {
+        let mut a = Acceptor::default();
+        granted(a.accept(b(1, 1), &[(1, Value::Noop), (2, Value::Noop), (3, Value::Noop)]));
+        a.compact_to(2);
+        let (accepted, _) = granted(a.prepare(b(2, 2), Scope::From(1)));
+        assert_eq!(accepted.iter().map(|e| e.slot).collect::<Vec<_>>(), vec![3]);
+        let (slots, record) = granted(a.accept(b(2, 2), &[(2, Value::Noop), (4, Value::Noop)]));
+        assert_eq!(slots, vec![4], "a compacted slot was acknowledged");
+        assert_eq!(record, Some(Record::Accepted { ballot: b(2, 2), entries: vec![(4, Value::Noop)] }));
+        assert_eq!(a.compacted(), 2);
     }
 }

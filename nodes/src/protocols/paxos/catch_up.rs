@@ -11,7 +11,10 @@
 //! leader for the chosen values from its first unlearned slot ("Paxos Made Live" §4's
 //! catch-up), at most once per heartbeat interval while unanswered, and asks again at once
 //! after each answer until it is level. Any node answers from its learned log, at most
-//! `max_batch` contiguous slots per answer.
+//! `max_batch` contiguous slots per answer, or with a snapshot of its applied state when
+//! the slots asked for are compacted ([`super::snapshot`]). A leader elected past a prefix
+//! it has not learned (a promise named a compaction point above its commit) asks the node
+//! that compacted it, again on each tick until it has that prefix.
 
 use super::message::{Learned, Message, Slot, Value};
 use super::Paxos;
@@ -22,7 +25,9 @@ use crate::protocol::{Context, Outbox};
 #[derive(Debug, Default)]
 pub(super) struct CatchUp {
     /// When the last request went out, if one did.
-    asked_ms: Option<u64>,
+    pub(super) asked_ms: Option<u64>,
+    /// Leader: a node that compacted up to this slot, which this node has not applied yet.
+    pub(super) behind_of: Option<(NodeId, Slot)>,
 }
 
 impl Paxos {
@@ -51,6 +56,9 @@ impl Paxos {
 
     /// Another node asks for chosen values from `first` on.
     pub(super) fn on_catch_up(&mut self, from: NodeId, first: Slot, out: &mut Outbox<Self>) {
+        if first <= self.learner.base() {
+            return self.send_snapshot(from, out);
+        }
         let entries = self.learner.contiguous_from(first, self.max_batch());
         if !entries.is_empty() {
             out.send(from, Message::Chosen { entries, commit: self.learner.commit() });
@@ -76,9 +84,26 @@ impl Paxos {
         } else {
             self.catch_up.asked_ms = None;
         }
+        if self.catch_up.behind_of.is_some_and(|(_, slot)| slot <= self.learner.commit()) {
+            self.catch_up.behind_of = None;
+        }
     }
 
-    fn ask_catch_up(&mut self, ctx: Context, from: NodeId, out: &mut Outbox<Self>) {
+    /// Leader's tick: still missing a prefix a promise said was compacted? Ask again, at
+    /// most once per heartbeat interval.
+    pub(super) fn catch_up_if_behind(&mut self, ctx: Context, out: &mut Outbox<Self>) {
+        let Some((node, slot)) = self.catch_up.behind_of else { return };
+        if slot <= self.learner.commit() {
+            self.catch_up.behind_of = None;
+            return;
+        }
+        let heartbeat_ms = self.config.options.heartbeat_ms.max(1);
+        if self.catch_up.asked_ms.is_none_or(|at| ctx.now_ms >= at + heartbeat_ms) {
+            self.ask_catch_up(ctx, node, out);
+        }
+    }
+
+    pub(super) fn ask_catch_up(&mut self, ctx: Context, from: NodeId, out: &mut Outbox<Self>) {
         self.catch_up.asked_ms = Some(ctx.now_ms);
         out.send(from, Message::CatchUp { from: self.learner.commit() + 1 });
     }

@@ -8,6 +8,10 @@
 //! that does not hear from a majority before its randomized timeout, tries again later with
 //! a higher ballot; the random timeouts break duels between candidates ("Paxos Made Live"
 //! §2.4 and the liveness argument of PMS §2.4).
+//!
+//! Slots at or below the highest compaction point a promise named are chosen (an acceptor
+//! compacts only what it applied): the new leader proposes nothing there, and fetches that
+//! prefix from the node that compacted it ([`super::snapshot`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,7 +20,7 @@ use super::leader::Leadership;
 use super::message::{AcceptedEntry, Message, Scope, Slot, Timer, Value};
 use super::{Ballot, Paxos, Role};
 use crate::api::NodeId;
-use crate::protocol::{Context, Effect, Outbox};
+use crate::protocol::{Context, Outbox};
 
 /// A candidate's phase 1 in progress.
 #[derive(Debug)]
@@ -27,11 +31,16 @@ pub(super) struct Election {
     promised_by: BTreeSet<NodeId>,
     /// Per slot, the highest-ballot value any promise reported so far.
     found: BTreeMap<Slot, (Ballot, Value)>,
+    /// The highest compaction point a promise named, and who named it.
+    compacted: Option<(NodeId, Slot)>,
 }
 
 impl Election {
-    fn add_promise(&mut self, from: NodeId, accepted: Vec<AcceptedEntry>) {
+    fn add_promise(&mut self, from: NodeId, accepted: Vec<AcceptedEntry>, compacted: Slot) {
         self.promised_by.insert(from);
+        if self.compacted.is_none_or(|(_, held)| held < compacted) && compacted > 0 {
+            self.compacted = Some((from, compacted));
+        }
         for entry in accepted {
             if entry.slot < self.from {
                 continue;
@@ -55,11 +64,15 @@ impl Paxos {
         self.leader_hint = None;
         let from = self.learner.commit() + 1;
         let scope = Scope::From(from);
-        let mut election = Election { ballot, from, promised_by: BTreeSet::new(), found: BTreeMap::new() };
+        let mut election =
+            Election { ballot, from, promised_by: BTreeSet::new(), found: BTreeMap::new(), compacted: None };
         match self.acceptor.prepare(ballot, scope) {
             Answer::Granted { answer, record } => {
-                out.effects.extend(record.map(Effect::Persist));
-                election.add_promise(self.config.id, answer);
+                if let Some(record) = record {
+                    out.persist(record);
+                    self.logged_promise(out);
+                }
+                election.add_promise(self.config.id, answer, self.acceptor.compacted());
             }
             Answer::Refused { promised } => {
                 unreachable!("own acceptor refused ballot {ballot} above its promise {promised}")
@@ -82,13 +95,14 @@ impl Paxos {
         from: NodeId,
         ballot: Ballot,
         accepted: Vec<AcceptedEntry>,
+        compacted: Slot,
         out: &mut Outbox<Self>,
     ) {
         let Role::Candidate(election) = &mut self.role else { return };
         if election.ballot != ballot {
             return;
         }
-        election.add_promise(from, accepted);
+        election.add_promise(from, accepted, compacted);
         self.maybe_win(ctx, out);
     }
 
@@ -100,9 +114,18 @@ impl Paxos {
         let Role::Candidate(election) = std::mem::replace(&mut self.role, Role::Follower) else {
             unreachable!()
         };
-        let last = election.found.keys().next_back().copied().unwrap_or(0).max(self.learner.last_chosen());
+        let compacted = election.compacted.map_or(0, |(_, slot)| slot);
+        let last = election
+            .found
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(self.learner.last_chosen())
+            .max(self.learner.commit())
+            .max(compacted);
         let mut reproposals = Vec::new();
-        for slot in election.from..=last {
+        for slot in election.from.max(compacted + 1)..=last {
             if self.learner.is_chosen(slot) {
                 continue;
             }
@@ -119,6 +142,10 @@ impl Paxos {
         self.leader_hint = Some(self.config.id);
         out.cancel_timer(Timer::Election);
         out.set_timer(Timer::Heartbeat, self.config.options.heartbeat_ms.max(1));
+        if let Some((node, slot)) = election.compacted.filter(|&(_, slot)| slot > self.learner.commit()) {
+            self.catch_up.behind_of = Some((node, slot));
+            self.ask_catch_up(ctx, node, out);
+        }
         if reproposals.is_empty() {
             // Announce the new leadership at once so followers stop their election timers.
             self.broadcast_heartbeat(ctx, out);

@@ -81,6 +81,22 @@ impl Leadership {
         waiting.chain(preparing).collect()
     }
 
+    /// Forget every slot up to `slot` (learned from a snapshot) and return the requests
+    /// that waited on them, with whether each only reads.
+    pub fn forget_through(&mut self, slot: Slot) -> Vec<(RequestId, bool)> {
+        let read_only =
+            |command: &Value| matches!(command, Value::Command { request, .. } if request.is_read_only());
+        self.next_slot = self.next_slot.max(slot + 1);
+        self.proposals = self.proposals.split_off(&(slot + 1));
+        let kept_waiting = self.waiting.split_off(&(slot + 1));
+        let kept_preparing = self.preparing.split_off(&(slot + 1));
+        let waiting = std::mem::replace(&mut self.waiting, kept_waiting);
+        let preparing = std::mem::replace(&mut self.preparing, kept_preparing);
+        let waiting = waiting.into_values().map(|(request, command)| (request, read_only(&command)));
+        let preparing = preparing.into_values().map(|p| (p.request, read_only(&p.command)));
+        waiting.chain(preparing).collect()
+    }
+
     fn in_flight(&self) -> usize {
         self.proposals.len() + self.preparing.len()
     }
@@ -154,15 +170,26 @@ impl Paxos {
         self.count_accepts(ctx, id, ballot, slots, out);
     }
 
-    /// Phase 2b arrived.
+    /// Phase 2b arrived. An acceptor that compacted past this leader's commit point holds
+    /// chosen slots the leader has not learned (and will not acknowledge them again): the
+    /// leader fetches them from it.
     pub(super) fn on_accepted(
         &mut self,
         ctx: Context,
         from: NodeId,
         ballot: Ballot,
         slots: Vec<Slot>,
+        compacted: Slot,
         out: &mut Outbox<Self>,
     ) {
+        let leading = self.leadership().is_some_and(|l| l.ballot == ballot);
+        if leading
+            && compacted > self.learner.commit()
+            && self.catch_up.behind_of.is_none_or(|(_, slot)| slot < compacted)
+        {
+            self.catch_up.behind_of = Some((from, compacted));
+            self.catch_up_if_behind(ctx, out);
+        }
         self.count_accepts(ctx, from, ballot, slots, out);
     }
 
@@ -310,6 +337,11 @@ impl Paxos {
     /// Apply what became applicable; the leader answers its waiting clients.
     pub(super) fn apply_and_answer(&mut self, out: &mut Outbox<Self>) {
         let applied = self.learner.apply_ready();
+        self.answer_applied(applied, out);
+        self.maybe_snapshot(out);
+    }
+
+    fn answer_applied(&mut self, applied: Vec<super::learner::Applied>, out: &mut Outbox<Self>) {
         let Some(l) = self.leadership() else { return };
         for done in applied {
             let Some((request, command)) = l.waiting.remove(&done.slot) else { continue };
@@ -358,6 +390,7 @@ impl Paxos {
             self.step_down(ctx, out);
             return;
         }
+        self.catch_up_if_behind(ctx, out);
         let Some(l) = self.leadership() else { return };
         let ballot = l.ballot;
         let due = |sent_ms: u64| ctx.now_ms >= sent_ms + heartbeat_ms;

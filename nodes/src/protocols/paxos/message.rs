@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ballot::Ballot;
+use super::snapshot::Snapshot;
 use crate::api::Request;
 
 /// A position in the replicated log. The first slot is 1; 0 means "none".
@@ -83,13 +84,26 @@ pub enum Message {
     /// Phase 1a.
     Prepare { ballot: Ballot, scope: Scope },
     /// Phase 1b: the acceptor will accept nothing below `ballot` any more, and here is the
-    /// highest-ballot value it accepted in each slot of the prepare's scope.
-    Promise { ballot: Ballot, scope: Scope, accepted: Vec<AcceptedEntry> },
+    /// highest-ballot value it accepted in each slot of the prepare's scope above
+    /// `compacted`; slots up to `compacted` are chosen and folded into its snapshot.
+    Promise {
+        ballot: Ballot,
+        scope: Scope,
+        accepted: Vec<AcceptedEntry>,
+        #[serde(default)]
+        compacted: Slot,
+    },
     /// Phase 2a, batched: accept these values in these slots. Also carries what the leader
     /// has learned, so that followers learn without a separate commit message.
     Accept { ballot: Ballot, entries: Vec<(Slot, Value)>, learned: Learned },
-    /// Phase 2b: the acceptor accepted these slots in `ballot`.
-    Accepted { ballot: Ballot, slots: Vec<Slot> },
+    /// Phase 2b: the acceptor accepted these slots in `ballot`. Slots up to `compacted` it
+    /// did not answer: they are chosen and folded into its snapshot.
+    Accepted {
+        ballot: Ballot,
+        slots: Vec<Slot>,
+        #[serde(default)]
+        compacted: Slot,
+    },
     /// The answer to a prepare, accept or heartbeat from a ballot below the acceptor's
     /// promise: the sender is no longer (or not yet) the leader and should step down.
     Reject { ballot: Ballot, promised: Ballot },
@@ -104,6 +118,8 @@ pub enum Message {
     CatchUp { from: Slot },
     /// Chosen values, contiguous from the slot asked for, and the sender's commit point.
     Chosen { entries: Vec<(Slot, Value)>, commit: Slot },
+    /// The answer to catch-up from a slot the sender has compacted: its applied state.
+    Snapshot { snapshot: Snapshot },
 }
 
 /// What a leader tells followers about chosen slots, piggybacked on accepts and heartbeats.
@@ -117,8 +133,8 @@ pub struct Learned {
 
 /// Write-ahead log records: exactly the acceptor's state, which must survive a crash
 /// ("Paxos Made Simple" §2.3: an acceptor remembers its promise and its accepted proposals
-/// even if it fails and restarts). Learned values are not logged: a restarted node learns
-/// them again by catch-up.
+/// even if it fails and restarts), and the snapshot the log was compacted to. Learned values
+/// above the snapshot are not logged: a restarted node learns them again by catch-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Record {
@@ -129,6 +145,10 @@ pub enum Record {
     Accepted {
         ballot: Ballot,
         entries: Vec<(Slot, Value)>,
+    },
+    /// The applied state up to a slot; the first record of a compacted log.
+    Snapshot {
+        snapshot: Snapshot,
     },
 }
 
