@@ -53,7 +53,9 @@ fn bad_matrix_flags_exit_254_with_one_line() {
     let store = tempfile::tempdir().unwrap();
     for argv in [
         vec!["matrix", "--nemeses", "earthquake"],
-        vec!["matrix", "--protocols", "zab"],
+        vec!["matrix", "--protocols", "viewstamped"],
+        vec!["matrix", "--systems", "etcd"],
+        vec!["matrix", "--systems", "zookeeper", "--workload", "set"],
         vec!["matrix", "--time-limit", "0"],
         vec!["matrix", "--seeds", "0"],
     ] {
