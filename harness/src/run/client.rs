@@ -4,8 +4,10 @@
 //! node (its home, `worker % nodes`) through the system's adapter and picks the node of its
 //! next operation from how the last one ended ([`next_node`]): it follows a `not_leader`
 //! answer's hint, moves on to the next node when a node says it does not lead and knows no
-//! leader or cannot be reached (a deposed leader cut off from the rest would otherwise keep
-//! it for the whole partition), and goes home again after a timeout. When an
+//! leader (a deposed leader cut off from the rest would otherwise keep it for the whole
+//! partition), and goes home again after a connection failure or a timeout (so a restarted
+//! node gets its clients back, which is how a restarted old primary gets to acknowledge the
+//! writes that pb-async then loses). When an
 //! operation ends `info`, the process is retired and the worker continues as a new process
 //! with a fresh id (Jepsen's rule: a process with an operation of unknown outcome never
 //! invokes again). Every call has a deadline ([`ClientShared::op_timeout`]).
@@ -109,21 +111,22 @@ pub async fn run_client(
 
 /// The node a worker at `node` (whose home is `home`) asks next, after `completion`.
 ///
-/// - `info` (a timeout, a lost connection): home again;
+/// - `info` (a timeout, a lost connection) or a connection that could not be opened: home;
 /// - a `not_leader` naming a member: that member;
-/// - a `not_leader` naming no leader, or a connection that could not be opened: the next
-///   node in id order, so that a node that cannot serve does not keep the worker;
+/// - a `not_leader` naming no leader: the next node in id order, so that a node that knows
+///   no leader does not keep the worker;
 /// - anything else (`ok`, a definite refusal): the same node.
 pub fn next_node(ids: &[NodeId], home: NodeId, node: NodeId, completion: &Completion) -> NodeId {
-    if completion.kind == EventType::Info {
+    let error = completion.error.as_deref().unwrap_or("");
+    if completion.kind == EventType::Info
+        || (completion.kind == EventType::Fail && error.starts_with("not sent"))
+    {
         return home;
     }
     if let Some(leader) = completion.leader_hint.filter(|l| ids.contains(l)) {
         return leader;
     }
-    let error = completion.error.as_deref().unwrap_or("");
-    let cannot_serve = error.starts_with("not_leader") || error.starts_with("not sent");
-    if completion.kind == EventType::Fail && cannot_serve {
+    if completion.kind == EventType::Fail && error.starts_with("not_leader") {
         let at = ids.iter().position(|&id| id == node).unwrap_or(0);
         return ids[(at + 1) % ids.len()];
     }
@@ -150,17 +153,17 @@ mod tests {
     }
 
     #[test]
-    fn a_node_that_knows_no_leader_or_cannot_be_reached_passes_the_worker_on() {
+    fn a_node_that_knows_no_leader_passes_the_worker_on() {
         let unknown = ended(EventType::Fail, Some("not_leader: no leader known"), None);
         assert_eq!(next_node(&IDS, 1, 1, &unknown), 2);
         assert_eq!(next_node(&IDS, 1, 2, &unknown), 3);
-        let refused = ended(EventType::Fail, Some("not sent: connection refused"), None);
-        assert_eq!(next_node(&IDS, 2, 2, &refused), 3);
     }
 
     #[test]
-    fn a_timeout_sends_the_worker_home_and_other_answers_keep_it() {
+    fn a_timeout_or_a_refused_connection_sends_the_worker_home_and_other_answers_keep_it() {
         assert_eq!(next_node(&IDS, 2, 3, &ended(EventType::Info, Some("timeout"), None)), 2);
+        let refused = ended(EventType::Fail, Some("not sent: connection refused"), None);
+        assert_eq!(next_node(&IDS, 2, 3, &refused), 2);
         assert_eq!(next_node(&IDS, 2, 3, &ended(EventType::Ok, None, None)), 3);
         let refused = ended(EventType::Fail, Some("precondition_failed: 4 is not 5"), None);
         assert_eq!(next_node(&IDS, 2, 3, &refused), 3);
