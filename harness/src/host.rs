@@ -122,6 +122,13 @@ pub trait Operator: Send + Sync {
         let name = self.system_name();
         Box::pin(async move { anyhow::bail!("{name} has no operator failover (node {id} to {primary})") })
     }
+    /// Whether node `id` may lose its disk (`lose-disk`), asked before the node is killed:
+    /// an error says why not, and the fault is recorded as not taken. The default allows it
+    /// (faultline's own nodes, etcd and Redis start again from an empty directory).
+    fn check_lose_disk(&self, id: NodeId) -> anyhow::Result<()> {
+        let _ = id;
+        Ok(())
+    }
 }
 
 /// One change to a node's clock, as the clock nemesis asks for it.

@@ -293,6 +293,35 @@ async fn failover_cuts_the_primary_off_promotes_another_and_demotes_the_old_one_
     assert_eq!(*operator.log.lock().unwrap(), ["promote 1", "follow 3 1", "follow 2 1"]);
 }
 
+/// A system that cannot come back from an empty disk, as ZooKeeper's adapter says.
+struct NoDiskLoss;
+
+impl host::Operator for NoDiskLoss {
+    fn system_name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn check_lose_disk(&self, id: u32) -> anyhow::Result<()> {
+        anyhow::bail!("node {id} needs its identity file")
+    }
+}
+
+#[tokio::test]
+async fn a_refused_lose_disk_is_not_taken_and_leaves_the_node_and_its_data_alone() {
+    let c = cluster(Some(2)).await;
+    let (start, stop) = first_step(FaultKind::LoseDisk, vec![1, 2, 3]);
+    let Fault::LoseDisk { node } = start.fault else { panic!("{start:?}") };
+    let data = c.supervisor.spec(node).unwrap().data_dir.clone();
+    std::fs::write(data.join("identity"), "kept").unwrap();
+    let mut nemesis = nemesis(&c).with_operator(Arc::new(NoDiskLoss));
+    let record = nemesis.execute(&start).await;
+    assert!(!record.took_effect, "{record:?}");
+    assert_eq!(record.error.as_deref(), Some(format!("node {node} needs its identity file").as_str()));
+    assert!(all_running(&c.supervisor), "the node was not killed");
+    assert_eq!(std::fs::read_to_string(data.join("identity")).unwrap(), "kept", "nor its data wiped");
+    assert!(!nemesis.execute(&stop).await.took_effect, "nothing to stop");
+}
+
 #[tokio::test]
 async fn faults_that_cannot_apply_say_they_did_not_take_effect() {
     let c = cluster(None).await;

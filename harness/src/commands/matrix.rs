@@ -12,6 +12,12 @@
 //! CI log) one line per finished cell goes to stderr instead ([`cell_line`]), so a long
 //! matrix is never silent.
 //!
+//! Beside faultline's own protocols, `--systems zookeeper` adds two real-system rows per
+//! fault: ZooKeeper with plain reads (`zookeeper`: sequentially consistent, so a stale read
+//! under a fault is allowed) and with `sync` before each read (`zookeeper+sync`: must stay
+//! linearizable). They need the network-namespace backend (root, `ip`, `nft`) and Debian's
+//! `zookeeper`; without them the rows are left out, and the matrix says so and why.
+//!
 //! Exit 0 when every row is as expected, 1 when any is not, 254 for bad flags. A run that
 //! the harness could not complete is a row too (unexpected), so one broken cell never hides
 //! the rest of the matrix.
@@ -55,6 +61,79 @@ pub struct Args {
     /// The workload of every run: register, set, bank.
     #[arg(long, default_value = "register")]
     pub workload: String,
+    /// Real systems to add, comma-separated: zookeeper (plain and synced reads; register
+    /// workload, network namespaces). Default: none.
+    #[arg(long, value_delimiter = ',')]
+    pub systems: Vec<MatrixSystem>,
+}
+
+/// A real system the matrix can add.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixSystem {
+    Zookeeper,
+}
+
+/// What one row of the matrix runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// faultline's own nodes running a protocol.
+    Protocol(ProtocolName),
+    /// ZooKeeper, its reads plain (`sync_reads` false) or after a `sync`.
+    ZooKeeper { sync_reads: bool },
+}
+
+impl Subject {
+    /// The row's name in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Subject::Protocol(p) => p.as_str(),
+            Subject::ZooKeeper { sync_reads: false } => "zookeeper",
+            Subject::ZooKeeper { sync_reads: true } => "zookeeper+sync",
+        }
+    }
+
+    /// Whether the design promises linearizability under every fault.
+    fn safe_by_design(self) -> bool {
+        match self {
+            Subject::Protocol(p) => p.safe_by_design(),
+            // Plain reads are served from the connected server's own state (sequential
+            // consistency); with `sync` first they see every committed write.
+            Subject::ZooKeeper { sync_reads } => sync_reads,
+        }
+    }
+
+    /// The `faultline test` flags that select it.
+    fn test_flags(self) -> Vec<&'static str> {
+        match self {
+            Subject::Protocol(p) => vec!["--protocol", p.as_str()],
+            Subject::ZooKeeper { sync_reads: false } => vec!["--system", "zookeeper"],
+            Subject::ZooKeeper { sync_reads: true } => vec!["--system", "zookeeper", "--zk-sync-reads"],
+        }
+    }
+}
+
+/// Why ZooKeeper cannot run on this machine, if it cannot.
+fn zookeeper_missing() -> Option<String> {
+    if let Err(e) = crate::netns::preflight() {
+        return Some(format!("{e:#}"));
+    }
+    let jar = crate::system::zookeeper::ZkOptions::default().jar_dir.join("zookeeper.jar");
+    (!jar.is_file()).then(|| {
+        format!("{} is missing (Debian package {})", jar.display(), crate::system::zookeeper::PACKAGE)
+    })
+}
+
+/// The rows' subjects: the protocols, then each system asked for that can run here. Says on
+/// stderr which systems are left out, and why.
+fn subjects(args: &Args) -> Vec<Subject> {
+    let mut subjects: Vec<Subject> = args.protocols.iter().map(|&p| Subject::Protocol(p)).collect();
+    if args.systems.contains(&MatrixSystem::Zookeeper) {
+        match zookeeper_missing() {
+            None => subjects.extend([false, true].map(|sync_reads| Subject::ZooKeeper { sync_reads })),
+            Some(why) => eprintln!("faultline: matrix: zookeeper rows left out: {why}"),
+        }
+    }
+    subjects
 }
 
 /// The most runs one matrix may ask for.
@@ -67,7 +146,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(&args.store).with_context(|| format!("creating {}", args.store.display()))?;
     let me = std::env::current_exe().context("finding the faultline executable")?;
-    let total = args.protocols.len() as u64 * args.nemeses.len() as u64 * args.seeds;
+    let subjects = subjects(&args);
+    let total = subjects.len() as u64 * args.nemeses.len() as u64 * args.seeds;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs {msg}")
@@ -75,11 +155,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let attended = std::io::stderr().is_terminal();
     let mut rows = Vec::new();
-    for protocol in &args.protocols {
+    for &subject in &subjects {
         for fault in &args.nemeses {
             for seed in 1..=args.seeds {
-                bar.set_message(format!("{protocol} under {fault}, seed {seed}"));
-                let row = one_run(&me, &args, *protocol, fault, seed);
+                bar.set_message(format!("{} under {fault}, seed {seed}", subject.label()));
+                let row = one_run(&me, &args, subject, fault, seed);
                 if !attended {
                     eprintln!("faultline: {}", cell_line(rows.len() + 1, total, &row));
                 }
@@ -114,22 +194,29 @@ fn validate(args: &Args) -> Result<(), String> {
     if !["register", "set", "bank"].contains(&args.workload.as_str()) {
         return Err(format!("--workload must be register, set or bank, got {:?}", args.workload));
     }
-    let total = args.protocols.len() as u64 * args.nemeses.len() as u64 * args.seeds;
+    if !args.systems.is_empty() && args.workload != "register" {
+        return Err(format!(
+            "--systems: zookeeper has a client for the register workload only, not {}",
+            args.workload
+        ));
+    }
+    let subjects = (args.protocols.len() + 2 * args.systems.len()) as u64;
+    let total = subjects * args.nemeses.len() as u64 * args.seeds;
     if args.seeds == 0 || total > MAX_RUNS {
         return Err(format!("--seeds must give between 1 and {MAX_RUNS} runs in all, got {total}"));
     }
     Ok(())
 }
 
-/// What the design promises of a protocol under a matrix fault: with no fault every
-/// protocol must be safe; a fault outside the consensus protocols' safety model
+/// What the design promises of a subject under a matrix fault: with no fault every
+/// subject must be safe; a fault outside the consensus protocols' safety model
 /// (`lose-disk`) may break any of them; under any other fault, those safe by design must
 /// stay so and the others may fail.
-pub fn expectation(protocol: ProtocolName, fault: &str) -> Expect {
+pub fn expectation(subject: Subject, fault: &str) -> Expect {
     let kinds = matrix::nemesis_of(fault).and_then(|n| FaultKind::parse_list(n).ok()).unwrap_or_default();
     if kinds.iter().any(|k| k.outside_consensus_model()) {
         Expect::OutsideModel
-    } else if fault == "none" || protocol.safe_by_design() {
+    } else if fault == "none" || subject.safe_by_design() {
         Expect::Safe
     } else {
         Expect::MayFail
@@ -158,12 +245,12 @@ pub fn cell_line(done: usize, total: u64, row: &Row) -> String {
 }
 
 /// Run one `faultline test` and measure it.
-fn one_run(me: &Path, args: &Args, protocol: ProtocolName, fault: &str, seed: u64) -> Row {
-    let expect = expectation(protocol, fault);
-    let failed =
-        |run: String, why: String| Row::measure(protocol.as_str(), fault, seed, expect, run, Err(why));
+fn one_run(me: &Path, args: &Args, subject: Subject, fault: &str, seed: u64) -> Row {
+    let expect = expectation(subject, fault);
+    let label = subject.label();
+    let failed = |run: String, why: String| Row::measure(label, fault, seed, expect, run, Err(why));
     let nemesis = matrix::nemesis_of(fault).expect("validated");
-    let name = format!("matrix-{protocol}-{fault}");
+    let name = format!("matrix-{}-{fault}", label.replace('+', "-"));
     // A few fault changes per run whatever its length.
     let interval = (args.time_limit / 4.0).max(0.5);
     // Where the run writes its directory; one at a time, so one name serves every run.
@@ -175,7 +262,8 @@ fn one_run(me: &Path, args: &Args, protocol: ProtocolName, fault: &str, seed: u6
     }
     let output = Command::new(me)
         .arg("test")
-        .args(["--protocol", protocol.as_str(), "--nemesis", nemesis, "--workload", &args.workload])
+        .args(subject.test_flags())
+        .args(["--nemesis", nemesis, "--workload", &args.workload])
         .args(["--name", &name])
         .args(["--time-limit", &args.time_limit.to_string(), "--nemesis-interval", &interval.to_string()])
         .args(["--seed", &seed.to_string(), "--store"])
@@ -204,7 +292,7 @@ fn one_run(me: &Path, args: &Args, protocol: ProtocolName, fault: &str, seed: u6
         return failed(shown, format!("exit {code:?}: {last}"));
     }
     let results = RunDir::open(&dir).and_then(|run| run.read_results()).map_err(|e| format!("{e:#}"));
-    Row::measure(protocol.as_str(), fault, seed, expect, shown, results.as_ref().map_err(Clone::clone))
+    Row::measure(label, fault, seed, expect, shown, results.as_ref().map_err(Clone::clone))
 }
 
 #[cfg(test)]
@@ -213,12 +301,13 @@ mod tests {
 
     #[test]
     fn primary_backup_may_fail_under_a_fault_and_everything_is_safe_without_one() {
-        assert_eq!(expectation(ProtocolName::PbAsync, "kill"), Expect::MayFail);
-        assert_eq!(expectation(ProtocolName::PbSync, "partition"), Expect::MayFail);
-        assert_eq!(expectation(ProtocolName::PbAsync, "none"), Expect::Safe);
-        for protocol in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft, ProtocolName::Zab] {
+        let protocol = Subject::Protocol;
+        assert_eq!(expectation(protocol(ProtocolName::PbAsync), "kill"), Expect::MayFail);
+        assert_eq!(expectation(protocol(ProtocolName::PbSync), "partition"), Expect::MayFail);
+        assert_eq!(expectation(protocol(ProtocolName::PbAsync), "none"), Expect::Safe);
+        for p in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft, ProtocolName::Zab] {
             for (fault, _) in FAULTS.iter().filter(|(f, _)| *f != "lose-disk") {
-                assert_eq!(expectation(protocol, fault), Expect::Safe, "{protocol} under {fault}");
+                assert_eq!(expectation(protocol(p), fault), Expect::Safe, "{p} under {fault}");
             }
         }
     }
@@ -237,9 +326,13 @@ mod tests {
     fn lose_disk_may_break_even_the_protocols_safe_by_design() {
         for protocol in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft, ProtocolName::Zab] {
             assert!(protocol.safe_by_design(), "{protocol}");
-            assert_eq!(expectation(protocol, "lose-disk"), Expect::OutsideModel, "{protocol}");
+            assert_eq!(
+                expectation(Subject::Protocol(protocol), "lose-disk"),
+                Expect::OutsideModel,
+                "{protocol}"
+            );
         }
-        assert_eq!(expectation(ProtocolName::PbAsync, "lose-disk"), Expect::OutsideModel);
+        assert_eq!(expectation(Subject::Protocol(ProtocolName::PbAsync), "lose-disk"), Expect::OutsideModel);
         let defaults = <Args as clap::Args>::augment_args(clap::Command::new("m"))
             .get_matches_from(["m"])
             .get_many::<String>("nemeses")
@@ -249,5 +342,19 @@ mod tests {
         let defaults: Vec<&str> = defaults.iter().flat_map(|d| d.split(',')).collect();
         assert_eq!(defaults.len(), FAULTS.len() - 1, "every fault but lose-disk by default: {defaults:?}");
         assert!(!defaults.contains(&"lose-disk"), "{defaults:?}");
+    }
+
+    #[test]
+    fn zookeeper_plain_reads_may_be_stale_under_a_fault_and_synced_reads_must_not() {
+        let (plain, synced) =
+            (Subject::ZooKeeper { sync_reads: false }, Subject::ZooKeeper { sync_reads: true });
+        assert_eq!((plain.label(), synced.label()), ("zookeeper", "zookeeper+sync"));
+        assert_eq!(expectation(plain, "none"), Expect::Safe);
+        for (fault, _) in FAULTS.iter().skip(1).filter(|(f, _)| *f != "lose-disk") {
+            assert_eq!(expectation(plain, fault), Expect::MayFail, "zookeeper under {fault}");
+            assert_eq!(expectation(synced, fault), Expect::Safe, "zookeeper+sync under {fault}");
+        }
+        assert_eq!(synced.test_flags(), ["--system", "zookeeper", "--zk-sync-reads"]);
+        assert_eq!(Subject::Protocol(ProtocolName::Zab).test_flags(), ["--protocol", "zab"]);
     }
 }

@@ -318,17 +318,25 @@ impl Nemesis {
                 let record = Record { f, value, took_effect, error: join_errors(errors) };
                 (record, if took_effect { in_force(fault) } else { None })
             }
-            Fault::LoseDisk { node } => match self.supervisor.lose_disk(*node) {
-                Ok(was_alive) => {
-                    let value = json!({ "fault": kind, "node": node, "killed": was_alive, "wiped": true });
-                    (Record { f, value, took_effect: true, error: None }, in_force(fault))
+            Fault::LoseDisk { node } => {
+                match self.check_lose_disk(*node).and_then(|()| self.supervisor.lose_disk(*node)) {
+                    Ok(was_alive) => {
+                        let value =
+                            json!({ "fault": kind, "node": node, "killed": was_alive, "wiped": true });
+                        (Record { f, value, took_effect: true, error: None }, in_force(fault))
+                    }
+                    Err(e) => {
+                        let value = json!({ "fault": kind, "node": node });
+                        (Record::not_taken(f, value, format!("{e:#}")), None)
+                    }
                 }
-                Err(e) => {
-                    let value = json!({ "fault": kind, "node": node });
-                    (Record::not_taken(f, value, format!("{e:#}")), None)
-                }
-            },
+            }
         }
+    }
+
+    /// Ask the system whether `id` may lose its disk; without an operator it may.
+    fn check_lose_disk(&self, id: NodeId) -> anyhow::Result<()> {
+        self.operator.as_ref().map_or(Ok(()), |operator| operator.check_lose_disk(id))
     }
 
     /// The operator's failover: find the primary, cut it off, promote the lowest other id,

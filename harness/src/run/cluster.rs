@@ -153,6 +153,12 @@ impl Cluster {
                 _ => eprintln!("faultline: node clocks are skewed through libfaketime (LD_PRELOAD)"),
             }
         }
+        if spec.system == SystemName::ZooKeeper && spec.nemesis.contains(&FaultKind::LoseDisk) {
+            eprintln!(
+                "faultline: {}; lose-disk will be recorded as not taken effect",
+                crate::system::zookeeper::ZK_LOSE_DISK_REASON
+            );
+        }
         let topology = network.topology();
         let system: Arc<dyn System> = match spec.system {
             SystemName::Etcd => Arc::new(Etcd::new(

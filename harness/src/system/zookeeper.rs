@@ -8,8 +8,9 @@
 //! address, whitelists the `srvr`, `stat`, `mntr` and `ruok` four-letter words and turns
 //! the admin web server off. The server's `myid` is written into its data directory
 //! (`<run>/data/<id>`), where ZooKeeper insists on finding it; a wiped data directory
-//! (`lose-disk`) therefore leaves a server that refuses to start, as a real one with a
-//! replaced disk would until an operator provisions it again. The JVM heap is capped
+//! would leave a server that refuses to start, as a real one with a replaced disk would
+//! until an operator provisions it again, so the adapter refuses `lose-disk`
+//! ([`ZK_LOSE_DISK_REASON`]) and the fault is recorded as not taken. The JVM heap is capped
 //! ([`ZkOptions::heap_mb`]) so that five servers fit on a small machine.
 //!
 //! Clients: one session per node, connected to that node's server only, so an operation
@@ -248,7 +249,18 @@ impl Operator for ZooKeeper {
     fn system_name(&self) -> &'static str {
         "zookeeper"
     }
+
+    /// Refuses with [`ZK_LOSE_DISK_REASON`], so `lose-disk` is recorded as not taken.
+    fn check_lose_disk(&self, id: NodeId) -> anyhow::Result<()> {
+        bail!("{ZK_LOSE_DISK_REASON} (node {id})")
+    }
 }
+
+/// Why `lose-disk` is not offered on ZooKeeper; said at run start and in each not-taken
+/// record.
+pub const ZK_LOSE_DISK_REASON: &str =
+    "ZooKeeper's disk is not wiped: a server finds its identity (myid) in its data \
+     directory and will not start without it, so an empty disk leaves a node that never comes back";
 
 /// Why a clock fault is not offered on ZooKeeper; said at run start and in each not-taken
 /// record.
@@ -693,6 +705,13 @@ mod tests {
         let e = missing.node_spec(1, &run).unwrap_err().to_string();
         assert!(e.contains("apt-get install zookeeper"), "{e}");
         assert!(zk.node_spec(9, &run).is_err(), "a node outside the topology");
+    }
+
+    #[test]
+    fn lose_disk_is_refused_with_the_reason_and_the_node() {
+        let zk = ZooKeeper::new(topology(3), ZkOptions::default());
+        let e = zk.check_lose_disk(2).unwrap_err().to_string();
+        assert!(e.starts_with(ZK_LOSE_DISK_REASON) && e.ends_with("(node 2)"), "{e}");
     }
 
     #[test]
