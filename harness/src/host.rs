@@ -143,9 +143,9 @@ pub enum ClockChange {
 }
 
 /// Skews a node's clock: how the `clock` fault reaches a system. The built-in nodes take
-/// the change over `POST /admin/clock`; a system whose binary reads time through libc can
-/// be skewed with libfaketime; one that does not (a Go binary such as etcd) keeps the
-/// default, which refuses with the reason, so the fault is recorded as not taken.
+/// the change over `POST /admin/clock`; a system that cannot be skewed (etcd, Redis,
+/// ZooKeeper: each adapter says why) refuses with the reason, so the fault is recorded as
+/// not taken.
 pub trait Clocks: Send + Sync {
     /// Apply `change` to node `id`'s clock.
     fn skew_clock(

@@ -135,29 +135,14 @@ impl Cluster {
                  them later); it will be recorded as not taken effect"
             );
         }
-        let fake_clock = spec.nemesis.contains(&FaultKind::Clock);
-        if fake_clock {
-            match spec.system {
-                SystemName::Etcd => eprintln!(
-                    "faultline: {}; clock faults will be recorded as not taken effect",
-                    crate::system::etcd::ETCD_CLOCK_REASON
-                ),
-                SystemName::ZooKeeper => eprintln!(
-                    "faultline: {}; clock faults will be recorded as not taken effect",
-                    crate::system::zookeeper::ZK_CLOCK_REASON
-                ),
-                _ if crate::system::faketime::library().is_none() => eprintln!(
-                    "faultline: libfaketime is not installed (Debian package faketime); clock faults will be \
-                     recorded as not taken effect"
-                ),
-                _ => eprintln!("faultline: node clocks are skewed through libfaketime (LD_PRELOAD)"),
-            }
-        }
-        if spec.system == SystemName::ZooKeeper && spec.nemesis.contains(&FaultKind::LoseDisk) {
-            eprintln!(
-                "faultline: {}; lose-disk will be recorded as not taken effect",
-                crate::system::zookeeper::ZK_LOSE_DISK_REASON
-            );
+        if spec.nemesis.contains(&FaultKind::Clock) {
+            let reason = match spec.system {
+                SystemName::Etcd => crate::system::etcd::ETCD_CLOCK_REASON,
+                SystemName::Redis => crate::system::redis::REDIS_CLOCK_REASON,
+                SystemName::ZooKeeper => crate::system::zookeeper::ZK_CLOCK_REASON,
+                SystemName::Faultline => "faultline's own nodes run behind the proxy",
+            };
+            eprintln!("faultline: {reason}; clock faults will be recorded as not taken effect");
         }
         let topology = network.topology();
         let system: Arc<dyn System> = match spec.system {
@@ -167,7 +152,7 @@ impl Cluster {
             )?),
             SystemName::Redis => Arc::new(Redis::new(
                 topology,
-                RedisOptions { appendfsync: spec.redis_appendfsync, fake_clock, ..RedisOptions::default() },
+                RedisOptions { appendfsync: spec.redis_appendfsync, ..RedisOptions::default() },
             )),
             SystemName::ZooKeeper => Arc::new(ZooKeeper::new(
                 topology,

@@ -26,7 +26,6 @@ use nodes::api::NodeId;
 use workloads::{Op, WorkloadName};
 
 pub mod etcd;
-pub mod faketime;
 pub mod outcome;
 pub mod redis;
 pub mod resp;
