@@ -72,6 +72,10 @@ fn pb_async_with_its_primary_cut_off_commits_divergent_logs() {
 fn raft_with_a_node_cut_off_keeps_one_committed_log() {
     let (output, store, _dir) = run("raft");
     assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::LogAgreement, CheckName::Stats]);
+    // The header names the replayed schedule, not the `--nemesis` default it overrides.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let header = stderr.lines().find(|l| l.contains(" workload, ")).unwrap_or_default();
+    assert!(header.contains("workload, schedule ") && header.contains("isolate-1.json"), "{header}");
     let results = results(&store);
     let Some(CheckDetails::LogAgreement(report)) = &results.checks[&CheckName::LogAgreement].details else {
         panic!("{results:?}")

@@ -109,12 +109,16 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     };
     let run_dir = RunDir::create(&spec.store, &spec.test_name)?;
     let reproduce = spec.reproduce_command();
+    // A replayed schedule decides the faults; `--nemesis` is then only its default.
+    let faults = match &spec.schedule {
+        Some(path) => format!("schedule {}", path.display()),
+        None => format!("nemesis {}", spec.nemesis_flag),
+    };
     eprintln!(
-        "faultline: {} on {} nodes, {} workload, nemesis {}, {} s, seed {}",
+        "faultline: {} on {} nodes, {} workload, {faults}, {} s, seed {}",
         spec.subject(),
         spec.nodes,
         spec.workload.name,
-        spec.nemesis_flag,
         spec.time_limit.as_secs_f64(),
         spec.seed
     );
