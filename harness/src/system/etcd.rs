@@ -93,6 +93,15 @@ pub struct Etcd {
 }
 
 impl Etcd {
+    /// One answer of `/v3/maintenance/status`, parsed.
+    async fn status_once(&self, id: NodeId, timeout: Duration) -> anyhow::Result<ParsedStatus> {
+        let answer = self.post(id, "/v3/maintenance/status", &json!({}), timeout).await;
+        let Answer::Success(body) = answer else { bail!("etcd node {id} status: {}", describe(&answer)) };
+        let raw: RawStatus = serde_json::from_slice(&body)
+            .with_context(|| format!("etcd node {id} status {}", excerpt(&body)))?;
+        parse_status(&raw).with_context(|| format!("etcd node {id} status {}", excerpt(&body)))
+    }
+
     /// An adapter for a cluster with these addresses. Fails only if the HTTP client cannot
     /// be built.
     pub fn new(topology: Topology, options: EtcdOptions) -> anyhow::Result<Etcd> {
@@ -257,12 +266,26 @@ impl Probe for Etcd {
 
     fn status(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<Status>> {
         Box::pin(async move {
-            let answer = self.post(id, "/v3/maintenance/status", &json!({}), timeout).await;
-            let Answer::Success(body) = answer else { bail!("etcd node {id} status: {}", describe(&answer)) };
-            let raw: RawStatus = serde_json::from_slice(&body)
-                .with_context(|| format!("etcd node {id} status {}", excerpt(&body)))?;
-            let parsed =
-                parse_status(&raw).with_context(|| format!("etcd node {id} status {}", excerpt(&body)))?;
+            // etcd's `raftTerm` is the term of the member's last applied entry, so a member
+            // that has just won an election says it leads the old term until its first
+            // entry of the new one applies, while the deposed leader may still claim that
+            // old term too: a split brain that never was. A claim to lead is believed only
+            // when an answer a moment later repeats it.
+            let mut parsed = self.status_once(id, timeout).await?;
+            let mut answers = 1;
+            while parsed.claims_to_lead() {
+                if answers == STATUS_ANSWERS {
+                    bail!("etcd node {id} status: its claim to lead did not settle over {answers} answers");
+                }
+                tokio::time::sleep(STATUS_SETTLE).await;
+                let again = self.status_once(id, timeout).await?;
+                answers += 1;
+                let settled = settled(&parsed, &again);
+                parsed = again;
+                if settled {
+                    break;
+                }
+            }
             self.lock_members().insert(parsed.member, id);
             let leader = match parsed.leader {
                 Some(m) if m == parsed.member => Some(id),
@@ -528,6 +551,23 @@ struct ParsedStatus {
     applied_index: u64,
 }
 
+impl ParsedStatus {
+    fn claims_to_lead(&self) -> bool {
+        self.leader == Some(self.member)
+    }
+}
+
+/// How long to wait before asking again whether a claim to lead holds.
+const STATUS_SETTLE: Duration = Duration::from_millis(100);
+/// At most this many status answers for one sample.
+const STATUS_ANSWERS: usize = 3;
+
+/// Whether `latest`, taken a moment after `previous`, is an answer to believe: it does not
+/// claim to lead, or it repeats the same claim (leader and term).
+fn settled(previous: &ParsedStatus, latest: &ParsedStatus) -> bool {
+    !latest.claims_to_lead() || (latest.leader, latest.term) == (previous.leader, previous.term)
+}
+
 fn parse_status(raw: &RawStatus) -> anyhow::Result<ParsedStatus> {
     let number = |field: &Option<String>, name: &str| -> anyhow::Result<u64> {
         match field {
@@ -701,6 +741,23 @@ mod tests {
         assert_eq!((c.kind, c.value), (EventType::Fail, json!([1, 2])));
         assert!(c.error.unwrap().starts_with("precondition_failed"));
         assert_eq!(complete(&cas, &Answer::TimedOut).kind, EventType::Info);
+    }
+
+    #[test]
+    fn a_claim_to_lead_settles_only_when_repeated_or_given_up() {
+        let status = |leader: Option<u64>, term| ParsedStatus {
+            member: 7,
+            leader,
+            term,
+            raft_index: 0,
+            applied_index: 0,
+        };
+        // A new leader still reporting the old term, then its own: not yet settled.
+        assert!(!settled(&status(Some(7), 10), &status(Some(7), 11)));
+        assert!(settled(&status(Some(7), 11), &status(Some(7), 11)));
+        assert!(settled(&status(Some(7), 11), &status(Some(3), 12)), "a follower's answer is believed");
+        assert!(settled(&status(Some(7), 11), &status(None, 11)));
+        assert!(!status(Some(3), 11).claims_to_lead() && status(Some(7), 11).claims_to_lead());
     }
 
     #[test]
