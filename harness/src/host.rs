@@ -144,10 +144,15 @@ pub enum ClockChange {
 
 /// Skews a node's clock: how the `clock` fault reaches a system. The built-in nodes take
 /// the change over `POST /admin/clock`; a system that cannot be skewed (etcd, Redis,
-/// ZooKeeper: each adapter says why) refuses with the reason, so the fault is recorded as
-/// not taken.
+/// ZooKeeper: each adapter says why in [`Clocks::clock_refusal`]) refuses with the reason,
+/// so the fault is recorded as not taken.
 pub trait Clocks: Send + Sync {
-    /// Apply `change` to node `id`'s clock.
+    /// Why this system's clocks cannot be skewed; `None` where [`Clocks::skew_clock`] can.
+    fn clock_refusal(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Apply `change` to node `id`'s clock. The default refuses, with the system's reason.
     fn skew_clock(
         &self,
         id: NodeId,
@@ -155,6 +160,7 @@ pub trait Clocks: Send + Sync {
         timeout: Duration,
     ) -> BoxFuture<'_, anyhow::Result<()>> {
         let _ = (change, timeout);
-        Box::pin(async move { anyhow::bail!("node {id}'s clock cannot be skewed by this system's adapter") })
+        let reason = self.clock_refusal().unwrap_or("this system's adapter cannot skew a clock");
+        Box::pin(async move { anyhow::bail!("{reason} (node {id})") })
     }
 }

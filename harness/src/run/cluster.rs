@@ -135,15 +135,6 @@ impl Cluster {
                  them later); it will be recorded as not taken effect"
             );
         }
-        if spec.nemesis.contains(&FaultKind::Clock) {
-            let reason = match spec.system {
-                SystemName::Etcd => crate::system::etcd::ETCD_CLOCK_REASON,
-                SystemName::Redis => crate::system::redis::REDIS_CLOCK_REASON,
-                SystemName::ZooKeeper => crate::system::zookeeper::ZK_CLOCK_REASON,
-                SystemName::Faultline => "faultline's own nodes run behind the proxy",
-            };
-            eprintln!("faultline: {reason}; clock faults will be recorded as not taken effect");
-        }
         let topology = network.topology();
         let system: Arc<dyn System> = match spec.system {
             SystemName::Etcd => Arc::new(Etcd::new(
@@ -160,6 +151,9 @@ impl Cluster {
             )),
             SystemName::Faultline => anyhow::bail!("faultline's own nodes run behind the proxy, not here"),
         };
+        if let Some(reason) = system.clock_refusal().filter(|_| spec.nemesis.contains(&FaultKind::Clock)) {
+            eprintln!("faultline: {reason}; clock faults will be recorded as not taken effect");
+        }
         if !system.workloads().contains(&spec.workload.name) {
             anyhow::bail!("{} has no client for the {} workload", system.name(), spec.workload.name);
         }

@@ -44,7 +44,7 @@ use workloads::{Op, WorkloadName};
 
 use super::version::program_version;
 use super::{BoxFuture, System, Topology};
-use crate::host::{ClockChange, Clocks, NodeAddrs, NodeSpec, Operator, Probe};
+use crate::host::{Clocks, NodeAddrs, NodeSpec, Operator, Probe};
 use crate::system::outcome::{Answer, Completion};
 
 /// The port members serve clients (and the gateway) on.
@@ -165,14 +165,8 @@ impl Operator for Etcd {
 /// calls, never through libc, so libfaketime cannot reach it and nothing else skews one
 /// process's clock. Clock faults on etcd are recorded as not taken, with this reason.
 impl Clocks for Etcd {
-    fn skew_clock(
-        &self,
-        id: NodeId,
-        change: ClockChange,
-        timeout: Duration,
-    ) -> BoxFuture<'_, anyhow::Result<()>> {
-        let _ = (change, timeout);
-        Box::pin(async move { anyhow::bail!("{ETCD_CLOCK_REASON} (node {id})") })
+    fn clock_refusal(&self) -> Option<&'static str> {
+        Some(ETCD_CLOCK_REASON)
     }
 }
 

@@ -46,7 +46,7 @@ use workloads::{Op, WorkloadName};
 use super::resp::{CallError, Connection, Limits, Reply};
 use super::version::program_version;
 use super::{BoxFuture, System, Topology};
-use crate::host::{ClockChange, Clocks, NodeAddrs, NodeSpec, Operator, Probe};
+use crate::host::{Clocks, NodeAddrs, NodeSpec, Operator, Probe};
 use crate::system::outcome::Completion;
 
 /// The port every node serves clients and replicas on.
@@ -299,14 +299,8 @@ pub const REDIS_CLOCK_REASON: &str =
 /// inside libfaketime's own, a clash libfaketime documents as unresolved). Clock faults on
 /// Redis are recorded as not taken, with [`REDIS_CLOCK_REASON`].
 impl Clocks for Redis {
-    fn skew_clock(
-        &self,
-        id: NodeId,
-        change: ClockChange,
-        timeout: Duration,
-    ) -> BoxFuture<'_, anyhow::Result<()>> {
-        let _ = (change, timeout);
-        Box::pin(async move { anyhow::bail!("{REDIS_CLOCK_REASON} (node {id})") })
+    fn clock_refusal(&self) -> Option<&'static str> {
+        Some(REDIS_CLOCK_REASON)
     }
 }
 
@@ -522,6 +516,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_clock_fault_is_refused_with_the_reason() {
+        use crate::host::ClockChange;
         let redis = Redis::new(topology(3), RedisOptions::default());
         let err =
             redis.skew_clock(2, ClockChange::Jump { ms: 1_000 }, Duration::from_secs(1)).await.unwrap_err();

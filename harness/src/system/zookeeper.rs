@@ -64,7 +64,7 @@ use zookeeper_client as zk;
 
 use super::outcome::Completion;
 use super::{BoxFuture, System, Topology};
-use crate::host::{ClockChange, Clocks, NodeAddrs, NodeSpec, Operator, Probe};
+use crate::host::{Clocks, NodeAddrs, NodeSpec, Operator, Probe};
 
 /// The port servers serve clients (and the four-letter words) on.
 pub const CLIENT_PORT: u16 = 2181;
@@ -269,14 +269,8 @@ pub const ZK_CLOCK_REASON: &str = "ZooKeeper's clock is not skewed: the JVM time
 
 /// Refuses with [`ZK_CLOCK_REASON`], so clock faults are recorded as not taken.
 impl Clocks for ZooKeeper {
-    fn skew_clock(
-        &self,
-        id: NodeId,
-        change: ClockChange,
-        timeout: Duration,
-    ) -> BoxFuture<'_, anyhow::Result<()>> {
-        let _ = (change, timeout);
-        Box::pin(async move { anyhow::bail!("{ZK_CLOCK_REASON} (node {id})") })
+    fn clock_refusal(&self) -> Option<&'static str> {
+        Some(ZK_CLOCK_REASON)
     }
 }
 
