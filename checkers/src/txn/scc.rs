@@ -5,7 +5,11 @@
 //! Every cycle lies within one component, so the cycle search looks only inside the
 //! components of more than one transaction (a transaction never depends on itself).
 
-use super::graph::{DepGraph, KindSet};
+use petgraph::graph::{EdgeReference, Edges, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Directed;
+
+use super::graph::{DepGraph, EdgeData, KindSet};
 
 /// The components of two or more transactions, over edges with a kind in `allowed`.
 /// Each component's members are sorted; components are in the order Tarjan finishes them.
@@ -24,20 +28,20 @@ pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> 
         if t.index[root] != UNVISITED {
             continue;
         }
-        t.enter(root, graph, allowed);
-        while let Some((v, successors, next)) = t.walk.last_mut() {
+        t.enter(root, graph);
+        while let Some((v, edges)) = t.walk.last_mut() {
             let v = *v;
-            if let Some(&w) = successors.get(*next) {
-                *next += 1;
+            let allowed_edge = |e: &EdgeReference<'_, EdgeData, u32>| e.weight().kinds.intersects(allowed);
+            if let Some(w) = edges.find(allowed_edge).map(|e| e.target().index()) {
                 if t.index[w] == UNVISITED {
-                    t.enter(w, graph, allowed);
+                    t.enter(w, graph);
                 } else if t.on_stack[w] {
                     t.low[v] = t.low[v].min(t.index[w]);
                 }
                 continue;
             }
             t.walk.pop();
-            if let Some(&(parent, _, _)) = t.walk.last() {
+            if let Some(&(parent, _)) = t.walk.last() {
                 t.low[parent] = t.low[parent].min(t.low[v]);
             }
             if t.low[v] == t.index[v] {
@@ -62,24 +66,24 @@ pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> 
 const UNVISITED: usize = usize::MAX;
 
 /// The walk's state.
-struct Tarjan {
+struct Tarjan<'g> {
     index: Vec<usize>,
     low: Vec<usize>,
     on_stack: Vec<bool>,
     stack: Vec<usize>,
     next_index: usize,
-    /// The explicit call stack: (node, its successors, how many were visited).
-    walk: Vec<(usize, Vec<usize>, usize)>,
+    /// The explicit call stack: each node with the iterator over its edges still to visit.
+    walk: Vec<(usize, Edges<'g, EdgeData, Directed, u32>)>,
 }
 
-impl Tarjan {
-    fn enter(&mut self, v: usize, graph: &DepGraph, allowed: KindSet) {
+impl<'g> Tarjan<'g> {
+    fn enter(&mut self, v: usize, graph: &'g DepGraph) {
         self.index[v] = self.next_index;
         self.low[v] = self.next_index;
         self.next_index += 1;
         self.stack.push(v);
         self.on_stack[v] = true;
-        self.walk.push((v, graph.successors(v, allowed).map(|(w, _)| w).collect(), 0));
+        self.walk.push((v, graph.graph.edges(NodeIndex::new(v))));
     }
 }
 
