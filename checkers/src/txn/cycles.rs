@@ -105,6 +105,16 @@ pub(crate) fn search(graph: &DepGraph, options: &TxnOptions, budget: &mut Budget
     let mut classes: Vec<&Class> =
         CLASSES.iter().filter(|c| has_realtime || !c.require.contains(&RT) && c.seed != RT).collect();
     classes.sort_by_key(|c| !c.kind.is_forbidden_under(options.consistency));
+    if budget.out_of_time() {
+        out.cut_forbidden = Some(budget.time_limit_text.clone());
+        return out;
+    }
+    // No component over every kind means no cycle of any class: a clean history ends
+    // here after one walk of the graph instead of one per class.
+    let every_kind = KindSet(WW_WR_RW.0 | RT.0);
+    if scc::components(graph, every_kind).is_empty() {
+        return out;
+    }
     let mut local = vec![u32::MAX; graph.node_count()];
     for class in classes {
         let forbidden = class.kind.is_forbidden_under(options.consistency);
