@@ -14,6 +14,35 @@ use super::graph::{DepGraph, EdgeData, KindSet};
 /// The components of two or more transactions, over edges with a kind in `allowed`.
 /// Each component's members are sorted; components are in the order Tarjan finishes them.
 pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    tarjan(graph, allowed, |component| {
+        if component.len() > 1 {
+            let mut component = component.to_vec();
+            component.sort_unstable();
+            out.push(component);
+        }
+    });
+    out
+}
+
+/// Each node's component as a number in the order Tarjan finishes them, over edges with a
+/// kind in `allowed`. Tarjan finishes a component only after every component it reaches,
+/// so `finish[w] < finish[a]` proves that `w` cannot reach `a`: the cycle search uses it
+/// to skip seeds and prune its walk.
+pub(crate) fn finish_order(graph: &DepGraph, allowed: KindSet) -> Vec<u32> {
+    let mut finish = vec![0u32; graph.node_count()];
+    let mut next = 0u32;
+    tarjan(graph, allowed, |component| {
+        for &v in component {
+            finish[v] = next;
+        }
+        next += 1;
+    });
+    finish
+}
+
+/// Tarjan's walk, calling `found` with each component as it is finished.
+fn tarjan(graph: &DepGraph, allowed: KindSet, mut found: impl FnMut(&[usize])) {
     let n = graph.node_count();
     let mut t = Tarjan {
         index: vec![UNVISITED; n],
@@ -23,7 +52,7 @@ pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> 
         next_index: 0,
         walk: Vec::new(),
     };
-    let mut out = Vec::new();
+    let mut component = Vec::new();
     for root in 0..n {
         if t.index[root] != UNVISITED {
             continue;
@@ -45,7 +74,7 @@ pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> 
                 t.low[parent] = t.low[parent].min(t.low[v]);
             }
             if t.low[v] == t.index[v] {
-                let mut component = Vec::new();
+                component.clear();
                 while let Some(w) = t.stack.pop() {
                     t.on_stack[w] = false;
                     component.push(w);
@@ -53,14 +82,10 @@ pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> 
                         break;
                     }
                 }
-                if component.len() > 1 {
-                    component.sort_unstable();
-                    out.push(component);
-                }
+                found(&component);
             }
         }
     }
-    out
 }
 
 const UNVISITED: usize = usize::MAX;
@@ -109,6 +134,16 @@ mod tests {
         all.sort();
         assert_eq!(all, vec![vec![0, 1, 2], vec![3, 4]]);
         assert_eq!(components(&g, KindSet::of(&[Ww])), vec![vec![3, 4]]);
+    }
+
+    #[test]
+    fn a_node_that_finishes_first_cannot_reach_one_that_finishes_later() {
+        use EdgeKind::*;
+        // 0 -> 1 -> 2, and 3 <-> 4 -> 0.
+        let g = graph(5, &[(0, 1, Ww), (1, 2, Ww), (3, 4, Ww), (4, 3, Ww), (4, 0, Ww)]);
+        let finish = finish_order(&g, KindSet::of(&[Ww]));
+        assert!(finish[2] < finish[1] && finish[1] < finish[0] && finish[0] < finish[3]);
+        assert_eq!(finish[3], finish[4]);
     }
 
     #[test]
