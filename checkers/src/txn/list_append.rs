@@ -347,9 +347,16 @@ fn internal(txn: &Txn, parsed: &Parsed) -> Option<Anomaly> {
     None
 }
 
-/// `[1 2 3]`, as a list reads.
+/// `[1 2 3]`, as a list reads; a long list keeps its first 3 and last 6 elements, since
+/// the end is where reads differ.
 pub(crate) fn list(values: &[i64]) -> String {
-    format!("[{}]", values.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
+    let text = |vs: &[i64]| vs.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+    if values.len() <= 12 {
+        format!("[{}]", text(values))
+    } else {
+        let (head, tail) = (&values[..3], &values[values.len() - 6..]);
+        format!("[{} ... {}] ({} elements)", text(head), text(tail), values.len())
+    }
 }
 
 /// `1, 2 and 3`.
@@ -360,5 +367,18 @@ pub(crate) fn join(values: &[i64]) -> String {
         [init @ .., last] => {
             format!("{} and {last}", init.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list;
+
+    #[test]
+    fn long_lists_are_cut_in_the_middle() {
+        assert_eq!(list(&[]), "[]");
+        assert_eq!(list(&[1, 2]), "[1 2]");
+        let long: Vec<i64> = (1..=20).collect();
+        assert_eq!(list(&long), "[1 2 3 ... 15 16 17 18 19 20] (20 elements)");
     }
 }
