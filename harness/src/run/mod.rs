@@ -234,7 +234,15 @@ async fn phases(
 ) -> anyhow::Result<PhaseReport> {
     progress.phase("starting the cluster");
     let http = ClientShared::http_client(spec.concurrency)?;
-    let cluster = if spec.system.is_builtin() {
+    let cluster = if let Some(ssh) = &spec.ssh {
+        let cluster = Cluster::start_ssh(spec, run_dir, http.clone(), ssh).await?;
+        if !spec.system.is_builtin() {
+            let mut info = run_info(spec);
+            info.versions.insert(cluster.system.name().to_string(), cluster.system.version());
+            run_dir.write_run_info(&info)?;
+        }
+        cluster
+    } else if spec.system.is_builtin() {
         Cluster::start(spec, run_dir, http.clone()).await?
     } else {
         let cluster = Cluster::start_real(spec, run_dir).await?;
