@@ -176,7 +176,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     if let Some(net) = &report.net {
         // The proxy counts protocol frames; the namespace backend counts IP packets.
         let mut value = serde_json::to_value(net)?;
-        value["unit"] = if spec.system.is_builtin() { "frames" } else { "packets" }.into();
+        value["unit"] = if counts_frames(&spec) { "frames" } else { "packets" }.into();
         run_dir.write_net(&value)?;
     }
 
@@ -195,7 +195,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
                 windows: report.windows,
                 // Messages per operation only where messages are counted (the proxy's
                 // frames); packets are not messages.
-                messages: report.net.as_ref().filter(|_| spec.system.is_builtin()).map(|n| n.total.frames),
+                messages: report.net.as_ref().filter(|_| counts_frames(&spec)).map(|n| n.total.frames),
             };
             let workload = spec.workload.clone();
             let limit = spec.check_time_limit;
@@ -221,6 +221,12 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     print_results(&results, &run_dir);
     progress.verdict(results.valid, run_dir.path());
     Ok(ExitCode::from(results.valid.exit_code()))
+}
+
+/// Whether the run's network counts protocol frames (the proxy, between built-in nodes on
+/// this machine) rather than IP packets (nft counters: namespaces and SSH hosts).
+fn counts_frames(spec: &RunSpec) -> bool {
+    spec.system.is_builtin() && spec.ssh.is_none()
 }
 
 /// Steps 1 to 6 up to the check; the returned future may be dropped at any await (a
