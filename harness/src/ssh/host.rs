@@ -36,6 +36,10 @@ pub struct SshHost {
     local_run_dir: PathBuf,
     upload: Option<PathBuf>,
     nodes: Mutex<BTreeMap<NodeId, Slot>>,
+    /// Set by the first [`Host::kill_all`]: the run is over on this host, its logs are
+    /// fetched, and the network's shutdown may remove the run directories; later calls
+    /// must neither start a node nor fetch (and so blank) a log.
+    finished: std::sync::atomic::AtomicBool,
 }
 
 struct Slot {
@@ -54,6 +58,7 @@ impl SshHost {
             local_run_dir: local_run_dir.to_path_buf(),
             upload,
             nodes: Mutex::new(BTreeMap::new()),
+            finished: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -111,6 +116,9 @@ impl Host for SshHost {
     fn start(&self, spec: &NodeSpec) -> anyhow::Result<()> {
         if spec.argv.is_empty() {
             bail!("node {}: empty argv", spec.id);
+        }
+        if self.finished.load(std::sync::atomic::Ordering::SeqCst) {
+            bail!("node {}: the run is over on its host", spec.id);
         }
         let mut nodes = self.lock();
         let uploaded = nodes.get(&spec.id).is_some_and(|s| s.uploaded);
@@ -189,6 +197,9 @@ impl Host for SshHost {
 
     fn log_path(&self, id: NodeId) -> Option<PathBuf> {
         let local = self.lock().get(&id)?.spec.log_path.clone();
+        if self.finished.load(std::sync::atomic::Ordering::SeqCst) {
+            return Some(local);
+        }
         if let Err(e) = self.fetch_log(id, &local) {
             eprintln!("faultline: fetching the log of node {id}: {e:#}");
         }
@@ -200,6 +211,9 @@ impl Host for SshHost {
     }
 
     fn kill_all(&self) {
+        if self.finished.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let pid_files: BTreeMap<NodeId, PathBuf> =
             self.lock().keys().map(|&id| (id, layout::pid_file(&self.tag, id))).collect();
         if pid_files.is_empty() {

@@ -77,9 +77,9 @@ pub fn wipe(data_dir: &Path) -> String {
     format!("rm -rf {d} && mkdir -p {d}\n")
 }
 
-/// Print the file (a node's log).
+/// Print the file (a node's log); fails if there is none.
 pub fn cat(path: &Path) -> String {
-    format!("cat {} 2>/dev/null || true\n", q(path))
+    format!("cat {}\n", q(path))
 }
 
 /// Which run directories and tables [`remove`] takes.
