@@ -5,7 +5,9 @@
 //! - etcd (the hosts' own /usr/bin/etcd) over SSH under partitions and kill -9 is valid;
 //! - afterwards nothing is left on the hosts: no run directory, no node process, no nft
 //!   table of the run's tag;
-//! - a host that cannot be reached at the start is an error naming it;
+//! - a host that cannot be reached at the start is an error naming it; one lost during
+//!   the run (its link taken down) is a `host-lost` nemesis event, and the run still ends
+//!   with a checked history;
 //! - `faultline cleanup --ssh` removes what a crashed run left on the hosts.
 //!
 //! Needs root, `ip`, `nft`, `ssh` and sshd (openssh-server), and etcd for the etcd test;
@@ -171,4 +173,56 @@ fn an_unreachable_host_is_named_and_cleanup_removes_leftovers() {
     assert!(said.contains(&format!("removed nft table inet faultline_ssh_{tag}")), "{said}");
     assert!(!lab_support::process_alive(pid), "the leftover process survived cleanup");
     assert_hosts_clean(&lab, tag);
+}
+
+#[test]
+fn a_host_lost_mid_run_is_recorded_and_the_run_is_still_checked() {
+    let lab = Lab::up(3);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let ssh = ssh_args(&lab);
+    let mut command = faultline();
+    command
+        .arg("test")
+        .args(&ssh)
+        .args(["--protocol", "raft", "--nemesis", "none", "--time-limit", "14", "--seed", "3"])
+        .arg("--store")
+        .arg(&store)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().expect("starting faultline");
+    // Once operations flow, cut node 3's host off the bridge.
+    wait_for_events(&store, 50, Duration::from_secs(120));
+    let veth = format!("fl-{}-3", lab.tag());
+    let down = Command::new("ip").args(["link", "set", &veth, "down"]).status().unwrap();
+    assert!(down.success(), "taking {veth} down");
+    let output = wait_with_deadline(child, RUN_DEADLINE);
+    let up = Command::new("ip").args(["link", "set", &veth, "up"]).status().unwrap();
+    assert!(up.success(), "bringing {veth} back");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("lost the SSH host of node 3"), "{}", describe(&output));
+    let results = results(&store);
+    assert!(!results.checks.is_empty(), "the history was not checked: {}", describe(&output));
+    let history = latest(&store).read_history().expect("the history");
+    let lost: Vec<_> = history
+        .events
+        .iter()
+        .filter(|e| serde_json::to_value(e).is_ok_and(|v| v["f"] == "host-lost" && v["value"]["node"] == 3))
+        .collect();
+    assert_eq!(lost.len(), 1, "one host-lost event for node 3");
+    // Node 3's host could not be cleaned by the run; cleanup --ssh does it now.
+    let tag = run_tag(&store);
+    let clean = lab_support::faultline(&[
+        "cleanup",
+        "--ssh",
+        &lab.path("hosts"),
+        "--ssh-key",
+        &lab.path("client_key"),
+        "--ssh-known-hosts",
+        &lab.path("known_hosts"),
+        "--tag",
+        &tag,
+    ]);
+    assert!(clean.status.success(), "cleanup: {}", String::from_utf8_lossy(&clean.stderr));
+    assert_hosts_clean(&lab, &tag);
 }

@@ -54,6 +54,8 @@ pub struct Cluster {
     /// The built-in nodes' client API addresses (for a workload's setup); empty for
     /// real systems.
     pub clients: BTreeMap<NodeId, SocketAddr>,
+    /// The SSH hosts' connections, for a run over SSH (watched for lost hosts).
+    pub remotes: Option<Arc<Remotes>>,
 }
 
 impl Cluster {
@@ -84,7 +86,13 @@ impl Cluster {
             .collect::<Vec<_>>();
         let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
         let supervisor = Arc::new(Supervisor::with_probe(Arc::new(LocalHost::new()), specs, system.clone()));
-        let cluster = Cluster { supervisor, network: Arc::new(proxy), clients: system.clients(), system };
+        let cluster = Cluster {
+            supervisor,
+            network: Arc::new(proxy),
+            clients: system.clients(),
+            system,
+            remotes: None,
+        };
         // On failure the cluster is dropped here, which kills whatever started.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)
@@ -167,7 +175,7 @@ impl Cluster {
             ids.iter().map(|&id| system.node_spec(id, run_dir.path())).collect::<anyhow::Result<Vec<_>>>()?;
         let host = Arc::new(network.host());
         let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
-        let cluster = Cluster { supervisor, network, system, clients: BTreeMap::new() };
+        let cluster = Cluster { supervisor, network, system, clients: BTreeMap::new(), remotes: None };
         // On failure the cluster is dropped here: nodes killed, namespaces removed.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)
@@ -282,13 +290,14 @@ impl Cluster {
             eprintln!("faultline: {reason}; clock faults will be recorded as not taken effect");
         }
         let clients = specs.iter().map(|s| (s.id, s.addrs.client)).collect();
-        let host = Arc::new(SshHost::new(remotes, tag, run_dir.path(), upload));
+        let host = Arc::new(SshHost::new(remotes.clone(), tag, run_dir.path(), upload));
         let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
         let cluster = Cluster {
             supervisor,
             network,
             clients: if spec.system.is_builtin() { clients } else { BTreeMap::new() },
             system,
+            remotes: Some(remotes),
         };
         // On failure the cluster is dropped here: nodes killed, hosts cleaned.
         cluster.supervisor.start_all(START_DEADLINE).await?;

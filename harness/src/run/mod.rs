@@ -23,6 +23,7 @@ pub mod client;
 pub mod cluster;
 pub mod faults;
 pub mod final_reads;
+pub mod host_watch;
 pub mod log_poll;
 pub mod pacer;
 pub mod progress;
@@ -284,6 +285,10 @@ async fn phases(
         recorder.clone(),
         polling_stopped.clone(),
     ));
+    let mut host_watcher = JoinSet::new();
+    if let Some(remotes) = &cluster.remotes {
+        host_watcher.spawn(host_watch::watch(remotes.clone(), recorder.clone(), polling_stopped.clone()));
+    }
     let mut log_poller = JoinSet::new();
     if spec.system.is_builtin() {
         log_poller.spawn(log_poll::poll(
@@ -348,6 +353,7 @@ async fn phases(
         }
     }
     let _ = stop_polling.send(true);
+    while host_watcher.join_next().await.is_some() {}
     let samples =
         poller.join_next().await.transpose().context("the status poller failed")?.unwrap_or_default();
     let commit_log = match log_poller.join_next().await {

@@ -33,6 +33,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one remote command may take (they are short scripts; a start waits at most
 /// 10 s for its pid file).
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(20);
+/// How long checking every control connection may take.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(5);
 /// How long one upload may take.
 pub const UPLOAD_DEADLINE: Duration = Duration::from_secs(120);
 /// Keep-alive interval of the control masters: a host that stops answering is declared
@@ -196,6 +198,26 @@ impl Remotes {
             })
             .collect();
         match self.block(COMMAND_DEADLINE, async move { Ok(futures_join_all(jobs).await) }) {
+            Ok(results) => results.into_iter().collect(),
+            Err(e) => {
+                let why = format!("{e:#}");
+                self.hosts.keys().map(|&id| (id, Err(anyhow!("{why}")))).collect()
+            }
+        }
+    }
+
+    /// Whether each host's control connection is still up (`ssh -O check`). A host that
+    /// stops answering loses its master after three missed keep-alives.
+    pub fn check_all(&self) -> BTreeMap<NodeId, anyhow::Result<()>> {
+        let jobs: Vec<_> = self
+            .hosts
+            .iter()
+            .map(|(&id, remote)| {
+                let remote = remote.clone();
+                async move { (id, remote.session.check().await.map_err(anyhow::Error::from)) }
+            })
+            .collect();
+        match self.block(CHECK_DEADLINE, async move { Ok(futures_join_all(jobs).await) }) {
             Ok(results) => results.into_iter().collect(),
             Err(e) => {
                 let why = format!("{e:#}");
