@@ -169,7 +169,8 @@ fn an_unreachable_host_is_named_and_cleanup_removes_leftovers() {
     ]);
     assert!(clean.status.success(), "cleanup: {}", String::from_utf8_lossy(&clean.stderr));
     let said = String::from_utf8_lossy(&clean.stdout);
-    assert!(said.contains(&format!("node 1: killed process group {pid}")), "{said}");
+    // The lab's hosts share one file system, so either host may be the one that kills it.
+    assert!(said.contains(&format!(": killed process group {pid}")), "{said}");
     assert!(said.contains(&format!("removed nft table inet faultline_ssh_{tag}")), "{said}");
     assert!(!lab_support::process_alive(pid), "the leftover process survived cleanup");
     assert_hosts_clean(&lab, tag);
