@@ -55,6 +55,7 @@ pub mod history;
 pub mod log_agreement;
 pub mod split_brain;
 pub mod stats;
+pub mod txn_gen;
 pub mod verdict;
 
 mod abbreviate;
