@@ -45,6 +45,27 @@ pub enum TxnModel {
     RwRegister,
 }
 
+impl fmt::Display for TxnModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TxnModel::ListAppend => "list-append",
+            TxnModel::RwRegister => "rw-register",
+        })
+    }
+}
+
+impl FromStr for TxnModel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "list-append" => Ok(TxnModel::ListAppend),
+            "rw-register" => Ok(TxnModel::RwRegister),
+            _ => Err(format!("unknown transaction model {s:?}; expected list-append or rw-register")),
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TxnGenOptions {
@@ -143,15 +164,13 @@ impl TxnViolation {
     }
 
     /// Whether the model can express this anomaly. A register holds one value, so no read
-    /// can repeat an element or disagree with another read about an order; and a register's
-    /// reads never order two writes, so a write cycle cannot be observed in one.
+    /// can repeat an element or disagree with another read about an order.
     pub fn applies_to(self, model: TxnModel) -> bool {
         match model {
             TxnModel::ListAppend => true,
-            TxnModel::RwRegister => !matches!(
-                self,
-                TxnViolation::G0 | TxnViolation::DuplicateAppends | TxnViolation::IncompatibleOrder
-            ),
+            TxnModel::RwRegister => {
+                !matches!(self, TxnViolation::DuplicateAppends | TxnViolation::IncompatibleOrder)
+            }
         }
     }
 }
@@ -467,12 +486,20 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// As [`Self::list_append_plant`] for registers; only the initial (unset) state is
-    /// needed to order versions.
+    /// As [`Self::list_append_plant`] for registers. A read of one value never orders two
+    /// writes, so versions are ordered only by the unset state coming first and by a
+    /// transaction that reads a key and then writes it (its write follows what it read).
     fn rw_register_plant(&mut self, kind: TxnViolation) -> Vec<(EventType, Value)> {
         let (x, y) = (self.fresh_key(), self.fresh_key());
         let ok = EventType::Ok;
         match kind {
+            // Each overwrites a value it read from the other. In a register an overwrite is
+            // seen only through a read of the value overwritten, so the write cycle comes
+            // with a cycle of reads (G1c) on the same two transactions.
+            TxnViolation::G0 => vec![
+                (ok, json!([["w", x, 1], ["r", y, 1], ["w", y, 2]])),
+                (ok, json!([["r", x, 1], ["w", x, 2], ["w", y, 1]])),
+            ],
             TxnViolation::G1a => {
                 vec![(EventType::Fail, json!([["w", x, 1]])), (ok, json!([["r", x, 1]]))]
             }
@@ -488,7 +515,7 @@ impl<'a> Sim<'a> {
             }
             TxnViolation::Internal => vec![(ok, json!([["w", x, 1], ["r", x, null]]))],
             TxnViolation::GarbageRead => vec![(ok, json!([["r", x, 1]]))],
-            TxnViolation::G0 | TxnViolation::DuplicateAppends | TxnViolation::IncompatibleOrder => {
+            TxnViolation::DuplicateAppends | TxnViolation::IncompatibleOrder => {
                 unreachable!("generate_txn refuses {kind} for rw-register")
             }
         }
