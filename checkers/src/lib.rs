@@ -58,7 +58,6 @@ pub mod log_agreement;
 pub mod split_brain;
 pub mod stats;
 pub mod txn;
-pub mod txn_gen;
 pub mod verdict;
 
 mod abbreviate;

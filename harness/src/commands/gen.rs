@@ -2,7 +2,7 @@
 //!
 //! Single-object models (register, cas-register, kv, set, mutex) come from `checkers::gen`:
 //! linearizable by construction, or with `--violate` holding one known violation.
-//! Transactional models (list-append, rw-register) come from `checkers::txn_gen`:
+//! Transactional models (list-append, rw-register) come from `checkers::txn::gen`:
 //! strict-serializable by construction, or with `--violate KIND` holding one planted anomaly
 //! of that kind (G0, G1a, G1b, G1c, G-single, G2-item, internal, duplicate-appends,
 //! garbage-read, incompatible-order). The same flags and seed always give the same bytes, so
@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use checkers::gen::{generate, GenOptions};
-use checkers::txn_gen::{generate_txn, TxnGenOptions, TxnModel, TxnViolation};
+use checkers::txn::gen::{generate_txn, TxnGenOptions, TxnViolation};
+use checkers::txn::TxnModel;
 use checkers::{Event, ModelKind};
 
 /// The most ops one history may have: far past what any check finishes in reasonable time.

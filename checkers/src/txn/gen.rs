@@ -35,36 +35,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
+use super::{AnomalyKind, TxnModel};
 use crate::history::{Event, EventType, Process};
-
-/// The data model of a transactional history. Placeholder until the checker's own type
-/// lands; the names match it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TxnModel {
-    ListAppend,
-    RwRegister,
-}
-
-impl fmt::Display for TxnModel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TxnModel::ListAppend => "list-append",
-            TxnModel::RwRegister => "rw-register",
-        })
-    }
-}
-
-impl FromStr for TxnModel {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "list-append" => Ok(TxnModel::ListAppend),
-            "rw-register" => Ok(TxnModel::RwRegister),
-            _ => Err(format!("unknown transaction model {s:?}; expected list-append or rw-register")),
-        }
-    }
-}
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +135,22 @@ impl TxnViolation {
         }
     }
 
+    /// The kind the checker names this anomaly by.
+    pub fn anomaly_kind(self) -> AnomalyKind {
+        match self {
+            TxnViolation::G0 => AnomalyKind::G0,
+            TxnViolation::G1a => AnomalyKind::G1a,
+            TxnViolation::G1b => AnomalyKind::G1b,
+            TxnViolation::G1c => AnomalyKind::G1c,
+            TxnViolation::GSingle => AnomalyKind::GSingle,
+            TxnViolation::G2Item => AnomalyKind::G2Item,
+            TxnViolation::Internal => AnomalyKind::Internal,
+            TxnViolation::DuplicateAppends => AnomalyKind::DuplicateAppends,
+            TxnViolation::GarbageRead => AnomalyKind::GarbageRead,
+            TxnViolation::IncompatibleOrder => AnomalyKind::IncompatibleOrder,
+        }
+    }
+
     /// Whether the model can express this anomaly. A register holds one value, so no read
     /// can repeat an element or disagree with another read about an order.
     pub fn applies_to(self, model: TxnModel) -> bool {
@@ -201,7 +189,7 @@ impl FromStr for TxnViolation {
 /// callers taking the kind from a user check that first.
 pub fn generate_txn(options: &TxnGenOptions) -> Vec<Event> {
     if let Some(kind) = options.violate {
-        assert!(kind.applies_to(options.model), "{kind} cannot be planted in a {:?} history", options.model);
+        assert!(kind.applies_to(options.model), "{kind} cannot be planted in a {} history", options.model);
     }
     let mut sim = Sim::new(options);
     sim.run();
