@@ -62,7 +62,7 @@ struct Read<'a> {
 pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
     let appenders = appenders(parsed)?;
     let mut out = Inference::default();
-    let key = |k: KeyId| parsed.key(k).to_string();
+    let key = |k: KeyId| parsed.key_phrase(k);
     let name = |i: usize| parsed.txns[i].name();
 
     for txn in parsed.txns.iter().filter(|t| t.reads_trusted()) {
@@ -171,9 +171,10 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
         }
 
         // The version order: the longest read; every read must be a prefix of it.
+        // The first of the longest, so that others are told against the earliest reader.
         let longest =
-            reads.iter().max_by_key(|r| r.value.len()).map(|r| (r.txn, r.value)).unwrap_or((0, &[]));
-        let (longest_txn, order) = longest;
+            reads.iter().fold(&reads[0], |best, r| if r.value.len() > best.value.len() { r } else { best });
+        let (longest_txn, order) = (longest.txn, longest.value);
         let mut compatible = vec![true; reads.len()];
         for (j, read) in reads.iter().enumerate() {
             if !order.starts_with(read.value) {
@@ -320,7 +321,7 @@ fn internal(txn: &Txn, parsed: &Parsed) -> Option<Anomaly> {
                             format!(
                                 "{} read {} = {}, but {}",
                                 txn.name(),
-                                parsed.key(*key),
+                                parsed.key_phrase(*key),
                                 list(value),
                                 what
                             ),

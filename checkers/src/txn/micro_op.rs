@@ -98,6 +98,17 @@ impl Parsed {
     pub fn key(&self, key: KeyId) -> &str {
         &self.keys[key as usize]
     }
+
+    /// The key as a sentence names it: `x`, but `key 1` for a number, which would
+    /// otherwise read as a value.
+    pub fn key_phrase(&self, key: KeyId) -> String {
+        let name = self.key(key);
+        if name.parse::<i64>().is_ok() {
+            format!("key {name}")
+        } else {
+            name.to_string()
+        }
+    }
 }
 
 /// Parse every client operation as a transaction of `model`.
