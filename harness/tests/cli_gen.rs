@@ -211,3 +211,38 @@ fn transactional_flags_give_the_same_bytes_and_bad_kinds_exit_254() {
         assert!(out.stdout.is_empty(), "faultline gen {}", bad.join(" "));
     }
 }
+
+#[test]
+fn transactional_histories_pipe_into_check() {
+    for model in ["list-append", "rw-register"] {
+        for seed in 0..3u64 {
+            let seed_text = seed.to_string();
+            let base = [
+                "--model",
+                model,
+                "--txns",
+                "200",
+                "--keys",
+                "4",
+                "--concurrency",
+                "6",
+                "--seed",
+                &seed_text,
+            ];
+            let repro = format!("faultline gen {}", base.join(" "));
+            let (code, history) = gen(&base);
+            assert_eq!(code, 0, "{repro}");
+            let (code, out) = check_stdin(&["--model", model], &history);
+            assert_eq!(code, 0, "{repro} | faultline check --model {model} -: {out}");
+            for kind in ["G1c", "G-single", "G2-item"] {
+                let mut args = base.to_vec();
+                args.extend(["--violate", kind]);
+                let (code, history) = gen(&args);
+                assert_eq!(code, 0, "{repro} --violate {kind}");
+                let (code, out) = check_stdin(&["--model", model], &history);
+                assert_eq!(code, 1, "{repro} --violate {kind} | faultline check --model {model} -: {out}");
+                assert!(out.contains(kind), "{repro} --violate {kind}: the verdict names it: {out}");
+            }
+        }
+    }
+}
