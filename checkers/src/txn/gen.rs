@@ -14,16 +14,17 @@
 //!
 //! Keys are integers. As in Jepsen's list-append workload, `keys` keys are active at once
 //! and a key retires after `max_writes_per_key` writes, replaced by a fresh one: reads stay
-//! short however long the history grows, so its size (and a checker's work) grows linearly
-//! with the number of transactions. Written values are unique per key (1, 2, 3, ...), so a
-//! read names the writes it saw.
+//! short however long the history grows, and its size grows linearly with the number of
+//! transactions. Written values are unique per key (1, 2, 3, ...), so a read names the
+//! writes it saw.
 //!
 //! With `violate`, a handful of extra transactions on keys of their own, by processes of
-//! their own, form one anomaly of the requested kind and nothing else. They are all invoked
-//! before any of them completes, so no real-time or process order joins them: no path of
-//! edges can lead from one of them through the clean part back to another (that path would
-//! put one's completion before another's invocation), and the anomaly is exactly the one
-//! the plant spells out. They are inserted halfway through the clean history.
+//! their own, form one anomaly of the requested kind and nothing else (but for a write cycle
+//! in registers, which can only be seen together with a read cycle: see the plant). They
+//! are all invoked before any of them completes, so no real-time or process order joins
+//! them: no path of edges can lead from one of them through the clean part back to another
+//! (that path would put one's completion before another's invocation), and the anomaly is
+//! exactly the one the plant spells out. They are inserted halfway through the clean history.
 //!
 //! Everything random comes from one ChaCha8 stream seeded by `seed`, so a seed names a
 //! history.
