@@ -23,7 +23,12 @@ const MAX_OPS: u64 = 100_000_000;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Operations (transactions, for list-append and rw-register) to generate.
-    #[arg(long, visible_alias = "txns", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_OPS))]
+    #[arg(
+        long,
+        visible_alias = "txns",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_OPS)
+    )]
     pub ops: u64,
     /// Independent keys the operations spread over; for transactions, the keys active at
     /// once, each retired for a fresh one after 32 writes [default: 1, or 10 for
@@ -61,9 +66,12 @@ impl FromStr for GenModel {
         if let Ok(model) = s.parse::<TxnModel>() {
             return Ok(GenModel::Txn(model));
         }
-        s.parse::<ModelKind>()
-            .map(GenModel::Object)
-            .map_err(|_| format!("unknown model {s:?}; expected register, cas-register, kv, set, mutex, list-append or rw-register"))
+        s.parse::<ModelKind>().map(GenModel::Object).map_err(|_| {
+            format!(
+                "unknown model {s:?}; expected register, cas-register, kv, set, mutex, \
+                 list-append or rw-register"
+            )
+        })
     }
 }
 
@@ -89,7 +97,8 @@ fn history(args: &Args) -> Result<Vec<Event>, String> {
         GenModel::Object(model) => {
             if let Some(Some(kind)) = &args.violate {
                 return Err(format!(
-                    "--violate takes no kind for {model} (got {kind:?}); kinds are for list-append and rw-register"
+                    "--violate takes no kind for {model} (got {kind:?}); \
+                     kinds are for list-append and rw-register"
                 ));
             }
             Ok(generate(&GenOptions {
