@@ -28,7 +28,13 @@ pub(crate) fn cycle_anomaly(found: &FoundCycle, graph: &DepGraph, parsed: &Parse
         .iter()
         .enumerate()
         .map(|(i, &(from, to, kind))| {
-            let why = graph.edge(from, to).and_then(|e| e.why(kind)).cloned().unwrap_or(Why::Realtime);
+            let why = match kind {
+                EdgeKind::Realtime => Why::Realtime,
+                EdgeKind::Process => Why::Process { process: parsed.txns[from].process },
+                EdgeKind::Ww | EdgeKind::Wr | EdgeKind::Rw => {
+                    graph.edge(from, to).and_then(|e| e.why(kind)).cloned().unwrap_or(Why::Realtime)
+                }
+            };
             CycleEdge {
                 from: i,
                 to: (i + 1) % n,

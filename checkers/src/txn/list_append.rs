@@ -19,7 +19,7 @@
 //! Only committed transactions' reads are trusted; an indeterminate transaction's appends
 //! may have happened, so they explain reads and take part in the version order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::anomaly::{Anomaly, AnomalyKind, EdgeKind};
 use super::graph::{Dep, Why};
@@ -80,9 +80,53 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
     }
 
     for (&k, reads) in &reads {
+        // The version order: the longest read; every read must be a prefix of it.
+        // The first of the longest, so that others are told against the earliest reader.
+        let longest =
+            reads.iter().fold(&reads[0], |best, r| if r.value.len() > best.value.len() { r } else { best });
+        let (longest_txn, order) = (longest.txn, longest.value);
+        // Reads that are prefixes of the order and stop before its first doubtful element
+        // (seen twice, appended by nobody or by an aborted transaction) need no look at
+        // each element: in a clean history that is every read.
+        let mut placed: HashSet<i64> = HashSet::with_capacity(order.len());
+        let clean_until = order
+            .iter()
+            .position(|&e| {
+                !placed.insert(e)
+                    || !matches!(appenders.get(&(k, e)), Some(Appender { txn: TxnRef::Live(_), .. }))
+            })
+            .unwrap_or(order.len());
+
         // Single-read anomalies.
         for read in reads {
             let reader = &parsed.txns[read.txn];
+            if let Some((e, Appender { txn: TxnRef::Live(w), last: false })) =
+                last_foreign(read, &appenders, k)
+            {
+                let writer = &parsed.txns[w];
+                let later = later_appends(writer, k, e);
+                out.anomalies.push(Anomaly::single(
+                    AnomalyKind::G1b,
+                    format!(
+                        "{} read {} = {}, ending at {}'s append of {}, but {} went on to append {} to {}: \
+                         {} saw an intermediate state of {}",
+                        reader.name(),
+                        key(k),
+                        list(read.value),
+                        writer.name(),
+                        e,
+                        writer.name(),
+                        join(&later),
+                        key(k),
+                        reader.name(),
+                        writer.name()
+                    ),
+                    vec![writer, reader],
+                ));
+            }
+            if read.value.len() <= clean_until && order.starts_with(read.value) {
+                continue;
+            }
             let mut seen: HashMap<i64, usize> = HashMap::new();
             let mut duplicates = Vec::new();
             for &e in read.value {
@@ -144,37 +188,8 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
                     vec![writer, reader],
                 ));
             }
-            if let Some((e, Appender { txn: TxnRef::Live(w), last: false })) =
-                last_foreign(read, &appenders, k)
-            {
-                let writer = &parsed.txns[w];
-                let later = later_appends(writer, k, e);
-                out.anomalies.push(Anomaly::single(
-                    AnomalyKind::G1b,
-                    format!(
-                        "{} read {} = {}, ending at {}'s append of {}, but {} went on to append {} to {}: \
-                         {} saw an intermediate state of {}",
-                        reader.name(),
-                        key(k),
-                        list(read.value),
-                        writer.name(),
-                        e,
-                        writer.name(),
-                        join(&later),
-                        key(k),
-                        reader.name(),
-                        writer.name()
-                    ),
-                    vec![writer, reader],
-                ));
-            }
         }
 
-        // The version order: the longest read; every read must be a prefix of it.
-        // The first of the longest, so that others are told against the earliest reader.
-        let longest =
-            reads.iter().fold(&reads[0], |best, r| if r.value.len() > best.value.len() { r } else { best });
-        let (longest_txn, order) = (longest.txn, longest.value);
         let mut compatible = vec![true; reads.len()];
         for (j, read) in reads.iter().enumerate() {
             if !order.starts_with(read.value) {
@@ -200,13 +215,8 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
             _ => None,
         };
         // ww between consecutive appenders (first occurrences only).
-        let mut placed: HashMap<i64, ()> = HashMap::with_capacity(order.len());
-        let mut distinct: Vec<i64> = Vec::with_capacity(order.len());
-        for &e in order {
-            if placed.insert(e, ()).is_none() {
-                distinct.push(e);
-            }
-        }
+        let mut placed: HashSet<i64> = HashSet::with_capacity(order.len());
+        let distinct: Vec<i64> = order.iter().copied().filter(|&e| placed.insert(e)).collect();
         for pair in distinct.windows(2) {
             if let (Some(a), Some(b)) = (live(pair[0]), live(pair[1])) {
                 out.deps.push(Dep {

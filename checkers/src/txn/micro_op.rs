@@ -123,12 +123,14 @@ pub(crate) fn parse(history: &History, model: TxnModel) -> Result<Parsed, CheckE
                 format!("operation {:?} is not a transaction: a {model} history has only f \"txn\"", op.f),
             ));
         }
-        let (status, value, at) = match &op.outcome {
+        // The value is moved out of the operation, not copied: a long history's values
+        // are most of its memory.
+        let (status, value, at) = match op.outcome {
             Outcome::Ok(value) => (Status::Committed, value, op.complete_index.unwrap_or(op.invoke_index)),
-            Outcome::Info => (Status::Indeterminate, &op.value, op.invoke_index),
-            Outcome::Fail => (Status::Aborted, &op.value, op.invoke_index),
+            Outcome::Info => (Status::Indeterminate, op.value, op.invoke_index),
+            Outcome::Fail => (Status::Aborted, op.value, op.invoke_index),
         };
-        let ops = parse_ops(value, model, &mut key_ids, &mut parsed.keys).map_err(|m| err(at, m))?;
+        let ops = parse_ops(&value, model, &mut key_ids, &mut parsed.keys).map_err(|m| err(at, m))?;
         let txn = Txn {
             index: op.invoke_index,
             completed: match status {
@@ -138,7 +140,7 @@ pub(crate) fn parse(history: &History, model: TxnModel) -> Result<Parsed, CheckE
             process: op.process,
             status,
             ops,
-            value: value.clone(),
+            value,
         };
         match status {
             Status::Aborted => parsed.aborted.push(txn),
