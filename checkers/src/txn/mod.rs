@@ -46,6 +46,7 @@
 mod anomaly;
 mod cycles;
 mod explain;
+pub mod gen;
 mod graph;
 mod list_append;
 mod micro_op;
