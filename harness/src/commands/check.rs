@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use checkers::format::{load_bytes, load_path_detailed, Format, LoadError, Loaded};
+use checkers::format::{load_path_detailed, load_path_table, load_table, Format, LoadError, LoadedTable};
 use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
 use serde_json::json;
 use workloads::bank::BankParams;
@@ -205,7 +205,7 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
     let (loaded, shown) = if path == Path::new("-") {
         (load_stdin(args.format), STDIN_NAME.to_string())
     } else {
-        (load_path_detailed(&history_path, args.format), history_path.display().to_string())
+        (load_path_table(&history_path, args.format), history_path.display().to_string())
     };
     let loaded = match loaded {
         Ok(loaded) => loaded,
@@ -225,8 +225,9 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         memory_limit_bytes: args.memory_limit.map(|mb| mb.saturating_mul(1024 * 1024)),
         ..CheckOptions::new(model)
     };
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checkers::check(&loaded.history, &options)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        checkers::check_table(&loaded.table, &options)
+    }));
     match result {
         Ok(Ok(report)) => {
             let failing_line =
@@ -255,7 +256,7 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
 const STDIN_NAME: &str = "<stdin>";
 
 /// The history on standard input (FILE `-`), as `faultline gen ... | faultline check -`.
-fn load_stdin(format: Format) -> Result<Loaded, LoadError> {
+fn load_stdin(format: Format) -> Result<LoadedTable, LoadError> {
     use std::io::Read;
     let mut bytes = Vec::new();
     let limit = checkers::format::MAX_INPUT_BYTES;
@@ -271,10 +272,10 @@ fn load_stdin(format: Format) -> Result<Loaded, LoadError> {
             message: format!("more than the {limit}-byte limit for a history"),
         });
     }
-    load_bytes(&bytes, STDIN_NAME, format)
+    load_table(&bytes, STDIN_NAME, format)
 }
 
-fn default_model(loaded: &Loaded) -> Option<ModelKind> {
+fn default_model(loaded: &LoadedTable) -> Option<ModelKind> {
     loaded.format.default_model().and_then(|name| name.parse().ok())
 }
 
