@@ -30,6 +30,8 @@
 //! - [`history`]: events and operations, the edge representation every recorder shares.
 //! - [`check`] with [`CheckOptions`]: the one entry point; it returns a [`CheckReport`]
 //!   with a three-valued [`Verdict`], a [`Counterexample`] and, for sets, [`LostWrites`].
+//!   [`check_table`] checks the same ops held as an [`OpTable`], the compact form
+//!   [`format::load_path_table`] reads JSON Lines into (what `faultline check` uses).
 //! - `model/`: the sequential specifications (register, cas-register, kv, set, mutex),
 //!   each a pure step function over interned states; `model/strings` keeps kv strings as
 //!   hashed append chains so that an append never copies the string.

@@ -139,6 +139,12 @@ impl Builder {
         at
     }
 
+    /// The name at a position `intern` gave.
+    #[inline]
+    pub(crate) fn name(&self, at: u32) -> &str {
+        &self.names[at as usize]
+    }
+
     pub(crate) fn finish(self, events: u64) -> OpTable {
         OpTable { names: self.names, ops: self.ops, events }
     }

@@ -32,19 +32,19 @@ pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
         if line.is_empty() {
             continue;
         }
-        let event = Scanner { text: line.as_bytes(), at: 0 }.event()?;
+        let event = Scanner { text: line.as_bytes(), line, at: 0 }.event()?;
         let index = line_of.len() as u64;
         line_of.push(i + 1);
         let Some(p) = event.process else { continue };
         if retired.contains_key(&p) {
             return None;
         }
-        let f = builder.intern(event.f);
-        let key = event.key.map(|k| builder.intern(k));
         if event.kind == Kind::Invoke {
             if open.insert(p, builder.ops.len()).is_some() {
                 return None;
             }
+            let f = builder.intern(event.f);
+            let key = event.key.map(|k| builder.intern(k));
             builder.ops.push(TableOp {
                 invoke_index: index,
                 complete_index: None,
@@ -58,10 +58,19 @@ pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
             });
             continue;
         }
-        let op = &mut builder.ops[open.remove(&p)?];
-        if op.f != f || (key.is_some() && op.key != key) {
+        // A completion names the same `f` (and key, if any) as its invocation: compared
+        // with the interned names, not interned again.
+        let at = open.remove(&p)?;
+        let invoked = &builder.ops[at];
+        let same_key = match (event.key, invoked.key) {
+            (None, _) => true,
+            (Some(k), Some(invoked)) => builder.name(invoked) == k,
+            (Some(_), None) => false,
+        };
+        if builder.name(invoked.f) != event.f || !same_key {
             return None;
         }
+        let op = &mut builder.ops[at];
         op.complete_index = Some(index);
         op.complete_time = event.time;
         op.outcome = match event.kind {
@@ -97,20 +106,68 @@ struct Scanned<'t> {
     time: Option<u64>,
 }
 
+/// A field of an event object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Index,
+    Time,
+    Process,
+    Type,
+    F,
+    Key,
+    Value,
+    Error,
+    Node,
+    Other,
+}
+
+impl Field {
+    /// By length first, then as a fixed-size array: compares as integers, not strings.
+    #[inline]
+    fn of(name: &[u8]) -> Field {
+        match name.len() {
+            1 if name == b"f" => Field::F,
+            3 if name == b"key" => Field::Key,
+            4 => match <[u8; 4]>::try_from(name).unwrap_or_default() {
+                [b't', b'i', b'm', b'e'] => Field::Time,
+                [b't', b'y', b'p', b'e'] => Field::Type,
+                [b'n', b'o', b'd', b'e'] => Field::Node,
+                _ => Field::Other,
+            },
+            5 => match <[u8; 5]>::try_from(name).unwrap_or_default() {
+                [b'i', b'n', b'd', b'e', b'x'] => Field::Index,
+                [b'v', b'a', b'l', b'u', b'e'] => Field::Value,
+                [b'e', b'r', b'r', b'o', b'r'] => Field::Error,
+                _ => Field::Other,
+            },
+            7 if name == b"process" => Field::Process,
+            _ => Field::Other,
+        }
+    }
+
+    /// Its bit in the set of fields seen; 0 for fields that may repeat (serde ignores
+    /// unknown fields, repeated or not).
+    fn bit(self) -> u16 {
+        match self {
+            Field::Other => 0,
+            known => 1 << (known as u16),
+        }
+    }
+}
+
 /// Arrays nested deeper than this are left to serde_json.
 const MAX_DEPTH: usize = 16;
 
 struct Scanner<'t> {
+    /// The line, as bytes for scanning and as text for slicing strings out of it.
     text: &'t [u8],
+    line: &'t str,
     at: usize,
 }
 
 impl<'t> Scanner<'t> {
     /// The line as one event object, or `None` if it is anything but plain.
     fn event(mut self) -> Option<Scanned<'t>> {
-        const PROCESS: u8 = 1;
-        const TYPE: u8 = 2;
-        const F: u8 = 4;
         let mut seen = 0u16;
         let mut process = None;
         let mut kind = Kind::Invoke;
@@ -123,57 +180,36 @@ impl<'t> Scanner<'t> {
             loop {
                 let name = self.string()?;
                 self.expect(b':')?;
-                let bit: u16 = match name {
-                    "index" => {
+                let field = Field::of(name.as_bytes());
+                match field {
+                    Field::Index => {
                         self.uint()?;
-                        1 << 8
                     }
-                    "time" => {
-                        time = if self.null() { None } else { Some(self.uint()?) };
-                        1 << 9
-                    }
-                    "process" => {
-                        process = self.process()?;
-                        PROCESS.into()
-                    }
-                    "type" => {
-                        kind = match self.string()? {
-                            "invoke" => Kind::Invoke,
-                            "ok" => Kind::Ok,
-                            "fail" => Kind::Fail,
-                            "info" => Kind::Info,
+                    Field::Time => time = if self.null() { None } else { Some(self.uint()?) },
+                    Field::Process => process = self.process()?,
+                    Field::Type => {
+                        kind = match self.string()?.as_bytes() {
+                            b"invoke" => Kind::Invoke,
+                            b"ok" => Kind::Ok,
+                            b"fail" => Kind::Fail,
+                            b"info" => Kind::Info,
                             _ => return None,
-                        };
-                        TYPE.into()
+                        }
                     }
-                    "f" => {
-                        f = self.string()?;
-                        F.into()
-                    }
-                    "key" => {
-                        key = if self.null() { None } else { Some(self.string()?) };
-                        1 << 10
-                    }
-                    "value" => {
-                        value = self.value(0)?;
-                        1 << 11
-                    }
-                    "error" | "node" => {
+                    Field::F => f = self.string()?,
+                    Field::Key => key = if self.null() { None } else { Some(self.string()?) },
+                    Field::Value => value = self.value(0)?,
+                    Field::Error | Field::Node => {
                         if !self.null() {
                             self.string()?;
                         }
-                        if name == "error" {
-                            1 << 12
-                        } else {
-                            1 << 13
-                        }
                     }
                     // A recorder's own field: any JSON value, ignored.
-                    _ => {
+                    Field::Other => {
                         self.value(0)?;
-                        0
                     }
-                };
+                }
+                let bit = field.bit();
                 if seen & bit != 0 {
                     return None;
                 }
@@ -188,7 +224,7 @@ impl<'t> Scanner<'t> {
             self.at += 1;
         }
         self.skip_space();
-        let required = u16::from(PROCESS | TYPE | F);
+        let required = Field::Process.bit() | Field::Type.bit() | Field::F.bit();
         (self.at == self.text.len() && seen & required == required).then_some(Scanned {
             process,
             kind,
@@ -242,7 +278,8 @@ impl<'t> Scanner<'t> {
                 _ => self.at += 1,
             }
         }
-        let s = std::str::from_utf8(&self.text[start..self.at]).ok()?;
+        // Both ends are at an ASCII quote, hence on character boundaries.
+        let s = self.line.get(start..self.at)?;
         self.at += 1;
         Some(s)
     }
@@ -327,7 +364,7 @@ impl<'t> Scanner<'t> {
 
     /// Any JSON value, by serde_json.
     fn general(&mut self) -> Option<Value> {
-        let rest = std::str::from_utf8(&self.text[self.at..]).ok()?;
+        let rest = self.line.get(self.at..)?;
         let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
         let value = values.next()?.ok()?;
         self.at += values.byte_offset();
