@@ -9,7 +9,8 @@
 //! many clients on few keys and crashed writes (`faultline gen --ops 100000 --keys 10
 //! --concurrency 50 --seed 2 --model cas-register`, and 1,000,000 ops on 1000 keys at
 //! concurrency 100), against Porcupine's check time on the same operations, with the time
-//! to parse them from JSON Lines beside it.
+//! to load them from JSON Lines beside it: as a table (what `faultline check` does) and,
+//! for comparison, as owned events.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
