@@ -11,12 +11,13 @@
 //! others. Verdicts merge
 //! worst-first, and a partition that was stopped can only make the answer `Unknown`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::budget::{Budget, Stop};
 use crate::counterexample::{self, Counterexample, PREFIX_SHOWN};
+use crate::hash::FxHashMap;
 use crate::history::{History, Operation};
 use crate::lost_writes::{self, SetHistory};
 use crate::memo::Memo;
@@ -26,6 +27,7 @@ use crate::model::register::RegisterModel;
 use crate::model::set::{SetModel, SetOp};
 use crate::model::{cas_register, Machine, Model};
 use crate::op_ref::{op_refs, OpRef, OutcomeRef};
+use crate::op_table::OpTable;
 use crate::options::{CheckOptions, ModelKind};
 use crate::report::{CheckError, CheckReport, CheckStats};
 use crate::search::{Interval, Outcome, Search};
@@ -38,24 +40,34 @@ use crate::verdict::Verdict;
 /// that ran out of time or memory is `Ok` with `Unknown`.
 pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    let ops = op_refs(history);
+    check_ops(&op_refs(history), options, started)
+}
+
+/// [`check`] for a history loaded as the table of its operations
+/// ([`crate::format::load_path_table`]): the same ops, hence the same report.
+pub fn check_table(table: &OpTable, options: &CheckOptions) -> Result<CheckReport, CheckError> {
+    let started = Instant::now();
+    check_ops(&table.op_refs(), options, started)
+}
+
+fn check_ops(ops: &[OpRef<'_>], options: &CheckOptions, started: Instant) -> Result<CheckReport, CheckError> {
     let initial = options.initial.clone();
     let bad_initial = |message: String| CheckError { event: None, message };
     match options.model {
-        ModelKind::Register => linearizability(&RegisterModel::new(initial, false), &ops, options, started),
-        ModelKind::CasRegister => linearizability(&cas_register::model(initial), &ops, options, started),
+        ModelKind::Register => linearizability(&RegisterModel::new(initial, false), ops, options, started),
+        ModelKind::CasRegister => linearizability(&cas_register::model(initial), ops, options, started),
         ModelKind::Kv if options.partition => {
-            linearizability(&KvModel::new(initial).map_err(bad_initial)?, &ops, options, started)
+            linearizability(&KvModel::new(initial).map_err(bad_initial)?, ops, options, started)
         }
         ModelKind::Kv => {
-            linearizability(&KvMapModel::new(initial).map_err(bad_initial)?, &ops, options, started)
+            linearizability(&KvMapModel::new(initial).map_err(bad_initial)?, ops, options, started)
         }
         ModelKind::Mutex => {
-            linearizability(&MutexModel::new(initial).map_err(bad_initial)?, &ops, options, started)
+            linearizability(&MutexModel::new(initial).map_err(bad_initial)?, ops, options, started)
         }
         ModelKind::Set => {
             let model = SetModel::new(initial).map_err(bad_initial)?;
-            let parsed = parse(&model, &ops)?;
+            let parsed = parse(&model, ops)?;
             let mut report = search_all(&model, &parsed, options, started);
             let histories: Vec<SetHistory> = parsed
                 .partitions
@@ -76,38 +88,49 @@ pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, C
 
 /// An operation the search will consider, with the model's typed op.
 struct Prepared<'h, Op> {
-    op: OpRef<'h>,
+    op: &'h OpRef<'h>,
     typed: Op,
 }
 
+/// One partition's ops, in invocation order.
+type Part<'h, Op> = Vec<Prepared<'h, Op>>;
+
 struct Parsed<'h, Op> {
-    /// Per partition key, in key order; ops in invocation order.
-    partitions: Vec<(Option<String>, Vec<Prepared<'h, Op>>)>,
+    /// Per partition key, in key order.
+    partitions: Vec<(Option<String>, Part<'h, Op>)>,
     ops: u64,
     /// Operations in the history, the dropped ones included.
     total: u64,
 }
 
-fn parse<'h, M: Model>(model: &M, ops: &[OpRef<'h>]) -> Result<Parsed<'h, M::Op>, CheckError> {
-    let mut partitions: BTreeMap<Option<&'h str>, Vec<Prepared<'h, M::Op>>> = BTreeMap::new();
+fn parse<'h, M: Model>(model: &M, ops: &'h [OpRef<'h>]) -> Result<Parsed<'h, M::Op>, CheckError> {
+    // Partitions in order of first appearance, found by key; sorted by key at the end.
+    let mut partitions: Vec<(Option<&'h str>, Part<'h, M::Op>)> = Vec::new();
+    let mut by_key: FxHashMap<Option<&'h str>, usize> = FxHashMap::default();
     let mut count = 0u64;
-    for &op in ops {
+    for op in ops {
         let typed =
-            model.parse(&op).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
+            model.parse(op).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
         let Some(typed) = typed else { continue };
         if op.outcome == OutcomeRef::Fail {
             continue;
         }
         count += 1;
-        partitions.entry(model.partition_key(&op)).or_default().push(Prepared { op, typed });
+        let key = model.partition_key(op);
+        let at = *by_key.entry(key).or_insert_with(|| {
+            partitions.push((key, Vec::new()));
+            partitions.len() - 1
+        });
+        partitions[at].1.push(Prepared { op, typed });
     }
+    partitions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let partitions = partitions.into_iter().map(|(key, part)| (key.map(str::to_string), part)).collect();
     Ok(Parsed { partitions, ops: count, total: ops.len() as u64 })
 }
 
-fn linearizability<M: Model>(
+fn linearizability<'h, M: Model>(
     model: &M,
-    ops: &[OpRef<'_>],
+    ops: &'h [OpRef<'h>],
     options: &CheckOptions,
     started: Instant,
 ) -> Result<CheckReport, CheckError> {

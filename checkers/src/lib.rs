@@ -30,6 +30,8 @@
 //! - [`history`]: events and operations, the edge representation every recorder shares.
 //! - [`check`] with [`CheckOptions`]: the one entry point; it returns a [`CheckReport`]
 //!   with a three-valued [`Verdict`], a [`Counterexample`] and, for sets, [`LostWrites`].
+//!   [`check_table`] checks the same ops held as an [`OpTable`], the compact form
+//!   [`format::load_path_table`] reads JSON Lines into (what `faultline check` uses).
 //! - `model/`: the sequential specifications (register, cas-register, kv, set, mutex),
 //!   each a pure step function over interned states; `model/strings` keeps kv strings as
 //!   hashed append chains so that an append never copies the string.
@@ -72,17 +74,19 @@ mod lost_writes;
 mod memo;
 mod model;
 mod op_ref;
+mod op_table;
 mod options;
 mod report;
 mod search;
 
-pub use check::check;
+pub use check::{check, check_table};
 pub use check_name::CheckName;
 pub use counterexample::{Counterexample, OpSummary, PrefixStep};
 pub use details::CheckDetails;
 pub use gen::{generate, GenOptions};
 pub use history::{Event, EventType, History, HistoryError, Operation, Outcome, Process};
 pub use lost_writes::{ElementCount, LostWrites};
+pub use op_table::OpTable;
 pub use options::{CheckOptions, ModelKind};
 pub use report::{CheckError, CheckReport, CheckStats};
 pub use txn::{

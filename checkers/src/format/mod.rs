@@ -21,6 +21,7 @@ pub mod edn;
 mod edn_history;
 mod jepsen_log;
 mod jsonl;
+mod jsonl_table;
 mod op_map;
 mod porcupine_kv;
 mod properties;
@@ -30,6 +31,7 @@ use std::path::Path;
 pub use properties::assert_loader_properties;
 
 use crate::history::{Event, History};
+use crate::op_table::OpTable;
 
 /// The largest file a loader reads (4 GiB): a history past this would not be checked in
 /// any reasonable time or memory anyway.
@@ -139,6 +141,49 @@ pub fn load_path(path: &Path, format: Format) -> Result<History, LoadError> {
 
 /// Load and validate a history file, saying which format it was read as.
 pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadError> {
+    let (bytes, name) = read_file(path)?;
+    load_bytes(&bytes, &name, format)
+}
+
+/// Load a history file as the table of its operations, the check's input (see
+/// [`OpTable`]): JSON Lines of the plain shape straight, anything else as a validated
+/// [`History`] first. Errors are those of [`load_path_detailed`].
+pub fn load_path_table(path: &Path, format: Format) -> Result<LoadedTable, LoadError> {
+    let (bytes, name) = read_file(path)?;
+    load_table(&bytes, &name, format)
+}
+
+/// [`load_path_table`] for a history held in memory; `name` stands for the file in errors.
+pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
+    let (text, format) = text_and_format(bytes, name, format)?;
+    if format == Format::Jsonl {
+        if let Some((table, lines)) = jsonl_table::scan(text) {
+            return Ok(LoadedTable { table, format, lines });
+        }
+    }
+    let Loaded { history, format, lines } = load_bytes(bytes, name, format)?;
+    Ok(LoadedTable { table: OpTable::from_history(&history), format, lines })
+}
+
+/// A loaded history as the table of its operations, with the format and the source line
+/// of every event, as [`Loaded`] has them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedTable {
+    pub table: OpTable,
+    pub format: Format,
+    /// `lines[i]` is the 1-based line of the event with index `i`.
+    pub lines: Vec<usize>,
+}
+
+impl LoadedTable {
+    /// The source line of the event with this index.
+    pub fn line_of(&self, index: u64) -> Option<usize> {
+        usize::try_from(index).ok().and_then(|i| self.lines.get(i)).copied()
+    }
+}
+
+/// The bytes of a history file within [`MAX_INPUT_BYTES`], and its name for errors.
+fn read_file(path: &Path) -> Result<(Vec<u8>, String), LoadError> {
     let name = path.display().to_string();
     let fail = |message: String| LoadError { path: name.clone(), line: None, message };
     let meta = std::fs::metadata(path).map_err(|e| fail(io_message(&e)))?;
@@ -152,11 +197,42 @@ pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadErr
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(io_message(&e)))?;
-    load_bytes(&bytes, &name, format)
+    Ok((bytes, name))
 }
 
 /// Load and validate a history held in memory; `name` stands for the file in errors.
 pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, LoadError> {
+    let at = |line: Option<usize>, message: String| LoadError {
+        path: name.to_string(),
+        line,
+        message: one_line(&message),
+    };
+    let (text, format) = text_and_format(bytes, name, format)?;
+    let parsed = match format {
+        Format::Jsonl => jsonl::parse(text),
+        Format::Edn => edn_history::parse(text),
+        Format::JepsenLog => jepsen_log::parse(text),
+        Format::PorcupineKv => porcupine_kv::parse(text),
+        Format::Auto => unreachable!("Auto was resolved above"),
+    }
+    .map_err(|e| at(e.line, format!("{} (read as {format})", e.message)))?;
+    if parsed.events.is_empty() {
+        return Err(at(None, format!("no events: the history is empty ({format})")));
+    }
+    let Parsed { events, lines } = parsed;
+    let history = History::from_events(events).map_err(|e| {
+        let related = match e.related.and_then(|r| lines.get(r)) {
+            Some(line) => format!(" (see line {line})"),
+            None => String::new(),
+        };
+        at(lines.get(e.event).copied(), format!("{}{related}", e.message))
+    })?;
+    Ok(Loaded { history, format, lines })
+}
+
+/// The text of a history (UTF-8, no NUL, without a byte-order mark) and its format, with
+/// [`Format::Auto`] resolved.
+fn text_and_format<'b>(bytes: &'b [u8], name: &str, format: Format) -> Result<(&'b str, Format), LoadError> {
     let at = |line: Option<usize>, message: String| LoadError {
         path: name.to_string(),
         line,
@@ -188,26 +264,7 @@ pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, Lo
         })?,
         other => other,
     };
-    let parsed = match format {
-        Format::Jsonl => jsonl::parse(text),
-        Format::Edn => edn_history::parse(text),
-        Format::JepsenLog => jepsen_log::parse(text),
-        Format::PorcupineKv => porcupine_kv::parse(text),
-        Format::Auto => unreachable!("Auto was resolved above"),
-    }
-    .map_err(|e| at(e.line, format!("{} (read as {format})", e.message)))?;
-    if parsed.events.is_empty() {
-        return Err(at(None, format!("no events: the history is empty ({format})")));
-    }
-    let Parsed { events, lines } = parsed;
-    let history = History::from_events(events).map_err(|e| {
-        let related = match e.related.and_then(|r| lines.get(r)) {
-            Some(line) => format!(" (see line {line})"),
-            None => String::new(),
-        };
-        at(lines.get(e.event).copied(), format!("{}{related}", e.message))
-    })?;
-    Ok(Loaded { history, format, lines })
+    Ok((text, format))
 }
 
 /// Recognise a history format from its text, or `None` if it is none of them.

@@ -1,14 +1,19 @@
 //! The promises every loader keeps, as one assertion the fuzz targets (`checkers/fuzz`) and
 //! the regression tests share: any bytes give a validated history or an error that fits on
 //! one line and names the file; a loaded history has dense indices, a line for every event,
-//! and reads back unchanged from the native format.
+//! and reads back unchanged from the native format. The table loader
+//! ([`super::load_table`], the command-line check's path) agrees with it on every input:
+//! the same error, or the same operations and lines.
 
-use super::{load_bytes, write_jsonl, Format};
+use super::{load_bytes, load_table, write_jsonl, Format};
+use crate::op_table::OpTable;
 
 /// Load `bytes` as `format` and panic if a promise is broken.
 pub fn assert_loader_properties(bytes: &[u8], format: Format) {
+    let table = load_table(bytes, "input", format);
     match load_bytes(bytes, "input", format) {
         Err(e) => {
+            assert_eq!(table.as_ref().err(), Some(&e), "the table loader gives the same error");
             let text = e.to_string();
             assert!(!text.contains('\n') && !text.contains('\r'), "multi-line error: {text:?}");
             assert!(text.starts_with("input"), "error does not name the file: {text:?}");
@@ -25,6 +30,9 @@ pub fn assert_loader_properties(bytes: &[u8], format: Format) {
                 assert_eq!(event.index, i as u64, "indices are dense");
             }
             let _ = loaded.history.operations();
+            let table = table.unwrap_or_else(|e| panic!("the table loader refused a valid history: {e}"));
+            assert_eq!(table.table, OpTable::from_history(&loaded.history), "the table loader's ops");
+            assert_eq!((table.format, &table.lines), (loaded.format, &loaded.lines), "its format and lines");
             let mut native = Vec::new();
             write_jsonl(events, &mut native).expect("writing to memory");
             let again = load_bytes(&native, "native", Format::Jsonl)

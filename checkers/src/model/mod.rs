@@ -99,6 +99,43 @@ pub(crate) fn canonical(value: &Value) -> String {
     value.to_string()
 }
 
+/// A JSON value as an interning key: equal exactly when the [`canonical`] texts are equal,
+/// but integers and `null` (nearly every register value) are keyed without building text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum ValueKey {
+    Null,
+    /// A non-negative integer.
+    Int(u64),
+    /// A negative integer.
+    Neg(i64),
+    /// Anything else, by its canonical text (a float's text always has `.` or `e`, so it
+    /// never equals an integer's).
+    Text(String),
+}
+
+impl ValueKey {
+    pub(crate) fn of(value: &Value) -> ValueKey {
+        match value {
+            Value::Null => ValueKey::Null,
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => ValueKey::Int(u),
+                (None, Some(i)) => ValueKey::Neg(i),
+                _ => ValueKey::Text(canonical(value)),
+            },
+            _ => ValueKey::Text(canonical(value)),
+        }
+    }
+}
+
+impl crate::hash::HeapSize for ValueKey {
+    fn heap_size(&self) -> usize {
+        match self {
+            ValueKey::Text(text) => text.capacity(),
+            _ => 0,
+        }
+    }
+}
+
 /// The error for an `f` this model does not know.
 pub(crate) fn unknown_f(model: &str, f: &str, expected: &str) -> String {
     format!("the {model} model has no operation {f:?} (expected {expected})")

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{canonical, ok_result, unknown_f, Machine, Model, StateId};
+use super::{ok_result, unknown_f, Machine, Model, StateId, ValueKey};
 use crate::hash::Interner;
 use crate::op_ref::OpRef;
 
@@ -92,7 +92,7 @@ enum Compiled {
 
 /// The state is the id of the value held; the initial value has id 0.
 pub(crate) struct RegisterMachine {
-    values: Interner<String>,
+    values: Interner<ValueKey>,
     originals: Vec<Value>,
     ops: Vec<Compiled>,
     /// Per value: whether some op reads it or compares against it.
@@ -101,7 +101,7 @@ pub(crate) struct RegisterMachine {
 
 impl RegisterMachine {
     fn value(&mut self, value: &Value) -> u32 {
-        let id = self.values.intern(canonical(value));
+        let id = self.values.intern(ValueKey::of(value));
         if id as usize == self.originals.len() {
             self.originals.push(value.clone());
         }

@@ -25,7 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use checkers::format::{load_bytes, load_path_detailed, Format, LoadError, Loaded};
+use checkers::format::{
+    load_bytes, load_path_detailed, load_path_table, load_table, Format, LoadError, Loaded, LoadedTable,
+};
 use checkers::txn::{Consistency, TxnModel, TxnOptions, TxnReport};
 use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
 use serde_json::json;
@@ -282,26 +284,46 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
     } else {
         (path.to_path_buf(), None)
     };
-    let (loaded, shown) = if path == Path::new("-") {
-        (load_stdin(args.format), STDIN_NAME.to_string())
+    let from_stdin = path == Path::new("-");
+    let shown = if from_stdin { STDIN_NAME.to_string() } else { history_path.display().to_string() };
+    let stdin_bytes = if from_stdin {
+        match read_stdin() {
+            Ok(bytes) => Some(bytes),
+            Err(e) => return refuse(e.to_string()),
+        }
     } else {
-        (load_path_detailed(&history_path, args.format), history_path.display().to_string())
+        None
+    };
+    // Transactions are checked from the general history (their values are micro-op lists);
+    // every other model from the compact op table.
+    let named = match args.model.or(run_model) {
+        Some(CheckModel::Txn(model)) => {
+            let loaded = match &stdin_bytes {
+                Some(bytes) => load_bytes(bytes, STDIN_NAME, args.format),
+                None => load_path_detailed(&history_path, args.format),
+            };
+            return match loaded {
+                Ok(loaded) => check_txn_one(loaded, shown, model, args),
+                Err(e) => refuse(e.to_string()),
+            };
+        }
+        Some(CheckModel::Linear(model)) => Some(model),
+        None => None,
+    };
+    let loaded = match &stdin_bytes {
+        Some(bytes) => load_table(bytes, STDIN_NAME, args.format),
+        None => load_path_table(&history_path, args.format),
     };
     let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return refuse(e.to_string()),
     };
-    let Some(model) = args.model.or(run_model).or_else(|| default_model(&loaded).map(CheckModel::Linear))
-    else {
+    let Some(model) = named.or_else(|| default_model(&loaded)) else {
         return refuse(format!(
             "{shown}: no model for a {} history: name one with --model ({})",
             loaded.format,
             model_names()
         ));
-    };
-    let model = match model {
-        CheckModel::Txn(model) => return check_txn_one(loaded, shown, model, args),
-        CheckModel::Linear(model) => model,
     };
     if args.consistency.is_some() {
         return refuse(format!(
@@ -315,7 +337,7 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         memory_limit_bytes: args.memory_limit.map(|mb| mb.saturating_mul(1024 * 1024)),
         ..CheckOptions::new(model)
     };
-    match guarded(&shown, || checkers::check(&loaded.history, &options)) {
+    match guarded(&shown, || checkers::check_table(&loaded.table, &options)) {
         Err(crashed) => crashed,
         Ok(Ok(report)) => {
             let failing_line =
@@ -365,8 +387,8 @@ fn guarded<T>(shown: &str, check: impl FnOnce() -> T) -> Result<T, Outcome> {
 /// How standard input is named in output and errors.
 const STDIN_NAME: &str = "<stdin>";
 
-/// The history on standard input (FILE `-`), as `faultline gen ... | faultline check -`.
-fn load_stdin(format: Format) -> Result<Loaded, LoadError> {
+/// The bytes of standard input (FILE `-`), as in `faultline gen ... | faultline check -`, within the size limit.
+fn read_stdin() -> Result<Vec<u8>, LoadError> {
     use std::io::Read;
     let mut bytes = Vec::new();
     let limit = checkers::format::MAX_INPUT_BYTES;
@@ -382,10 +404,10 @@ fn load_stdin(format: Format) -> Result<Loaded, LoadError> {
             message: format!("more than the {limit}-byte limit for a history"),
         });
     }
-    load_bytes(&bytes, STDIN_NAME, format)
+    Ok(bytes)
 }
 
-fn default_model(loaded: &Loaded) -> Option<ModelKind> {
+fn default_model(loaded: &LoadedTable) -> Option<ModelKind> {
     loaded.format.default_model().and_then(|name| name.parse().ok())
 }
 

@@ -1,0 +1,457 @@
+//! JSON Lines read straight into an [`OpTable`], for the common shape of a history file.
+//!
+//! [`super::jsonl`] parses each line into an owned [`crate::Event`] through serde, then
+//! [`crate::History::from_events`] validates the whole; for a million-op file that is two
+//! million wide structs and four million small allocations, most of the process's time.
+//! This reader scans each line by hand, borrows `f` and the key from the text and interns
+//! them, parses common values (null, integers, strings, arrays of them) directly, pairs
+//! invocations with completions and applies the history's rules as it goes, so that the
+//! table is the only thing it builds.
+//!
+//! It takes only what it is sure of. Anything unusual (an escape in a string, a float
+//! where an integer belongs, a duplicate field, a history that breaks a rule, no events)
+//! makes it give up with `None`, and the caller loads the file the general way, which
+//! reports the fault exactly as it always has. So when this reader answers, its table is
+//! the one the general way would have built; the tests compare the two.
+
+use serde_json::Value;
+
+use crate::hash::FxHashMap;
+use crate::op_table::{Builder, OpTable, TableOp, TableOutcome};
+
+/// The table and, per event, its 1-based line; `None` when the general loader must decide.
+pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    let mut builder = Builder::with_capacity(lines / 2 + 1);
+    let mut line_of: Vec<usize> = Vec::with_capacity(lines);
+    // process -> position of its open op
+    let mut open: FxHashMap<u64, usize> = FxHashMap::default();
+    let mut retired: FxHashMap<u64, ()> = FxHashMap::default();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let event = Scanner { text: line.as_bytes(), line, at: 0 }.event()?;
+        let index = line_of.len() as u64;
+        line_of.push(i + 1);
+        let Some(p) = event.process else { continue };
+        if retired.contains_key(&p) {
+            return None;
+        }
+        if event.kind == Kind::Invoke {
+            if open.insert(p, builder.ops.len()).is_some() {
+                return None;
+            }
+            let f = builder.intern(event.f);
+            let key = event.key.map(|k| builder.intern(k));
+            builder.ops.push(TableOp {
+                invoke_index: index,
+                complete_index: None,
+                process: p,
+                f,
+                key,
+                value: event.value,
+                outcome: TableOutcome::Info,
+                invoke_time: event.time,
+                complete_time: None,
+            });
+            continue;
+        }
+        // A completion names the same `f` (and key, if any) as its invocation: compared
+        // with the interned names, not interned again.
+        let at = open.remove(&p)?;
+        let invoked = &builder.ops[at];
+        let same_key = match (event.key, invoked.key) {
+            (None, _) => true,
+            (Some(k), Some(invoked)) => builder.name(invoked) == k,
+            (Some(_), None) => false,
+        };
+        if builder.name(invoked.f) != event.f || !same_key {
+            return None;
+        }
+        let op = &mut builder.ops[at];
+        op.complete_index = Some(index);
+        op.complete_time = event.time;
+        op.outcome = match event.kind {
+            Kind::Ok => TableOutcome::Ok(event.value),
+            Kind::Fail => TableOutcome::Fail,
+            Kind::Info | Kind::Invoke => {
+                retired.insert(p, ());
+                TableOutcome::Info
+            }
+        };
+    }
+    if line_of.is_empty() {
+        return None;
+    }
+    Some((builder.finish(line_of.len() as u64), line_of))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+/// One event as the scan reads it; `process` is `None` for the nemesis.
+struct Scanned<'t> {
+    process: Option<u64>,
+    kind: Kind,
+    f: &'t str,
+    key: Option<&'t str>,
+    value: Value,
+    time: Option<u64>,
+}
+
+/// A field of an event object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Index,
+    Time,
+    Process,
+    Type,
+    F,
+    Key,
+    Value,
+    Error,
+    Node,
+    Other,
+}
+
+impl Field {
+    /// By length first, then as a fixed-size array: compares as integers, not strings.
+    #[inline]
+    fn of(name: &[u8]) -> Field {
+        match name.len() {
+            1 if name == b"f" => Field::F,
+            3 if name == b"key" => Field::Key,
+            4 => match <[u8; 4]>::try_from(name).unwrap_or_default() {
+                [b't', b'i', b'm', b'e'] => Field::Time,
+                [b't', b'y', b'p', b'e'] => Field::Type,
+                [b'n', b'o', b'd', b'e'] => Field::Node,
+                _ => Field::Other,
+            },
+            5 => match <[u8; 5]>::try_from(name).unwrap_or_default() {
+                [b'i', b'n', b'd', b'e', b'x'] => Field::Index,
+                [b'v', b'a', b'l', b'u', b'e'] => Field::Value,
+                [b'e', b'r', b'r', b'o', b'r'] => Field::Error,
+                _ => Field::Other,
+            },
+            7 if name == b"process" => Field::Process,
+            _ => Field::Other,
+        }
+    }
+
+    /// Its bit in the set of fields seen; 0 for fields that may repeat (serde ignores
+    /// unknown fields, repeated or not).
+    fn bit(self) -> u16 {
+        match self {
+            Field::Other => 0,
+            known => 1 << (known as u16),
+        }
+    }
+}
+
+/// Arrays nested deeper than this are left to serde_json.
+const MAX_DEPTH: usize = 16;
+
+struct Scanner<'t> {
+    /// The line, as bytes for scanning and as text for slicing strings out of it.
+    text: &'t [u8],
+    line: &'t str,
+    at: usize,
+}
+
+impl<'t> Scanner<'t> {
+    /// The line as one event object, or `None` if it is anything but plain.
+    fn event(mut self) -> Option<Scanned<'t>> {
+        let mut seen = 0u16;
+        let mut process = None;
+        let mut kind = Kind::Invoke;
+        let mut f = "";
+        let mut key = None;
+        let mut value = Value::Null;
+        let mut time = None;
+        self.expect(b'{')?;
+        if self.peek()? != b'}' {
+            loop {
+                let name = self.string()?;
+                self.expect(b':')?;
+                let field = Field::of(name.as_bytes());
+                match field {
+                    Field::Index => {
+                        self.uint()?;
+                    }
+                    Field::Time => time = if self.null() { None } else { Some(self.uint()?) },
+                    Field::Process => process = self.process()?,
+                    Field::Type => {
+                        kind = match self.string()?.as_bytes() {
+                            b"invoke" => Kind::Invoke,
+                            b"ok" => Kind::Ok,
+                            b"fail" => Kind::Fail,
+                            b"info" => Kind::Info,
+                            _ => return None,
+                        }
+                    }
+                    Field::F => f = self.string()?,
+                    Field::Key => key = if self.null() { None } else { Some(self.string()?) },
+                    Field::Value => value = self.value(0)?,
+                    Field::Error | Field::Node => {
+                        if !self.null() {
+                            self.string()?;
+                        }
+                    }
+                    // A recorder's own field: any JSON value, ignored.
+                    Field::Other => {
+                        self.value(0)?;
+                    }
+                }
+                let bit = field.bit();
+                if seen & bit != 0 {
+                    return None;
+                }
+                seen |= bit;
+                match self.next()? {
+                    b',' => {}
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        } else {
+            self.at += 1;
+        }
+        self.skip_space();
+        let required = Field::Process.bit() | Field::Type.bit() | Field::F.bit();
+        (self.at == self.text.len() && seen & required == required).then_some(Scanned {
+            process,
+            kind,
+            f,
+            key,
+            value,
+            time,
+        })
+    }
+
+    fn skip_space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next non-space byte, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_space();
+        self.text.get(self.at).copied()
+    }
+
+    /// The next non-space byte, consumed.
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    /// Consumes `null` if it comes next.
+    fn null(&mut self) -> bool {
+        if self.peek() == Some(b'n') && self.text[self.at..].starts_with(b"null") {
+            self.at += 4;
+            return true;
+        }
+        false
+    }
+
+    /// A string without escapes or control characters, borrowed.
+    fn string(&mut self) -> Option<&'t str> {
+        self.expect(b'"')?;
+        let start = self.at;
+        loop {
+            match *self.text.get(self.at)? {
+                b'"' => break,
+                b'\\' | 0..=0x1f => return None,
+                _ => self.at += 1,
+            }
+        }
+        // Both ends are at an ASCII quote, hence on character boundaries.
+        let s = self.line.get(start..self.at)?;
+        self.at += 1;
+        Some(s)
+    }
+
+    /// A non-negative integer as JSON writes it (no sign, no leading zero), within u64.
+    fn uint(&mut self) -> Option<u64> {
+        self.skip_space();
+        let start = self.at;
+        let mut n: u64 = 0;
+        while let Some(&d @ b'0'..=b'9') = self.text.get(self.at) {
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let leading_zero = digits > 1 && self.text[start] == b'0';
+        let fraction = matches!(self.text.get(self.at), Some(b'.' | b'e' | b'E'));
+        (digits > 0 && !leading_zero && !fraction).then_some(n)
+    }
+
+    /// `Some(None)` for the nemesis, `Some(Some(n))` for client `n`.
+    fn process(&mut self) -> Option<Option<u64>> {
+        if self.peek()? == b'"' {
+            return match self.string()? {
+                "nemesis" => Some(None),
+                t => t.parse::<u64>().ok().map(Some),
+            };
+        }
+        self.uint().map(Some)
+    }
+
+    /// A JSON value: the common ones here, the rest by serde_json.
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        match self.peek()? {
+            b'n' if self.null() => Some(Value::Null),
+            b'0'..=b'9' => {
+                let start = self.at;
+                match self.uint() {
+                    Some(n) => Some(Value::from(n)),
+                    None => {
+                        self.at = start;
+                        self.general()
+                    }
+                }
+            }
+            b'-' => {
+                let start = self.at;
+                self.at += 1;
+                match self.uint() {
+                    Some(n) if n > 0 => match i64::try_from(n) {
+                        Ok(n) => Some(Value::from(-n)),
+                        Err(_) => {
+                            self.at = start;
+                            self.general()
+                        }
+                    },
+                    _ => {
+                        self.at = start;
+                        self.general()
+                    }
+                }
+            }
+            b'"' => self.string().map(|s| Value::String(s.to_string())),
+            b'[' if depth < MAX_DEPTH => {
+                self.at += 1;
+                let mut items = Vec::new();
+                if self.peek()? == b']' {
+                    self.at += 1;
+                    return Some(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    match self.next()? {
+                        b',' => {}
+                        b']' => return Some(Value::Array(items)),
+                        _ => return None,
+                    }
+                }
+            }
+            _ => self.general(),
+        }
+    }
+
+    /// Any JSON value, by serde_json.
+    fn general(&mut self) -> Option<Value> {
+        let rest = self.line.get(self.at..)?;
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+        let value = values.next()?.ok()?;
+        self.at += values.byte_offset();
+        Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::jsonl;
+    use crate::history::History;
+
+    /// The table the general loader builds, if it takes the text.
+    fn general(text: &str) -> Option<(OpTable, Vec<usize>)> {
+        let parsed = jsonl::parse(text).ok()?;
+        let history = History::from_events(parsed.events).ok()?;
+        Some((OpTable::from_history(&history), parsed.lines))
+    }
+
+    #[test]
+    fn plain_lines_give_the_general_table() {
+        let text = concat!(
+            "{\"index\":0,\"time\":5,\"process\":2,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"a\",\"value\":1}\n",
+            "\n",
+            "{\"index\":1,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"value\":null}\n",
+            "{\"process\":3,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"a\",\"value\":[1, -2],\"node\":\"n1\"}\r\n",
+            " { \"type\" : \"ok\" , \"process\" : 2 , \"f\":\"write\",\"value\":1,\"time\":null,\"extra\":{\"x\":[1.5]}}\n",
+            "{\"process\":\"3\",\"type\":\"info\",\"f\":\"cas\",\"key\":\"a\",\"error\":\"timeout\",\"value\":[1,-2]}\n",
+            "{\"process\":4,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n",
+            "{\"process\":4,\"type\":\"ok\",\"f\":\"read\",\"value\":[\"x\",true,1e3,18446744073709551616,{}]}\n",
+            "{\"process\":5,\"type\":\"invoke\",\"f\":\"read\",\"value\":-0.5}",
+        );
+        let fast = scan(text).expect("every line is plain");
+        assert_eq!(Some(&fast), general(text).as_ref());
+        assert_eq!(fast.1, vec![1, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(fast.0.len(), 4);
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_the_general_loader() {
+        let ok = |rest: &str| format!("{{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"{rest}}}");
+        let refused = [
+            ok(",\"f\":\"read\""),                                                  // duplicate field
+            "{\"process\":1,\"type\":\"invoke\",\"f\":\"re\\u0061d\"}".to_string(), // escape
+            ok(",\"index\":1.0"),                                                   // float index
+            ok(",\"index\":01"),                                                    // leading zero
+            ok(",\"time\":-1"),
+            "{\"process\":-1,\"type\":\"invoke\",\"f\":\"read\"}".to_string(),
+            "{\"process\":\"bob\",\"type\":\"invoke\",\"f\":\"read\"}".to_string(),
+            "{\"process\":1,\"type\":\"begin\",\"f\":\"read\"}".to_string(),
+            "{\"process\":1,\"type\":\"invoke\"}".to_string(), // no f
+            ok(",\"value\":[1,"),                              // truncated
+            ok("} trailing"),
+            ok(",\"key\":3"),
+            ok(",\"value\":01"),
+            String::new(), // no events
+        ];
+        for text in refused {
+            assert!(scan(&text).is_none(), "{text}");
+        }
+        // Histories that break a rule.
+        let invoke = "{\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"a\"}\n";
+        for second in [
+            invoke.to_string(),
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"write\",\"key\":\"a\"}\n".into(),
+            "{\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"key\":\"b\"}\n".into(),
+            "{\"process\":2,\"type\":\"ok\",\"f\":\"read\"}\n".into(),
+        ] {
+            assert!(scan(&format!("{invoke}{second}")).is_none(), "{second}");
+            assert!(general(&format!("{invoke}{second}")).is_none(), "{second}");
+        }
+        let retired = format!("{invoke}{}{invoke}", invoke.replace("invoke", "info"));
+        assert!(scan(&retired).is_none());
+    }
+
+    #[test]
+    fn generated_histories_read_the_same_both_ways() {
+        use crate::gen::{generate, GenOptions};
+        use crate::options::ModelKind;
+        for model in [ModelKind::CasRegister, ModelKind::Kv, ModelKind::Set, ModelKind::Mutex] {
+            let gen = GenOptions { ops: 400, keys: 3, concurrency: 6, seed: 7, model, violate: true };
+            let mut text = Vec::new();
+            crate::format::write_jsonl(&generate(&gen), &mut text).unwrap();
+            let text = String::from_utf8(text).unwrap();
+            let fast = scan(&text).unwrap_or_else(|| panic!("{model}: generated text is plain"));
+            assert_eq!(Some(fast), general(&text), "{model}");
+        }
+    }
+}
