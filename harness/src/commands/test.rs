@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use nodes::flags::ProtocolFlags;
-use nodes::protocol::ReadMode;
+use nodes::protocol::{Isolation, ReadMode};
 use nodes::protocols::ProtocolName;
 use workloads::{Workload, WorkloadName};
 
@@ -33,7 +33,7 @@ pub struct Args {
     /// The protocol under test: pb-async, pb-sync, 2pc, paxos, raft, zab.
     #[arg(long, default_value = DEFAULT_PROTOCOL)]
     pub protocol: ProtocolName,
-    /// The workload: register, set, bank.
+    /// The workload: register, set, bank, list-append (transactions checked for isolation).
     #[arg(long, default_value = "register")]
     pub workload: WorkloadName,
     /// Faults to inject, comma-separated: partition, kill, pause, latency, ..., or none.
@@ -162,6 +162,11 @@ impl Args {
         let node_args = self.protocol_flags.to_argv();
         if self.protocol_flags.read == Some(ReadMode::Lease) && self.protocol != ProtocolName::Raft {
             return Err(format!("--read lease is offered by raft only, not {}", self.protocol));
+        }
+        if self.protocol_flags.isolation.is_some_and(|i| i != Isolation::Serializable)
+            && self.protocol != ProtocolName::TwoPc
+        {
+            return Err(format!("--isolation is offered by 2pc only, not {}", self.protocol));
         }
         if !self.system.is_builtin() && !node_args.is_empty() {
             return Err(format!(
@@ -295,6 +300,9 @@ mod tests {
         let err = parse(&["--protocol", "paxos", "--read", "lease"]).to_spec().unwrap_err();
         assert!(err.contains("raft only"), "{err}");
         assert!(parse(&["--protocol", "raft", "--read", "lease"]).to_spec().is_ok());
+        let err = parse(&["--protocol", "raft", "--isolation", "read-committed"]).to_spec().unwrap_err();
+        assert!(err.contains("2pc only"), "{err}");
+        assert!(parse(&["--protocol", "2pc", "--isolation", "read-committed"]).to_spec().is_ok());
         assert!(Standalone::try_parse_from(["faultline", "--system", "mongo"]).is_err());
         let mut argv = vec!["faultline", "--protocol", "viewstamped"];
         assert!(Standalone::try_parse_from(&argv).is_err());
