@@ -26,10 +26,13 @@ pub enum CheckName {
     /// No two nodes committed different entries at one index, no committed prefix shrank
     /// (white-box: the built-in nodes' committed logs, not the workload's history).
     LogAgreement,
+    /// No transactional anomaly the consistency model forbids (dependency cycles G0 to
+    /// G2-item, aborted and intermediate reads), as [`crate::txn::check_txn`] finds them.
+    Isolation,
 }
 
 impl CheckName {
-    pub const ALL: [CheckName; 7] = [
+    pub const ALL: [CheckName; 8] = [
         CheckName::Linearizable,
         CheckName::LostWrites,
         CheckName::Bank,
@@ -37,11 +40,13 @@ impl CheckName {
         CheckName::Stats,
         CheckName::DeposedLeader,
         CheckName::LogAgreement,
+        CheckName::Isolation,
     ];
 
     /// The checks that judge safety (consistency of the data), as opposed to split brain,
     /// deposed leaders and the statistics.
-    pub const SAFETY: [CheckName; 3] = [CheckName::Linearizable, CheckName::LostWrites, CheckName::Bank];
+    pub const SAFETY: [CheckName; 4] =
+        [CheckName::Linearizable, CheckName::LostWrites, CheckName::Bank, CheckName::Isolation];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +57,7 @@ impl CheckName {
             CheckName::Stats => "stats",
             CheckName::DeposedLeader => "deposed-leader",
             CheckName::LogAgreement => "log-agreement",
+            CheckName::Isolation => "isolation",
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::lost_writes::LostWrites;
 use crate::report::CheckReport;
 use crate::split_brain::SplitBrainReport;
 use crate::stats::StatsReport;
+use crate::txn::TxnReport;
 
 /// The findings of one check, by check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,8 @@ pub enum CheckDetails {
     Stats(StatsReport),
     DeposedLeader(DeposedLeaderReport),
     LogAgreement(LogAgreementReport),
+    /// The transactional checker's report: anomalies by kind, each explained.
+    Isolation(TxnReport),
 }
 
 impl CheckDetails {
@@ -43,6 +46,7 @@ impl CheckDetails {
             CheckDetails::Stats(_) => CheckName::Stats,
             CheckDetails::DeposedLeader(_) => CheckName::DeposedLeader,
             CheckDetails::LogAgreement(_) => CheckName::LogAgreement,
+            CheckDetails::Isolation(_) => CheckName::Isolation,
         }
     }
 
@@ -62,6 +66,14 @@ impl CheckDetails {
             CheckDetails::Linearizable(report) | CheckDetails::LostWrites(report) => {
                 report.lost_writes.as_ref()
             }
+            _ => None,
+        }
+    }
+
+    /// The transactional checker's report.
+    pub fn isolation(&self) -> Option<&TxnReport> {
+        match self {
+            CheckDetails::Isolation(report) => Some(report),
             _ => None,
         }
     }

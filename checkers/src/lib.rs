@@ -40,6 +40,8 @@
 //!   from the history.
 //! - [`CheckName`] and [`CheckDetails`]: the checks of a run by name, and what each
 //!   found, as `results.json` keeps them.
+//! - [`txn`]: transactional isolation (Elle-style): list-append and rw-register
+//!   histories, dependency graphs, G0 to G2-item cycles, [`check_txn`].
 //! - [`gen`]: histories that are linearizable by construction, or hold one known
 //!   violation, for tests and benchmarks.
 //!
@@ -55,6 +57,7 @@ pub mod history;
 pub mod log_agreement;
 pub mod split_brain;
 pub mod stats;
+pub mod txn;
 pub mod verdict;
 
 mod abbreviate;
@@ -82,4 +85,8 @@ pub use history::{Event, EventType, History, HistoryError, Operation, Outcome, P
 pub use lost_writes::{ElementCount, LostWrites};
 pub use options::{CheckOptions, ModelKind};
 pub use report::{CheckError, CheckReport, CheckStats};
+pub use txn::{
+    check_txn, Anomaly, AnomalyKind, Consistency, CycleEdge, EdgeKind, TxnModel, TxnOptions, TxnReport,
+    TxnSummary,
+};
 pub use verdict::Verdict;

@@ -119,6 +119,7 @@ fn one(name: CheckName, workload: &Workload, evidence: &Evidence, time_limit: Du
             let report = checkers::deposed_leader::check(&evidence.history, &evidence.samples);
             result(report.verdict, report.summary(), CheckDetails::DeposedLeader(report))
         }
+        CheckName::Isolation => isolation(evidence, time_limit),
         CheckName::Stats => {
             let report = checkers::stats::check(&evidence.history, &evidence.windows, evidence.messages);
             let c = report.counts;
@@ -184,6 +185,21 @@ fn model_check(model: ModelKind, evidence: &Evidence, time_limit: Duration) -> C
         Err(e) => CheckResult {
             verdict: Verdict::Unknown,
             summary: format!("the history does not fit the {model} model: {e}"),
+            details: None,
+        },
+    }
+}
+
+/// A transactional run's history as list-append transactions, held to strict
+/// serializability (what a linearizable store owes its transactions).
+fn isolation(evidence: &Evidence, time_limit: Duration) -> CheckResult {
+    let mut options = checkers::TxnOptions::new(checkers::TxnModel::ListAppend);
+    options.time_limit = Some(time_limit);
+    match checkers::check_txn(&evidence.history, &options) {
+        Ok(report) => result(report.verdict, report.summary(), CheckDetails::Isolation(report)),
+        Err(e) => CheckResult {
+            verdict: Verdict::Unknown,
+            summary: format!("the history does not fit the list-append model: {e}"),
             details: None,
         },
     }

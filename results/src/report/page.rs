@@ -58,6 +58,7 @@ pub fn render(input: &ReportInput) -> String {
     verdicts(&mut out, input);
     counterexample(&mut out, &drawing);
     deposed(&mut out, input);
+    isolation(&mut out, input);
     roles_section(&mut out, input, &drawing);
     timeline_section(&mut out, &drawing);
     plot_sections(&mut out, &drawing);
@@ -159,6 +160,22 @@ fn deposed(out: &mut String, input: &ReportInput) {
     if report.deposed_writes > report.examples.len() {
         let _ = writeln!(out, "... and {} more", report.deposed_writes - report.examples.len());
     }
+    out.push_str("</pre>\n");
+}
+
+/// The transactional checker's anomalies, as text.
+fn isolation(out: &mut String, input: &ReportInput) {
+    let Some(CheckDetails::Isolation(report)) = input
+        .results
+        .as_ref()
+        .and_then(|r| r.check(CheckName::Isolation))
+        .filter(|c| c.verdict != checkers::Verdict::Valid)
+        .and_then(|c| c.details.as_ref())
+    else {
+        return;
+    };
+    out.push_str("<h2 id=\"isolation\">Isolation anomalies</h2>\n<pre>");
+    out.push_str(&escape(&report.render_text()));
     out.push_str("</pre>\n");
 }
 

@@ -1,0 +1,275 @@
+//! Transactions parsed once from the history's JSON: every `f: "txn"` operation becomes a
+//! [`Txn`] of typed micro-ops, keys interned to small integers.
+//!
+//! A value is read from the completion for an `ok` transaction (reads fill in there) and
+//! from the invocation otherwise. Keys may be strings or integers (`1` and `"1"` are the
+//! same key); elements and register values must be integers. Both models require every
+//! written value to be unique per key, as Jepsen's generators make them, since a read is
+//! traced back to its writer by value alone.
+//!
+//! Anything else (a value that is not a list of micro-ops, a float, a write in a
+//! list-append history) is a [`CheckError`] naming the event, never a panic.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::anomaly::TxnSummary;
+use super::options::TxnModel;
+use crate::history::{History, Outcome, Process};
+use crate::report::CheckError;
+
+/// An interned key: an index into [`Parsed::keys`].
+pub(crate) type KeyId = u32;
+
+/// One micro-op of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MicroOp {
+    /// list-append: append `value` to the list at `key`.
+    Append { key: KeyId, value: i64 },
+    /// list-append: the whole list read (empty for a missing key).
+    ReadList { key: KeyId, value: Vec<i64> },
+    /// rw-register: write `value`.
+    Write { key: KeyId, value: i64 },
+    /// rw-register: the value read, `None` for unset.
+    ReadRegister { key: KeyId, value: Option<i64> },
+}
+
+/// How a transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// `ok`: it committed; its reads are what it saw.
+    Committed,
+    /// `info` (or still open at the end): it may or may not have committed. Its writes can
+    /// explain reads; its reads are not trusted.
+    Indeterminate,
+    /// `fail`: it definitely did not commit.
+    Aborted,
+}
+
+/// A transaction of the history.
+#[derive(Debug, Clone)]
+pub(crate) struct Txn {
+    /// The index of its invocation in the history.
+    pub index: u64,
+    /// The index of its completion; `None` when it never completed (or ended `info`,
+    /// which for real time is the same: it may take effect at any later moment).
+    pub completed: Option<u64>,
+    pub process: u64,
+    pub status: Status,
+    pub ops: Vec<MicroOp>,
+    /// The micro-ops as the history holds them, for reports.
+    pub value: Value,
+}
+
+impl Txn {
+    /// Whether its reads say what it saw.
+    pub fn reads_trusted(&self) -> bool {
+        self.status == Status::Committed
+    }
+
+    /// `T` and its invocation index.
+    pub fn name(&self) -> String {
+        format!("T{}", self.index)
+    }
+
+    pub fn summary(&self) -> TxnSummary {
+        TxnSummary {
+            name: self.name(),
+            index: self.index as usize,
+            process: Process::Client(self.process),
+            value: self.value.clone(),
+        }
+    }
+}
+
+/// The transactions of a history.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    /// Committed and indeterminate transactions, in invocation order: the graph's nodes.
+    pub txns: Vec<Txn>,
+    /// Aborted transactions, whose writes nobody may read.
+    pub aborted: Vec<Txn>,
+    /// Key names by [`KeyId`].
+    pub keys: Vec<String>,
+}
+
+impl Parsed {
+    pub fn key(&self, key: KeyId) -> &str {
+        &self.keys[key as usize]
+    }
+}
+
+/// Parse every client operation as a transaction of `model`.
+pub(crate) fn parse(history: &History, model: TxnModel) -> Result<Parsed, CheckError> {
+    let mut parsed = Parsed::default();
+    let mut key_ids: HashMap<String, KeyId> = HashMap::new();
+    for op in history.operations() {
+        let err = |event: u64, message: String| CheckError { event: Some(event), message };
+        if op.f != "txn" {
+            return Err(err(
+                op.invoke_index,
+                format!("operation {:?} is not a transaction: a {model} history has only f \"txn\"", op.f),
+            ));
+        }
+        let (status, value, at) = match &op.outcome {
+            Outcome::Ok(value) => (Status::Committed, value, op.complete_index.unwrap_or(op.invoke_index)),
+            Outcome::Info => (Status::Indeterminate, &op.value, op.invoke_index),
+            Outcome::Fail => (Status::Aborted, &op.value, op.invoke_index),
+        };
+        let ops = parse_ops(value, model, &mut key_ids, &mut parsed.keys).map_err(|m| err(at, m))?;
+        let txn = Txn {
+            index: op.invoke_index,
+            completed: match status {
+                Status::Committed => op.complete_index,
+                _ => None,
+            },
+            process: op.process,
+            status,
+            ops,
+            value: value.clone(),
+        };
+        match status {
+            Status::Aborted => parsed.aborted.push(txn),
+            _ => parsed.txns.push(txn),
+        }
+    }
+    Ok(parsed)
+}
+
+fn parse_ops(
+    value: &Value,
+    model: TxnModel,
+    key_ids: &mut HashMap<String, KeyId>,
+    keys: &mut Vec<String>,
+) -> Result<Vec<MicroOp>, String> {
+    let Value::Array(items) = value else {
+        return Err(format!("a transaction's value must be a list of micro-ops, got {}", short(value)));
+    };
+    let mut ops = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let op =
+            parse_op(item, model, key_ids, keys).map_err(|m| format!("micro-op {i} {}: {m}", short(item)))?;
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+fn parse_op(
+    item: &Value,
+    model: TxnModel,
+    key_ids: &mut HashMap<String, KeyId>,
+    keys: &mut Vec<String>,
+) -> Result<MicroOp, String> {
+    let Some([f, key, value]) = item.as_array().map(Vec::as_slice) else {
+        return Err("a micro-op is a list [f, key, value]".into());
+    };
+    let f = f.as_str().ok_or("its f must be \"append\", \"r\" or \"w\"")?;
+    let key_text = match key {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => return Err("its key must be a string or an integer".into()),
+    };
+    let next = KeyId::try_from(keys.len()).map_err(|_| "more than 2^32 keys")?;
+    let key = *key_ids.entry(key_text).or_insert_with_key(|k| {
+        keys.push(k.clone());
+        next
+    });
+    let integer = |v: &Value, what: &str| v.as_i64().ok_or_else(|| format!("{what} must be an integer"));
+    match (model, f) {
+        (TxnModel::ListAppend, "append") => {
+            Ok(MicroOp::Append { key, value: integer(value, "the element")? })
+        }
+        (TxnModel::ListAppend, "r" | "read") => {
+            let list = match value {
+                Value::Null => Vec::new(),
+                Value::Array(elements) => {
+                    elements.iter().map(|e| integer(e, "every element read")).collect::<Result<_, _>>()?
+                }
+                _ => return Err("a list-append read must be a list of integers or null".into()),
+            };
+            Ok(MicroOp::ReadList { key, value: list })
+        }
+        (TxnModel::RwRegister, "w" | "write") => {
+            Ok(MicroOp::Write { key, value: integer(value, "the value")? })
+        }
+        (TxnModel::RwRegister, "r" | "read") => {
+            let read = match value {
+                Value::Null => None,
+                v => Some(integer(v, "a register read")?),
+            };
+            Ok(MicroOp::ReadRegister { key, value: read })
+        }
+        (TxnModel::ListAppend, "w" | "write") => {
+            Err("a write has no place in a list-append history (is it rw-register?)".into())
+        }
+        (TxnModel::RwRegister, "append") => {
+            Err("an append has no place in an rw-register history (is it list-append?)".into())
+        }
+        _ => Err(format!("unknown micro-op {f:?} (expected append, r or w)")),
+    }
+}
+
+/// A value cut short for an error message.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 60 {
+        format!("{}...", text.chars().take(60).collect::<String>())
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Event;
+
+    fn history(lines: &[&str]) -> History {
+        let events: Vec<Event> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        History::from_events(events).unwrap()
+    }
+
+    #[test]
+    fn reads_fill_in_at_completion_and_keys_intern() {
+        let h = history(&[
+            r#"{"process":0,"type":"invoke","f":"txn","value":[["append","x",1],["r",1,null]]}"#,
+            r#"{"process":0,"type":"ok","f":"txn","value":[["append","x",1],["r",1,[4,7]]]}"#,
+            r#"{"process":1,"type":"invoke","f":"txn","value":[["r","1",null]]}"#,
+            r#"{"process":1,"type":"info","f":"txn","value":[["r","1",null]]}"#,
+        ]);
+        let parsed = parse(&h, TxnModel::ListAppend).unwrap();
+        assert_eq!(parsed.keys, vec!["x", "1"]);
+        assert_eq!(parsed.txns[0].ops[1], MicroOp::ReadList { key: 1, value: vec![4, 7] });
+        assert_eq!(parsed.txns[0].status, Status::Committed);
+        assert_eq!(parsed.txns[1].status, Status::Indeterminate);
+        assert_eq!(parsed.txns[1].ops[0], MicroOp::ReadList { key: 1, value: vec![] });
+    }
+
+    #[test]
+    fn bad_values_are_one_line_errors_naming_the_event() {
+        let bad = |value: &str, model| {
+            let h = history(&[
+                &format!(r#"{{"process":0,"type":"invoke","f":"txn","value":{value}}}"#),
+                &format!(r#"{{"process":0,"type":"ok","f":"txn","value":{value}}}"#),
+            ]);
+            parse(&h, model).unwrap_err().to_string()
+        };
+        use TxnModel::*;
+        assert!(bad("3", ListAppend).starts_with("event 1: a transaction's value must be a list"));
+        assert!(bad(r#"[["append","x",1.5]]"#, ListAppend).contains("the element must be an integer"));
+        assert!(bad(r#"[["r","x",[1,"a"]]]"#, ListAppend).contains("every element read must be an integer"));
+        assert!(bad(r#"[["w","x",1]]"#, ListAppend).contains("rw-register"));
+        assert!(bad(r#"[["append","x",1]]"#, RwRegister).contains("list-append"));
+        assert!(bad(r#"[["cas","x",1]]"#, RwRegister).contains("unknown micro-op \"cas\""));
+        assert!(bad(r#"[["r",{"a":1},1]]"#, RwRegister).contains("key must be a string or an integer"));
+        assert!(bad(r#"[["r","x"]]"#, RwRegister).contains("[f, key, value]"));
+        let h = history(&[
+            r#"{"process":0,"type":"invoke","f":"read","value":null}"#,
+            r#"{"process":0,"type":"ok","f":"read","value":1}"#,
+        ]);
+        let e = parse(&h, ListAppend).unwrap_err();
+        assert_eq!(e.event, Some(0));
+        assert!(e.message.contains("not a transaction"), "{e}");
+    }
+}
