@@ -9,6 +9,7 @@
 //! retired after `appends_per_key` appends and replaced by a fresh one, so lists stay short
 //! however long the run (reads and the checker's inference stay cheap).
 
+use checkers::txn::Consistency;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -24,11 +25,23 @@ pub struct ListAppendParams {
     pub appends_per_key: i64,
     /// Most steps in one transaction (at least one).
     pub max_txn_len: usize,
+    /// The isolation level the history is held to (`--consistency`).
+    #[serde(default = "strict_serializable")]
+    pub consistency: Consistency,
+}
+
+fn strict_serializable() -> Consistency {
+    Consistency::StrictSerializable
 }
 
 impl Default for ListAppendParams {
     fn default() -> Self {
-        ListAppendParams { active_keys: 5, appends_per_key: 32, max_txn_len: 4 }
+        ListAppendParams {
+            active_keys: 5,
+            appends_per_key: 32,
+            max_txn_len: 4,
+            consistency: Consistency::StrictSerializable,
+        }
     }
 }
 
@@ -96,7 +109,7 @@ mod tests {
 
     #[test]
     fn appends_are_unique_and_increasing_per_key_and_keys_are_retired() {
-        let params = ListAppendParams { active_keys: 3, appends_per_key: 8, max_txn_len: 4 };
+        let params = ListAppendParams { active_keys: 3, appends_per_key: 8, ..ListAppendParams::default() };
         let mut generator = ListAppendGenerator::new(params);
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut last: BTreeMap<String, i64> = BTreeMap::new();

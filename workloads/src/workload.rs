@@ -97,7 +97,7 @@ impl Workload {
             WorkloadName::Register => vec![CheckName::Linearizable],
             WorkloadName::Set => vec![CheckName::LostWrites],
             WorkloadName::Bank => vec![CheckName::Bank],
-            WorkloadName::ListAppend => vec![],
+            WorkloadName::ListAppend => vec![CheckName::Isolation],
         };
         own.into_iter().chain([CheckName::SplitBrain, CheckName::DeposedLeader, CheckName::Stats]).collect()
     }
@@ -192,7 +192,10 @@ mod tests {
             .contains("known: register, set, bank, list-append"));
         assert_eq!("list-append".parse::<WorkloadName>(), Ok(WorkloadName::ListAppend));
         assert_eq!(serde_json::to_value(WorkloadName::ListAppend).unwrap(), "list-append");
-        assert_eq!(Workload::new(WorkloadName::ListAppend).model(), "list-append");
+        let list_append = Workload::new(WorkloadName::ListAppend);
+        assert_eq!(list_append.model(), "list-append");
+        assert_eq!(list_append.checkers()[0], CheckName::Isolation);
+        assert!(!list_append.checkers().contains(&CheckName::Linearizable));
         let set = Workload::new(WorkloadName::Set);
         assert_eq!(set.model(), "set");
         assert_eq!(set.checkers()[0], CheckName::LostWrites);

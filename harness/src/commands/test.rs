@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use checkers::txn::Consistency;
 use clap::Parser;
 use nodes::flags::ProtocolFlags;
 use nodes::protocol::{Isolation, ReadMode};
@@ -36,6 +37,10 @@ pub struct Args {
     /// The workload: register, set, bank, list-append (transactions checked for isolation).
     #[arg(long, default_value = "register")]
     pub workload: WorkloadName,
+    /// list-append: the isolation level the transactions are held to: read-committed,
+    /// snapshot-isolation, serializable, strict-serializable [default: strict-serializable].
+    #[arg(long, value_name = "MODEL")]
+    pub consistency: Option<Consistency>,
     /// Faults to inject, comma-separated: partition, kill, pause, latency, ..., or none.
     #[arg(long, default_value = "partition")]
     pub nemesis: String,
@@ -175,6 +180,13 @@ impl Args {
                 self.system
             ));
         }
+        if self.consistency.is_some() && self.workload != WorkloadName::ListAppend {
+            return Err("--consistency applies to --workload list-append only".to_string());
+        }
+        let mut workload = Workload::new(self.workload);
+        if let Some(consistency) = self.consistency {
+            workload.list_append.consistency = consistency;
+        }
         Ok(RunSpec {
             system: self.system,
             etcd_serializable_reads: self.etcd_serializable_reads,
@@ -182,7 +194,7 @@ impl Args {
             redis_appendfsync: self.redis_appendfsync.unwrap_or(Appendfsync::Everysec),
             test_name: name,
             protocol: self.protocol,
-            workload: Workload::new(self.workload),
+            workload,
             nemesis_flag: self.nemesis.clone(),
             nemesis,
             nodes: self.nodes,
@@ -303,6 +315,12 @@ mod tests {
         let err = parse(&["--protocol", "raft", "--isolation", "read-committed"]).to_spec().unwrap_err();
         assert!(err.contains("2pc only"), "{err}");
         assert!(parse(&["--protocol", "2pc", "--isolation", "read-committed"]).to_spec().is_ok());
+        let err = parse(&["--consistency", "serializable"]).to_spec().unwrap_err();
+        assert!(err.contains("list-append only"), "{err}");
+        let spec = parse(&["--workload", "list-append", "--consistency", "serializable"]).to_spec().unwrap();
+        assert_eq!(spec.workload.list_append.consistency, Consistency::Serializable);
+        assert!(spec.reproduce_command().contains("--consistency serializable"));
+        assert!(Standalone::try_parse_from(["faultline", "--consistency", "linearizable"]).is_err());
         assert!(Standalone::try_parse_from(["faultline", "--system", "mongo"]).is_err());
         let mut argv = vec!["faultline", "--protocol", "viewstamped"];
         assert!(Standalone::try_parse_from(&argv).is_err());
