@@ -16,11 +16,13 @@
 
 pub mod commands;
 pub mod host;
+pub mod lab;
 pub mod nemesis;
 pub mod net;
 pub mod netns;
 pub mod proxy;
 pub mod run;
+pub mod ssh;
 pub mod supervisor;
 pub mod system;
 

@@ -37,6 +37,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Remove the network namespaces, bridges and rules that crashed runs left.
     Cleanup(commands::cleanup::Args),
+    /// A lab of SSH hosts on this machine: network namespaces, each running its own sshd.
+    Lab(commands::lab::Args),
     /// Run one node of a protocol (the same node as `faultline-node`); used by the harness.
     #[command(hide = true)]
     Node(commands::node::Args),
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Some(Command::Matrix(args)) => commands::matrix::run(args),
         Some(Command::Serve(args)) => commands::serve::run(args),
         Some(Command::Cleanup(args)) => commands::cleanup::run(args),
+        Some(Command::Lab(args)) => commands::lab::run(args),
         // With no subcommand, run the default test: a small cluster, a workload, a fault.
         None => commands::test::run(commands::test::Args::default_run()),
     };

@@ -260,3 +260,80 @@ fn a_bank_run_directory_is_rechecked_by_the_bank_checker() {
     assert_eq!(code, 254);
     assert!(stderr.contains("spec.workload.bank"), "{stderr}");
 }
+
+fn elle(file: &str) -> String {
+    path_text(Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkers/testdata/elle").join(file))
+}
+
+#[test]
+fn a_list_append_history_lists_anomalies_by_kind_then_explains_each() {
+    let file = elle("list-append-g-single.edn");
+    let (code, out, err) = faultline(&["check", "--model", "list-append", &file]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("invalid (list-append, strict-serializable)"), "{out}");
+    let counts = out.find("    G-single           1").expect("a count line");
+    let explained = out.find("G-single [T7 T6]: ").expect("an explanation");
+    assert!(counts < explained, "{out}");
+    assert!(out.contains("T7 read key 1 up to 2, without 3, which T6 appended next (rw)"), "{out}");
+
+    // Read committed allows read skew: found, shown, and valid.
+    let (code, out, _) =
+        faultline(&["check", "--model", "list-append", "--consistency", "read-committed", &file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(allowed under read-committed)"), "{out}");
+
+    let (code, out, _) = faultline(&["check", "--model", "list-append", "--json", &file]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let report: checkers::txn::TxnReport = serde_json::from_value(doc["files"][0]["report"].clone()).unwrap();
+    assert_eq!(report.anomaly_counts[&checkers::txn::AnomalyKind::GSingle], 1);
+    assert_eq!(doc["verdict"], "invalid");
+}
+
+#[test]
+fn write_skew_in_json_lines_is_serializable_only_under_snapshot_isolation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("skew.jsonl");
+    std::fs::write(
+        &path,
+        r#"{"process":0,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
+{"process":1,"type":"invoke","f":"txn","value":[["r","y",null],["append","x",1]]}
+{"process":0,"type":"ok","f":"txn","value":[["r","x",[]],["append","y",1]]}
+{"process":1,"type":"ok","f":"txn","value":[["r","y",[]],["append","x",1]]}
+{"process":2,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]]}
+{"process":2,"type":"ok","f":"txn","value":[["r","x",[1]],["r","y",[1]]]}
+"#,
+    )
+    .unwrap();
+    let file = path_text(path);
+    let check = |consistency: &str| {
+        faultline(&["check", "--model", "list-append", "--consistency", consistency, &file])
+    };
+    let (code, out, _) = check("serializable");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("G2-item"), "{out}");
+    let (code, out, _) = check("snapshot-isolation");
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = faultline(&["check", "--model", "list-append", "--time-limit", "0.000001", &file]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("unknown (list-append"), "{out}");
+}
+
+#[test]
+fn bad_transactional_input_and_misplaced_flags_exit_254_in_one_line() {
+    let file = elle("list-append-g-single.edn");
+    let (code, _, err) = faultline(&["check", "--model", "rw-register", &file]);
+    assert_eq!(code, 254);
+    assert!(err.contains("list-append-g-single.edn:8: micro-op 0"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _, err) = faultline(&["check", "--model", "register", "--consistency", "serializable", &file]);
+    assert_eq!(code, 254);
+    assert!(err.contains("--consistency applies to list-append and rw-register"), "{err}");
+    let (code, _, err) = faultline(&["check", "--model", "list-append", "--initial", "3", &file]);
+    assert_eq!(code, 254);
+    assert!(err.contains("--initial applies to linearizability models"), "{err}");
+    let (code, _, err) =
+        faultline(&["check", "--model", "list-append", "--consistency", "linearizable", &file]);
+    assert_eq!(code, 254);
+    assert!(err.contains("expected read-committed"), "{err}");
+}

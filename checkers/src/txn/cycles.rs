@@ -11,6 +11,12 @@
 //! is seeded by its one rw over ww and wr; G2-item is seeded by rw and needs another rw.
 //! The realtime variants must also use a real-time (or process) edge.
 //!
+//! The searches are pruned exactly: Tarjan's finishing order over the path edges proves
+//! that a node whose component finished before the seed's source cannot lead back to it,
+//! so a seed pointing forward in that order is skipped and such nodes are never entered.
+//! On a history with real-time edges this is what keeps the search from walking the whole
+//! future of every anti-dependency.
+//!
 //! Each breadth-first search counts against [`TxnOptions::max_cycle_searches`], and the
 //! time limit is checked as it runs. A class whose search was cut short is remembered: if
 //! the model forbids it and nothing forbidden was found, the verdict is unknown.
@@ -105,6 +111,16 @@ pub(crate) fn search(graph: &DepGraph, options: &TxnOptions, budget: &mut Budget
     let mut classes: Vec<&Class> =
         CLASSES.iter().filter(|c| has_realtime || !c.require.contains(&RT) && c.seed != RT).collect();
     classes.sort_by_key(|c| !c.kind.is_forbidden_under(options.consistency));
+    if budget.out_of_time() {
+        out.cut_forbidden = Some(budget.time_limit_text.clone());
+        return out;
+    }
+    // No component over every kind means no cycle of any class: a clean history ends
+    // here after one walk of the graph instead of one per class.
+    let every_kind = KindSet(WW_WR_RW.0 | RT.0);
+    if scc::components(graph, every_kind).is_empty() {
+        return out;
+    }
     let mut local = vec![u32::MAX; graph.node_count()];
     for class in classes {
         let forbidden = class.kind.is_forbidden_under(options.consistency);
@@ -116,11 +132,17 @@ pub(crate) fn search(graph: &DepGraph, options: &TxnOptions, budget: &mut Budget
             cut(&mut out, budget.time_limit_text.clone());
             continue;
         }
-        for component in scc::components(graph, class.seed.union(class.path)) {
+        let components = scc::components(graph, class.seed.union(class.path));
+        if components.is_empty() {
+            continue;
+        }
+        let finish = scc::finish_order(graph, class.path);
+        for component in components {
             for (i, &v) in component.iter().enumerate() {
                 local[v] = i as u32;
             }
-            match shortest_in(graph, class, &component, &local, budget, &mut out.searches) {
+            let within = Within { local: &local, finish: &finish };
+            match shortest_in(graph, class, &component, within, budget, &mut out.searches) {
                 Ok(cycle) => out.found.extend(cycle.map(|edges| FoundCycle { kind: class.kind, edges })),
                 Err((partial, why)) => {
                     out.found.extend(partial.map(|edges| FoundCycle { kind: class.kind, edges }));
@@ -137,20 +159,36 @@ pub(crate) fn search(graph: &DepGraph, options: &TxnOptions, budget: &mut Budget
 
 type Cycle = Vec<(usize, usize, EdgeKind)>;
 
+/// Where a search may go: the component's nodes (`local[v] != u32::MAX`), and per node
+/// the finishing order of its component over the class's path edges, which rules out
+/// nodes that cannot lead back to the seed's source.
+#[derive(Clone, Copy)]
+struct Within<'a> {
+    local: &'a [u32],
+    finish: &'a [u32],
+}
+
+impl Within<'_> {
+    /// Whether `w` is in the component and may still reach `a` over path edges.
+    fn may_reach(&self, w: usize, a: usize) -> bool {
+        self.local[w] != u32::MAX && self.finish[w] >= self.finish[a]
+    }
+}
+
 /// The shortest cycle of `class` in one component; on running out of budget, the best
 /// found so far and why it stopped.
 fn shortest_in(
     graph: &DepGraph,
     class: &Class,
     component: &[usize],
-    local: &[u32],
+    within: Within,
     budget: &mut Budget,
     searches: &mut usize,
 ) -> Result<Option<Cycle>, (Option<Cycle>, String)> {
     let mut best: Option<Cycle> = None;
     for &a in component {
         for (b, kinds) in graph.successors(a, class.seed) {
-            if local[b] == u32::MAX {
+            if !within.may_reach(b, a) {
                 continue;
             }
             if budget.searches_left == 0 {
@@ -160,7 +198,7 @@ fn shortest_in(
             *searches += 1;
             let seed_kind = first_kind(KindSet(kinds.0 & class.seed.0));
             let limit = best.as_ref().map_or(usize::MAX, Vec::len);
-            match bfs(graph, class, (a, b, seed_kind), local, limit, budget) {
+            match bfs(graph, class, (a, b, seed_kind), within, limit, budget) {
                 Ok(Some(cycle)) => {
                     best = Some(cycle);
                     if best.as_ref().is_some_and(|c| c.len() <= 2) {
@@ -186,7 +224,7 @@ fn bfs(
     graph: &DepGraph,
     class: &Class,
     seed: (usize, usize, EdgeKind),
-    local: &[u32],
+    within: Within,
     limit: usize,
     budget: &Budget,
 ) -> Result<Option<Cycle>, String> {
@@ -207,7 +245,7 @@ fn bfs(
             break;
         }
         for (w, kinds) in graph.successors(v, class.path) {
-            if local[w] == u32::MAX {
+            if !within.may_reach(w, a) {
                 continue;
             }
             // Each kind the edge may stand as, once per distinct outcome.

@@ -28,7 +28,13 @@ pub(crate) fn cycle_anomaly(found: &FoundCycle, graph: &DepGraph, parsed: &Parse
         .iter()
         .enumerate()
         .map(|(i, &(from, to, kind))| {
-            let why = graph.edge(from, to).and_then(|e| e.why(kind)).cloned().unwrap_or(Why::Realtime);
+            let why = match kind {
+                EdgeKind::Realtime => Why::Realtime,
+                EdgeKind::Process => Why::Process { process: parsed.txns[from].process },
+                EdgeKind::Ww | EdgeKind::Wr | EdgeKind::Rw => {
+                    graph.edge(from, to).and_then(|e| e.why(kind)).cloned().unwrap_or(Why::Realtime)
+                }
+            };
             CycleEdge {
                 from: i,
                 to: (i + 1) % n,
@@ -38,20 +44,16 @@ pub(crate) fn cycle_anomaly(found: &FoundCycle, graph: &DepGraph, parsed: &Parse
             }
         })
         .collect();
-    let names: Vec<String> = found.edges.iter().map(|&(from, _, _)| parsed.txns[from].name()).collect();
+    let mut names: Vec<String> = found.edges.iter().map(|&(from, _, _)| parsed.txns[from].name()).collect();
+    names.push(names[0].clone());
     let steps: Vec<String> = cycle.iter().map(|e| format!("{} ({})", e.why, e.kind)).collect();
+    let realtime = found.edges.iter().any(|e| matches!(e.2, EdgeKind::Realtime | EdgeKind::Process));
     let explanation = format!(
-        "{}: {}. So {} must each come before the next and {} before {}: no serial order exists{}.",
+        "{}: {}. So {}: each must come before the next, and no serial order{} exists.",
         describe(found.kind),
         steps.join("; "),
-        names.join(", "),
-        names[n - 1],
-        names[0],
-        if found.edges.iter().any(|e| matches!(e.2, EdgeKind::Realtime | EdgeKind::Process)) {
-            " that respects real time"
-        } else {
-            ""
-        }
+        names.join(" -> "),
+        if realtime { " that respects real time" } else { "" }
     );
     Anomaly { kind: found.kind, explanation, transactions, cycle }
 }
@@ -79,13 +81,13 @@ fn describe(kind: AnomalyKind) -> &'static str {
 /// One edge's reason as a sentence about `from` and `to`.
 fn sentence(why: &Why, from: &Txn, to: &Txn, parsed: &Parsed) -> String {
     let (f, t) = (from.name(), to.name());
-    let key = |k| parsed.key(k);
+    let key = |k| parsed.key_phrase(k);
     match *why {
         Why::AppendedAfter { key: k, prev, next } => {
             format!("{f} appended {prev} to {}, and {t} appended {next} right after it", key(k))
         }
         Why::ReadAppend { key: k, element } => {
-            format!("{t} read {} up to {element}, which {f} appended", key(k))
+            format!("{t} read {} and saw {f}'s append of {element}", key(k))
         }
         Why::ReadWithout { key: k, last: Some(last), next } => {
             format!("{f} read {} up to {last}, without {next}, which {t} appended next", key(k))

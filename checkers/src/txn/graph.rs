@@ -91,7 +91,7 @@ pub(crate) struct Dep {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EdgeData {
     pub kinds: KindSet,
-    /// The first reason found for each kind present.
+    /// The first reason found for each data kind present (ww, wr, rw).
     pub whys: Vec<(EdgeKind, Why)>,
 }
 
@@ -129,7 +129,11 @@ impl DepGraph {
         let data = &mut self.graph[index];
         if !data.kinds.contains(dep.kind) {
             data.kinds.0 |= dep.kind.bit();
-            data.whys.push((dep.kind, dep.why));
+            // Real-time and process reasons are implied by the kind and the transactions:
+            // not storing them spares an allocation on most edges of a long history.
+            if !matches!(dep.kind, EdgeKind::Realtime | EdgeKind::Process) {
+                data.whys.push((dep.kind, dep.why));
+            }
         }
     }
 

@@ -19,7 +19,7 @@
 //! Only committed transactions' reads are trusted; an indeterminate transaction's appends
 //! may have happened, so they explain reads and take part in the version order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::anomaly::{Anomaly, AnomalyKind, EdgeKind};
 use super::graph::{Dep, Why};
@@ -62,7 +62,7 @@ struct Read<'a> {
 pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
     let appenders = appenders(parsed)?;
     let mut out = Inference::default();
-    let key = |k: KeyId| parsed.key(k).to_string();
+    let key = |k: KeyId| parsed.key_phrase(k);
     let name = |i: usize| parsed.txns[i].name();
 
     for txn in parsed.txns.iter().filter(|t| t.reads_trusted()) {
@@ -80,9 +80,53 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
     }
 
     for (&k, reads) in &reads {
+        // The version order: the longest read; every read must be a prefix of it.
+        // The first of the longest, so that others are told against the earliest reader.
+        let longest =
+            reads.iter().fold(&reads[0], |best, r| if r.value.len() > best.value.len() { r } else { best });
+        let (longest_txn, order) = (longest.txn, longest.value);
+        // Reads that are prefixes of the order and stop before its first doubtful element
+        // (seen twice, appended by nobody or by an aborted transaction) need no look at
+        // each element: in a clean history that is every read.
+        let mut placed: HashSet<i64> = HashSet::with_capacity(order.len());
+        let clean_until = order
+            .iter()
+            .position(|&e| {
+                !placed.insert(e)
+                    || !matches!(appenders.get(&(k, e)), Some(Appender { txn: TxnRef::Live(_), .. }))
+            })
+            .unwrap_or(order.len());
+
         // Single-read anomalies.
         for read in reads {
             let reader = &parsed.txns[read.txn];
+            if let Some((e, Appender { txn: TxnRef::Live(w), last: false })) =
+                last_foreign(read, &appenders, k)
+            {
+                let writer = &parsed.txns[w];
+                let later = later_appends(writer, k, e);
+                out.anomalies.push(Anomaly::single(
+                    AnomalyKind::G1b,
+                    format!(
+                        "{} read {} = {}, ending at {}'s append of {}, but {} went on to append {} to {}: \
+                         {} saw an intermediate state of {}",
+                        reader.name(),
+                        key(k),
+                        list(read.value),
+                        writer.name(),
+                        e,
+                        writer.name(),
+                        join(&later),
+                        key(k),
+                        reader.name(),
+                        writer.name()
+                    ),
+                    vec![writer, reader],
+                ));
+            }
+            if read.value.len() <= clean_until && order.starts_with(read.value) {
+                continue;
+            }
             let mut seen: HashMap<i64, usize> = HashMap::new();
             let mut duplicates = Vec::new();
             for &e in read.value {
@@ -144,36 +188,8 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
                     vec![writer, reader],
                 ));
             }
-            if let Some((e, Appender { txn: TxnRef::Live(w), last: false })) =
-                last_foreign(read, &appenders, k)
-            {
-                let writer = &parsed.txns[w];
-                let later = later_appends(writer, k, e);
-                out.anomalies.push(Anomaly::single(
-                    AnomalyKind::G1b,
-                    format!(
-                        "{} read {} = {}, ending at {}'s append of {}, but {} went on to append {} to {}: \
-                         {} saw an intermediate state of {}",
-                        reader.name(),
-                        key(k),
-                        list(read.value),
-                        writer.name(),
-                        e,
-                        writer.name(),
-                        join(&later),
-                        key(k),
-                        reader.name(),
-                        writer.name()
-                    ),
-                    vec![writer, reader],
-                ));
-            }
         }
 
-        // The version order: the longest read; every read must be a prefix of it.
-        let longest =
-            reads.iter().max_by_key(|r| r.value.len()).map(|r| (r.txn, r.value)).unwrap_or((0, &[]));
-        let (longest_txn, order) = longest;
         let mut compatible = vec![true; reads.len()];
         for (j, read) in reads.iter().enumerate() {
             if !order.starts_with(read.value) {
@@ -199,13 +215,8 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
             _ => None,
         };
         // ww between consecutive appenders (first occurrences only).
-        let mut placed: HashMap<i64, ()> = HashMap::with_capacity(order.len());
-        let mut distinct: Vec<i64> = Vec::with_capacity(order.len());
-        for &e in order {
-            if placed.insert(e, ()).is_none() {
-                distinct.push(e);
-            }
-        }
+        let mut placed: HashSet<i64> = HashSet::with_capacity(order.len());
+        let distinct: Vec<i64> = order.iter().copied().filter(|&e| placed.insert(e)).collect();
         for pair in distinct.windows(2) {
             if let (Some(a), Some(b)) = (live(pair[0]), live(pair[1])) {
                 out.deps.push(Dep {
@@ -320,7 +331,7 @@ fn internal(txn: &Txn, parsed: &Parsed) -> Option<Anomaly> {
                             format!(
                                 "{} read {} = {}, but {}",
                                 txn.name(),
-                                parsed.key(*key),
+                                parsed.key_phrase(*key),
                                 list(value),
                                 what
                             ),
@@ -336,9 +347,16 @@ fn internal(txn: &Txn, parsed: &Parsed) -> Option<Anomaly> {
     None
 }
 
-/// `[1 2 3]`, as a list reads.
+/// `[1 2 3]`, as a list reads; a long list keeps its first 3 and last 6 elements, since
+/// the end is where reads differ.
 pub(crate) fn list(values: &[i64]) -> String {
-    format!("[{}]", values.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
+    let text = |vs: &[i64]| vs.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+    if values.len() <= 12 {
+        format!("[{}]", text(values))
+    } else {
+        let (head, tail) = (&values[..3], &values[values.len() - 6..]);
+        format!("[{} ... {}] ({} elements)", text(head), text(tail), values.len())
+    }
 }
 
 /// `1, 2 and 3`.
@@ -349,5 +367,18 @@ pub(crate) fn join(values: &[i64]) -> String {
         [init @ .., last] => {
             format!("{} and {last}", init.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list;
+
+    #[test]
+    fn long_lists_are_cut_in_the_middle() {
+        assert_eq!(list(&[]), "[]");
+        assert_eq!(list(&[1, 2]), "[1 2]");
+        let long: Vec<i64> = (1..=20).collect();
+        assert_eq!(list(&long), "[1 2 3 ... 15 16 17 18 19 20] (20 elements)");
     }
 }

@@ -98,6 +98,17 @@ impl Parsed {
     pub fn key(&self, key: KeyId) -> &str {
         &self.keys[key as usize]
     }
+
+    /// The key as a sentence names it: `x`, but `key 1` for a number, which would
+    /// otherwise read as a value.
+    pub fn key_phrase(&self, key: KeyId) -> String {
+        let name = self.key(key);
+        if name.parse::<i64>().is_ok() {
+            format!("key {name}")
+        } else {
+            name.to_string()
+        }
+    }
 }
 
 /// Parse every client operation as a transaction of `model`.
@@ -112,12 +123,14 @@ pub(crate) fn parse(history: &History, model: TxnModel) -> Result<Parsed, CheckE
                 format!("operation {:?} is not a transaction: a {model} history has only f \"txn\"", op.f),
             ));
         }
-        let (status, value, at) = match &op.outcome {
+        // The value is moved out of the operation, not copied: a long history's values
+        // are most of its memory.
+        let (status, value, at) = match op.outcome {
             Outcome::Ok(value) => (Status::Committed, value, op.complete_index.unwrap_or(op.invoke_index)),
-            Outcome::Info => (Status::Indeterminate, &op.value, op.invoke_index),
-            Outcome::Fail => (Status::Aborted, &op.value, op.invoke_index),
+            Outcome::Info => (Status::Indeterminate, op.value, op.invoke_index),
+            Outcome::Fail => (Status::Aborted, op.value, op.invoke_index),
         };
-        let ops = parse_ops(value, model, &mut key_ids, &mut parsed.keys).map_err(|m| err(at, m))?;
+        let ops = parse_ops(&value, model, &mut key_ids, &mut parsed.keys).map_err(|m| err(at, m))?;
         let txn = Txn {
             index: op.invoke_index,
             completed: match status {
@@ -127,7 +140,7 @@ pub(crate) fn parse(history: &History, model: TxnModel) -> Result<Parsed, CheckE
             process: op.process,
             status,
             ops,
-            value: value.clone(),
+            value,
         };
         match status {
             Status::Aborted => parsed.aborted.push(txn),

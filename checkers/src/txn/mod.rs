@@ -11,12 +11,15 @@
 //! use checkers::txn::{check_txn, AnomalyKind, TxnModel, TxnOptions};
 //! use checkers::{Event, History, Verdict};
 //!
-//! // T0 and T2 each read what the other appends after it: a cycle of two anti-dependencies.
+//! // T0 and T1 each read a key empty that the other appends to (a later read shows both
+//! // appends): a cycle of two anti-dependencies, write skew.
 //! let lines = r#"
 //! {"process":0,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
 //! {"process":1,"type":"invoke","f":"txn","value":[["r","y",null],["append","x",1]]}
 //! {"process":0,"type":"ok","f":"txn","value":[["r","x",[]],["append","y",1]]}
 //! {"process":1,"type":"ok","f":"txn","value":[["r","y",[]],["append","x",1]]}
+//! {"process":2,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]]}
+//! {"process":2,"type":"ok","f":"txn","value":[["r","x",[1]],["r","y",[1]]]}
 //! "#;
 //! let events: Vec<Event> = lines.trim().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
 //! let history = History::from_events(events).unwrap();

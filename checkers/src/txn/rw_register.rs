@@ -40,7 +40,7 @@ struct Writer {
 pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
     let writers = writers(parsed)?;
     let mut out = Inference::default();
-    let key = |k: KeyId| parsed.key(k).to_string();
+    let key = |k: KeyId| parsed.key_phrase(k);
 
     // Per key: external reads (value -> readers) and read-then-write pairs.
     let mut readers: BTreeMap<KeyId, HashMap<Option<i64>, Vec<usize>>> = BTreeMap::new();
@@ -244,7 +244,7 @@ fn internal(txn: &Txn, parsed: &Parsed) -> Option<Anomaly> {
                             format!(
                                 "{} read {} = {}, but it {what} {} there",
                                 txn.name(),
-                                parsed.key(key),
+                                parsed.key_phrase(key),
                                 show(value),
                                 show(expected)
                             ),

@@ -5,11 +5,44 @@
 //! Every cycle lies within one component, so the cycle search looks only inside the
 //! components of more than one transaction (a transaction never depends on itself).
 
-use super::graph::{DepGraph, KindSet};
+use petgraph::graph::{EdgeReference, Edges, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Directed;
+
+use super::graph::{DepGraph, EdgeData, KindSet};
 
 /// The components of two or more transactions, over edges with a kind in `allowed`.
 /// Each component's members are sorted; components are in the order Tarjan finishes them.
 pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    tarjan(graph, allowed, |component| {
+        if component.len() > 1 {
+            let mut component = component.to_vec();
+            component.sort_unstable();
+            out.push(component);
+        }
+    });
+    out
+}
+
+/// Each node's component as a number in the order Tarjan finishes them, over edges with a
+/// kind in `allowed`. Tarjan finishes a component only after every component it reaches,
+/// so `finish[w] < finish[a]` proves that `w` cannot reach `a`: the cycle search uses it
+/// to skip seeds and prune its walk.
+pub(crate) fn finish_order(graph: &DepGraph, allowed: KindSet) -> Vec<u32> {
+    let mut finish = vec![0u32; graph.node_count()];
+    let mut next = 0u32;
+    tarjan(graph, allowed, |component| {
+        for &v in component {
+            finish[v] = next;
+        }
+        next += 1;
+    });
+    finish
+}
+
+/// Tarjan's walk, calling `found` with each component as it is finished.
+fn tarjan(graph: &DepGraph, allowed: KindSet, mut found: impl FnMut(&[usize])) {
     let n = graph.node_count();
     let mut t = Tarjan {
         index: vec![UNVISITED; n],
@@ -19,29 +52,29 @@ pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> 
         next_index: 0,
         walk: Vec::new(),
     };
-    let mut out = Vec::new();
+    let mut component = Vec::new();
     for root in 0..n {
         if t.index[root] != UNVISITED {
             continue;
         }
-        t.enter(root, graph, allowed);
-        while let Some((v, successors, next)) = t.walk.last_mut() {
+        t.enter(root, graph);
+        while let Some((v, edges)) = t.walk.last_mut() {
             let v = *v;
-            if let Some(&w) = successors.get(*next) {
-                *next += 1;
+            let allowed_edge = |e: &EdgeReference<'_, EdgeData, u32>| e.weight().kinds.intersects(allowed);
+            if let Some(w) = edges.find(allowed_edge).map(|e| e.target().index()) {
                 if t.index[w] == UNVISITED {
-                    t.enter(w, graph, allowed);
+                    t.enter(w, graph);
                 } else if t.on_stack[w] {
                     t.low[v] = t.low[v].min(t.index[w]);
                 }
                 continue;
             }
             t.walk.pop();
-            if let Some(&(parent, _, _)) = t.walk.last() {
+            if let Some(&(parent, _)) = t.walk.last() {
                 t.low[parent] = t.low[parent].min(t.low[v]);
             }
             if t.low[v] == t.index[v] {
-                let mut component = Vec::new();
+                component.clear();
                 while let Some(w) = t.stack.pop() {
                     t.on_stack[w] = false;
                     component.push(w);
@@ -49,37 +82,33 @@ pub(crate) fn components(graph: &DepGraph, allowed: KindSet) -> Vec<Vec<usize>> 
                         break;
                     }
                 }
-                if component.len() > 1 {
-                    component.sort_unstable();
-                    out.push(component);
-                }
+                found(&component);
             }
         }
     }
-    out
 }
 
 const UNVISITED: usize = usize::MAX;
 
 /// The walk's state.
-struct Tarjan {
+struct Tarjan<'g> {
     index: Vec<usize>,
     low: Vec<usize>,
     on_stack: Vec<bool>,
     stack: Vec<usize>,
     next_index: usize,
-    /// The explicit call stack: (node, its successors, how many were visited).
-    walk: Vec<(usize, Vec<usize>, usize)>,
+    /// The explicit call stack: each node with the iterator over its edges still to visit.
+    walk: Vec<(usize, Edges<'g, EdgeData, Directed, u32>)>,
 }
 
-impl Tarjan {
-    fn enter(&mut self, v: usize, graph: &DepGraph, allowed: KindSet) {
+impl<'g> Tarjan<'g> {
+    fn enter(&mut self, v: usize, graph: &'g DepGraph) {
         self.index[v] = self.next_index;
         self.low[v] = self.next_index;
         self.next_index += 1;
         self.stack.push(v);
         self.on_stack[v] = true;
-        self.walk.push((v, graph.successors(v, allowed).map(|(w, _)| w).collect(), 0));
+        self.walk.push((v, graph.graph.edges(NodeIndex::new(v))));
     }
 }
 
@@ -105,6 +134,16 @@ mod tests {
         all.sort();
         assert_eq!(all, vec![vec![0, 1, 2], vec![3, 4]]);
         assert_eq!(components(&g, KindSet::of(&[Ww])), vec![vec![3, 4]]);
+    }
+
+    #[test]
+    fn a_node_that_finishes_first_cannot_reach_one_that_finishes_later() {
+        use EdgeKind::*;
+        // 0 -> 1 -> 2, and 3 <-> 4 -> 0.
+        let g = graph(5, &[(0, 1, Ww), (1, 2, Ww), (3, 4, Ww), (4, 3, Ww), (4, 0, Ww)]);
+        let finish = finish_order(&g, KindSet::of(&[Ww]));
+        assert!(finish[2] < finish[1] && finish[1] < finish[0] && finish[0] < finish[3]);
+        assert_eq!(finish[3], finish[4]);
     }
 
     #[test]

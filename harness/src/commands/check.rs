@@ -7,6 +7,11 @@
 //! from `--model`, else the run directory, else the format (Jepsen logs hold a
 //! `cas-register`, Porcupine kv files a `kv`); with none of these the file is refused.
 //!
+//! `--model list-append` or `rw-register` judges transactions (`f: "txn"`, Jepsen's
+//! `[:append :x 1]` micro-ops) with `checkers::txn` instead of linearizability, against
+//! `--consistency` (default strict-serializable): the text lists the anomalies by kind,
+//! then explains each; `--json` holds the `TxnReport`.
+//!
 //! Every file is checked even when an earlier one fails to load. Output is a verdict per
 //! file with its reason and counterexample, or with `--json` one JSON document on stdout.
 //! Problems with an input are one line on stderr, `FILE:LINE: message`.
@@ -21,6 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use checkers::format::{load_bytes, load_path_detailed, Format, LoadError, Loaded};
+use checkers::txn::{Consistency, TxnModel, TxnOptions, TxnReport};
 use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
 use serde_json::json;
 use workloads::bank::BankParams;
@@ -33,9 +39,14 @@ pub struct Args {
     /// `-` for standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Model to check against: register, cas-register, kv, set, mutex.
+    /// Model to check against: register, cas-register, kv, set, mutex (linearizability), or
+    /// list-append, rw-register (transactions).
     #[arg(long, value_name = "MODEL")]
-    pub model: Option<ModelKind>,
+    pub model: Option<CheckModel>,
+    /// For list-append and rw-register: the isolation level the transactions are held to:
+    /// read-committed, snapshot-isolation, serializable, strict-serializable (default).
+    #[arg(long, value_name = "LEVEL")]
+    pub consistency: Option<Consistency>,
     /// Input format: auto, jsonl, edn, jepsen-log, kv.
     #[arg(long, value_name = "FORMAT", default_value = "auto")]
     pub format: Format,
@@ -56,7 +67,41 @@ pub struct Args {
     pub json: bool,
 }
 
+/// What a history is judged by: a sequential model (linearizability) or a transactional
+/// one (isolation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckModel {
+    Linear(ModelKind),
+    Txn(TxnModel),
+}
+
+impl std::str::FromStr for CheckModel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(model) = s.parse::<ModelKind>() {
+            return Ok(CheckModel::Linear(model));
+        }
+        s.parse::<TxnModel>()
+            .map(CheckModel::Txn)
+            .map_err(|_| format!("unknown model {s:?} (expected {})", model_names()))
+    }
+}
+
+impl std::fmt::Display for CheckModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckModel::Linear(model) => model.fmt(f),
+            CheckModel::Txn(model) => model.fmt(f),
+        }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(flag) = misplaced_flag(&args) {
+        eprintln!("faultline: error: {flag}");
+        return Ok(ExitCode::from(EXIT_BAD_INPUT));
+    }
     let initial = args.initial.as_deref().map(parse_initial);
     let mut outcomes = Vec::with_capacity(args.files.len());
     for path in &args.files {
@@ -78,6 +123,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit_code(&outcomes)))
 }
 
+/// A flag that does not apply to the model named, if one was given.
+fn misplaced_flag(args: &Args) -> Option<String> {
+    match args.model? {
+        CheckModel::Linear(model) => args
+            .consistency
+            .map(|_| format!("--consistency applies to list-append and rw-register, not to {model}")),
+        CheckModel::Txn(model) => {
+            let flag = if args.initial.is_some() {
+                "--initial"
+            } else if args.no_partition {
+                "--no-partition"
+            } else if args.memory_limit.is_some() {
+                "--memory-limit"
+            } else {
+                return None;
+            };
+            Some(format!("{flag} applies to linearizability models, not to {model}"))
+        }
+    }
+}
+
 /// What became of one file.
 enum Outcome {
     Checked {
@@ -85,6 +151,12 @@ enum Outcome {
         format: Format,
         failing_line: Option<usize>,
         report: Box<CheckReport>,
+    },
+    /// A transactional history, judged for isolation anomalies.
+    Txn {
+        file: String,
+        format: Format,
+        report: Box<TxnReport>,
     },
     /// A stored bank run, judged by the bank checker.
     Bank {
@@ -109,6 +181,7 @@ impl Outcome {
         match self {
             Outcome::Checked { report, .. } => report.verdict,
             Outcome::Bank { report, .. } => report.verdict,
+            Outcome::Txn { report, .. } => report.verdict,
             _ => Verdict::Unknown,
         }
     }
@@ -120,6 +193,12 @@ impl Outcome {
                 "format": format.as_str(),
                 "verdict": report.verdict,
                 "failing_line": failing_line,
+                "report": report,
+            }),
+            Outcome::Txn { file, format, report } => json!({
+                "file": file,
+                "format": format.as_str(),
+                "verdict": report.verdict,
                 "report": report,
             }),
             Outcome::Bank { file, report } => json!({
@@ -159,6 +238,7 @@ fn print_text(outcome: &Outcome) {
                 println!("  the op that cannot be linearized was invoked at {file}:{line}");
             }
         }
+        Outcome::Txn { file, report, .. } => print!("{file}: {}", report.render_text()),
         Outcome::Bank { file, report } => {
             println!("{file}: {}", report.verdict);
             println!("  bank: {} reads, {} broke a rule", report.reads, report.bad_reads);
@@ -211,13 +291,23 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         Ok(loaded) => loaded,
         Err(e) => return refuse(e.to_string()),
     };
-    let Some(model) = args.model.or(run_model).or_else(|| default_model(&loaded)) else {
+    let Some(model) = args.model.or(run_model).or_else(|| default_model(&loaded).map(CheckModel::Linear))
+    else {
         return refuse(format!(
             "{shown}: no model for a {} history: name one with --model ({})",
             loaded.format,
             model_names()
         ));
     };
+    let model = match model {
+        CheckModel::Txn(model) => return check_txn_one(loaded, shown, model, args),
+        CheckModel::Linear(model) => model,
+    };
+    if args.consistency.is_some() {
+        return refuse(format!(
+            "{shown}: --consistency applies to list-append and rw-register, not to {model}"
+        ));
+    }
     let options = CheckOptions {
         initial: initial.cloned(),
         partition: !args.no_partition,
@@ -225,9 +315,8 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         memory_limit_bytes: args.memory_limit.map(|mb| mb.saturating_mul(1024 * 1024)),
         ..CheckOptions::new(model)
     };
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checkers::check(&loaded.history, &options)));
-    match result {
+    match guarded(&shown, || checkers::check(&loaded.history, &options)) {
+        Err(crashed) => crashed,
         Ok(Ok(report)) => {
             let failing_line =
                 report.counterexample.as_ref().and_then(|c| loaded.line_of(c.failing_op.invoke_index));
@@ -237,18 +326,40 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
             let at = e.event.and_then(|i| loaded.line_of(i)).map(|l| format!(":{l}")).unwrap_or_default();
             refuse(format!("{shown}{at}: {} (model {model})", e.message))
         }
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Outcome::Crashed {
+    }
+}
+
+/// Judge a loaded history's transactions.
+fn check_txn_one(loaded: Loaded, shown: String, model: TxnModel, args: &Args) -> Outcome {
+    let mut options = TxnOptions::new(model);
+    options.consistency = args.consistency.unwrap_or(Consistency::StrictSerializable);
+    options.time_limit = args.time_limit;
+    match guarded(&shown, || checkers::txn::check_txn(&loaded.history, &options)) {
+        Err(crashed) => crashed,
+        Ok(Ok(report)) => Outcome::Txn { file: shown, format: loaded.format, report: Box::new(report) },
+        Ok(Err(e)) => {
+            let at = e.event.and_then(|i| loaded.line_of(i)).map(|l| format!(":{l}")).unwrap_or_default();
+            Outcome::Refused {
                 file: shown.clone(),
-                message: format!("{shown}: internal error: the checker panicked: {what}"),
+                message: format!("{shown}{at}: {} (model {model})", e.message),
             }
         }
     }
+}
+
+/// Run a checker; a panic inside it becomes an internal error naming the file.
+fn guarded<T>(shown: &str, check: impl FnOnce() -> T) -> Result<T, Outcome> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Outcome::Crashed {
+            file: shown.to_string(),
+            message: format!("{shown}: internal error: the checker panicked: {what}"),
+        }
+    })
 }
 
 /// How standard input is named in output and errors.
@@ -280,8 +391,8 @@ fn default_model(loaded: &Loaded) -> Option<ModelKind> {
 
 /// What a stored run's history is judged by.
 enum RunModel {
-    /// A linearizability model (register, set, ...).
-    Model(ModelKind),
+    /// A linearizability model (register, set, ...) or a transactional one.
+    Model(CheckModel),
     /// The bank checker: every read sums to the initial total, no balance below zero.
     Bank { accounts: Vec<String>, total: i64 },
 }
@@ -337,7 +448,7 @@ fn run_dir_model(dir: &Path) -> Result<RunModel, String> {
             .ok_or_else(|| format!("{shown}: spec.workload.bank: the initial total overflows"))?;
         return Ok(RunModel::Bank { accounts: bank.accounts, total });
     }
-    name.parse::<ModelKind>()
+    name.parse::<CheckModel>()
         .map(RunModel::Model)
         .map_err(|e| format!("{shown}: {e}; name the model with --model"))
 }
@@ -356,5 +467,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn model_names() -> String {
-    ModelKind::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+    let linear = ModelKind::ALL.iter().map(|m| m.as_str());
+    linear.chain(TxnModel::ALL.iter().map(|m| m.as_str())).collect::<Vec<_>>().join(", ")
 }

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod cleanup;
 pub mod gen;
+pub mod lab;
 pub mod matrix;
 pub mod node;
 pub mod report;

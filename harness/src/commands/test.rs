@@ -92,6 +92,18 @@ pub struct Args {
     /// redis: when each node's append-only file is flushed (always, everysec, no).
     #[arg(long)]
     pub redis_appendfsync: Option<Appendfsync>,
+
+    /// Run each node on its own host over SSH: a hosts file with one `id user@host[:port]`
+    /// per line, ids 1 to N (N is then the cluster size). Hosts need sshd, nft and root.
+    #[arg(long, value_name = "HOSTS_FILE")]
+    pub ssh: Option<PathBuf>,
+    /// The private key for --ssh (default: the agent's and the ssh configuration's).
+    #[arg(long, value_name = "KEY", requires = "ssh")]
+    pub ssh_key: Option<PathBuf>,
+    /// A known_hosts file that must list every --ssh host (default: the user's, adding
+    /// hosts seen for the first time).
+    #[arg(long, value_name = "FILE", requires = "ssh")]
+    pub ssh_known_hosts: Option<PathBuf>,
 }
 
 /// Parses the flags alone, so the default run and `faultline test` share every default.
@@ -158,6 +170,14 @@ impl Args {
         if self.redis_appendfsync.is_some() && self.system != SystemName::Redis {
             return Err("--redis-appendfsync needs --system redis".to_string());
         }
+        let ssh = self.ssh.as_ref().map(|hosts| crate::run::spec::SshSpec {
+            hosts: hosts.clone(),
+            key: self.ssh_key.clone(),
+            known_hosts: self.ssh_known_hosts.clone(),
+        });
+        if ssh.is_some() && !matches!(self.system, SystemName::Faultline | SystemName::Etcd) {
+            return Err(format!("--ssh runs faultline's own nodes or etcd, not --system {}", self.system));
+        }
         let subject =
             if self.system.is_builtin() { self.protocol.to_string() } else { self.system.to_string() };
         let name = self.name.clone().unwrap_or_else(|| format!("{subject}-{}", self.workload));
@@ -208,6 +228,7 @@ impl Args {
             op_timeout: Duration::from_millis(self.op_timeout_ms),
             check_time_limit,
             protocol_flags: self.protocol_flags.clone(),
+            ssh,
         })
     }
 }
@@ -289,6 +310,23 @@ mod tests {
             vec!["--read", "local", "--heartbeat-ms", "20", "--phase1-every-op"]
         );
         assert_eq!(spec.seed, 7);
+    }
+
+    #[test]
+    fn ssh_flags_reach_the_spec_and_the_reproducing_command() {
+        let spec = parse(&["--ssh", "/lab/hosts", "--ssh-key", "/lab/key"]).to_spec().unwrap();
+        let ssh = spec.ssh.clone().unwrap();
+        assert_eq!(
+            (ssh.hosts.to_str(), ssh.key.as_deref().and_then(|k| k.to_str())),
+            (Some("/lab/hosts"), Some("/lab/key"))
+        );
+        assert!(spec.reproduce_command().contains("--ssh /lab/hosts --ssh-key /lab/key"));
+        assert!(parse(&["--ssh", "h", "--system", "redis"]).to_spec().unwrap_err().contains("--ssh"));
+        assert!(
+            Standalone::try_parse_from(["faultline", "--ssh-key", "k"]).is_err(),
+            "--ssh-key needs --ssh"
+        );
+        assert_eq!(parse(&[]).to_spec().unwrap().ssh, None);
     }
 
     #[test]

@@ -211,6 +211,23 @@ impl NetnsNetwork {
         self.netem
     }
 
+    /// Let the network outlive this value and this process (the SSH lab keeps its
+    /// namespaces until `faultline lab down`): dropping it no longer removes anything, and
+    /// the run's record names `owner_pid` (a process started by `owner_start`, see
+    /// [`state::start_time`]) as its owner, so `faultline cleanup` spares it while that
+    /// process lives.
+    pub fn detach(self, owner_pid: u32, owner_start: u64) -> anyhow::Result<()> {
+        let mut record = state::list_records()?
+            .remove(&self.tag)
+            .ok_or_else(|| anyhow::anyhow!("run {} has no record", self.tag))??;
+        record.owner_pid = owner_pid;
+        record.owner_start = owner_start;
+        state::write_record(&record)?;
+        *self.shut_down.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        unregister(&self.tag);
+        Ok(())
+    }
+
     /// A host that runs each node in its namespace.
     pub fn host(&self) -> NetnsHost {
         NetnsHost::new(self.namespaces())

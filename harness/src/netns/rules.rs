@@ -37,12 +37,18 @@ pub const LOSS_SCALE: u32 = 1_000_000;
 /// a cut or by loss) and the empty input chain. Named counters outlive every rewrite of the
 /// chain, so they count over the whole run.
 pub fn node_table(me: NodeId, addrs: &BTreeMap<NodeId, Ipv4Addr>) -> String {
+    node_table_named(NODE_TABLE, me, addrs)
+}
+
+/// [`node_table`] under another table name (an SSH host's table carries the run's tag,
+/// since the host is shared).
+pub fn node_table_named(table: &str, me: NodeId, addrs: &BTreeMap<NodeId, Ipv4Addr>) -> String {
     let mut counters = String::new();
     for &from in addrs.keys().filter(|&&id| id != me) {
         let _ = writeln!(counters, "\tcounter {SEEN}{from} {{ }}\n\tcounter {DROPPED}{from} {{ }}");
     }
     format!(
-        "table inet {NODE_TABLE} {{\n{counters}\tchain input {{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t}}\n}}\n"
+        "table inet {table} {{\n{counters}\tchain input {{\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t}}\n}}\n"
     )
 }
 
@@ -53,9 +59,20 @@ pub const DROPPED: &str = "dropped_";
 /// The input chain of node `me`'s namespace for `grudge` and loss `drop`, as one
 /// transaction that flushes the chain and adds every rule.
 pub fn node_rules(me: NodeId, addrs: &BTreeMap<NodeId, Ipv4Addr>, grudge: &Grudge, drop: f64) -> String {
-    let mut script = format!("flush chain inet {NODE_TABLE} input\n");
+    node_rules_named(NODE_TABLE, me, addrs, grudge, drop)
+}
+
+/// [`node_rules`] for the table named `table`.
+pub fn node_rules_named(
+    table: &str,
+    me: NodeId,
+    addrs: &BTreeMap<NodeId, Ipv4Addr>,
+    grudge: &Grudge,
+    drop: f64,
+) -> String {
+    let mut script = format!("flush chain inet {table} input\n");
     let mut rule = |text: String| {
-        let _ = writeln!(script, "add rule inet {NODE_TABLE} input {text}");
+        let _ = writeln!(script, "add rule inet {table} input {text}");
     };
     rule("iifname \"lo\" accept".into());
     rule("meta nfproto ipv6 drop".into());

@@ -110,8 +110,9 @@ pub fn owner_alive(record: &RunRecord) -> bool {
     start_time(record.owner_pid) == Some(record.owner_start)
 }
 
-/// Start time of a live, non-zombie process.
-fn start_time(pid: u32) -> Option<u64> {
+/// Start time of a live, non-zombie process (field 22 of `/proc/pid/stat`), so a pid can
+/// be told from a later process that reuses it.
+pub fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses; fields after the
     // last ')' are plain.

@@ -21,10 +21,12 @@ use anyhow::Context;
 use nodes::api::{NodeId, Status};
 use results::RunDir;
 
+use crate::host::NodeAddrs;
 use crate::nemesis::FaultKind;
 use crate::net::Network;
 use crate::netns::{NetnsNetwork, RunTag};
 use crate::proxy::{Proxy, ProxyConfig};
+use crate::ssh::{Remotes, SshHost, SshNetwork, SshOptions};
 use crate::supervisor::{allocate_addrs, on_forced_exit, LocalHost, NodeCommand, Supervisor};
 use crate::system::builtin::Builtin;
 use crate::system::etcd::{Etcd, EtcdOptions};
@@ -32,7 +34,11 @@ use crate::system::redis::{Redis, RedisOptions};
 use crate::system::zookeeper::{ZkOptions, ZooKeeper};
 use crate::system::{System, SystemName};
 
-use super::spec::RunSpec;
+use super::spec::{RunSpec, SshSpec};
+
+/// Where faultline's own nodes listen on an SSH host (its own address): peers, clients.
+pub const SSH_PEER_PORT: u16 = 7400;
+pub const SSH_CLIENT_PORT: u16 = 7401;
 
 /// How long every node has to answer `/health` after it is started.
 pub const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -48,6 +54,8 @@ pub struct Cluster {
     /// The built-in nodes' client API addresses (for a workload's setup); empty for
     /// real systems.
     pub clients: BTreeMap<NodeId, SocketAddr>,
+    /// The SSH hosts' connections, for a run over SSH (watched for lost hosts).
+    pub remotes: Option<Arc<Remotes>>,
 }
 
 impl Cluster {
@@ -78,7 +86,13 @@ impl Cluster {
             .collect::<Vec<_>>();
         let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
         let supervisor = Arc::new(Supervisor::with_probe(Arc::new(LocalHost::new()), specs, system.clone()));
-        let cluster = Cluster { supervisor, network: Arc::new(proxy), clients: system.clients(), system };
+        let cluster = Cluster {
+            supervisor,
+            network: Arc::new(proxy),
+            clients: system.clients(),
+            system,
+            remotes: None,
+        };
         // On failure the cluster is dropped here, which kills whatever started.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)
@@ -161,8 +175,131 @@ impl Cluster {
             ids.iter().map(|&id| system.node_spec(id, run_dir.path())).collect::<anyhow::Result<Vec<_>>>()?;
         let host = Arc::new(network.host());
         let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
-        let cluster = Cluster { supervisor, network, system, clients: BTreeMap::new() };
+        let cluster = Cluster { supervisor, network, system, clients: BTreeMap::new(), remotes: None };
         // On failure the cluster is dropped here: nodes killed, namespaces removed.
+        cluster.supervisor.start_all(START_DEADLINE).await?;
+        Ok(cluster)
+    }
+
+    /// Connect to the hosts of `ssh` and start the nodes there (faultline's own, uploaded,
+    /// or etcd, the host's own), each listening on its host's address; the controller
+    /// talks to them directly and cuts are nftables rules on the hosts. Wait for each to
+    /// be healthy. An unreachable host is an error naming it.
+    pub async fn start_ssh(
+        spec: &RunSpec,
+        run_dir: &RunDir,
+        http: reqwest::Client,
+        ssh: &SshSpec,
+    ) -> anyhow::Result<Cluster> {
+        let targets = crate::ssh::hosts::load(&ssh.hosts)?;
+        if targets.len() != spec.nodes as usize {
+            anyhow::bail!(
+                "--nodes is {} but {} lists {} hosts: the hosts file decides the cluster (pass --nodes {})",
+                spec.nodes,
+                ssh.hosts.display(),
+                targets.len(),
+                targets.len()
+            );
+        }
+        let options = SshOptions { key: ssh.key.clone(), known_hosts: ssh.known_hosts.clone() };
+        let tag = RunTag::unique();
+        let ips: BTreeMap<NodeId, std::net::Ipv4Addr> = targets.iter().map(|t| (t.line.id, t.addr)).collect();
+        let (remotes, network) = {
+            let (targets, tag, ips) = (targets.clone(), tag.clone(), ips.clone());
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let remotes = Arc::new(Remotes::connect(&targets, &options)?);
+                let network = SshNetwork::create(remotes.clone(), tag, ips)?;
+                Ok((remotes, network))
+            })
+            .await
+            .context("the SSH connector's thread was lost")??
+        };
+        let network = Arc::new(network);
+        run_dir.write_network(&serde_json::json!({
+            "backend": "ssh",
+            "tag": tag.as_str(),
+            "hosts": targets.iter().map(|t| (t.line.id, t.line.destination())).collect::<BTreeMap<_, _>>(),
+            "addresses": ips,
+            "remote_dirs": ips.keys().map(|&id| (id, crate::ssh::layout::run_dir(&tag, id))).collect::<BTreeMap<_, _>>(),
+            "table": crate::ssh::layout::table(&tag),
+        }))?;
+        eprintln!(
+            "faultline: {} SSH hosts, run tag {} (`faultline cleanup --ssh {} --tag {}` if a crash leaves anything)",
+            targets.len(),
+            tag,
+            ssh.hosts.display(),
+            tag
+        );
+        let ids: Vec<NodeId> = ips.keys().copied().collect();
+        let (system, specs, upload): (Arc<dyn System>, Vec<_>, _) = if spec.system.is_builtin() {
+            let program = std::env::current_exe().context("finding the faultline executable")?;
+            let addrs: BTreeMap<NodeId, NodeAddrs> = ips
+                .iter()
+                .map(|(&id, &ip)| {
+                    let ip = std::net::IpAddr::V4(ip);
+                    (
+                        id,
+                        NodeAddrs {
+                            peer_listen: SocketAddr::new(ip, SSH_PEER_PORT),
+                            client: SocketAddr::new(ip, SSH_CLIENT_PORT),
+                        },
+                    )
+                })
+                .collect();
+            let specs: Vec<_> = ids
+                .iter()
+                .map(|&id| {
+                    NodeCommand {
+                        program: program.clone(),
+                        leading_args: vec!["node".to_string()],
+                        protocol: spec.protocol.to_string(),
+                        id,
+                        addrs: addrs[&id],
+                        peers: addrs
+                            .iter()
+                            .filter(|(&p, _)| p != id)
+                            .map(|(&p, a)| (p, a.peer_listen))
+                            .collect(),
+                        extra_args: spec.protocol_flags.to_argv(),
+                    }
+                    .spec(run_dir.path())
+                })
+                .collect();
+            (Arc::new(Builtin::new(spec.protocol, specs.clone(), http)), specs, Some(program))
+        } else {
+            let topology = crate::system::Topology {
+                nodes: ips.iter().map(|(&id, &ip)| (id, std::net::IpAddr::V4(ip))).collect(),
+            };
+            let system: Arc<dyn System> = match spec.system {
+                SystemName::Etcd => Arc::new(Etcd::new(
+                    topology,
+                    EtcdOptions {
+                        serializable_reads: spec.etcd_serializable_reads,
+                        ..EtcdOptions::default()
+                    },
+                )?),
+                other => anyhow::bail!("--ssh runs faultline's own nodes or etcd, not {other}"),
+            };
+            let specs = ids
+                .iter()
+                .map(|&id| system.node_spec(id, run_dir.path()))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            (system, specs, None)
+        };
+        if let Some(reason) = system.clock_refusal().filter(|_| spec.nemesis.contains(&FaultKind::Clock)) {
+            eprintln!("faultline: {reason}; clock faults will be recorded as not taken effect");
+        }
+        let clients = specs.iter().map(|s| (s.id, s.addrs.client)).collect();
+        let host = Arc::new(SshHost::new(remotes.clone(), tag, run_dir.path(), upload));
+        let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
+        let cluster = Cluster {
+            supervisor,
+            network,
+            clients: if spec.system.is_builtin() { clients } else { BTreeMap::new() },
+            system,
+            remotes: Some(remotes),
+        };
+        // On failure the cluster is dropped here: nodes killed, hosts cleaned.
         cluster.supervisor.start_all(START_DEADLINE).await?;
         Ok(cluster)
     }

@@ -23,6 +23,7 @@ pub mod client;
 pub mod cluster;
 pub mod faults;
 pub mod final_reads;
+pub mod host_watch;
 pub mod log_poll;
 pub mod pacer;
 pub mod progress;
@@ -176,7 +177,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     if let Some(net) = &report.net {
         // The proxy counts protocol frames; the namespace backend counts IP packets.
         let mut value = serde_json::to_value(net)?;
-        value["unit"] = if spec.system.is_builtin() { "frames" } else { "packets" }.into();
+        value["unit"] = if counts_frames(&spec) { "frames" } else { "packets" }.into();
         run_dir.write_net(&value)?;
     }
 
@@ -195,7 +196,7 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
                 windows: report.windows,
                 // Messages per operation only where messages are counted (the proxy's
                 // frames); packets are not messages.
-                messages: report.net.as_ref().filter(|_| spec.system.is_builtin()).map(|n| n.total.frames),
+                messages: report.net.as_ref().filter(|_| counts_frames(&spec)).map(|n| n.total.frames),
             };
             let workload = spec.workload.clone();
             let limit = spec.check_time_limit;
@@ -223,6 +224,12 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(results.valid.exit_code()))
 }
 
+/// Whether the run's network counts protocol frames (the proxy, between built-in nodes on
+/// this machine) rather than IP packets (nft counters: namespaces and SSH hosts).
+fn counts_frames(spec: &RunSpec) -> bool {
+    spec.system.is_builtin() && spec.ssh.is_none()
+}
+
 /// Steps 1 to 6 up to the check; the returned future may be dropped at any await (a
 /// termination signal), which aborts every task it started and kills the cluster.
 async fn phases(
@@ -234,7 +241,15 @@ async fn phases(
 ) -> anyhow::Result<PhaseReport> {
     progress.phase("starting the cluster");
     let http = ClientShared::http_client(spec.concurrency)?;
-    let cluster = if spec.system.is_builtin() {
+    let cluster = if let Some(ssh) = &spec.ssh {
+        let cluster = Cluster::start_ssh(spec, run_dir, http.clone(), ssh).await?;
+        if !spec.system.is_builtin() {
+            let mut info = run_info(spec);
+            info.versions.insert(cluster.system.name().to_string(), cluster.system.version());
+            run_dir.write_run_info(&info)?;
+        }
+        cluster
+    } else if spec.system.is_builtin() {
         Cluster::start(spec, run_dir, http.clone()).await?
     } else {
         let cluster = Cluster::start_real(spec, run_dir).await?;
@@ -270,6 +285,10 @@ async fn phases(
         recorder.clone(),
         polling_stopped.clone(),
     ));
+    let mut host_watcher = JoinSet::new();
+    if let Some(remotes) = &cluster.remotes {
+        host_watcher.spawn(host_watch::watch(remotes.clone(), recorder.clone(), polling_stopped.clone()));
+    }
     let mut log_poller = JoinSet::new();
     if spec.system.is_builtin() {
         log_poller.spawn(log_poll::poll(
@@ -334,6 +353,7 @@ async fn phases(
         }
     }
     let _ = stop_polling.send(true);
+    while host_watcher.join_next().await.is_some() {}
     let samples =
         poller.join_next().await.transpose().context("the status poller failed")?.unwrap_or_default();
     let commit_log = match log_poller.join_next().await {

@@ -41,6 +41,19 @@ pub struct RunSpec {
     pub check_time_limit: Duration,
     /// Protocol options passed to every node, as given.
     pub protocol_flags: ProtocolFlags,
+    /// Run the nodes on SSH hosts instead of this machine.
+    pub ssh: Option<SshSpec>,
+}
+
+/// The hosts of a run over SSH and how to reach them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshSpec {
+    /// The hosts file (`id user@host[:port]` per line).
+    pub hosts: PathBuf,
+    /// `--ssh-key`.
+    pub key: Option<PathBuf>,
+    /// `--ssh-known-hosts`.
+    pub known_hosts: Option<PathBuf>,
 }
 
 impl RunSpec {
@@ -73,6 +86,7 @@ impl RunSpec {
             "op_timeout_ms": self.op_timeout.as_millis() as u64,
             "check_time_limit_s": self.check_time_limit.as_secs_f64(),
             "node_args": self.protocol_flags.to_argv(),
+            "ssh_hosts": self.ssh.as_ref().map(|s| s.hosts.display().to_string()),
         })
     }
 
@@ -118,6 +132,15 @@ impl RunSpec {
         }
         if let Some(schedule) = &self.schedule {
             parts.push(format!("--schedule {}", shell_word(&schedule.display().to_string())));
+        }
+        if let Some(ssh) = &self.ssh {
+            parts.push(format!("--ssh {}", shell_word(&ssh.hosts.display().to_string())));
+            if let Some(key) = &ssh.key {
+                parts.push(format!("--ssh-key {}", shell_word(&key.display().to_string())));
+            }
+            if let Some(known) = &ssh.known_hosts {
+                parts.push(format!("--ssh-known-hosts {}", shell_word(&known.display().to_string())));
+            }
         }
         parts.extend(self.protocol_flags.to_argv().iter().map(|a| shell_word(a)));
         parts.join(" ")
