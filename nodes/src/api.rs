@@ -9,7 +9,7 @@
 //! | `POST /kv/{key}/cas`     | `{"from": 5, "to": 6}`       | `{}`, or error `precondition_failed` |
 //! | `POST /set/{key}/add`    | `{"element": 7}`             | `{}`                           |
 //! | `GET /set/{key}`         |                              | `{"elements": [1, 7]}`         |
-//! | `POST /txn`              | `{"ops": [TxnOp, ...]}`      | `{"results": [5, null, ...]}`  |
+//! | `POST /txn`              | `{"ops": [TxnOp, ...]}`      | `{"results": [5, null, [1, 2], ...]}` ([`TxnResult`]) |
 //! | `GET /status`            |                              | [`Status`]                     |
 //! | `GET /health`            |                              | `{"ok": true}`                 |
 //! | `GET /admin/log?from=K&limit=N` |                       | [`crate::committed_log::LogPage`] |
@@ -42,9 +42,7 @@ impl Request {
     pub fn is_read_only(&self) -> bool {
         match self {
             Request::Get { .. } | Request::SetRead { .. } => true,
-            Request::Txn { ops } => {
-                ops.iter().all(|op| matches!(op, TxnOp::Read { .. } | TxnOp::Check { .. }))
-            }
+            Request::Txn { ops } => ops.iter().all(TxnOp::is_read_only),
             _ => false,
         }
     }
@@ -63,6 +61,50 @@ pub enum TxnOp {
     /// Abort the whole transaction with `precondition_failed` unless the register's value
     /// (absent counts as 0) is at least `at_least`; the result is the value seen.
     Check { key: String, at_least: i64 },
+    /// Append `value` to the end of a list (absent counts as empty); the result is null.
+    Append { key: String, value: i64 },
+    /// Read a whole list; the result is the list, oldest first (`[]` if absent).
+    ReadList { key: String },
+}
+
+impl TxnOp {
+    /// The key this step touches.
+    pub fn key(&self) -> &str {
+        match self {
+            TxnOp::Read { key }
+            | TxnOp::Write { key, .. }
+            | TxnOp::Add { key, .. }
+            | TxnOp::Check { key, .. }
+            | TxnOp::Append { key, .. }
+            | TxnOp::ReadList { key } => key,
+        }
+    }
+
+    /// Whether this step only observes state.
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            TxnOp::Read { .. } | TxnOp::Check { .. } | TxnOp::ReadList { .. } => true,
+            TxnOp::Write { .. } | TxnOp::Add { .. } | TxnOp::Append { .. } => false,
+        }
+    }
+}
+
+/// The result of one step of a transaction. On the wire a register's value is a number or
+/// null and a list is an array, so the bank's `[5, null]` answers read as they always did.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TxnResult {
+    /// A register step's value (`Read`, `Add`, `Check`), or null for a step that reports
+    /// nothing (`Write`, `Append`).
+    Value(Option<i64>),
+    /// A `ReadList`'s whole list.
+    List(Vec<i64>),
+}
+
+impl From<Option<i64>> for TxnResult {
+    fn from(value: Option<i64>) -> Self {
+        TxnResult::Value(value)
+    }
 }
 
 /// A successful answer.
@@ -74,7 +116,7 @@ pub enum Response {
     /// `GET /set/{key}`.
     Elements { elements: Vec<i64> },
     /// `POST /txn`: one entry per op, in order.
-    Results { results: Vec<Option<i64>> },
+    Results { results: Vec<TxnResult> },
     /// Writes: an empty object.
     Done {},
 }

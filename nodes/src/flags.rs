@@ -8,7 +8,7 @@
 
 use clap::ValueEnum;
 
-use crate::protocol::{Options, ReadMode};
+use crate::protocol::{Isolation, Options, ReadMode};
 
 /// `--read`, `--heartbeat-ms`, ...: each, when given, overrides one field of [`Options`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
@@ -48,6 +48,12 @@ pub struct ProtocolFlags {
     /// Paxos: run phase 1 for every value (the classic, unoptimised protocol).
     #[arg(long)]
     pub phase1_every_op: bool,
+
+    /// 2pc only: how a transaction's reads are isolated: serializable, or read-committed
+    /// (unsafe: reads answered from the committed state when the transaction arrives, writes
+    /// applied when it commits, no locks between: lost updates) [default: serializable].
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub isolation: Option<Isolation>,
 }
 
 impl ProtocolFlags {
@@ -62,6 +68,7 @@ impl ProtocolFlags {
             phase1_every_op: self.phase1_every_op || default.phase1_every_op,
             snapshot_every: self.snapshot_every.unwrap_or(default.snapshot_every),
             max_batch: self.max_batch.unwrap_or(default.max_batch),
+            isolation: self.isolation.unwrap_or(default.isolation),
         }
     }
 
@@ -81,6 +88,10 @@ impl ProtocolFlags {
         flag("election-timeout-max-ms", self.election_timeout_max_ms.map(|v| v.to_string()));
         flag("snapshot-every", self.snapshot_every.map(|v| v.to_string()));
         flag("max-batch", self.max_batch.map(|v| v.to_string()));
+        flag(
+            "isolation",
+            self.isolation.and_then(|i| i.to_possible_value()).map(|v| v.get_name().to_string()),
+        );
         if self.phase1_every_op {
             argv.push("--phase1-every-op".to_string());
         }
@@ -125,6 +136,8 @@ mod tests {
             "0",
             "--max-batch",
             "8",
+            "--isolation",
+            "read-committed",
             "--phase1-every-op",
         ];
         let flags = parse(&argv);
@@ -133,6 +146,7 @@ mod tests {
         let options = flags.options();
         assert_eq!((options.read_mode, options.heartbeat_ms, options.max_batch), (ReadMode::Local, 20, 8));
         assert!(options.phase1_every_op);
+        assert_eq!(options.isolation, Isolation::ReadCommitted);
     }
 
     #[test]
@@ -156,6 +170,7 @@ mod tests {
             format!("[default: {}]", d.snapshot_every),
             format!("[default: {}]", d.max_batch),
             format!("[default: {}]", d.read_mode.to_possible_value().unwrap().get_name()),
+            format!("[default: {}]", d.isolation.to_possible_value().unwrap().get_name()),
         ] {
             assert!(help.contains(&default), "the help does not say {default}:\n{help}");
         }

@@ -87,6 +87,9 @@ pub struct Options {
     pub snapshot_every: u64,
     /// Most log entries a leader sends in one message.
     pub max_batch: usize,
+    /// 2PC: how a transaction's reads are isolated from concurrent transactions.
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 impl Options {
@@ -104,6 +107,7 @@ impl Default for Options {
             phase1_every_op: false,
             snapshot_every: 10_000,
             max_batch: 256,
+            isolation: Isolation::Serializable,
         }
     }
 }
@@ -123,6 +127,20 @@ pub enum ReadMode {
     /// election timeout) holds on its own clock. Protocols without leases serve these reads
     /// as `Quorum`; the command line refuses the mode for them.
     Lease,
+}
+
+/// How a protocol that offers a choice isolates a transaction's reads (2PC only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// A transaction reads and writes at one point: when it commits.
+    #[default]
+    Serializable,
+    /// Unsafe by design: a transaction's reads are answered from the committed state when
+    /// it arrives, and its writes applied when it commits, without locks in between. Two
+    /// transactions that read a key and then both write it each miss the other's write (a
+    /// lost update: G-single, forbidden by snapshot isolation and everything stronger).
+    ReadCommitted,
 }
 
 /// One thing a protocol wants done.

@@ -5,11 +5,15 @@
 //! `cas` carries `[from, to]`, a `read` completes with the value read (or null); a set `add`
 //! carries its element and a set `read` completes with the sorted elements; a bank
 //! `transfer` carries `{"from", "to", "amount"}` and a bank `read` completes with
-//! `{account: balance}`.
+//! `{account: balance}`. A list-append `txn` carries its steps as `[["append", k, v],
+//! ["r", k, null]]` and completes with each read's list in place of its null
+//! (`checkers::txn`'s format).
 
-use nodes::api::{Request, TxnOp};
+use nodes::api::{Request, TxnOp, TxnResult};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+use crate::list_append::MicroOp;
 
 /// One client operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +32,8 @@ pub enum Op {
     Transfer { from: String, to: String, amount: i64 },
     /// Read every account in one transaction.
     ReadAccounts { accounts: Vec<String> },
+    /// A list-append transaction: its steps, applied atomically.
+    Txn { ops: Vec<MicroOp> },
 }
 
 impl Op {
@@ -39,6 +45,7 @@ impl Op {
             Op::Cas { .. } => "cas",
             Op::Add { .. } => "add",
             Op::Transfer { .. } => "transfer",
+            Op::Txn { .. } => "txn",
         }
     }
 
@@ -51,7 +58,7 @@ impl Op {
             | Op::Cas { key, .. }
             | Op::Add { key, .. }
             | Op::ReadSet { key } => Some(key),
-            Op::Transfer { .. } | Op::ReadAccounts { .. } => None,
+            Op::Transfer { .. } | Op::ReadAccounts { .. } | Op::Txn { .. } => None,
         }
     }
 
@@ -63,6 +70,14 @@ impl Op {
             Op::Cas { from, to, .. } => json!([from, to]),
             Op::Add { element, .. } => json!(element),
             Op::Transfer { from, to, amount } => json!({"from": from, "to": to, "amount": amount}),
+            Op::Txn { ops } => Value::Array(
+                ops.iter()
+                    .map(|op| match op {
+                        MicroOp::Append { key, value } => json!(["append", key, value]),
+                        MicroOp::Read { key } => json!(["r", key, null]),
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -84,6 +99,15 @@ impl Op {
             Op::ReadAccounts { accounts } => {
                 Request::Txn { ops: accounts.iter().map(|a| TxnOp::Read { key: a.clone() }).collect() }
             }
+            Op::Txn { ops } => Request::Txn {
+                ops: ops
+                    .iter()
+                    .map(|op| match op {
+                        MicroOp::Append { key, value } => TxnOp::Append { key: key.clone(), value: *value },
+                        MicroOp::Read { key } => TxnOp::ReadList { key: key.clone() },
+                    })
+                    .collect(),
+            },
         }
     }
 
@@ -145,6 +169,28 @@ impl Op {
                 }
                 Ok(self.invoke_value())
             }
+            Op::Txn { ops } => {
+                #[derive(Deserialize)]
+                struct TxnBody {
+                    results: Vec<TxnResult>,
+                }
+                let TxnBody { results } = decode(self, body)?;
+                if results.len() != ops.len() {
+                    return Err(format!("{} results for a txn of {} steps", results.len(), ops.len()));
+                }
+                let steps = ops
+                    .iter()
+                    .zip(results)
+                    .map(|(op, result)| match (op, result) {
+                        (MicroOp::Append { key, value }, _) => Ok(json!(["append", key, value])),
+                        (MicroOp::Read { key }, TxnResult::List(list)) => Ok(json!(["r", key, list])),
+                        (MicroOp::Read { key }, TxnResult::Value(v)) => {
+                            Err(format!("the read of list {key} answered {v:?}, not a list"))
+                        }
+                    })
+                    .collect::<Result<Vec<Value>, String>>()?;
+                Ok(Value::Array(steps))
+            }
             // A successful status is the acknowledgement; the body carries nothing.
             Op::Write { .. } | Op::Cas { .. } | Op::Add { .. } => Ok(self.invoke_value()),
         }
@@ -184,6 +230,29 @@ mod tests {
         assert_eq!(set.completion_value(br#"{"elements":[3,1,2]}"#), Ok(json!([1, 2, 3])));
         let accounts = Op::ReadAccounts { accounts: vec!["a0".into(), "a1".into()] };
         assert_eq!(accounts.completion_value(br#"{"results":[5,null]}"#), Ok(json!({"a0": 5, "a1": null})));
+    }
+
+    #[test]
+    fn a_txn_records_its_steps_and_completes_with_the_lists_read() {
+        let op = Op::Txn {
+            ops: vec![MicroOp::Append { key: "l1".into(), value: 3 }, MicroOp::Read { key: "l2".into() }],
+        };
+        assert_eq!(op.f(), "txn");
+        assert_eq!(op.key(), None);
+        assert_eq!(op.invoke_value(), json!([["append", "l1", 3], ["r", "l2", null]]));
+        assert_eq!(
+            op.request(),
+            Request::Txn {
+                ops: vec![TxnOp::Append { key: "l1".into(), value: 3 }, TxnOp::ReadList { key: "l2".into() }]
+            }
+        );
+        assert!(!op.request().is_read_only());
+        assert_eq!(
+            op.completion_value(br#"{"results":[null,[1,2]]}"#),
+            Ok(json!([["append", "l1", 3], ["r", "l2", [1, 2]]]))
+        );
+        assert!(op.completion_value(br#"{"results":[null,5]}"#).is_err(), "a register value for a list");
+        assert!(op.completion_value(br#"{"results":[null]}"#).is_err(), "a result short");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::bank::{BankGenerator, BankParams};
+use crate::list_append::{ListAppendGenerator, ListAppendParams};
 use crate::op::Op;
 use crate::register::{RegisterGenerator, RegisterParams};
 use crate::set::{SetGenerator, SetParams};
@@ -21,16 +22,20 @@ pub enum WorkloadName {
     Register,
     Set,
     Bank,
+    #[serde(rename = "list-append")]
+    ListAppend,
 }
 
 impl WorkloadName {
-    pub const ALL: [WorkloadName; 3] = [WorkloadName::Register, WorkloadName::Set, WorkloadName::Bank];
+    pub const ALL: [WorkloadName; 4] =
+        [WorkloadName::Register, WorkloadName::Set, WorkloadName::Bank, WorkloadName::ListAppend];
 
     pub fn as_str(self) -> &'static str {
         match self {
             WorkloadName::Register => "register",
             WorkloadName::Set => "set",
             WorkloadName::Bank => "bank",
+            WorkloadName::ListAppend => "list-append",
         }
     }
 }
@@ -59,6 +64,9 @@ pub struct Workload {
     pub register: RegisterParams,
     pub set: SetParams,
     pub bank: BankParams,
+    /// Absent from the `run.json` of a run older than the workload: its defaults.
+    #[serde(default)]
+    pub list_append: ListAppendParams,
 }
 
 impl Workload {
@@ -69,6 +77,7 @@ impl Workload {
             register: RegisterParams::default(),
             set: SetParams::default(),
             bank: BankParams::default(),
+            list_append: ListAppendParams::default(),
         }
     }
 
@@ -78,17 +87,19 @@ impl Workload {
             WorkloadName::Register => "cas-register",
             WorkloadName::Set => "set",
             WorkloadName::Bank => "bank",
+            WorkloadName::ListAppend => "list-append",
         }
     }
 
     /// The checkers that judge this workload's history, in the order they run.
     pub fn checkers(&self) -> Vec<CheckName> {
         let own = match self.name {
-            WorkloadName::Register => CheckName::Linearizable,
-            WorkloadName::Set => CheckName::LostWrites,
-            WorkloadName::Bank => CheckName::Bank,
+            WorkloadName::Register => vec![CheckName::Linearizable],
+            WorkloadName::Set => vec![CheckName::LostWrites],
+            WorkloadName::Bank => vec![CheckName::Bank],
+            WorkloadName::ListAppend => vec![CheckName::Isolation],
         };
-        vec![own, CheckName::SplitBrain, CheckName::DeposedLeader, CheckName::Stats]
+        own.into_iter().chain([CheckName::SplitBrain, CheckName::DeposedLeader, CheckName::Stats]).collect()
     }
 
     /// The generator of this run's operations, from the run's seed.
@@ -98,6 +109,7 @@ impl Workload {
             WorkloadName::Register => Kind::Register(RegisterGenerator::new(self.register.clone())),
             WorkloadName::Set => Kind::Set(SetGenerator::new(self.set.clone())),
             WorkloadName::Bank => Kind::Bank(BankGenerator::new(self.bank.clone())),
+            WorkloadName::ListAppend => Kind::ListAppend(ListAppendGenerator::new(self.list_append.clone())),
         };
         Generator { rng, kind }
     }
@@ -106,7 +118,7 @@ impl Workload {
     pub fn setup(&self) -> Option<nodes::api::Request> {
         match self.name {
             WorkloadName::Bank => Some(self.bank.setup()),
-            WorkloadName::Register | WorkloadName::Set => None,
+            WorkloadName::Register | WorkloadName::Set | WorkloadName::ListAppend => None,
         }
     }
 
@@ -114,7 +126,7 @@ impl Workload {
     pub fn final_read(&self) -> Option<Op> {
         match self.name {
             WorkloadName::Set => Some(SetGenerator::final_read(&self.set)),
-            WorkloadName::Register | WorkloadName::Bank => None,
+            WorkloadName::Register | WorkloadName::Bank | WorkloadName::ListAppend => None,
         }
     }
 }
@@ -131,6 +143,7 @@ enum Kind {
     Register(RegisterGenerator),
     Set(SetGenerator),
     Bank(BankGenerator),
+    ListAppend(ListAppendGenerator),
 }
 
 impl Generator {
@@ -139,6 +152,7 @@ impl Generator {
             Kind::Register(g) => g.next_op(&mut self.rng),
             Kind::Set(g) => g.next_op(),
             Kind::Bank(g) => g.next_op(&mut self.rng),
+            Kind::ListAppend(g) => g.next_op(&mut self.rng),
         }
     }
 }
@@ -172,7 +186,16 @@ mod tests {
     #[test]
     fn names_parse_and_each_workload_names_its_model_and_checkers() {
         assert_eq!("bank".parse::<WorkloadName>(), Ok(WorkloadName::Bank));
-        assert!("queue".parse::<WorkloadName>().unwrap_err().contains("known: register, set, bank"));
+        assert!("queue"
+            .parse::<WorkloadName>()
+            .unwrap_err()
+            .contains("known: register, set, bank, list-append"));
+        assert_eq!("list-append".parse::<WorkloadName>(), Ok(WorkloadName::ListAppend));
+        assert_eq!(serde_json::to_value(WorkloadName::ListAppend).unwrap(), "list-append");
+        let list_append = Workload::new(WorkloadName::ListAppend);
+        assert_eq!(list_append.model(), "list-append");
+        assert_eq!(list_append.checkers()[0], CheckName::Isolation);
+        assert!(!list_append.checkers().contains(&CheckName::Linearizable));
         let set = Workload::new(WorkloadName::Set);
         assert_eq!(set.model(), "set");
         assert_eq!(set.checkers()[0], CheckName::LostWrites);

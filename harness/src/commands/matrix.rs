@@ -58,7 +58,7 @@ pub struct Args {
     /// Where the runs, matrix.md and matrix.json go.
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
-    /// The workload of every run: register, set, bank.
+    /// The workload of every run: register, set, bank, list-append.
     #[arg(long, default_value = "register")]
     pub workload: String,
     /// Real systems to add, comma-separated: zookeeper (plain and synced reads; register
@@ -191,8 +191,11 @@ fn validate(args: &Args) -> Result<(), String> {
         let known: Vec<&str> = FAULTS.iter().map(|(name, _)| *name).collect();
         return Err(format!("--nemeses: unknown fault {bad:?} (known: {})", known.join(", ")));
     }
-    if !["register", "set", "bank"].contains(&args.workload.as_str()) {
-        return Err(format!("--workload must be register, set or bank, got {:?}", args.workload));
+    if !["register", "set", "bank", "list-append"].contains(&args.workload.as_str()) {
+        return Err(format!(
+            "--workload must be register, set, bank or list-append, got {:?}",
+            args.workload
+        ));
     }
     if !args.systems.is_empty() && args.workload != "register" {
         return Err(format!(

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use checkers::txn::Consistency;
 use clap::Parser;
 use nodes::flags::ProtocolFlags;
-use nodes::protocol::ReadMode;
+use nodes::protocol::{Isolation, ReadMode};
 use nodes::protocols::ProtocolName;
 use workloads::{Workload, WorkloadName};
 
@@ -33,9 +34,13 @@ pub struct Args {
     /// The protocol under test: pb-async, pb-sync, 2pc, paxos, raft, zab.
     #[arg(long, default_value = DEFAULT_PROTOCOL)]
     pub protocol: ProtocolName,
-    /// The workload: register, set, bank.
+    /// The workload: register, set, bank, list-append (transactions checked for isolation).
     #[arg(long, default_value = "register")]
     pub workload: WorkloadName,
+    /// list-append: the isolation level the transactions are held to: read-committed,
+    /// snapshot-isolation, serializable, strict-serializable [default: strict-serializable].
+    #[arg(long, value_name = "MODEL")]
+    pub consistency: Option<Consistency>,
     /// Faults to inject, comma-separated: partition, kill, pause, latency, ..., or none.
     #[arg(long, default_value = "partition")]
     pub nemesis: String,
@@ -183,12 +188,24 @@ impl Args {
         if self.protocol_flags.read == Some(ReadMode::Lease) && self.protocol != ProtocolName::Raft {
             return Err(format!("--read lease is offered by raft only, not {}", self.protocol));
         }
+        if self.protocol_flags.isolation.is_some_and(|i| i != Isolation::Serializable)
+            && self.protocol != ProtocolName::TwoPc
+        {
+            return Err(format!("--isolation is offered by 2pc only, not {}", self.protocol));
+        }
         if !self.system.is_builtin() && !node_args.is_empty() {
             return Err(format!(
                 "protocol options ({}) apply to faultline's own nodes, not to --system {}",
                 node_args.iter().filter(|a| a.starts_with("--")).cloned().collect::<Vec<_>>().join(", "),
                 self.system
             ));
+        }
+        if self.consistency.is_some() && self.workload != WorkloadName::ListAppend {
+            return Err("--consistency applies to --workload list-append only".to_string());
+        }
+        let mut workload = Workload::new(self.workload);
+        if let Some(consistency) = self.consistency {
+            workload.list_append.consistency = consistency;
         }
         Ok(RunSpec {
             system: self.system,
@@ -197,7 +214,7 @@ impl Args {
             redis_appendfsync: self.redis_appendfsync.unwrap_or(Appendfsync::Everysec),
             test_name: name,
             protocol: self.protocol,
-            workload: Workload::new(self.workload),
+            workload,
             nemesis_flag: self.nemesis.clone(),
             nemesis,
             nodes: self.nodes,
@@ -333,6 +350,15 @@ mod tests {
         let err = parse(&["--protocol", "paxos", "--read", "lease"]).to_spec().unwrap_err();
         assert!(err.contains("raft only"), "{err}");
         assert!(parse(&["--protocol", "raft", "--read", "lease"]).to_spec().is_ok());
+        let err = parse(&["--protocol", "raft", "--isolation", "read-committed"]).to_spec().unwrap_err();
+        assert!(err.contains("2pc only"), "{err}");
+        assert!(parse(&["--protocol", "2pc", "--isolation", "read-committed"]).to_spec().is_ok());
+        let err = parse(&["--consistency", "serializable"]).to_spec().unwrap_err();
+        assert!(err.contains("list-append only"), "{err}");
+        let spec = parse(&["--workload", "list-append", "--consistency", "serializable"]).to_spec().unwrap();
+        assert_eq!(spec.workload.list_append.consistency, Consistency::Serializable);
+        assert!(spec.reproduce_command().contains("--consistency serializable"));
+        assert!(Standalone::try_parse_from(["faultline", "--consistency", "linearizable"]).is_err());
         assert!(Standalone::try_parse_from(["faultline", "--system", "mongo"]).is_err());
         let mut argv = vec!["faultline", "--protocol", "viewstamped"];
         assert!(Standalone::try_parse_from(&argv).is_err());

@@ -119,7 +119,7 @@ fn one(name: CheckName, workload: &Workload, evidence: &Evidence, time_limit: Du
             let report = checkers::deposed_leader::check(&evidence.history, &evidence.samples);
             result(report.verdict, report.summary(), CheckDetails::DeposedLeader(report))
         }
-        CheckName::Isolation => isolation(evidence, time_limit),
+        CheckName::Isolation => isolation(workload, evidence, time_limit),
         CheckName::Stats => {
             let report = checkers::stats::check(&evidence.history, &evidence.windows, evidence.messages);
             let c = report.counts;
@@ -190,10 +190,12 @@ fn model_check(model: ModelKind, evidence: &Evidence, time_limit: Duration) -> C
     }
 }
 
-/// A transactional run's history as list-append transactions, held to strict
-/// serializability (what a linearizable store owes its transactions).
-fn isolation(evidence: &Evidence, time_limit: Duration) -> CheckResult {
+/// A transactional run's history as list-append transactions, held to the workload's
+/// consistency model (strict serializability by default: what a linearizable store owes
+/// its transactions).
+fn isolation(workload: &Workload, evidence: &Evidence, time_limit: Duration) -> CheckResult {
     let mut options = checkers::TxnOptions::new(checkers::TxnModel::ListAppend);
+    options.consistency = workload.list_append.consistency;
     options.time_limit = Some(time_limit);
     match checkers::check_txn(&evidence.history, &options) {
         Ok(report) => result(report.verdict, report.summary(), CheckDetails::Isolation(report)),

@@ -449,6 +449,16 @@ fn print_results(results: &RunResults, run_dir: &RunDir) {
             println!("               {}", line.trim_start());
         }
     }
+    // The isolation anomalies by type, allowed ones included (the summary names the
+    // forbidden ones only).
+    if let Some(CheckDetails::Isolation(report)) =
+        results.checks.get(&CheckName::Isolation).and_then(|c| c.details.as_ref())
+    {
+        for (kind, count) in &report.anomaly_counts {
+            let allowed = if kind.is_forbidden_under(report.consistency) { "" } else { " (allowed)" };
+            println!("               {kind:<18} {count}{allowed}");
+        }
+    }
     if let Some(stats) = results.stats() {
         print_stats(stats);
     }

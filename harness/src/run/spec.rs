@@ -110,6 +110,11 @@ impl RunSpec {
             format!("--nemesis-interval {}", self.nemesis_interval.as_secs_f64()),
             format!("--op-timeout-ms {}", self.op_timeout.as_millis()),
         ];
+        if self.workload.name == workloads::WorkloadName::ListAppend
+            && self.workload.list_append.consistency != checkers::txn::Consistency::StrictSerializable
+        {
+            parts.push(format!("--consistency {}", self.workload.list_append.consistency));
+        }
         if self.etcd_serializable_reads {
             parts.push("--etcd-serializable-reads".into());
         }

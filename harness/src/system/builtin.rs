@@ -103,7 +103,7 @@ impl System for Builtin {
     }
 
     fn workloads(&self) -> &'static [WorkloadName] {
-        &[WorkloadName::Register, WorkloadName::Set, WorkloadName::Bank]
+        &WorkloadName::ALL
     }
 
     fn node_spec(&self, id: NodeId, _run_dir: &Path) -> anyhow::Result<NodeSpec> {

@@ -325,7 +325,11 @@ pub fn request(op: &Op, serializable_reads: bool) -> Option<(&'static str, Value
                 "success": [{ "requestPut": { "key": b(key), "value": b(&to.to_string()) } }],
             }),
         )),
-        Op::Add { .. } | Op::ReadSet { .. } | Op::Transfer { .. } | Op::ReadAccounts { .. } => None,
+        Op::Add { .. }
+        | Op::ReadSet { .. }
+        | Op::Transfer { .. }
+        | Op::ReadAccounts { .. }
+        | Op::Txn { .. } => None,
     }
 }
 

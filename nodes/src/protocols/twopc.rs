@@ -51,6 +51,11 @@
 //! from its own log (a decision is persisted before any effect of it leaves the node), so no
 //! second source of truth can disagree with it.
 //!
+//! With `--isolation read-committed` (unsafe by design, [`read_committed`]) a queued
+//! transaction's reads are answered from the coordinator's store when it arrives instead of
+//! when it commits: reads of committed data without locks, so concurrent transactions lose
+//! each other's updates.
+//!
 //! # Recovery
 //!
 //! A restarted participant rebuilds its store from its records. Prepared transactions with no
@@ -74,12 +79,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, ErrorCode, NodeId, Request, Response, Role, Status};
 use crate::committed_log::CommittedLog;
-use crate::protocol::{Config, Context, Outbox, Protocol, RequestId};
+use crate::protocol::{Config, Context, Isolation, Outbox, Protocol, RequestId};
 use crate::state_machine::Store;
 
 mod participant;
+mod read_committed;
 
 use participant::Participant;
+use read_committed::EarlyReads;
 
 /// Most client writes the coordinator holds waiting for a transaction; beyond it, writes are
 /// refused with a definite `unavailable`.
@@ -159,7 +166,7 @@ pub struct TwoPc {
 struct Coordinator {
     next_txid: TxId,
     current: Option<InFlight>,
-    queue: VecDeque<(RequestId, Request)>,
+    queue: VecDeque<Queued>,
     /// Every transaction decided commit (to answer queries; absent and not current: abort).
     committed: BTreeSet<TxId>,
     /// Decisions some participant has not acknowledged yet.
@@ -170,10 +177,19 @@ struct Coordinator {
     floors: BTreeMap<NodeId, TxId>,
 }
 
+/// A client write waiting for a transaction.
+#[derive(Debug)]
+struct Queued {
+    request: RequestId,
+    body: Request,
+    /// `--isolation read-committed`: the reads answered when it arrived.
+    early_reads: Option<EarlyReads>,
+}
+
 #[derive(Debug)]
 struct InFlight {
     txid: TxId,
-    requests: Vec<RequestId>,
+    requests: Vec<(RequestId, Option<EarlyReads>)>,
     yes: BTreeSet<NodeId>,
 }
 
@@ -228,7 +244,12 @@ impl TwoPc {
             let error = ApiError::new(ErrorCode::Unavailable, "too many writes queued at the coordinator");
             return out.reply(request, Err(error));
         }
-        c.queue.push_back((request, body));
+        let early_reads = match (&body, self.config.options.isolation) {
+            (Request::Txn { ops }, Isolation::ReadCommitted) => EarlyReads::now(&self.participant.store, ops),
+            _ => None,
+        };
+        let c = self.coordinating.as_mut().expect("coordinator");
+        c.queue.push_back(Queued { request, body, early_reads });
         self.start_next(ctx, out);
     }
 
@@ -241,13 +262,14 @@ impl TwoPc {
             return;
         }
         if !down.is_empty() {
-            for (request, _) in c.queue.drain(..) {
-                out.reply(request, Err(unavailable(&down)));
+            for queued in c.queue.drain(..) {
+                out.reply(queued.request, Err(unavailable(&down)));
             }
             return;
         }
         let take = c.queue.len().min(batch);
-        let (requests, ops): (Vec<RequestId>, Vec<Request>) = c.queue.drain(..take).unzip();
+        let (requests, ops): (Vec<_>, Vec<Request>) =
+            c.queue.drain(..take).map(|q| ((q.request, q.early_reads), q.body)).unzip();
         let txid = c.next_txid;
         c.next_txid += 1;
         let decided_through = txid - 1;
@@ -297,12 +319,16 @@ impl TwoPc {
                 .find(|(t, _)| *t == txid)
                 .map(|(_, results)| results)
                 .expect("the coordinator applies a commit at once: nothing earlier is in doubt");
-            for (request, result) in current.requests.into_iter().zip(results) {
+            for ((request, early_reads), result) in current.requests.into_iter().zip(results) {
+                let result = match early_reads {
+                    Some(early) => early.overlay(result),
+                    None => result,
+                };
                 out.reply(request, result);
             }
         } else {
             let message = format!("transaction {txid} aborted: {why}; nothing was applied");
-            for request in current.requests {
+            for (request, _) in current.requests {
                 out.reply(request, Err(ApiError::new(ErrorCode::Unavailable, message.clone())));
             }
         }

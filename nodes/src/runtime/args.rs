@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::api::NodeId;
 use crate::flags::ProtocolFlags;
-use crate::protocol::{Options, ReadMode};
+use crate::protocol::{Isolation, Options, ReadMode};
 use crate::protocols::ProtocolName;
 use anyhow::bail;
 
@@ -97,6 +97,9 @@ impl NodeArgs {
         }
         if options.read_mode == ReadMode::Lease && self.protocol != ProtocolName::Raft {
             bail!("--read lease is offered by raft only, not {}", self.protocol.as_str());
+        }
+        if options.isolation != Isolation::Serializable && self.protocol != ProtocolName::TwoPc {
+            bail!("--isolation is offered by 2pc only, not {}", self.protocol.as_str());
         }
         if options.heartbeat_ms == 0 || self.request_timeout_ms == 0 || options.max_batch == 0 {
             bail!("--heartbeat-ms, --request-timeout-ms and --max-batch must be positive");
@@ -192,6 +195,10 @@ mod tests {
         let mut paxos_lease = lease.clone();
         paxos_lease.protocol = ProtocolName::Paxos;
         assert!(paxos_lease.validated_peers().unwrap_err().to_string().contains("raft only"));
+        let mut read_committed = parse(&["--isolation", "read-committed"]).unwrap();
+        assert!(read_committed.validated_peers().unwrap_err().to_string().contains("2pc only"));
+        read_committed.protocol = ProtocolName::TwoPc;
+        assert!(read_committed.validated_peers().is_ok());
         let range = parse(&["--election-timeout-min-ms", "900"]).unwrap();
         assert!(range.validated_peers().unwrap_err().to_string().contains("exceeds"));
     }

@@ -13,9 +13,10 @@
 //! hundred kilobytes that opens at once.
 //!
 //! Tour: [`data`] turns files into what is drawn, [`roles`] (each node's role and term),
-//! [`timeline`] and [`plots`] draw SVG,
-//! [`page`] assembles the HTML.
+//! [`timeline`] and [`plots`] draw SVG, [`cycle`] an isolation anomaly's dependency
+//! cycle, [`page`] assembles the HTML.
 
+pub mod cycle;
 pub mod data;
 pub mod index;
 pub mod matrix;

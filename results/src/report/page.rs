@@ -2,7 +2,7 @@
 //! why not? What happened when? How fast, and what did the faults do to it? How much did
 //! the nodes talk? Where are their logs?
 //!
-//! Every section has a fixed `id` (`verdicts`, `counterexample`, `deposed`, `roles`,
+//! Every section has a fixed `id` (`verdicts`, `counterexample`, `isolation`, `deposed`, `roles`,
 //! `timeline`, `latency`,
 //! `throughput`, `faults`, `network`, `logs`, `run`) so links and tests can find it. All text
 //! from the run is escaped; there is no script and no external resource.
@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::data::{Drawing, ReportInput};
 use super::svg::escape;
-use super::{plots, roles, timeline};
+use super::{cycle, plots, roles, timeline};
 use checkers::{CheckDetails, CheckName};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -34,7 +34,13 @@ svg .axis{stroke:#444}svg .grid{stroke:#ddd}
 svg .range{stroke:#3a9a3a;stroke-opacity:.45}svg .median{fill:none;stroke:#205020;stroke-width:1.2}
 svg .rate{fill:none;stroke-width:1.3}svg .rate.ok{stroke:#3a9a3a}svg .rate.fail{stroke:#d33}svg .rate.info{stroke:#e8900c}
 .legend span{display:inline-block;width:12px;height:10px;margin:0 3px 0 10px;vertical-align:middle}
-.problems{color:#a00}";
+.problems{color:#a00}
+svg .txn{fill:#fafafa;stroke:#555}svg .txnname{font-size:11px;font-weight:600;fill:#222}svg .microop{font-size:10px;font-family:monospace;fill:#333}
+svg .edge{fill:none;stroke:#444;stroke-width:1.4}svg .edge.rw{stroke:#c62828;stroke-dasharray:5 3}svg .edge.rt{stroke:#0050c0}svg .edge.process{stroke:#0050c0;stroke-dasharray:2 2}
+svg .arrowhead{fill:#444}svg .edgelabel{font-size:10px;font-weight:600;fill:#222;paint-order:stroke;stroke:#fff;stroke-width:3px}";
+
+/// Most anomalies drawn on the page; the counts cover them all.
+const MAX_ANOMALIES_DRAWN: usize = 20;
 
 /// The whole page.
 pub fn render(input: &ReportInput) -> String {
@@ -57,8 +63,8 @@ pub fn render(input: &ReportInput) -> String {
     }
     verdicts(&mut out, input);
     counterexample(&mut out, &drawing);
-    deposed(&mut out, input);
     isolation(&mut out, input);
+    deposed(&mut out, input);
     roles_section(&mut out, input, &drawing);
     timeline_section(&mut out, &drawing);
     plot_sections(&mut out, &drawing);
@@ -114,6 +120,73 @@ fn counterexample(out: &mut String, drawing: &Drawing) {
     }
 }
 
+/// The isolation check's anomalies: their counts by type, then each one's cycle drawn,
+/// its edges and its explanation.
+fn isolation(out: &mut String, input: &ReportInput) {
+    let Some(CheckDetails::Isolation(report)) = input
+        .results
+        .as_ref()
+        .and_then(|r| r.check(CheckName::Isolation))
+        .filter(|c| c.verdict != checkers::Verdict::Valid)
+        .and_then(|c| c.details.as_ref())
+    else {
+        return;
+    };
+    out.push_str("<h2 id=\"isolation\">Isolation anomalies</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p>{} transactions held to {} ({} model).</p>",
+        report.transactions,
+        escape(&report.consistency.to_string()),
+        escape(&report.model.to_string())
+    );
+    if let Some(reason) = &report.reason {
+        let _ = writeln!(out, "<p>{}</p>", escape(reason));
+    }
+    if !report.anomaly_counts.is_empty() {
+        out.push_str("<table class=\"anomalies\"><tr><th>anomaly</th><th>count</th></tr>");
+        for (kind, count) in &report.anomaly_counts {
+            let _ =
+                write!(out, "<tr><td>{}</td><td class=\"n\">{count}</td></tr>", escape(&kind.to_string()));
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<p class=\"legend\">Transactions as boxes, dependencies as arrows: ww (wrote over), wr (read what the other wrote), <span style=\"background:#c62828\"></span>rw (read a version the other overwrote), <span style=\"background:#0050c0\"></span>rt (finished before the other began); hover an arrow for why.</p>\n");
+    for (i, anomaly) in report.anomalies.iter().take(MAX_ANOMALIES_DRAWN).enumerate() {
+        let _ = writeln!(out, "<h3 class=\"anomaly\">{}</h3>", escape(&anomaly.kind.to_string()));
+        let _ = writeln!(out, "<p>{}</p>", escape(&anomaly.explanation));
+        if let Some(svg) = cycle::render(anomaly, i) {
+            out.push_str(&svg);
+            out.push('\n');
+        }
+        if !anomaly.cycle.is_empty() {
+            out.push_str("<ul class=\"edges\">");
+            for edge in &anomaly.cycle {
+                let name = |at: usize| anomaly.transactions.get(at).map_or("?", |t| t.name.as_str());
+                let _ = write!(
+                    out,
+                    "<li>{} &rarr; {} <b>{}</b>{}: {}</li>",
+                    escape(name(edge.from)),
+                    escape(name(edge.to)),
+                    edge.kind.as_str(),
+                    edge.key.as_deref().map(|k| format!(" on {}", escape(k))).unwrap_or_default(),
+                    escape(&edge.why)
+                );
+            }
+            out.push_str("</ul>\n");
+        }
+    }
+    if report.anomalies.len() > MAX_ANOMALIES_DRAWN {
+        let _ =
+            writeln!(out, "<p>... and {} more examples</p>", report.anomalies.len() - MAX_ANOMALIES_DRAWN);
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>as text</summary><pre>{}</pre></details>",
+        escape(&report.render_text())
+    );
+}
+
 /// The deposed-leader check's overlapping claims and offending writes.
 fn deposed(out: &mut String, input: &ReportInput) {
     let Some(CheckDetails::DeposedLeader(report)) = input
@@ -160,22 +233,6 @@ fn deposed(out: &mut String, input: &ReportInput) {
     if report.deposed_writes > report.examples.len() {
         let _ = writeln!(out, "... and {} more", report.deposed_writes - report.examples.len());
     }
-    out.push_str("</pre>\n");
-}
-
-/// The transactional checker's anomalies, as text.
-fn isolation(out: &mut String, input: &ReportInput) {
-    let Some(CheckDetails::Isolation(report)) = input
-        .results
-        .as_ref()
-        .and_then(|r| r.check(CheckName::Isolation))
-        .filter(|c| c.verdict != checkers::Verdict::Valid)
-        .and_then(|c| c.details.as_ref())
-    else {
-        return;
-    };
-    out.push_str("<h2 id=\"isolation\">Isolation anomalies</h2>\n<pre>");
-    out.push_str(&escape(&report.render_text()));
     out.push_str("</pre>\n");
 }
 
