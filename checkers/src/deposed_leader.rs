@@ -83,7 +83,8 @@ pub struct ClaimPair {
     pub writes: usize,
 }
 
-/// Judge the `ok` writes of `history` (operations other than `read` and `get`) against the
+/// Judge the `ok` writes of `history` (operations other than `read`, `get` and transactions
+/// of reads only) against the
 /// status `samples` (in any order; times on the history's clock).
 pub fn check(history: &History, samples: &[Sample]) -> DeposedLeaderReport {
     let leading = Leading::new(samples);
@@ -92,7 +93,7 @@ pub fn check(history: &History, samples: &[Sample]) -> DeposedLeaderReport {
     let mut writes_judged = 0;
     let mut found = Vec::new();
     for op in history.operations() {
-        if !matches!(op.outcome, Outcome::Ok(_)) || is_read(&op.f) {
+        if !matches!(op.outcome, Outcome::Ok(_)) || is_read(&op.f, &op.value) {
             continue;
         }
         let (Some(invoke_ns), Some(complete_ns), Some(complete_index)) =
@@ -222,9 +223,16 @@ impl DeposedLeaderReport {
     }
 }
 
-/// Reads change nothing; every other operation is judged as a write.
-fn is_read(f: &str) -> bool {
-    matches!(f, "read" | "get")
+/// Reads change nothing; every other operation is judged as a write. A transaction
+/// (`f: "txn"`, a list of micro-ops) is a read when each of its micro-ops is a read (`"r"`).
+fn is_read(f: &str, value: &serde_json::Value) -> bool {
+    match f {
+        "read" | "get" => true,
+        "txn" => value.as_array().is_some_and(|micro_ops| {
+            micro_ops.iter().all(|micro_op| micro_op.get(0).and_then(serde_json::Value::as_str) == Some("r"))
+        }),
+        _ => false,
+    }
 }
 
 /// The leading samples of each node, by time.
@@ -388,6 +396,21 @@ mod tests {
             e.f = "read".into();
         }
         assert_eq!(check(&history(events), &two_primaries()).writes_judged, 0);
+    }
+
+    #[test]
+    fn a_transaction_of_reads_only_is_not_judged_and_one_that_appends_is() {
+        let judged = |micro_ops: serde_json::Value| {
+            let mut events = Vec::new();
+            write(&mut events, 1, 1, 200, 250, EventType::Ok);
+            for e in &mut events {
+                e.f = "txn".into();
+                e.value = micro_ops.clone();
+            }
+            check(&history(events), &two_primaries()).writes_judged
+        };
+        assert_eq!(judged(serde_json::json!([["r", "x", null], ["r", "y", null]])), 0);
+        assert_eq!(judged(serde_json::json!([["r", "x", null], ["append", "y", 3]])), 1);
     }
 
     #[test]

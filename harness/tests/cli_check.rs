@@ -320,6 +320,51 @@ fn write_skew_in_json_lines_is_serializable_only_under_snapshot_isolation() {
 }
 
 #[test]
+fn a_list_append_run_directory_is_held_to_the_consistency_it_ran_under() {
+    let dir = tempfile::tempdir().unwrap();
+    // Write skew: two transactions each read the key the other appends to, and miss it.
+    std::fs::write(
+        dir.path().join("history.jsonl"),
+        r#"{"process":0,"type":"invoke","f":"txn","value":[["r","x",null],["append","y",1]]}
+{"process":1,"type":"invoke","f":"txn","value":[["r","y",null],["append","x",1]]}
+{"process":0,"type":"ok","f":"txn","value":[["r","x",[]],["append","y",1]]}
+{"process":1,"type":"ok","f":"txn","value":[["r","y",[]],["append","x",1]]}
+{"process":2,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]]}
+{"process":2,"type":"ok","f":"txn","value":[["r","x",[1]],["r","y",[1]]]}
+"#,
+    )
+    .unwrap();
+    let run_json = |consistency: &str| {
+        let spec = format!(
+            r#"{{"model":"list-append","spec":{{"workload":{{"list_append":{{"consistency":{consistency}}}}}}}}}"#
+        );
+        std::fs::write(dir.path().join("run.json"), spec).unwrap();
+    };
+    let run_dir = path_text(dir.path().to_path_buf());
+
+    run_json("\"snapshot-isolation\"");
+    let (code, out, err) = faultline(&["check", &run_dir]);
+    assert_eq!(code, 0, "snapshot isolation allows write skew: {out}{err}");
+    assert!(out.contains("snapshot-isolation"), "{out}");
+    // --consistency overrides what the run stored.
+    let (code, out, _) = faultline(&["check", "--consistency", "serializable", &run_dir]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("G2-item"), "{out}");
+
+    // A run that does not say is held to strict serializability.
+    run_json("null");
+    let (code, out, _) = faultline(&["check", &run_dir]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("strict-serializable"), "{out}");
+
+    run_json("\"linearizable\"");
+    let (code, _, err) = faultline(&["check", &run_dir]);
+    assert_eq!(code, 254, "{err}");
+    assert!(err.contains("spec.workload.list_append.consistency"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
 fn bad_transactional_input_and_misplaced_flags_exit_254_in_one_line() {
     let file = elle("list-append-g-single.edn");
     let (code, _, err) = faultline(&["check", "--model", "rw-register", &file]);

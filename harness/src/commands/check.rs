@@ -271,11 +271,18 @@ fn check_bank_run(dir: &Path, accounts: &[String], total: i64) -> Outcome {
 fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> Outcome {
     let file = path.display().to_string();
     let refuse = |message: String| Outcome::Refused { file: file.clone(), message };
+    // A stored list-append run is held to the consistency model it ran under, unless
+    // --consistency says otherwise.
+    let mut run_consistency = None;
     let (history_path, run_model) = if path.is_dir() {
         let model = match args.model {
             Some(_) => None,
             None => match run_dir_model(path) {
                 Ok(RunModel::Model(model)) => Some(model),
+                Ok(RunModel::Txn { model, consistency }) => {
+                    run_consistency = consistency;
+                    Some(CheckModel::Txn(model))
+                }
                 Ok(RunModel::Bank { accounts, total }) => return check_bank_run(path, &accounts, total),
                 Err(message) => return refuse(message),
             },
@@ -303,7 +310,7 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
                 None => load_path_detailed(&history_path, args.format),
             };
             return match loaded {
-                Ok(loaded) => check_txn_one(loaded, shown, model, args),
+                Ok(loaded) => check_txn_one(loaded, shown, model, run_consistency, args),
                 Err(e) => refuse(e.to_string()),
             };
         }
@@ -352,9 +359,15 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
 }
 
 /// Judge a loaded history's transactions.
-fn check_txn_one(loaded: Loaded, shown: String, model: TxnModel, args: &Args) -> Outcome {
+fn check_txn_one(
+    loaded: Loaded,
+    shown: String,
+    model: TxnModel,
+    run_consistency: Option<Consistency>,
+    args: &Args,
+) -> Outcome {
     let mut options = TxnOptions::new(model);
-    options.consistency = args.consistency.unwrap_or(Consistency::StrictSerializable);
+    options.consistency = args.consistency.or(run_consistency).unwrap_or(Consistency::StrictSerializable);
     options.time_limit = args.time_limit;
     match guarded(&shown, || checkers::txn::check_txn(&loaded.history, &options)) {
         Err(crashed) => crashed,
@@ -413,8 +426,11 @@ fn default_model(loaded: &LoadedTable) -> Option<ModelKind> {
 
 /// What a stored run's history is judged by.
 enum RunModel {
-    /// A linearizability model (register, set, ...) or a transactional one.
+    /// A linearizability model (register, set, ...).
     Model(CheckModel),
+    /// A transactional model, with the consistency model the run was held to (older runs
+    /// and other recorders may not say).
+    Txn { model: TxnModel, consistency: Option<Consistency> },
     /// The bank checker: every read sums to the initial total, no balance below zero.
     Bank { accounts: Vec<String>, total: i64 },
 }
@@ -470,9 +486,22 @@ fn run_dir_model(dir: &Path) -> Result<RunModel, String> {
             .ok_or_else(|| format!("{shown}: spec.workload.bank: the initial total overflows"))?;
         return Ok(RunModel::Bank { accounts: bank.accounts, total });
     }
-    name.parse::<CheckModel>()
-        .map(RunModel::Model)
-        .map_err(|e| format!("{shown}: {e}; name the model with --model"))
+    match name.parse::<CheckModel>() {
+        Ok(CheckModel::Txn(model)) => {
+            let stored = value.pointer("/spec/workload/list_append/consistency");
+            let consistency = match stored {
+                None | Some(serde_json::Value::Null) => None,
+                Some(stored) => Some(serde_json::from_value::<Consistency>(stored.clone()).map_err(|e| {
+                    format!(
+                        "{shown}: spec.workload.list_append.consistency: {e}; name one with --consistency"
+                    )
+                })?),
+            };
+            Ok(RunModel::Txn { model, consistency })
+        }
+        Ok(model) => Ok(RunModel::Model(model)),
+        Err(e) => Err(format!("{shown}: {e}; name the model with --model")),
+    }
 }
 
 /// `--initial` as JSON, or a bare word as a JSON string.
