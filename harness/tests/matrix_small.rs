@@ -27,10 +27,7 @@ fn a_small_matrix_runs_every_cell_and_marks_it_against_the_design() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(
-        stdout.contains("| protocol | fault | seed | linearizable | lost writes | split brain |"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("| protocol | fault | seed | safety | lost writes | split brain |"), "{stdout}");
     assert!(stdout.contains("| raft | none | 1 | valid |"), "{stdout}");
     assert!(stdout.contains("| raft | kill | 1 | valid |"), "{stdout}");
     assert!(stdout.contains("2 runs, 0 unexpected."), "{stdout}");

@@ -68,7 +68,8 @@ pub struct Row {
     pub run: String,
     /// The run's overall verdict; `None` when the harness failed.
     pub verdict: Option<Verdict>,
-    /// Safety: the linearizability (or set lost-write) check's verdict.
+    /// Safety: the linearizability, lost-write, bank or isolation checks, merged (the field
+    /// keeps its first name so older matrix.json files load).
     pub linearizable: Option<Verdict>,
     /// Acknowledged writes the final reads did not show (set workload only).
     pub lost_writes: Option<u64>,
@@ -155,7 +156,10 @@ impl Row {
             }
         }
         let violations: Vec<&str> = [
-            (row.linearizable == Some(Verdict::Invalid), "not linearizable"),
+            (
+                row.linearizable == Some(Verdict::Invalid),
+                "not safe (linearizability, lost writes, bank or isolation)",
+            ),
             (row.lost_writes.is_some_and(|n| n > 0), "lost acknowledged writes"),
             (row.split_brain == Some(Verdict::Invalid), "split brain"),
             (row.deposed_leader == Some(Verdict::Invalid), "writes acknowledged by a deposed leader"),
@@ -190,7 +194,7 @@ impl Row {
 /// The whole matrix as Markdown: one table, each row marked against its expectation.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| protocol | fault | seed | linearizable | lost writes | split brain | deposed leader | log agreement | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
+        "| protocol | fault | seed | safety | lost writes | split brain | deposed leader | log agreement | availability in fault | p50 ms | p99 ms | ok/s | msgs/op | expected | |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let verdict = |v: Option<Verdict>| v.map(|v| v.as_str().to_string()).unwrap_or("-".into());
@@ -300,7 +304,7 @@ mod tests {
         let safe = measure(Expect::Safe, &bad);
         assert!(!safe.expected, "{}", safe.note);
         let may = measure(Expect::MayFail, &bad);
-        assert!(may.expected && may.note.contains("found: not linearizable"), "{}", may.note);
+        assert!(may.expected && may.note.contains("found: not safe"), "{}", may.note);
         let good = results(Verdict::Valid, Verdict::Valid);
         assert!(measure(Expect::MayFail, &good).expected, "may, not must");
         assert!(measure(Expect::Safe, &good).expected);
@@ -317,7 +321,7 @@ mod tests {
         let bad = results(Verdict::Invalid, Verdict::Valid);
         let row = Row::measure("raft", "lose-disk", 1, Expect::OutsideModel, "r".into(), Ok(&bad));
         assert!(row.expected, "{}", row.note);
-        assert!(row.note.contains("outside the safety model") && row.note.contains("not linearizable"));
+        assert!(row.note.contains("outside the safety model") && row.note.contains("not safe"));
         let good = results(Verdict::Valid, Verdict::Valid);
         let clean = Row::measure("raft", "lose-disk", 1, Expect::OutsideModel, "r".into(), Ok(&good));
         assert!(clean.expected, "{}", clean.note);
