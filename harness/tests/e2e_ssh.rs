@@ -3,6 +3,11 @@
 //!
 //! - raft over SSH under partitions, and under kill -9, is valid as it is locally;
 //! - etcd (the hosts' own /usr/bin/etcd) over SSH under partitions and kill -9 is valid;
+//! - ZooKeeper (the hosts' own java and jar, its zoo.cfg and myid uploaded) with synced
+//!   reads over SSH under partitions and kill -9 is valid;
+//! - Redis (the hosts' own redis-server, its role file uploaded), failed over by the
+//!   operator over SSH while its primary is cut off, loses acknowledged writes, as it does
+//!   locally; under kill -9 alone its nodes restart on their uploaded files;
 //! - afterwards nothing is left on the hosts: no run directory, no node process, no nft
 //!   table of the run's tag;
 //! - a host that cannot be reached at the start is an error naming it; one lost during
@@ -10,8 +15,8 @@
 //!   with a checked history;
 //! - `faultline cleanup --ssh` removes what a crashed run left on the hosts.
 //!
-//! Needs root, `ip`, `nft`, `ssh` and sshd (openssh-server), and etcd for the etcd test;
-//! without them the tests fail saying what to install. Nothing is skipped.
+//! Needs root, `ip`, `nft`, `ssh` and sshd (openssh-server), and etcd, ZooKeeper or Redis
+//! for their tests; without them the tests fail saying what to install. Nothing is skipped.
 
 mod e2e_support;
 mod lab_support;
@@ -20,7 +25,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use checkers::CheckName;
+use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
 use lab_support::Lab;
 
@@ -114,6 +119,120 @@ fn etcd_over_ssh_is_valid_under_partitions_and_kills_and_leaves_nothing() {
     let store = dir.path().join("store");
     let output = run_over_ssh(&lab, &store, &["--system", "etcd", "--nemesis", "partition,kill"]);
     assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats]);
+    let tag = run_tag(&store);
+    assert_hosts_clean(&lab, &tag);
+}
+
+/// Fail, saying which package to install, unless `binary` is on PATH (the lab's hosts share
+/// this machine's programs).
+fn require(binary: &str, package: &str) {
+    let found = Command::new("sh").args(["-c", &format!("command -v {binary}")]).output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "this test needs {binary} on the hosts (Debian package {package}; .ci/run installs it)"
+    );
+}
+
+#[test]
+fn zookeeper_over_ssh_with_synced_reads_is_valid_under_partitions_and_kills_and_leaves_nothing() {
+    require("java", "zookeeper");
+    assert!(
+        Path::new("/usr/share/java/zookeeper.jar").is_file(),
+        "this test needs ZooKeeper's jar on the hosts: Debian package zookeeper"
+    );
+    let lab = Lab::up(3);
+    for nemesis in ["partition", "kill"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let output = run_over_ssh(
+            &lab,
+            &store,
+            &["--system", "zookeeper", "--workload", "register", "--zk-sync-reads", "--nemesis", nemesis],
+        );
+        assert_valid_run(
+            &store,
+            &output,
+            &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats],
+        );
+        assert!(fault_took_effect(&store, nemesis), "no {nemesis} took effect\n{}", describe(&output));
+        let tag = run_tag(&store);
+        assert_hosts_clean(&lab, &tag);
+    }
+}
+
+/// The operator's failover while the primary is cut off, for six seconds (as the local
+/// Redis test schedules it).
+const REDIS_FAILOVER: &str = r#"{
+  "seed": 7,
+  "kinds": ["failover"],
+  "interval_ms": 6000,
+  "time_limit_ms": 11000,
+  "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 2000, "id": 0, "action": "start", "fault": {"type": "failover"}},
+    {"at_ms": 8000, "id": 0, "action": "stop", "fault": {"type": "failover"}}
+  ]
+}"#;
+
+#[test]
+fn redis_over_ssh_fails_over_and_loses_writes_and_restarts_after_kills_and_leaves_nothing() {
+    require("redis-server", "redis-server");
+    let lab = Lab::up(3);
+    let ssh = ssh_args(&lab);
+
+    // The operator's failover, over RESP to the hosts' addresses.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let schedule = dir.path().join("schedule.json");
+    std::fs::write(&schedule, REDIS_FAILOVER).unwrap();
+    let mut args: Vec<&str> = ssh.iter().map(String::as_str).collect();
+    args.extend_from_slice(&[
+        "--system",
+        "redis",
+        "--workload",
+        "set",
+        "--nemesis",
+        "failover",
+        "--schedule",
+        schedule.to_str().unwrap(),
+        "--time-limit",
+        "11",
+        "--rate",
+        "150",
+        "--concurrency",
+        "6",
+        "--op-timeout-ms",
+        "500",
+        "--seed",
+        "3",
+    ]);
+    let output = run_test(&store, &args, RUN_DEADLINE);
+    assert!(fault_took_effect(&store, "failover"), "no failover happened\n{}", describe(&output));
+    let checked = results(&store);
+    let lost = &checked.checks[&CheckName::LostWrites];
+    assert_eq!(lost.verdict, Verdict::Invalid, "{}\n{}", lost.summary, describe(&output));
+    let count = lost.details.as_ref().and_then(CheckDetails::lost_writes).map_or(0, |l| l.lost.count);
+    assert!(count > 0, "no acknowledged write was lost: {}", lost.summary);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let tag = run_tag(&store);
+    assert_hosts_clean(&lab, &tag);
+
+    // Kill -9 alone: each node restarts on its uploaded role file and its data.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let output = run_over_ssh(&lab, &store, &["--system", "redis", "--workload", "set", "--nemesis", "kill"]);
+    assert!(fault_took_effect(&store, "kill"), "no kill took effect\n{}", describe(&output));
+    let stats = results(&store).stats().expect("stats").clone();
+    assert!(stats.counts.ok > 100, "{stats:?}\n{}", describe(&output));
+    assert!(matches!(output.status.code(), Some(0 | 1)), "the run was checked: {}", describe(&output));
+    // Three first starts, and at least one restart that came up again.
+    let ready: usize = (1..=3)
+        .map(|id| {
+            let log = latest(&store).path().join(format!("nodes/{id}.log"));
+            std::fs::read_to_string(&log).unwrap_or_default().matches("Ready to accept connections").count()
+        })
+        .sum();
+    assert!(ready > 3, "no killed node came back ({ready} starts)\n{}", describe(&output));
     let tag = run_tag(&store);
     assert_hosts_clean(&lab, &tag);
 }

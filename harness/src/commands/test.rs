@@ -175,9 +175,6 @@ impl Args {
             key: self.ssh_key.clone(),
             known_hosts: self.ssh_known_hosts.clone(),
         });
-        if ssh.is_some() && !matches!(self.system, SystemName::Faultline | SystemName::Etcd) {
-            return Err(format!("--ssh runs faultline's own nodes or etcd, not --system {}", self.system));
-        }
         let subject =
             if self.system.is_builtin() { self.protocol.to_string() } else { self.system.to_string() };
         let name = self.name.clone().unwrap_or_else(|| format!("{subject}-{}", self.workload));

@@ -150,21 +150,7 @@ impl Cluster {
             );
         }
         let topology = network.topology();
-        let system: Arc<dyn System> = match spec.system {
-            SystemName::Etcd => Arc::new(Etcd::new(
-                topology,
-                EtcdOptions { serializable_reads: spec.etcd_serializable_reads, ..EtcdOptions::default() },
-            )?),
-            SystemName::Redis => Arc::new(Redis::new(
-                topology,
-                RedisOptions { appendfsync: spec.redis_appendfsync, ..RedisOptions::default() },
-            )),
-            SystemName::ZooKeeper => Arc::new(ZooKeeper::new(
-                topology,
-                ZkOptions { sync_reads: spec.zk_sync_reads, ..ZkOptions::default() },
-            )),
-            SystemName::Faultline => anyhow::bail!("faultline's own nodes run behind the proxy, not here"),
-        };
+        let system = real_system(spec, topology)?;
         if let Some(reason) = system.clock_refusal().filter(|_| spec.nemesis.contains(&FaultKind::Clock)) {
             eprintln!("faultline: {reason}; clock faults will be recorded as not taken effect");
         }
@@ -182,9 +168,9 @@ impl Cluster {
     }
 
     /// Connect to the hosts of `ssh` and start the nodes there (faultline's own, uploaded,
-    /// or etcd, the host's own), each listening on its host's address; the controller
-    /// talks to them directly and cuts are nftables rules on the hosts. Wait for each to
-    /// be healthy. An unreachable host is an error naming it.
+    /// or a real system's, the host's own, with its configuration files uploaded), each
+    /// listening on its host's address; the controller talks to them directly and cuts
+    /// are nftables rules on the hosts. Wait for each to be healthy. An unreachable host is an error naming it.
     pub async fn start_ssh(
         spec: &RunSpec,
         run_dir: &RunDir,
@@ -270,27 +256,23 @@ impl Cluster {
             let topology = crate::system::Topology {
                 nodes: ips.iter().map(|(&id, &ip)| (id, std::net::IpAddr::V4(ip))).collect(),
             };
-            let system: Arc<dyn System> = match spec.system {
-                SystemName::Etcd => Arc::new(Etcd::new(
-                    topology,
-                    EtcdOptions {
-                        serializable_reads: spec.etcd_serializable_reads,
-                        ..EtcdOptions::default()
-                    },
-                )?),
-                other => anyhow::bail!("--ssh runs faultline's own nodes or etcd, not {other}"),
-            };
+            let system = real_system(spec, topology)?;
+            if !system.workloads().contains(&spec.workload.name) {
+                anyhow::bail!("{} has no client for the {} workload", system.name(), spec.workload.name);
+            }
             let specs = ids
                 .iter()
                 .map(|&id| system.node_spec(id, run_dir.path()))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             (system, specs, None)
         };
+        let files: BTreeMap<NodeId, Vec<std::path::PathBuf>> =
+            ids.iter().map(|&id| (id, system.node_files(id, run_dir.path()))).collect();
         if let Some(reason) = system.clock_refusal().filter(|_| spec.nemesis.contains(&FaultKind::Clock)) {
             eprintln!("faultline: {reason}; clock faults will be recorded as not taken effect");
         }
         let clients = specs.iter().map(|s| (s.id, s.addrs.client)).collect();
-        let host = Arc::new(SshHost::new(remotes.clone(), tag, run_dir.path(), upload));
+        let host = Arc::new(SshHost::new(remotes.clone(), tag, run_dir.path(), upload).with_files(files));
         let supervisor = Arc::new(Supervisor::with_probe(host, specs, system.clone()));
         let cluster = Cluster {
             supervisor,
@@ -338,6 +320,25 @@ impl Cluster {
         self.supervisor.shutdown();
         self.network.shutdown();
     }
+}
+
+/// The adapter of `spec`'s real system, bound to `topology`, with the run's options.
+fn real_system(spec: &RunSpec, topology: crate::system::Topology) -> anyhow::Result<Arc<dyn System>> {
+    Ok(match spec.system {
+        SystemName::Etcd => Arc::new(Etcd::new(
+            topology,
+            EtcdOptions { serializable_reads: spec.etcd_serializable_reads, ..EtcdOptions::default() },
+        )?),
+        SystemName::Redis => Arc::new(Redis::new(
+            topology,
+            RedisOptions { appendfsync: spec.redis_appendfsync, ..RedisOptions::default() },
+        )),
+        SystemName::ZooKeeper => Arc::new(ZooKeeper::new(
+            topology,
+            ZkOptions { sync_reads: spec.zk_sync_reads, ..ZkOptions::default() },
+        )),
+        SystemName::Faultline => anyhow::bail!("faultline's own nodes are not a real system"),
+    })
 }
 
 fn is_leading(status: &Status) -> bool {

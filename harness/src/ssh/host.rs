@@ -5,7 +5,12 @@
 //! log, any argument naming them) are moved under the remote run directory; a spec whose
 //! program is the one given to [`SshHost::new`] as `upload` (faultline's own node) gets
 //! that program uploaded first (always: a host that happens to share this machine's file
-//! system is not assumed to), any other program (`etcd`) is the host's own.
+//! system is not assumed to), any other program (`etcd`, `redis-server`, `java`) is the
+//! host's own. The files a system writes for a node before it starts (redis.conf, zoo.cfg,
+//! myid: see [`SshHost::with_files`]) are uploaded the same way to the same place under
+//! the remote run directory, with the local run paths they name rebased, before the
+//! node's first start only: a restart finds them as the node left them (Redis's failover
+//! rewrites its file there).
 //!
 //! The node runs under `setsid` with its process group id in a pid file, so kill, pause and
 //! resume signal the whole group (see `scripts`). The state [`Host::state`] reports is what
@@ -35,6 +40,8 @@ pub struct SshHost {
     tag: RunTag,
     local_run_dir: PathBuf,
     upload: Option<PathBuf>,
+    /// Per node, the local files under the local run directory to give it before it starts.
+    files: BTreeMap<NodeId, Vec<PathBuf>>,
     nodes: Mutex<BTreeMap<NodeId, Slot>>,
     /// Set by the first [`Host::kill_all`]: the run is over on this host, its logs are
     /// fetched, and the network's shutdown may remove the run directories; later calls
@@ -57,9 +64,46 @@ impl SshHost {
             tag,
             local_run_dir: local_run_dir.to_path_buf(),
             upload,
+            files: BTreeMap::new(),
             nodes: Mutex::new(BTreeMap::new()),
             finished: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Also upload `files[id]` (paths under the local run directory) before node `id`'s
+    /// first start.
+    pub fn with_files(mut self, files: BTreeMap<NodeId, Vec<PathBuf>>) -> SshHost {
+        self.files = files;
+        self
+    }
+
+    /// Copy node `id`'s files to their places under its remote run directory, each with
+    /// the local run paths in its text rebased.
+    fn upload_files(&self, id: NodeId) -> anyhow::Result<()> {
+        for (k, local) in self.files.get(&id).map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+            if !local.starts_with(&self.local_run_dir) {
+                bail!("node {id}: {} is not under the run directory", local.display());
+            }
+            let bytes = std::fs::read(local).with_context(|| format!("reading {}", local.display()))?;
+            let bytes = match String::from_utf8(bytes) {
+                Ok(text) => {
+                    layout::rebase_text(&text, &self.local_run_dir, &self.remote_dir(id)).into_bytes()
+                }
+                Err(e) => e.into_bytes(),
+            };
+            // The rebased copy is staged next to nothing of the run's: in the temporary
+            // directory, named after this process, the run and the node, removed at once.
+            let staged = std::env::temp_dir().join(format!(
+                "faultline-upload-{}-{}-{id}-{k}",
+                std::process::id(),
+                self.tag
+            ));
+            std::fs::write(&staged, &bytes).with_context(|| format!("staging {}", staged.display()))?;
+            let sent = self.remotes.upload(id, &staged, &self.remote_path(id, local));
+            let _ = std::fs::remove_file(&staged);
+            sent?;
+        }
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<NodeId, Slot>> {
@@ -122,6 +166,9 @@ impl Host for SshHost {
         }
         let mut nodes = self.lock();
         let uploaded = nodes.get(&spec.id).is_some_and(|s| s.uploaded);
+        if !uploaded {
+            self.upload_files(spec.id)?;
+        }
         if let Some(program) = self.upload.as_deref().filter(|p| p.as_os_str() == spec.argv[0]) {
             if !uploaded {
                 self.remotes.upload(spec.id, program, &layout::program(&self.tag, spec.id))?;

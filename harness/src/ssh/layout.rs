@@ -7,6 +7,7 @@
 //! | the uploaded node program     | `<run directory>/bin/faultline`       |
 //! | the node's process group id   | `<run directory>/node.pid`            |
 //! | the node's data and log       | under `<run directory>/`, at the paths they have under the local run directory |
+//! | a system's configuration files | likewise, uploaded with local run paths in them rebased |
 //! | the cuts (receiving host)     | nft table `inet faultline_ssh_<tag>`  |
 //!
 //! The directory carries the node id as well as the tag because several hosts may share
@@ -79,6 +80,26 @@ pub fn rebase_arg(arg: &str, local: &Path, remote: &Path) -> String {
     arg.to_string()
 }
 
+/// A configuration file's text with every path under the local run directory moved under
+/// the remote one, as [`rebase_arg`] moves an argument: each occurrence of `local` that
+/// is followed by `/`, whitespace, a quote or the end of the text.
+pub fn rebase_text(text: &str, local: &Path, remote: &Path) -> String {
+    let Some(local_text) = local.to_str().filter(|l| !l.is_empty()) else { return text.to_string() };
+    let remote_text = remote.display().to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(local_text) {
+        let after = &rest[at + local_text.len()..];
+        let ends =
+            after.chars().next().is_none_or(|c| c == '/' || c.is_whitespace() || c == '"' || c == '\'');
+        out.push_str(&rest[..at]);
+        out.push_str(if ends { &remote_text } else { local_text });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +128,18 @@ mod tests {
         assert_eq!(rebase_arg("--dir=/store/t/20260101/x", local, remote), "--dir=/tmp/faultline-ssh/ab-1/x");
         assert_eq!(rebase_arg("/store/t/202601011", local, remote), "/store/t/202601011");
         assert_eq!(rebase_arg("--name", local, remote), "--name");
+        assert_eq!(
+            rebase_text(
+                "tickTime=500\ndataDir=/store/t/20260101/data/1\nx=/store/t/202601011\n",
+                local,
+                remote
+            ),
+            "tickTime=500\ndataDir=/tmp/faultline-ssh/ab-1/data/1\nx=/store/t/202601011\n"
+        );
+        assert_eq!(
+            rebase_text("dir \"/store/t/20260101\"", local, remote),
+            "dir \"/tmp/faultline-ssh/ab-1\""
+        );
+        assert_eq!(rebase_text("replicaof 10.0.0.1 6379\n", local, remote), "replicaof 10.0.0.1 6379\n");
     }
 }

@@ -118,6 +118,13 @@ pub trait System: Probe + Operator + Clocks {
     /// `run_dir`, addresses. The same spec restarts it on the same data. An adapter may
     /// write the node's configuration file under `run_dir` here.
     fn node_spec(&self, id: NodeId, run_dir: &Path) -> anyhow::Result<NodeSpec>;
+    /// The files [`System::node_spec`] wrote under `run_dir` for node `id` (its
+    /// configuration, its identity), which a host that does not share this machine's file
+    /// system must be given before the node first starts. None by default.
+    fn node_files(&self, id: NodeId, run_dir: &Path) -> Vec<std::path::PathBuf> {
+        let _ = (id, run_dir);
+        Vec::new()
+    }
     /// Perform one workload operation on `node` within `timeout` and classify the answer.
     /// Never panics; every failure is a `fail` or `info` completion with its error.
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion>;

@@ -258,6 +258,11 @@ impl System for Redis {
         })
     }
 
+    /// The role file: a host gets it once, and the operator's failover rewrites it there.
+    fn node_files(&self, id: NodeId, run_dir: &Path) -> Vec<PathBuf> {
+        vec![role_config_path(id, run_dir)]
+    }
+
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
             let Some(args) = command(op) else { return unsupported(op) };
@@ -265,6 +270,11 @@ impl System for Redis {
             complete(op, &self.call(node, &args, timeout).await)
         })
     }
+}
+
+/// Node `id`'s configuration file, `<run>/nodes/<id>.redis.conf`.
+fn role_config_path(id: NodeId, run_dir: &Path) -> PathBuf {
+    RunDir::nodes_dir_at(run_dir).join(format!("{id}.redis.conf"))
 }
 
 /// Write node `id`'s configuration file, `<run>/nodes/<id>.redis.conf`, unless it exists.
@@ -277,7 +287,7 @@ impl System for Redis {
 fn write_role_config(id: NodeId, run_dir: &Path, primary: Option<IpAddr>) -> anyhow::Result<PathBuf> {
     let dir = RunDir::nodes_dir_at(run_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{id}.redis.conf"));
+    let path = role_config_path(id, run_dir);
     if path.exists() {
         return Ok(path);
     }

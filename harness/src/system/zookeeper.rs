@@ -301,11 +301,10 @@ impl System for ZooKeeper {
         }
         let data_dir = RunDir::node_data_at(run_dir, id);
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let myid = data_dir.join("myid");
+        let [config, myid] = zk_files(id, run_dir);
         results::write_atomically(&myid, format!("{id}\n").as_bytes())?;
         let nodes_dir = RunDir::nodes_dir_at(run_dir);
         std::fs::create_dir_all(&nodes_dir).with_context(|| format!("creating {}", nodes_dir.display()))?;
-        let config = nodes_dir.join(format!("{id}.zoo.cfg"));
         results::write_atomically(&config, zoo_cfg(id, &self.topology, &data_dir, o).as_bytes())?;
         let mut classpath = OsString::from(jar.as_os_str());
         let logger = o.jar_dir.join("slf4j-simple.jar");
@@ -340,6 +339,11 @@ impl System for ZooKeeper {
                 client: SocketAddr::new(ip, CLIENT_PORT),
             },
         })
+    }
+
+    /// The configuration (naming the data directory, which a host rebases) and `myid`.
+    fn node_files(&self, id: NodeId, run_dir: &Path) -> Vec<PathBuf> {
+        zk_files(id, run_dir).into()
     }
 
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion> {
@@ -503,6 +507,14 @@ pub fn zoo_cfg(id: NodeId, topology: &Topology, data_dir: &Path, o: &ZkOptions) 
     }
     text.push_str(&servers);
     text
+}
+
+/// Node `id`'s files: `<run>/nodes/<id>.zoo.cfg` and `<run>/data/<id>/myid`.
+fn zk_files(id: NodeId, run_dir: &Path) -> [PathBuf; 2] {
+    [
+        RunDir::nodes_dir_at(run_dir).join(format!("{id}.zoo.cfg")),
+        RunDir::node_data_at(run_dir, id).join("myid"),
+    ]
 }
 
 /// The znode of a register key.
