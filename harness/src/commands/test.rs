@@ -318,7 +318,14 @@ mod tests {
             (Some("/lab/hosts"), Some("/lab/key"))
         );
         assert!(spec.reproduce_command().contains("--ssh /lab/hosts --ssh-key /lab/key"));
-        assert!(parse(&["--ssh", "h", "--system", "redis"]).to_spec().unwrap_err().contains("--ssh"));
+        for system in [SystemName::Etcd, SystemName::Redis, SystemName::ZooKeeper] {
+            let spec = parse(&["--ssh", "h", "--system", system.as_str()]).to_spec().unwrap();
+            assert_eq!(
+                (spec.system, spec.ssh.is_some()),
+                (system, true),
+                "every real system runs over --ssh"
+            );
+        }
         assert!(
             Standalone::try_parse_from(["faultline", "--ssh-key", "k"]).is_err(),
             "--ssh-key needs --ssh"
