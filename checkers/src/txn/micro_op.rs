@@ -10,12 +10,11 @@
 //! Anything else (a value that is not a list of micro-ops, a float, a write in a
 //! list-append history) is a [`CheckError`] naming the event, never a panic.
 
-use crate::hash::FxHashMap;
-
 use serde_json::Value;
 
 use super::anomaly::TxnSummary;
 use super::options::TxnModel;
+use crate::hash::FxHashMap;
 use crate::history::{EventType, History, Process};
 use crate::report::CheckError;
 
