@@ -21,13 +21,14 @@
 //! time limit is checked as it runs. A class whose search was cut short is remembered: if
 //! the model forbids it and nothing forbidden was found, the verdict is unknown.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::anomaly::{AnomalyKind, EdgeKind};
 use super::graph::{DepGraph, KindSet};
 use super::options::TxnOptions;
 use super::scc;
+use crate::hash::FxHashMap;
 
 const WW: KindSet = KindSet::of(&[EdgeKind::Ww]);
 const WR: KindSet = KindSet::of(&[EdgeKind::Wr]);
@@ -107,7 +108,7 @@ impl Budget {
 /// Search every class, those `options.consistency` forbids first.
 pub(crate) fn search(graph: &DepGraph, options: &TxnOptions, budget: &mut Budget) -> CycleSearch {
     let mut out = CycleSearch::default();
-    let has_realtime = graph.edges_of(RT).next().is_some();
+    let has_realtime = graph.has_edge_of(RT);
     let mut classes: Vec<&Class> =
         CLASSES.iter().filter(|c| has_realtime || !c.require.contains(&RT) && c.seed != RT).collect();
     classes.sort_by_key(|c| !c.kind.is_forbidden_under(options.consistency));
@@ -231,7 +232,7 @@ fn bfs(
     let (a, b, _) = seed;
     let full: u8 = (1u8 << class.require.len()) - 1;
     // (node, requirements met) -> (previous node, its requirements met, the edge's kind)
-    let mut parent: HashMap<(usize, u8), (usize, u8, EdgeKind)> = HashMap::new();
+    let mut parent: FxHashMap<(usize, u8), (usize, u8, EdgeKind)> = FxHashMap::default();
     let mut queue: VecDeque<(usize, u8, usize)> = VecDeque::new();
     parent.insert((b, 0), (a, 0, seed.2));
     queue.push_back((b, 0, 1));
@@ -282,7 +283,7 @@ fn bfs(
 
 /// The cycle from the parent links: the seed, the path, and the closing edge `last -> a`.
 fn trace(
-    parent: &HashMap<(usize, u8), (usize, u8, EdgeKind)>,
+    parent: &FxHashMap<(usize, u8), (usize, u8, EdgeKind)>,
     seed: (usize, usize, EdgeKind),
     last: (usize, u8),
     closing: EdgeKind,
@@ -307,11 +308,10 @@ mod tests {
     use crate::txn::options::{Consistency, TxnModel};
 
     fn graph(n: usize, edges: &[(usize, usize, EdgeKind)]) -> DepGraph {
-        let mut g = DepGraph::new(n);
-        for &(from, to, kind) in edges {
-            g.add(Dep { from, to, kind, why: Why::Realtime });
-        }
-        g
+        DepGraph::build(
+            n,
+            edges.iter().map(|&(from, to, kind)| Dep { from, to, kind, why: Why::Realtime }).collect(),
+        )
     }
 
     fn run(g: &DepGraph, consistency: Consistency) -> CycleSearch {

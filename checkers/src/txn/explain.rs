@@ -32,7 +32,7 @@ pub(crate) fn cycle_anomaly(found: &FoundCycle, graph: &DepGraph, parsed: &Parse
                 EdgeKind::Realtime => Why::Realtime,
                 EdgeKind::Process => Why::Process { process: parsed.txns[from].process },
                 EdgeKind::Ww | EdgeKind::Wr | EdgeKind::Rw => {
-                    graph.edge(from, to).and_then(|e| e.why(kind)).cloned().unwrap_or(Why::Realtime)
+                    graph.edge(from, to).and_then(|e| graph.why(e, kind)).cloned().unwrap_or(Why::Realtime)
                 }
             };
             CycleEdge {

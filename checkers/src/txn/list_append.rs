@@ -19,12 +19,13 @@
 //! Only committed transactions' reads are trusted; an indeterminate transaction's appends
 //! may have happened, so they explain reads and take part in the version order.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use super::anomaly::{Anomaly, AnomalyKind, EdgeKind};
 use super::graph::{Dep, Why};
 use super::micro_op::{KeyId, MicroOp, Parsed, Txn};
 use super::Inference;
+use crate::hash::{FxBuild, FxHashMap};
 use crate::report::CheckError;
 
 /// Who appended an element.
@@ -44,7 +45,7 @@ pub(crate) enum TxnRef {
 }
 
 impl TxnRef {
-    pub fn get(self, parsed: &Parsed) -> &Txn {
+    pub fn get<'p, 'a>(self, parsed: &'p Parsed<'a>) -> &'p Txn<'a> {
         match self {
             TxnRef::Live(i) => &parsed.txns[i],
             TxnRef::Aborted(i) => &parsed.aborted[i],
@@ -88,7 +89,8 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
         // Reads that are prefixes of the order and stop before its first doubtful element
         // (seen twice, appended by nobody or by an aborted transaction) need no look at
         // each element: in a clean history that is every read.
-        let mut placed: HashSet<i64> = HashSet::with_capacity(order.len());
+        let mut placed: HashSet<i64, FxBuild> =
+            HashSet::with_capacity_and_hasher(order.len(), FxBuild::default());
         let clean_until = order
             .iter()
             .position(|&e| {
@@ -127,7 +129,7 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
             if read.value.len() <= clean_until && order.starts_with(read.value) {
                 continue;
             }
-            let mut seen: HashMap<i64, usize> = HashMap::new();
+            let mut seen: FxHashMap<i64, usize> = FxHashMap::default();
             let mut duplicates = Vec::new();
             for &e in read.value {
                 let n = seen.entry(e).or_insert(0);
@@ -215,7 +217,8 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
             _ => None,
         };
         // ww between consecutive appenders (first occurrences only).
-        let mut placed: HashSet<i64> = HashSet::with_capacity(order.len());
+        let mut placed: HashSet<i64, FxBuild> =
+            HashSet::with_capacity_and_hasher(order.len(), FxBuild::default());
         let distinct: Vec<i64> = order.iter().copied().filter(|&e| placed.insert(e)).collect();
         for pair in distinct.windows(2) {
             if let (Some(a), Some(b)) = (live(pair[0]), live(pair[1])) {
@@ -256,8 +259,8 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
 
 /// Every appended element's appender; an element appended twice to one key is refused,
 /// since reads could not be traced back to one writer.
-fn appenders(parsed: &Parsed) -> Result<HashMap<(KeyId, i64), Appender>, CheckError> {
-    let mut appenders: HashMap<(KeyId, i64), Appender> = HashMap::new();
+fn appenders(parsed: &Parsed) -> Result<FxHashMap<(KeyId, i64), Appender>, CheckError> {
+    let mut appenders: FxHashMap<(KeyId, i64), Appender> = FxHashMap::default();
     let all = (0..parsed.txns.len()).map(TxnRef::Live).chain((0..parsed.aborted.len()).map(TxnRef::Aborted));
     for txn_ref in all {
         let txn = txn_ref.get(parsed);
@@ -285,7 +288,7 @@ fn appenders(parsed: &Parsed) -> Result<HashMap<(KeyId, i64), Appender>, CheckEr
 /// The last element of a read appended by some other transaction, and its appender.
 fn last_foreign(
     read: &Read,
-    appenders: &HashMap<(KeyId, i64), Appender>,
+    appenders: &FxHashMap<(KeyId, i64), Appender>,
     key: KeyId,
 ) -> Option<(i64, Appender)> {
     read.value.iter().rev().find_map(|&e| match appenders.get(&(key, e)) {
@@ -313,7 +316,7 @@ fn later_appends(txn: &Txn, key: KeyId, element: i64) -> Vec<i64> {
 fn internal(txn: &Txn, parsed: &Parsed) -> Option<Anomaly> {
     // Per key: the whole list as last read plus own appends since, or only own appends
     // when nothing was read yet (the list then ends with them).
-    let mut known: HashMap<KeyId, (bool, Vec<i64>)> = HashMap::new();
+    let mut known: FxHashMap<KeyId, (bool, Vec<i64>)> = FxHashMap::default();
     for op in &txn.ops {
         match op {
             MicroOp::Append { key, value } => known.entry(*key).or_insert((false, Vec::new())).1.push(*value),

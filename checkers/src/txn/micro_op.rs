@@ -10,13 +10,12 @@
 //! Anything else (a value that is not a list of micro-ops, a float, a write in a
 //! list-append history) is a [`CheckError`] naming the event, never a panic.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::anomaly::TxnSummary;
 use super::options::TxnModel;
-use crate::history::{History, Outcome, Process};
+use crate::hash::FxHashMap;
+use crate::history::{EventType, History, Process};
 use crate::report::CheckError;
 
 /// An interned key: an index into [`Parsed::keys`].
@@ -49,7 +48,7 @@ pub(crate) enum Status {
 
 /// A transaction of the history.
 #[derive(Debug, Clone)]
-pub(crate) struct Txn {
+pub(crate) struct Txn<'a> {
     /// The index of its invocation in the history.
     pub index: u64,
     /// The index of its completion; `None` when it never completed (or ended `info`,
@@ -58,11 +57,12 @@ pub(crate) struct Txn {
     pub process: u64,
     pub status: Status,
     pub ops: Vec<MicroOp>,
-    /// The micro-ops as the history holds them, for reports.
-    pub value: Value,
+    /// The micro-ops as the history holds them, for reports (borrowed: a long history's
+    /// values are most of its memory).
+    pub value: &'a Value,
 }
 
-impl Txn {
+impl Txn<'_> {
     /// Whether its reads say what it saw.
     pub fn reads_trusted(&self) -> bool {
         self.status == Status::Committed
@@ -85,16 +85,16 @@ impl Txn {
 
 /// The transactions of a history.
 #[derive(Debug, Default)]
-pub(crate) struct Parsed {
+pub(crate) struct Parsed<'a> {
     /// Committed and indeterminate transactions, in invocation order: the graph's nodes.
-    pub txns: Vec<Txn>,
+    pub txns: Vec<Txn<'a>>,
     /// Aborted transactions, whose writes nobody may read.
-    pub aborted: Vec<Txn>,
+    pub aborted: Vec<Txn<'a>>,
     /// Key names by [`KeyId`].
     pub keys: Vec<String>,
 }
 
-impl Parsed {
+impl Parsed<'_> {
     pub fn key(&self, key: KeyId) -> &str {
         &self.keys[key as usize]
     }
@@ -111,40 +111,71 @@ impl Parsed {
     }
 }
 
+/// How an operation ended, as [`History::operations`] pairs them.
+#[derive(Clone, Copy)]
+enum Ending {
+    /// `ok`, with the completion's position among the events.
+    Ok(usize),
+    /// `info` or still open: it may have happened.
+    Info,
+    Fail,
+}
+
 /// Parse every client operation as a transaction of `model`.
-pub(crate) fn parse(history: &History, model: TxnModel) -> Result<Parsed, CheckError> {
+///
+/// Operations are paired here, the way [`History::operations`] pairs them, rather than
+/// through it: that would copy every value, and the transactions borrow them instead.
+pub(crate) fn parse(history: &History, model: TxnModel) -> Result<Parsed<'_>, CheckError> {
+    let events = history.events();
+    // Per operation in invocation order: its invocation's position and how it ended.
+    let mut ops: Vec<(usize, u64, Ending)> = Vec::new();
+    let mut open: FxHashMap<u64, usize> = FxHashMap::default();
+    for (at, event) in events.iter().enumerate() {
+        let Process::Client(p) = event.process else { continue };
+        match event.kind {
+            EventType::Invoke => {
+                open.insert(p, ops.len());
+                ops.push((at, p, Ending::Info));
+            }
+            kind => {
+                let Some(op) = open.remove(&p) else { continue };
+                ops[op].2 = match kind {
+                    EventType::Ok => Ending::Ok(at),
+                    EventType::Fail => Ending::Fail,
+                    EventType::Invoke | EventType::Info => Ending::Info,
+                };
+            }
+        }
+    }
+    drop(open);
+
     let mut parsed = Parsed::default();
-    let mut key_ids: HashMap<String, KeyId> = HashMap::new();
-    for op in history.operations() {
+    let mut key_ids: FxHashMap<String, KeyId> = FxHashMap::default();
+    for (invoke_at, process, ending) in ops {
+        let invoke = &events[invoke_at];
         let err = |event: u64, message: String| CheckError { event: Some(event), message };
-        if op.f != "txn" {
+        if invoke.f != "txn" {
             return Err(err(
-                op.invoke_index,
-                format!("operation {:?} is not a transaction: a {model} history has only f \"txn\"", op.f),
+                invoke.index,
+                format!(
+                    "operation {:?} is not a transaction: a {model} history has only f \"txn\"",
+                    invoke.f
+                ),
             ));
         }
-        // The value is moved out of the operation, not copied: a long history's values
-        // are most of its memory.
-        let (status, value, at) = match op.outcome {
-            Outcome::Ok(value) => (Status::Committed, value, op.complete_index.unwrap_or(op.invoke_index)),
-            Outcome::Info => (Status::Indeterminate, op.value, op.invoke_index),
-            Outcome::Fail => (Status::Aborted, op.value, op.invoke_index),
+        let (status, value, at, completed) = match ending {
+            Ending::Ok(done) => {
+                let done = &events[done];
+                (Status::Committed, &done.value, done.index, Some(done.index))
+            }
+            Ending::Info => (Status::Indeterminate, &invoke.value, invoke.index, None),
+            Ending::Fail => (Status::Aborted, &invoke.value, invoke.index, None),
         };
-        let ops = parse_ops(&value, model, &mut key_ids, &mut parsed.keys).map_err(|m| err(at, m))?;
-        let txn = Txn {
-            index: op.invoke_index,
-            completed: match status {
-                Status::Committed => op.complete_index,
-                _ => None,
-            },
-            process: op.process,
-            status,
-            ops,
-            value,
-        };
+        let ops = parse_ops(value, model, &mut key_ids, &mut parsed.keys).map_err(|m| err(at, m))?;
+        let txn = Txn { index: invoke.index, completed, process, status, ops, value };
         match status {
             Status::Aborted => parsed.aborted.push(txn),
-            _ => parsed.txns.push(txn),
+            Status::Committed | Status::Indeterminate => parsed.txns.push(txn),
         }
     }
     Ok(parsed)
@@ -153,7 +184,7 @@ pub(crate) fn parse(history: &History, model: TxnModel) -> Result<Parsed, CheckE
 fn parse_ops(
     value: &Value,
     model: TxnModel,
-    key_ids: &mut HashMap<String, KeyId>,
+    key_ids: &mut FxHashMap<String, KeyId>,
     keys: &mut Vec<String>,
 ) -> Result<Vec<MicroOp>, String> {
     let Value::Array(items) = value else {
@@ -171,7 +202,7 @@ fn parse_ops(
 fn parse_op(
     item: &Value,
     model: TxnModel,
-    key_ids: &mut HashMap<String, KeyId>,
+    key_ids: &mut FxHashMap<String, KeyId>,
     keys: &mut Vec<String>,
 ) -> Result<MicroOp, String> {
     let Some([f, key, value]) = item.as_array().map(Vec::as_slice) else {
@@ -179,7 +210,11 @@ fn parse_op(
     };
     let f = f.as_str().ok_or("its f must be \"append\", \"r\" or \"w\"")?;
     let key_text = match key {
-        Value::String(s) => s.clone(),
+        // A key seen before costs a lookup, not a copy.
+        Value::String(s) => match key_ids.get(s.as_str()) {
+            Some(&id) => return finish_op(model, f, id, value),
+            None => s.clone(),
+        },
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         _ => return Err("its key must be a string or an integer".into()),
     };
@@ -188,6 +223,11 @@ fn parse_op(
         keys.push(k.clone());
         next
     });
+    finish_op(model, f, key, value)
+}
+
+/// The micro-op `f` on the interned `key` with its `value`.
+fn finish_op(model: TxnModel, f: &str, key: KeyId, value: &Value) -> Result<MicroOp, String> {
     let integer = |v: &Value, what: &str| v.as_i64().ok_or_else(|| format!("{what} must be an integer"));
     match (model, f) {
         (TxnModel::ListAppend, "append") => {

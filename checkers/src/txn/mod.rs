@@ -35,7 +35,8 @@
 //! - `list_append`, `rw_register`: what reads reveal per model: dependency edges (ww, wr,
 //!   rw) and the anomalies single reads show (G1a, G1b, internal, ...).
 //! - `realtime`: real-time edges for strict serializability, without n^2 edges.
-//! - `graph`: the dependency graph (petgraph), an edge per ordered pair with its kinds.
+//! - `graph`: the dependency graph, built once from all the evidence (sorted, merged
+//!   into an edge per ordered pair with its kinds, adjacency in one array).
 //! - `scc`, `cycles`: Tarjan's components, then per anomaly class the shortest cycle by
 //!   restricting edge kinds, under a time and search budget.
 //! - `anomaly`, `explain`, `report`: what was found, in types and in words.
@@ -85,15 +86,11 @@ pub fn check_txn(history: &History, options: &TxnOptions) -> Result<TxnReport, C
         TxnModel::ListAppend => list_append::infer(&parsed)?,
         TxnModel::RwRegister => rw_register::infer(&parsed)?,
     };
-    let mut graph = graph::DepGraph::new(parsed.txns.len());
-    for dep in inference.deps {
-        graph.add(dep);
-    }
+    let mut deps = inference.deps;
     if options.consistency == Consistency::StrictSerializable {
-        for dep in realtime::edges(&parsed.txns) {
-            graph.add(dep);
-        }
+        deps.extend(realtime::edges(&parsed.txns));
     }
+    let graph = graph::DepGraph::build(parsed.txns.len(), deps);
     let mut budget = cycles::Budget::new(started, options);
     let search = cycles::search(&graph, options, &mut budget);
 

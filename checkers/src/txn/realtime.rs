@@ -14,11 +14,12 @@
 //! transactions of one process is reported as `process` order, a special case of real
 //! time that a person finds quicker.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::anomaly::EdgeKind;
 use super::graph::{Dep, Why};
 use super::micro_op::Txn;
+use crate::hash::FxHashMap;
 
 /// The real-time edges between `txns` (in invocation order).
 pub(crate) fn edges(txns: &[Txn]) -> Vec<Dep> {
@@ -32,7 +33,7 @@ pub(crate) fn edges(txns: &[Txn]) -> Vec<Dep> {
     }
     moments.sort_unstable();
     let mut frontier: BTreeSet<usize> = BTreeSet::new();
-    let mut seen_at_invoke: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut seen_at_invoke: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
     let mut deps = Vec::new();
     for (_, i, completion) in moments {
         if completion {
@@ -63,14 +64,14 @@ mod tests {
     use super::*;
     use crate::txn::micro_op::Status;
 
-    fn txn(process: u64, index: u64, completed: Option<u64>) -> Txn {
+    fn txn(process: u64, index: u64, completed: Option<u64>) -> Txn<'static> {
         Txn {
             index,
             completed,
             process,
             status: if completed.is_some() { Status::Committed } else { Status::Indeterminate },
             ops: vec![],
-            value: serde_json::Value::Null,
+            value: &serde_json::Value::Null,
         }
     }
 

@@ -19,13 +19,14 @@
 //! and internal (a read that disagrees with the transaction's own earlier reads and
 //! writes). Only committed transactions' reads are trusted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::anomaly::{Anomaly, AnomalyKind, EdgeKind};
 use super::graph::{Dep, Why};
 use super::list_append::TxnRef;
 use super::micro_op::{KeyId, MicroOp, Parsed, Txn};
 use super::Inference;
+use crate::hash::FxHashMap;
 use crate::report::CheckError;
 
 /// Who wrote a value.
@@ -43,7 +44,7 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
     let key = |k: KeyId| parsed.key_phrase(k);
 
     // Per key: external reads (value -> readers) and read-then-write pairs.
-    let mut readers: BTreeMap<KeyId, HashMap<Option<i64>, Vec<usize>>> = BTreeMap::new();
+    let mut readers: BTreeMap<KeyId, FxHashMap<Option<i64>, Vec<usize>>> = BTreeMap::new();
     let mut successions: BTreeMap<KeyId, Vec<(Option<i64>, i64, usize)>> = BTreeMap::new();
     let mut last_writes: BTreeMap<KeyId, Vec<(i64, usize)>> = BTreeMap::new();
     for (i, txn) in parsed.txns.iter().enumerate() {
@@ -161,8 +162,8 @@ pub(crate) fn infer(parsed: &Parsed) -> Result<Inference, CheckError> {
 }
 
 /// Every written value's writer; a value written twice to one key is refused.
-fn writers(parsed: &Parsed) -> Result<HashMap<(KeyId, i64), Writer>, CheckError> {
-    let mut writers: HashMap<(KeyId, i64), Writer> = HashMap::new();
+fn writers(parsed: &Parsed) -> Result<FxHashMap<(KeyId, i64), Writer>, CheckError> {
+    let mut writers: FxHashMap<(KeyId, i64), Writer> = FxHashMap::default();
     let all = (0..parsed.txns.len()).map(TxnRef::Live).chain((0..parsed.aborted.len()).map(TxnRef::Aborted));
     for txn_ref in all {
         let txn = txn_ref.get(parsed);
@@ -228,7 +229,7 @@ fn external_reads(txn: &Txn) -> Vec<(KeyId, Option<i64>, Option<i64>)> {
 
 /// The first read that disagrees with the transaction's own earlier read or write.
 fn internal(txn: &Txn, parsed: &Parsed) -> Option<Anomaly> {
-    let mut known: HashMap<KeyId, (Option<i64>, bool)> = HashMap::new();
+    let mut known: FxHashMap<KeyId, (Option<i64>, bool)> = FxHashMap::default();
     for op in &txn.ops {
         match *op {
             MicroOp::Write { key, value } => {

@@ -5,11 +5,9 @@
 //! Every cycle lies within one component, so the cycle search looks only inside the
 //! components of more than one transaction (a transaction never depends on itself).
 
-use petgraph::graph::{EdgeReference, Edges, NodeIndex};
-use petgraph::visit::EdgeRef;
-use petgraph::Directed;
+use std::slice;
 
-use super::graph::{DepGraph, EdgeData, KindSet};
+use super::graph::{DepGraph, Edge, KindSet};
 
 /// The components of two or more transactions, over edges with a kind in `allowed`.
 /// Each component's members are sorted; components are in the order Tarjan finishes them.
@@ -60,8 +58,7 @@ fn tarjan(graph: &DepGraph, allowed: KindSet, mut found: impl FnMut(&[usize])) {
         t.enter(root, graph);
         while let Some((v, edges)) = t.walk.last_mut() {
             let v = *v;
-            let allowed_edge = |e: &EdgeReference<'_, EdgeData, u32>| e.weight().kinds.intersects(allowed);
-            if let Some(w) = edges.find(allowed_edge).map(|e| e.target().index()) {
+            if let Some(w) = edges.find(|e| e.kinds.intersects(allowed)).map(|e| e.to as usize) {
                 if t.index[w] == UNVISITED {
                     t.enter(w, graph);
                 } else if t.on_stack[w] {
@@ -98,7 +95,7 @@ struct Tarjan<'g> {
     stack: Vec<usize>,
     next_index: usize,
     /// The explicit call stack: each node with the iterator over its edges still to visit.
-    walk: Vec<(usize, Edges<'g, EdgeData, Directed, u32>)>,
+    walk: Vec<(usize, slice::Iter<'g, Edge>)>,
 }
 
 impl<'g> Tarjan<'g> {
@@ -108,7 +105,7 @@ impl<'g> Tarjan<'g> {
         self.next_index += 1;
         self.stack.push(v);
         self.on_stack[v] = true;
-        self.walk.push((v, graph.graph.edges(NodeIndex::new(v))));
+        self.walk.push((v, graph.out(v).iter()));
     }
 }
 
@@ -119,11 +116,10 @@ mod tests {
     use crate::txn::graph::{Dep, Why};
 
     fn graph(n: usize, edges: &[(usize, usize, EdgeKind)]) -> DepGraph {
-        let mut g = DepGraph::new(n);
-        for &(from, to, kind) in edges {
-            g.add(Dep { from, to, kind, why: Why::Realtime });
-        }
-        g
+        DepGraph::build(
+            n,
+            edges.iter().map(|&(from, to, kind)| Dep { from, to, kind, why: Why::Realtime }).collect(),
+        )
     }
 
     #[test]
