@@ -36,6 +36,18 @@ impl<'de> Deserialize<'de> for Grudge {
 }
 
 impl Grudge {
+    /// An error naming the first node of the grudge that `known` does not know.
+    pub fn check_nodes(&self, known: impl Fn(NodeId) -> bool) -> anyhow::Result<()> {
+        for (to, froms) in &self.0 {
+            for &node in std::iter::once(to).chain(froms) {
+                if !known(node) {
+                    anyhow::bail!("the grudge names node {node}, which is not in this network");
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// No cuts: the healed network.
     pub fn none() -> Grudge {
         Grudge::default()

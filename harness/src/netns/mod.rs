@@ -363,13 +363,7 @@ impl NetnsNetwork {
 
 impl Network for NetnsNetwork {
     fn set_grudge(&self, grudge: Grudge) -> anyhow::Result<()> {
-        for (to, froms) in &grudge.0 {
-            for node in std::iter::once(to).chain(froms) {
-                if !self.nodes.contains_key(node) {
-                    bail!("the grudge names node {node}, which is not in this network");
-                }
-            }
-        }
+        grudge.check_nodes(|node| self.nodes.contains_key(&node))?;
         let mut faults = self.lock_faults();
         self.apply_everywhere(&grudge, faults.link.drop, &faults)?;
         faults.grudge = grudge;

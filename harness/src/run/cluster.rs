@@ -71,18 +71,7 @@ impl Cluster {
         let program = std::env::current_exe().context("finding the faultline executable")?;
         let specs = ids
             .iter()
-            .map(|&id| {
-                NodeCommand {
-                    program: program.clone(),
-                    leading_args: vec!["node".to_string()],
-                    protocol: spec.protocol.to_string(),
-                    id,
-                    addrs: addrs[&id],
-                    peers: proxy.peers_of(id),
-                    extra_args: spec.protocol_flags.to_argv(),
-                }
-                .spec(run_dir.path())
-            })
+            .map(|&id| builtin_node(spec, &program, id, addrs[&id], proxy.peers_of(id)).spec(run_dir.path()))
             .collect::<Vec<_>>();
         let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
         let supervisor = Arc::new(Supervisor::with_probe(Arc::new(LocalHost::new()), specs, system.clone()));
@@ -235,20 +224,9 @@ impl Cluster {
             let specs: Vec<_> = ids
                 .iter()
                 .map(|&id| {
-                    NodeCommand {
-                        program: program.clone(),
-                        leading_args: vec!["node".to_string()],
-                        protocol: spec.protocol.to_string(),
-                        id,
-                        addrs: addrs[&id],
-                        peers: addrs
-                            .iter()
-                            .filter(|(&p, _)| p != id)
-                            .map(|(&p, a)| (p, a.peer_listen))
-                            .collect(),
-                        extra_args: spec.protocol_flags.to_argv(),
-                    }
-                    .spec(run_dir.path())
+                    let peers =
+                        addrs.iter().filter(|(&p, _)| p != id).map(|(&p, a)| (p, a.peer_listen)).collect();
+                    builtin_node(spec, &program, id, addrs[&id], peers).spec(run_dir.path())
                 })
                 .collect();
             (Arc::new(Builtin::new(spec.protocol, specs.clone(), http)), specs, Some(program))
@@ -348,5 +326,26 @@ fn is_leading(status: &Status) -> bool {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// How to run one of faultline's own nodes: this executable's hidden `node` subcommand with
+/// the run's protocol and protocol flags, dialling `peers` (the proxy's addresses locally,
+/// the peers' own over SSH).
+fn builtin_node(
+    spec: &RunSpec,
+    program: &std::path::Path,
+    id: NodeId,
+    addrs: NodeAddrs,
+    peers: BTreeMap<NodeId, SocketAddr>,
+) -> NodeCommand {
+    NodeCommand {
+        program: program.to_path_buf(),
+        leading_args: vec!["node".to_string()],
+        protocol: spec.protocol.to_string(),
+        id,
+        addrs,
+        peers,
+        extra_args: spec.protocol_flags.to_argv(),
     }
 }

@@ -112,13 +112,7 @@ impl SshNetwork {
 
 impl Network for SshNetwork {
     fn set_grudge(&self, grudge: Grudge) -> anyhow::Result<()> {
-        for (to, froms) in &grudge.0 {
-            for node in std::iter::once(to).chain(froms) {
-                if !self.addrs.contains_key(node) {
-                    bail!("the grudge names node {node}, which is not in this network");
-                }
-            }
-        }
+        grudge.check_nodes(|node| self.addrs.contains_key(&node))?;
         let mut faults = self.lock();
         if let Err(e) = self.apply(&grudge, faults.1.drop) {
             // Put back what was in force (best effort): a host that took the new rules
