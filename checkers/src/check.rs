@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use crate::budget::{Budget, Stop};
 use crate::counterexample::{self, Counterexample, PREFIX_SHOWN};
-use crate::hash::FxHashMap;
 use crate::history::{History, Operation};
 use crate::lost_writes::{self, SetHistory};
 use crate::memo::Memo;
@@ -26,8 +25,7 @@ use crate::model::mutex::MutexModel;
 use crate::model::register::RegisterModel;
 use crate::model::set::{SetModel, SetOp};
 use crate::model::{cas_register, Machine, Model};
-use crate::op_ref::{op_refs, OpRef, OutcomeRef};
-use crate::op_table::OpTable;
+use crate::op_table::{OpTable, TableOutcome};
 use crate::options::{CheckOptions, ModelKind};
 use crate::report::{CheckError, CheckReport, CheckStats};
 use crate::search::{Interval, Outcome, Search};
@@ -40,17 +38,17 @@ use crate::verdict::Verdict;
 /// that ran out of time or memory is `Ok` with `Unknown`.
 pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    check_ops(&op_refs(history), options, started)
+    check_ops(&OpTable::from_history(history), options, started)
 }
 
 /// [`check`] for a history loaded as the table of its operations
 /// ([`crate::format::load_path_table`]): the same ops, hence the same report.
 pub fn check_table(table: &OpTable, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    check_ops(&table.op_refs(), options, started)
+    check_ops(table, options, started)
 }
 
-fn check_ops(ops: &[OpRef<'_>], options: &CheckOptions, started: Instant) -> Result<CheckReport, CheckError> {
+fn check_ops(ops: &OpTable, options: &CheckOptions, started: Instant) -> Result<CheckReport, CheckError> {
     let initial = options.initial.clone();
     let bad_initial = |message: String| CheckError { event: None, message };
     match options.model {
@@ -72,7 +70,7 @@ fn check_ops(ops: &[OpRef<'_>], options: &CheckOptions, started: Instant) -> Res
             let histories: Vec<SetHistory> = parsed
                 .partitions
                 .iter()
-                .map(|(key, part)| set_history(key, model.initial_elements(), part))
+                .map(|(key, part)| set_history(ops, key, model.initial_elements(), part))
                 .collect();
             let lost = lost_writes::analyze(&histories);
             if lost.verdict != Verdict::Valid {
@@ -87,54 +85,70 @@ fn check_ops(ops: &[OpRef<'_>], options: &CheckOptions, started: Instant) -> Res
 }
 
 /// An operation the search will consider, with the model's typed op.
-struct Prepared<'h, Op> {
-    op: &'h OpRef<'h>,
+struct Prepared<Op> {
+    /// Its position in the table.
+    at: u32,
+    /// Positions of its call and (for an `ok` op) return in the history's total order.
+    call: u64,
+    ret: Option<u64>,
     typed: Op,
 }
 
 /// One partition's ops, in invocation order.
-type Part<'h, Op> = Vec<Prepared<'h, Op>>;
+type Part<Op> = Vec<Prepared<Op>>;
 
 struct Parsed<'h, Op> {
+    table: &'h OpTable,
     /// Per partition key, in key order.
-    partitions: Vec<(Option<String>, Part<'h, Op>)>,
+    partitions: Vec<(Option<String>, Part<Op>)>,
     ops: u64,
     /// Operations in the history, the dropped ones included.
     total: u64,
 }
 
-fn parse<'h, M: Model>(model: &M, ops: &'h [OpRef<'h>]) -> Result<Parsed<'h, M::Op>, CheckError> {
-    // Partitions in order of first appearance, found by key; sorted by key at the end.
-    let mut partitions: Vec<(Option<&'h str>, Part<'h, M::Op>)> = Vec::new();
-    let mut by_key: FxHashMap<Option<&'h str>, usize> = FxHashMap::default();
+/// Types every op, drops those that constrain nothing, and splits the rest by key. Keys
+/// are interned in the table, so an op finds its partition by indexing, not hashing.
+fn parse<'h, M: Model>(model: &M, table: &'h OpTable) -> Result<Parsed<'h, M::Op<'h>>, CheckError> {
+    const NO_PART: u32 = u32::MAX;
+    // Slot 0 is for ops without a key (or every op, when the model is one object).
+    let mut part_of_key: Vec<u32> = vec![NO_PART; table.names() + 1];
+    let mut partitions: Vec<(Option<&'h str>, Part<M::Op<'h>>)> = Vec::new();
+    let partitioned = model.partitioned();
     let mut count = 0u64;
-    for op in ops {
+    for (at, op) in table.ops().iter().enumerate() {
+        let view = table.op_ref(at);
         let typed =
-            model.parse(op).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
+            model.parse(&view).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
         let Some(typed) = typed else { continue };
-        if op.outcome == OutcomeRef::Fail {
-            continue;
-        }
+        let ret = match op.outcome {
+            TableOutcome::Ok(_) => op.complete_index,
+            TableOutcome::Fail => continue,
+            TableOutcome::Info => None,
+        };
         count += 1;
-        let key = model.partition_key(op);
-        let at = *by_key.entry(key).or_insert_with(|| {
-            partitions.push((key, Vec::new()));
-            partitions.len() - 1
-        });
-        partitions[at].1.push(Prepared { op, typed });
+        let slot = match op.key {
+            Some(key) if partitioned => key as usize + 1,
+            _ => 0,
+        };
+        if part_of_key[slot] == NO_PART {
+            part_of_key[slot] = partitions.len() as u32;
+            partitions.push((if partitioned { view.key } else { None }, Vec::new()));
+        }
+        let part = &mut partitions[part_of_key[slot] as usize].1;
+        part.push(Prepared { at: at as u32, call: op.invoke_index, ret, typed });
     }
     partitions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let partitions = partitions.into_iter().map(|(key, part)| (key.map(str::to_string), part)).collect();
-    Ok(Parsed { partitions, ops: count, total: ops.len() as u64 })
+    Ok(Parsed { table, partitions, ops: count, total: table.len() as u64 })
 }
 
 fn linearizability<'h, M: Model>(
     model: &M,
-    ops: &'h [OpRef<'h>],
+    table: &'h OpTable,
     options: &CheckOptions,
     started: Instant,
 ) -> Result<CheckReport, CheckError> {
-    let parsed = parse(model, ops)?;
+    let parsed = parse(model, table)?;
     Ok(search_all(model, &parsed, options, started))
 }
 
@@ -145,9 +159,9 @@ enum PartitionResult {
     Stopped(Stop),
 }
 
-fn search_all<M: Model>(
+fn search_all<'h, M: Model>(
     model: &M,
-    parsed: &Parsed<'_, M::Op>,
+    parsed: &Parsed<'h, M::Op<'h>>,
     options: &CheckOptions,
     started: Instant,
 ) -> CheckReport {
@@ -179,7 +193,7 @@ fn search_all<M: Model>(
             };
             let mut task = job.unwrap_or_else(|(index, memo)| {
                 let part = &partitions[index].1;
-                let typed: Vec<&M::Op> = part.iter().map(|p| &p.typed).collect();
+                let typed: Vec<&M::Op<'h>> = part.iter().map(|p| &p.typed).collect();
                 let machine = model.machine(&typed);
                 let memo = memo.map_or_else(|| Memo::with_capacity(4 * part.len()), Memo::recycle);
                 let search = Search::new(&intervals(part), &machine, memo);
@@ -197,7 +211,8 @@ fn search_all<M: Model>(
                 Outcome::NotLinearizable { prefix, failing } => {
                     budget.cancel();
                     // Owned copies only of the ops a counterexample may show.
-                    let owned: Vec<Operation> = part.iter().map(|p| p.op.to_operation()).collect();
+                    let owned: Vec<Operation> =
+                        part.iter().map(|p| parsed.table.op_ref(p.at as usize).to_operation()).collect();
                     let ops: Vec<&Operation> = owned.iter().collect();
                     let c = explain(&mut task.machine, key, &prefix, failing, &ops);
                     PartitionResult::NotLinearizable(Box::new(c))
@@ -343,16 +358,8 @@ fn merge<Op>(
 }
 
 /// A partition's ops as positions in the history's total order.
-fn intervals<Op>(part: &[Prepared<'_, Op>]) -> Vec<Interval> {
-    part.iter()
-        .map(|p| Interval {
-            call: p.op.invoke_index,
-            ret: match p.op.outcome {
-                OutcomeRef::Ok(_) => p.op.complete_index,
-                _ => None,
-            },
-        })
-        .collect()
+fn intervals<Op>(part: &[Prepared<Op>]) -> Vec<Interval> {
+    part.iter().map(|p| Interval { call: p.call, ret: p.ret }).collect()
 }
 
 /// Replays the prefix to describe the states it passes through.
@@ -381,25 +388,22 @@ fn explain<Mc: Machine>(
 
 /// The lost-write analysis's view of one key's ops.
 fn set_history(
+    table: &OpTable,
     key: &Option<String>,
     initial: &[serde_json::Value],
-    part: &[Prepared<'_, SetOp>],
+    part: &[Prepared<SetOp<'_>>],
 ) -> SetHistory {
     let mut adds = Vec::new();
     let mut reads = Vec::new();
     for p in part {
-        match &p.typed {
-            SetOp::Add(element) => adds.push(lost_writes::Add {
-                element: element.clone(),
-                acknowledged_at: match p.op.outcome {
-                    OutcomeRef::Ok(_) => p.op.complete_index,
-                    _ => None,
-                },
-            }),
+        match p.typed {
+            SetOp::Add(element) => {
+                adds.push(lost_writes::Add { element: element.clone(), acknowledged_at: p.ret })
+            }
             SetOp::Read(elements) => reads.push(lost_writes::Read {
-                invoked_at: p.op.invoke_index,
-                completed_at: p.op.complete_index.unwrap_or(u64::MAX),
-                elements: elements.clone(),
+                invoked_at: p.call,
+                completed_at: table.op_ref(p.at as usize).complete_index.unwrap_or(u64::MAX),
+                elements: elements.to_vec(),
             }),
         }
     }

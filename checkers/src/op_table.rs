@@ -90,27 +90,36 @@ impl OpTable {
         self.events
     }
 
-    /// The ops borrowed as the check reads them.
-    pub(crate) fn op_refs(&self) -> Vec<OpRef<'_>> {
+    /// The ops, in invocation order.
+    pub(crate) fn ops(&self) -> &[TableOp] {
+        &self.ops
+    }
+
+    /// How many names (`f`s and keys) are interned; ids are below this.
+    pub(crate) fn names(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The op at position `at`, borrowed as the check reads it.
+    #[inline]
+    pub(crate) fn op_ref(&self, at: usize) -> OpRef<'_> {
         let name = |at: u32| -> &str { &self.names[at as usize] };
-        self.ops
-            .iter()
-            .map(|op| OpRef {
-                invoke_index: op.invoke_index,
-                complete_index: op.complete_index,
-                process: op.process,
-                f: name(op.f),
-                key: op.key.map(name),
-                value: &op.value,
-                outcome: match &op.outcome {
-                    TableOutcome::Ok(v) => OutcomeRef::Ok(v),
-                    TableOutcome::Fail => OutcomeRef::Fail,
-                    TableOutcome::Info => OutcomeRef::Info,
-                },
-                invoke_time: op.invoke_time,
-                complete_time: op.complete_time,
-            })
-            .collect()
+        let op = &self.ops[at];
+        OpRef {
+            invoke_index: op.invoke_index,
+            complete_index: op.complete_index,
+            process: op.process,
+            f: name(op.f),
+            key: op.key.map(name),
+            value: &op.value,
+            outcome: match &op.outcome {
+                TableOutcome::Ok(v) => OutcomeRef::Ok(v),
+                TableOutcome::Fail => OutcomeRef::Fail,
+                TableOutcome::Info => OutcomeRef::Info,
+            },
+            invoke_time: op.invoke_time,
+            complete_time: op.complete_time,
+        }
     }
 }
 
@@ -169,7 +178,7 @@ mod tests {
         let history = History::from_events(events).unwrap();
         let table = OpTable::from_history(&history);
         assert_eq!((table.len(), table.events()), (3, 6));
-        let from_table: Vec<_> = table.op_refs().into_iter().map(OpRef::to_operation).collect();
+        let from_table: Vec<_> = (0..table.len()).map(|at| table.op_ref(at).to_operation()).collect();
         assert_eq!(from_table, history.operations());
         assert_eq!(table.names.len(), 5, "write, a, read, cas, b: each once");
     }

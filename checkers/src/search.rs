@@ -733,20 +733,35 @@ impl Longest {
 mod tests {
     use super::*;
     use crate::model::register::{RegisterModel, RegisterOp};
-    use crate::model::Model;
+    use crate::model::{Model, Scalar};
     use serde_json::{json, Value};
     use std::time::Instant;
 
+    /// A register op owning its values.
+    enum Op {
+        Read(Value),
+        Write(Value),
+        Cas(Value, Value),
+    }
+
     /// Ops as (call, return, op) with positions in one total order.
-    fn run(ops: &[(u64, Option<u64>, RegisterOp)]) -> Outcome {
+    fn run(ops: &[(u64, Option<u64>, Op)]) -> Outcome {
         let model = RegisterModel::new(None, true);
-        let typed: Vec<&RegisterOp> = ops.iter().map(|(_, _, op)| op).collect();
+        let typed: Vec<RegisterOp<'_>> = ops
+            .iter()
+            .map(|(_, _, op)| match op {
+                Op::Read(v) => RegisterOp::Read(Scalar::of(v)),
+                Op::Write(v) => RegisterOp::Write(Scalar::of(v)),
+                Op::Cas(from, to) => RegisterOp::Cas(Scalar::of(from), Scalar::of(to)),
+            })
+            .collect();
+        let typed: Vec<&RegisterOp<'_>> = typed.iter().collect();
         let intervals: Vec<Interval> = ops.iter().map(|&(call, ret, _)| Interval { call, ret }).collect();
         let mut machine = model.machine(&typed);
         search(&mut machine, &intervals, &Budget::new(Instant::now(), None, None))
     }
 
-    use RegisterOp::*;
+    use Op::*;
 
     #[test]
     fn concurrent_ops_may_take_effect_in_either_order() {
@@ -807,7 +822,7 @@ mod tests {
                 typed.push(t);
                 intervals.push(Interval { call: op.invoke_index, ret });
             }
-            let refs: Vec<&RegisterOp> = typed.iter().collect();
+            let refs: Vec<&RegisterOp<'_>> = typed.iter().collect();
             let budget = Budget::new(Instant::now(), None, None);
             let whole = search(&mut model.machine(&refs), &intervals, &budget);
 

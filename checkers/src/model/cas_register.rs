@@ -19,6 +19,7 @@ mod tests {
     use super::*;
     use crate::history::{Operation, Outcome};
     use crate::model::register::RegisterOp;
+    use crate::model::Scalar;
     use crate::model::{Machine, Model};
     use crate::op_ref::OpRef;
     use serde_json::json;
@@ -42,7 +43,7 @@ mod tests {
         let m = model(None);
         assert_eq!(
             m.parse(&OpRef::of(&op("cas", json!([1, 2]), Outcome::Ok(json!([1, 2]))))),
-            Ok(Some(RegisterOp::Cas(json!(1), json!(2))))
+            Ok(Some(RegisterOp::Cas(Scalar::Int(1), Scalar::Int(2))))
         );
         let err = m.parse(&OpRef::of(&op("cas", json!(3), Outcome::Fail))).unwrap_err();
         assert!(err.contains("[from, to]"), "{err}");
@@ -56,14 +57,15 @@ mod tests {
         assert_eq!(m.parse(&OpRef::of(&op("read", Value::Null, Outcome::Fail))), Ok(None));
         assert_eq!(
             m.parse(&OpRef::of(&op("read", Value::Null, Outcome::Ok(Value::Null)))),
-            Ok(Some(RegisterOp::Read(Value::Null)))
+            Ok(Some(RegisterOp::Read(Scalar::Null)))
         );
     }
 
     #[test]
     fn the_initial_value_is_configurable() {
         let m = model(Some(json!(0)));
-        let ops = [RegisterOp::Cas(json!(0), json!(1))];
+        let (zero, one) = (json!(0), json!(1));
+        let ops = [RegisterOp::Cas(Scalar::of(&zero), Scalar::of(&one))];
         let refs: Vec<&RegisterOp> = ops.iter().collect();
         let mut machine = m.machine(&refs);
         let s = machine.step(machine.initial(), 0).unwrap();

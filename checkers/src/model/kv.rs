@@ -18,10 +18,10 @@ use crate::op_ref::OpRef;
 
 /// A typed kv op.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct KvOp {
-    key: String,
+pub(crate) struct KvOp<'h> {
+    key: &'h str,
     kind: KvKind,
-    value: String,
+    value: &'h str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,25 +31,25 @@ enum KvKind {
     Append,
 }
 
-fn parse(op: &OpRef<'_>) -> Result<Option<KvOp>, String> {
+fn parse<'h>(op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
     let kind = match op.f {
         "get" | "read" => KvKind::Get,
         "put" | "write" => KvKind::Put,
         "append" => KvKind::Append,
         f => return Err(unknown_f("kv", f, "get, put or append")),
     };
-    let Some(key) = op.key.map(str::to_string) else {
+    let Some(key) = op.key else {
         return Err(format!("kv {} has no key", op.f));
     };
     let value = if kind == KvKind::Get {
         match ok_result(op) {
             None | Some(Value::Null) => return Ok(None),
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => s.as_str(),
             Some(other) => return Err(format!("kv values are strings, get returned {other}")),
         }
     } else {
         match op.value {
-            Value::String(s) => s.clone(),
+            Value::String(s) => s.as_str(),
             other => return Err(format!("kv values are strings, {} has value {other}", op.f)),
         }
     };
@@ -76,18 +76,18 @@ impl KvModel {
 }
 
 impl Model for KvModel {
-    type Op = KvOp;
+    type Op<'h> = KvOp<'h>;
     type Machine = KvKeyMachine;
 
-    fn parse(&self, op: &OpRef<'_>) -> Result<Option<KvOp>, String> {
+    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
         parse(op)
     }
 
-    fn machine(&self, ops: &[&KvOp]) -> KvKeyMachine {
+    fn machine(&self, ops: &[&KvOp<'_>]) -> KvKeyMachine {
         // Room for about as many strings as the search's memo starts with.
         let mut strings = Strings::with_capacity(4 * ops.len());
         let initial = strings.literal(&self.initial);
-        let ops = ops.iter().map(|op| (op.kind, strings.literal(&op.value))).collect();
+        let ops = ops.iter().map(|op| (op.kind, strings.literal(op.value))).collect();
         KvKeyMachine { strings, initial, ops }
     }
 }
@@ -154,23 +154,25 @@ impl KvMapModel {
 }
 
 impl Model for KvMapModel {
-    type Op = KvOp;
+    type Op<'h> = KvOp<'h>;
     type Machine = KvMapMachine;
 
-    fn parse(&self, op: &OpRef<'_>) -> Result<Option<KvOp>, String> {
+    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
         parse(op)
     }
 
-    fn partition_key<'o>(&self, _op: &OpRef<'o>) -> Option<&'o str> {
-        None
+    fn partitioned(&self) -> bool {
+        false
     }
 
-    fn machine(&self, ops: &[&KvOp]) -> KvMapMachine {
+    fn machine(&self, ops: &[&KvOp<'_>]) -> KvMapMachine {
         let mut keys: Interner<String> = Interner::default();
         let mut strings = Strings::default();
         let initial = strings.literal(&self.initial);
-        let compiled: Vec<(u32, KvKind, u32)> =
-            ops.iter().map(|op| (keys.intern(op.key.clone()), op.kind, strings.literal(&op.value))).collect();
+        let compiled: Vec<(u32, KvKind, u32)> = ops
+            .iter()
+            .map(|op| (keys.intern(op.key.to_string()), op.kind, strings.literal(op.value)))
+            .collect();
         let states = Maps::new(keys.len(), initial, 4 * ops.len());
         let slots = (64 * ops.len()).next_power_of_two().clamp(1 << 12, 1 << 20);
         KvMapMachine { keys, strings, states, ops: compiled, steps: vec![(NO_STATE, 0, 0); slots] }
@@ -361,8 +363,8 @@ mod tests {
             op("append", Some("a"), json!("y"), Outcome::Ok(json!("y"))),
             op("get", Some("a"), Value::Null, Outcome::Ok(json!("xy"))),
         ]
-        .iter()
-        .map(|o| model.parse(&OpRef::of(o)).unwrap().unwrap())
+        .into_iter()
+        .map(|o| model.parse(&OpRef::of(Box::leak(Box::new(o)))).unwrap().unwrap())
         .collect();
         let refs: Vec<&KvOp> = parsed.iter().collect();
         let mut m = model.machine(&refs);
@@ -383,8 +385,8 @@ mod tests {
             op("get", Some("b"), Value::Null, Outcome::Ok(json!("0"))),
             op("append", Some("b"), json!("2"), Outcome::Ok(json!("2"))),
         ]
-        .iter()
-        .map(|o| model.parse(&OpRef::of(o)).unwrap().unwrap())
+        .into_iter()
+        .map(|o| model.parse(&OpRef::of(Box::leak(Box::new(o)))).unwrap().unwrap())
         .collect();
         let refs: Vec<&KvOp> = parsed.iter().collect();
         let mut m = model.machine(&refs);
@@ -413,12 +415,16 @@ mod tests {
         assert!(KvModel::new(Some(json!(5))).is_err());
     }
 
-    fn kv_ops(model: &impl Model<Op = KvOp>, ops: &[(&str, &str, &str)]) -> Vec<KvOp> {
+    fn kv_ops<M: for<'h> Model<Op<'h> = KvOp<'h>>>(
+        model: &M,
+        ops: &[(&str, &str, &str)],
+    ) -> Vec<KvOp<'static>> {
         ops.iter()
             .map(|&(f, key, v)| {
                 let outcome = Outcome::Ok(json!(v));
                 let value = if f == "get" { Value::Null } else { json!(v) };
-                model.parse(&OpRef::of(&op(f, Some(key), value, outcome))).unwrap().unwrap()
+                let op: &'static Operation = Box::leak(Box::new(op(f, Some(key), value, outcome)));
+                model.parse(&OpRef::of(op)).unwrap().unwrap()
             })
             .collect()
     }

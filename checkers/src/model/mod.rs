@@ -66,23 +66,25 @@ pub(crate) trait Machine {
 
 /// A model: how to read operations, and how to build the machine for one partition.
 pub(crate) trait Model: Sync {
-    type Op: Send + Sync;
+    /// Borrows from the history (`'h`), so that parsing copies no value.
+    type Op<'h>: Send + Sync;
     /// Sent between worker threads: a partition's search may resume on another one.
     type Machine: Machine + Send;
 
     /// The typed op, or `None` for an op that constrains nothing (a read whose result is
     /// unknown). Called on every op, failed ones included, so that malformed input is
     /// refused wherever it appears. The error is one line without the event index.
-    fn parse(&self, op: &OpRef<'_>) -> Result<Option<Self::Op>, String>;
+    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<Self::Op<'h>>, String>;
 
-    /// Which independent object the op acts on. Ops with different keys are checked
-    /// separately (P-compositionality).
-    fn partition_key<'o>(&self, op: &OpRef<'o>) -> Option<&'o str> {
-        op.key
+    /// Whether an op's key names the independent object it acts on. Ops with different
+    /// keys are then checked separately (P-compositionality); otherwise the whole history
+    /// is one object.
+    fn partitioned(&self) -> bool {
+        true
     }
 
     /// A fresh machine for one partition's ops, in the given order.
-    fn machine(&self, ops: &[&Self::Op]) -> Self::Machine;
+    fn machine(&self, ops: &[&Self::Op<'_>]) -> Self::Machine;
 }
 
 /// The result of an op that completed `ok`; `None` when it did not (info or fail).
@@ -97,6 +99,52 @@ pub(crate) fn ok_result<'h>(op: &OpRef<'h>) -> Option<&'h Value> {
 /// sorted by serde_json's default map).
 pub(crate) fn canonical(value: &Value) -> String {
     value.to_string()
+}
+
+/// A value as a typed op holds it: null and integers copied in, so that compiling a
+/// partition's ops does not go back to the table for them, anything else borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scalar<'h> {
+    Null,
+    Int(u64),
+    Neg(i64),
+    Other(&'h Value),
+}
+
+impl<'h> Scalar<'h> {
+    #[inline]
+    pub(crate) fn of(value: &'h Value) -> Scalar<'h> {
+        match value {
+            Value::Null => Scalar::Null,
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => Scalar::Int(u),
+                (None, Some(i)) => Scalar::Neg(i),
+                _ => Scalar::Other(value),
+            },
+            _ => Scalar::Other(value),
+        }
+    }
+
+    /// The value's key, as [`ValueKey::of`] gives it.
+    #[inline]
+    pub(crate) fn key(self) -> ValueKey {
+        match self {
+            Scalar::Null => ValueKey::Null,
+            Scalar::Int(u) => ValueKey::Int(u),
+            Scalar::Neg(i) => ValueKey::Neg(i),
+            Scalar::Other(value) => ValueKey::of(value),
+        }
+    }
+
+    /// The value itself.
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            Scalar::Null => Value::Null,
+            Scalar::Int(u) => Value::from(u),
+            Scalar::Neg(i) => Value::from(i),
+            Scalar::Other(value) => value.clone(),
+        }
+    }
 }
 
 /// A JSON value as an interning key: equal exactly when the [`canonical`] texts are equal,

@@ -35,10 +35,10 @@ impl MutexModel {
 }
 
 impl Model for MutexModel {
-    type Op = MutexOp;
+    type Op<'h> = MutexOp;
     type Machine = MutexMachine;
 
-    fn parse(&self, op: &OpRef<'_>) -> Result<Option<MutexOp>, String> {
+    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<MutexOp>, String> {
         match op.f {
             "acquire" => Ok(Some(MutexOp::Acquire)),
             "release" => Ok(Some(MutexOp::Release)),

@@ -5,16 +5,16 @@
 
 use serde_json::Value;
 
-use super::{ok_result, unknown_f, Machine, Model, StateId, ValueKey};
+use super::{ok_result, unknown_f, Machine, Model, Scalar, StateId, ValueKey};
 use crate::hash::Interner;
 use crate::op_ref::OpRef;
 
 /// A typed register op. Shared with the cas-register.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum RegisterOp {
-    Read(Value),
-    Write(Value),
-    Cas(Value, Value),
+pub(crate) enum RegisterOp<'h> {
+    Read(Scalar<'h>),
+    Write(Scalar<'h>),
+    Cas(Scalar<'h>, Scalar<'h>),
 }
 
 /// The register model; `cas` admits compare-and-set.
@@ -38,15 +38,15 @@ impl RegisterModel {
 }
 
 impl Model for RegisterModel {
-    type Op = RegisterOp;
+    type Op<'h> = RegisterOp<'h>;
     type Machine = RegisterMachine;
 
-    fn parse(&self, op: &OpRef<'_>) -> Result<Option<RegisterOp>, String> {
+    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<RegisterOp<'h>>, String> {
         match op.f {
-            "read" => Ok(ok_result(op).map(|v| RegisterOp::Read(v.clone()))),
-            "write" => Ok(Some(RegisterOp::Write(op.value.clone()))),
+            "read" => Ok(ok_result(op).map(|v| RegisterOp::Read(Scalar::of(v)))),
+            "write" => Ok(Some(RegisterOp::Write(Scalar::of(op.value)))),
             "cas" if self.cas => match op.value.as_array().map(Vec::as_slice) {
-                Some([from, to]) => Ok(Some(RegisterOp::Cas(from.clone(), to.clone()))),
+                Some([from, to]) => Ok(Some(RegisterOp::Cas(Scalar::of(from), Scalar::of(to)))),
                 _ => Err(format!("cas value must be [from, to], got {}", op.value)),
             },
             "cas" => Err("the register model has no cas (use the cas-register model)".to_string()),
@@ -56,17 +56,17 @@ impl Model for RegisterModel {
         }
     }
 
-    fn machine(&self, ops: &[&RegisterOp]) -> RegisterMachine {
+    fn machine(&self, ops: &[&RegisterOp<'_>]) -> RegisterMachine {
         let mut machine = RegisterMachine {
             values: Interner::default(),
             originals: Vec::new(),
             ops: Vec::new(),
             observed: Vec::new(),
         };
-        let initial = machine.value(&self.initial);
+        let initial = machine.value(Scalar::of(&self.initial));
         debug_assert_eq!(initial, 0);
         for op in ops {
-            let compiled = match op {
+            let compiled = match **op {
                 RegisterOp::Read(v) => Compiled::Read(machine.value(v)),
                 RegisterOp::Write(v) => Compiled::Write(machine.value(v)),
                 RegisterOp::Cas(from, to) => Compiled::Cas(machine.value(from), machine.value(to)),
@@ -100,10 +100,10 @@ pub(crate) struct RegisterMachine {
 }
 
 impl RegisterMachine {
-    fn value(&mut self, value: &Value) -> u32 {
-        let id = self.values.intern(ValueKey::of(value));
+    fn value(&mut self, value: Scalar<'_>) -> u32 {
+        let id = self.values.intern(value.key());
         if id as usize == self.originals.len() {
-            self.originals.push(value.clone());
+            self.originals.push(value.to_value());
         }
         id
     }
@@ -151,11 +151,12 @@ mod tests {
     #[test]
     fn reads_see_the_last_write_and_cas_compares() {
         let model = RegisterModel::new(None, true);
+        let (null, one, two) = (Value::Null, json!(1), json!(2));
         let ops = [
-            RegisterOp::Read(Value::Null),
-            RegisterOp::Write(json!(1)),
-            RegisterOp::Cas(json!(1), json!(2)),
-            RegisterOp::Read(json!(2)),
+            RegisterOp::Read(Scalar::of(&null)),
+            RegisterOp::Write(Scalar::of(&one)),
+            RegisterOp::Cas(Scalar::of(&one), Scalar::of(&two)),
+            RegisterOp::Read(Scalar::of(&two)),
         ];
         let refs: Vec<&RegisterOp> = ops.iter().collect();
         let mut m = model.machine(&refs);
@@ -172,13 +173,14 @@ mod tests {
     #[test]
     fn only_writes_of_values_something_reads_or_compares_are_observable() {
         let model = RegisterModel::new(None, true);
+        let v: Vec<Value> = (0..6).map(|n| json!(n)).collect();
         let ops = [
-            RegisterOp::Write(json!(1)),
-            RegisterOp::Write(json!(2)),
-            RegisterOp::Cas(json!(3), json!(4)),
-            RegisterOp::Cas(json!(1), json!(5)),
-            RegisterOp::Read(json!(2)),
-            RegisterOp::Write(json!(3)),
+            RegisterOp::Write(Scalar::of(&v[1])),
+            RegisterOp::Write(Scalar::of(&v[2])),
+            RegisterOp::Cas(Scalar::of(&v[3]), Scalar::of(&v[4])),
+            RegisterOp::Cas(Scalar::of(&v[1]), Scalar::of(&v[5])),
+            RegisterOp::Read(Scalar::of(&v[2])),
+            RegisterOp::Write(Scalar::of(&v[3])),
         ];
         let refs: Vec<&RegisterOp> = ops.iter().collect();
         let m = model.machine(&refs);

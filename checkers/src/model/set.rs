@@ -13,9 +13,9 @@ use crate::hash::{FxHashMap, Interner};
 use crate::op_ref::OpRef;
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum SetOp {
-    Add(Value),
-    Read(Vec<Value>),
+pub(crate) enum SetOp<'h> {
+    Add(&'h Value),
+    Read(&'h [Value]),
 }
 
 pub(crate) struct SetModel {
@@ -38,22 +38,22 @@ impl SetModel {
 }
 
 impl Model for SetModel {
-    type Op = SetOp;
+    type Op<'h> = SetOp<'h>;
     type Machine = SetMachine;
 
-    fn parse(&self, op: &OpRef<'_>) -> Result<Option<SetOp>, String> {
+    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<SetOp<'h>>, String> {
         match op.f {
-            "add" => Ok(Some(SetOp::Add(op.value.clone()))),
+            "add" => Ok(Some(SetOp::Add(op.value))),
             "read" => match ok_result(op) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::Array(items)) => Ok(Some(SetOp::Read(items.clone()))),
+                Some(Value::Array(items)) => Ok(Some(SetOp::Read(items))),
                 Some(other) => Err(format!("a set read returns an array, got {other}")),
             },
             f => Err(unknown_f("set", f, "add or read")),
         }
     }
 
-    fn machine(&self, ops: &[&SetOp]) -> SetMachine {
+    fn machine(&self, ops: &[&SetOp<'_>]) -> SetMachine {
         let mut machine = SetMachine {
             elements: Interner::default(),
             originals: Vec::new(),
@@ -64,7 +64,7 @@ impl Model for SetModel {
         let initial = machine.set_of(&self.initial);
         debug_assert_eq!(initial, 0);
         for op in ops {
-            let compiled = match op {
+            let compiled = match **op {
                 SetOp::Add(e) => Compiled::Add(machine.element(e)),
                 SetOp::Read(items) => Compiled::Read(machine.set_of(items)),
             };
@@ -161,7 +161,8 @@ mod tests {
     #[test]
     fn reads_compare_whole_sets_ignoring_order() {
         let model = SetModel::new(None).unwrap();
-        let ops = [SetOp::Add(json!(2)), SetOp::Add(json!(1)), SetOp::Read(vec![json!(1), json!(2)])];
+        let (one, two, both) = (json!(1), json!(2), vec![json!(1), json!(2)]);
+        let ops = [SetOp::Add(&two), SetOp::Add(&one), SetOp::Read(&both)];
         let refs: Vec<&SetOp> = ops.iter().collect();
         let mut m = model.machine(&refs);
         let s = m.step(m.initial(), 0).unwrap();
