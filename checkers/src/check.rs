@@ -142,9 +142,9 @@ fn parse<'h, M: Model>(model: &M, table: &'h OpTable) -> Result<Parsed<'h, M::Op
     Ok(Parsed { table, partitions, ops: count, total: table.len() as u64 })
 }
 
-fn linearizability<'h, M: Model>(
+fn linearizability<M: Model>(
     model: &M,
-    table: &'h OpTable,
+    table: &OpTable,
     options: &CheckOptions,
     started: Instant,
 ) -> Result<CheckReport, CheckError> {
