@@ -65,7 +65,7 @@ fn check_ops(ops: &OpTable, options: &CheckOptions, started: Instant) -> Result<
         }
         ModelKind::Set => {
             let model = SetModel::new(initial).map_err(bad_initial)?;
-            let parsed = parse(&model, ops)?;
+            let parsed = parse(&model, ops, options)?;
             let mut report = search_all(&model, &parsed, options, started);
             let histories: Vec<SetHistory> = parsed
                 .partitions
@@ -94,8 +94,21 @@ struct Prepared<Op> {
     typed: Op,
 }
 
-/// One partition's ops, in invocation order.
-type Part<Op> = Vec<Prepared<Op>>;
+/// One partition's ops, in invocation order: the ops of each stretch of the table that
+/// was parsed on its own, stretch after stretch.
+struct Part<Op> {
+    chunks: Vec<Vec<Prepared<Op>>>,
+}
+
+impl<Op> Part<Op> {
+    fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Prepared<Op>> {
+        self.chunks.iter().flatten()
+    }
+}
 
 struct Parsed<'h, Op> {
     table: &'h OpTable,
@@ -106,16 +119,89 @@ struct Parsed<'h, Op> {
     total: u64,
 }
 
+/// Below this many ops per thread, the table is parsed on one.
+const PARSE_STRETCH: usize = 64 * 1024;
+
 /// Types every op, drops those that constrain nothing, and splits the rest by key. Keys
-/// are interned in the table, so an op finds its partition by indexing, not hashing.
-fn parse<'h, M: Model>(model: &M, table: &'h OpTable) -> Result<Parsed<'h, M::Op<'h>>, CheckError> {
+/// are interned in the table, so an op finds its partition by indexing, not hashing. A
+/// large table is parsed in stretches, one per worker thread, whose partitions are then
+/// laid end to end; the error reported is the first in the table either way.
+fn parse<'h, M: Model>(
+    model: &M,
+    table: &'h OpTable,
+    options: &CheckOptions,
+) -> Result<Parsed<'h, M::Op<'h>>, CheckError> {
+    let n = table.len();
+    let threads = options.worker_threads().min(n / PARSE_STRETCH).max(1);
+    let bounds: Vec<(usize, usize)> =
+        (0..threads).map(|t| (n * t / threads, n * (t + 1) / threads)).collect();
+    let stretches: Vec<Result<Stretch<'h, M::Op<'h>>, CheckError>> = if threads == 1 {
+        vec![parse_stretch(model, table, 0, n)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = bounds[1..]
+                .iter()
+                .map(|&(from, to)| scope.spawn(move || parse_stretch(model, table, from, to)))
+                .collect();
+            let mut done = vec![parse_stretch(model, table, bounds[0].0, bounds[0].1)];
+            for handle in handles {
+                done.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+            done
+        })
+    };
+    // Partitions in order of first appearance, by key slot.
     const NO_PART: u32 = u32::MAX;
-    // Slot 0 is for ops without a key (or every op, when the model is one object).
-    let mut part_of_key: Vec<u32> = vec![NO_PART; table.names() + 1];
+    let mut part_of_slot: Vec<u32> = vec![NO_PART; table.names() + 1];
     let mut partitions: Vec<(Option<&'h str>, Part<M::Op<'h>>)> = Vec::new();
-    let partitioned = model.partitioned();
     let mut count = 0u64;
-    for (at, op) in table.ops().iter().enumerate() {
+    for stretch in stretches {
+        let stretch = stretch?;
+        count += stretch.count;
+        for (slot, key, ops) in stretch.parts {
+            if part_of_slot[slot] == NO_PART {
+                part_of_slot[slot] = partitions.len() as u32;
+                partitions.push((key, Part { chunks: Vec::with_capacity(threads) }));
+            }
+            partitions[part_of_slot[slot] as usize].1.chunks.push(ops);
+        }
+    }
+    partitions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let partitions = partitions.into_iter().map(|(key, part)| (key.map(str::to_string), part)).collect();
+    Ok(Parsed { table, partitions, ops: count, total: n as u64 })
+}
+
+/// One stretch of the table, parsed: per key slot (in order of first appearance) the key
+/// and the ops kept.
+struct Stretch<'h, Op> {
+    parts: Vec<(usize, Option<&'h str>, Vec<Prepared<Op>>)>,
+    count: u64,
+}
+
+fn parse_stretch<'h, M: Model>(
+    model: &M,
+    table: &'h OpTable,
+    from: usize,
+    to: usize,
+) -> Result<Stretch<'h, M::Op<'h>>, CheckError> {
+    const NO_PART: u32 = u32::MAX;
+    let ops = &table.ops()[from..to];
+    let partitioned = model.partitioned();
+    // Slot 0 is for ops without a key (or every op, when the model is one object).
+    let slot_of = |key: Option<u32>| match key {
+        Some(key) if partitioned => key as usize + 1,
+        _ => 0,
+    };
+    // Room for every op of the key: growing a thousand vectors as ops arrive copies them
+    // over and over, and room never written costs no memory.
+    let room = |key: Option<u32>| match key {
+        Some(key) if partitioned => table.key_uses(key) as usize,
+        _ => ops.len(),
+    };
+    let mut part_of_slot: Vec<u32> = vec![NO_PART; table.names() + 1];
+    let mut parts: Vec<(usize, Option<&'h str>, Vec<Prepared<M::Op<'h>>>)> = Vec::new();
+    let mut count = 0u64;
+    for (at, op) in (from..).zip(ops) {
         let view = table.op_ref(at);
         let typed =
             model.parse(&view).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
@@ -126,20 +212,16 @@ fn parse<'h, M: Model>(model: &M, table: &'h OpTable) -> Result<Parsed<'h, M::Op
             TableOutcome::Info => None,
         };
         count += 1;
-        let slot = match op.key {
-            Some(key) if partitioned => key as usize + 1,
-            _ => 0,
-        };
-        if part_of_key[slot] == NO_PART {
-            part_of_key[slot] = partitions.len() as u32;
-            partitions.push((if partitioned { view.key } else { None }, Vec::new()));
+        let slot = slot_of(op.key);
+        if part_of_slot[slot] == NO_PART {
+            part_of_slot[slot] = parts.len() as u32;
+            let key = if partitioned { view.key } else { None };
+            parts.push((slot, key, Vec::with_capacity(room(op.key).min(ops.len()))));
         }
-        let part = &mut partitions[part_of_key[slot] as usize].1;
+        let part = &mut parts[part_of_slot[slot] as usize].2;
         part.push(Prepared { at: at as u32, call: op.invoke_index, ret, typed });
     }
-    partitions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let partitions = partitions.into_iter().map(|(key, part)| (key.map(str::to_string), part)).collect();
-    Ok(Parsed { table, partitions, ops: count, total: table.len() as u64 })
+    Ok(Stretch { parts, count })
 }
 
 fn linearizability<M: Model>(
@@ -148,7 +230,7 @@ fn linearizability<M: Model>(
     options: &CheckOptions,
     started: Instant,
 ) -> Result<CheckReport, CheckError> {
-    let parsed = parse(model, table)?;
+    let parsed = parse(model, table, options)?;
     Ok(search_all(model, &parsed, options, started))
 }
 
@@ -195,7 +277,7 @@ fn search_all<'h, M: Model>(
                 let part = &partitions[index].1;
                 let typed: Vec<&M::Op<'h>> = part.iter().map(|p| &p.typed).collect();
                 let machine = model.machine(&typed);
-                let memo = memo.map_or_else(|| Memo::with_capacity(4 * part.len()), Memo::recycle);
+                let memo = memo.map_or_else(|| Memo::with_capacity(4 * typed.len()), Memo::recycle);
                 let search = Search::new(&intervals(part), &machine, memo);
                 Task { index, machine, search, slice: FIRST_SLICE }
             });
@@ -358,7 +440,7 @@ fn merge<Op>(
 }
 
 /// A partition's ops as positions in the history's total order.
-fn intervals<Op>(part: &[Prepared<Op>]) -> Vec<Interval> {
+fn intervals<Op>(part: &Part<Op>) -> Vec<Interval> {
     part.iter().map(|p| Interval { call: p.call, ret: p.ret }).collect()
 }
 
@@ -391,11 +473,11 @@ fn set_history(
     table: &OpTable,
     key: &Option<String>,
     initial: &[serde_json::Value],
-    part: &[Prepared<SetOp<'_>>],
+    part: &Part<SetOp<'_>>,
 ) -> SetHistory {
     let mut adds = Vec::new();
     let mut reads = Vec::new();
-    for p in part {
+    for p in part.iter() {
         match p.typed {
             SetOp::Add(element) => {
                 adds.push(lost_writes::Add { element: element.clone(), acknowledged_at: p.ret })

@@ -104,6 +104,15 @@ impl<T: std::hash::Hash + Eq + Clone + HeapSize> Default for Interner<T> {
 }
 
 impl<T: std::hash::Hash + Eq + Clone + HeapSize> Interner<T> {
+    /// An interner with room for `n` values.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Interner {
+            values: Vec::with_capacity(n),
+            ids: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            payload_bytes: 0,
+        }
+    }
+
     /// The id of `value`, assigning the next one if it is new.
     pub(crate) fn intern(&mut self, value: T) -> u32 {
         let next = self.values.len();

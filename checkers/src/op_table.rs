@@ -24,6 +24,9 @@ pub struct OpTable {
     /// Interned `f` and key names; ops refer to them by position.
     names: Vec<Box<str>>,
     ops: Vec<TableOp>,
+    /// Per name id, how many ops have it as their key (counted as ops are added, so that
+    /// the check can size each partition without another pass over the table).
+    key_uses: Vec<u32>,
     /// Events in the history, nemesis events included.
     events: u64,
 }
@@ -57,7 +60,7 @@ impl OpTable {
         for op in op_refs(history) {
             let f = builder.intern(op.f);
             let key = op.key.map(|k| builder.intern(k));
-            builder.ops.push(TableOp {
+            builder.push(TableOp {
                 invoke_index: op.invoke_index,
                 complete_index: op.complete_index,
                 process: op.process,
@@ -100,6 +103,11 @@ impl OpTable {
         self.names.len()
     }
 
+    /// How many ops have the name with this id as their key.
+    pub(crate) fn key_uses(&self, key: u32) -> u32 {
+        self.key_uses.get(key as usize).copied().unwrap_or(0)
+    }
+
     /// The op at position `at`, borrowed as the check reads it.
     #[inline]
     pub(crate) fn op_ref(&self, at: usize) -> OpRef<'_> {
@@ -129,6 +137,7 @@ pub(crate) struct Builder {
     names: Vec<Box<str>>,
     index: FxHashMap<Box<str>, u32>,
     pub(crate) ops: Vec<TableOp>,
+    key_uses: Vec<u32>,
 }
 
 impl Builder {
@@ -148,6 +157,19 @@ impl Builder {
         at
     }
 
+    /// Adds an op (its names interned already).
+    #[inline]
+    pub(crate) fn push(&mut self, op: TableOp) {
+        if let Some(key) = op.key {
+            let key = key as usize;
+            if key >= self.key_uses.len() {
+                self.key_uses.resize(key + 1, 0);
+            }
+            self.key_uses[key] += 1;
+        }
+        self.ops.push(op);
+    }
+
     /// The name at a position `intern` gave.
     #[inline]
     pub(crate) fn name(&self, at: u32) -> &str {
@@ -155,7 +177,7 @@ impl Builder {
     }
 
     pub(crate) fn finish(self, events: u64) -> OpTable {
-        OpTable { names: self.names, ops: self.ops, events }
+        OpTable { names: self.names, ops: self.ops, key_uses: self.key_uses, events }
     }
 }
 

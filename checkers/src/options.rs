@@ -94,7 +94,10 @@ impl CheckOptions {
         if self.threads > 0 {
             self.threads
         } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            // Asked once: the answer reads the cgroup's files, which costs more than
+            // checking a small history.
+            static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+            *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
         }
     }
 }

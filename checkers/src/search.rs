@@ -515,15 +515,28 @@ impl Timeline {
     /// deadlines).
     fn new(ops: &[Interval]) -> Self {
         let n = ops.len();
-        let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * n);
+        // Calls come sorted; only the returns need sorting, then the two are merged.
+        let mut returns: Vec<(u64, u32)> = Vec::with_capacity(n);
         for (i, op) in ops.iter().enumerate() {
             if let Some(ret) = op.ret {
                 debug_assert!(ret > op.call);
-                order.push((op.call, i as u32));
-                order.push((ret, i as u32 | RETURN));
+                returns.push((ret, i as u32 | RETURN));
             }
         }
-        order.sort_unstable_by_key(|&(position, _)| position);
+        returns.sort_unstable_by_key(|&(position, _)| position);
+        let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * returns.len());
+        let mut pending = returns.iter().peekable();
+        for (i, op) in ops.iter().enumerate() {
+            if op.ret.is_none() {
+                continue;
+            }
+            while let Some(&&ret) = pending.peek().filter(|r| r.0 < op.call) {
+                order.push(ret);
+                pending.next();
+            }
+            order.push((op.call, i as u32));
+        }
+        order.extend(pending);
         let end = order.len() as u32 + 1;
         let mut tag = Vec::with_capacity(order.len() + 2);
         let mut position = Vec::with_capacity(order.len() + 2);

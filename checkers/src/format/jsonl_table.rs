@@ -45,7 +45,7 @@ pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
             }
             let f = builder.intern(event.f);
             let key = event.key.map(|k| builder.intern(k));
-            builder.ops.push(TableOp {
+            builder.push(TableOp {
                 invoke_index: index,
                 complete_index: None,
                 process: p,

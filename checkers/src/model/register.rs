@@ -58,8 +58,8 @@ impl Model for RegisterModel {
 
     fn machine(&self, ops: &[&RegisterOp<'_>]) -> RegisterMachine {
         let mut machine = RegisterMachine {
-            values: Interner::default(),
-            originals: Vec::new(),
+            values: Interner::with_capacity(ops.len() + 1),
+            originals: Vec::with_capacity(ops.len() + 1),
             ops: Vec::new(),
             observed: Vec::new(),
         };
