@@ -171,10 +171,13 @@ fn parse<'h, M: Model>(
     Ok(Parsed { table, partitions, ops: count, total: n as u64 })
 }
 
+/// A key slot, its key, and the stretch's ops of it.
+type StretchPart<'h, Op> = (usize, Option<&'h str>, Vec<Prepared<Op>>);
+
 /// One stretch of the table, parsed: per key slot (in order of first appearance) the key
 /// and the ops kept.
 struct Stretch<'h, Op> {
-    parts: Vec<(usize, Option<&'h str>, Vec<Prepared<Op>>)>,
+    parts: Vec<StretchPart<'h, Op>>,
     count: u64,
 }
 
@@ -199,7 +202,7 @@ fn parse_stretch<'h, M: Model>(
         _ => ops.len(),
     };
     let mut part_of_slot: Vec<u32> = vec![NO_PART; table.names() + 1];
-    let mut parts: Vec<(usize, Option<&'h str>, Vec<Prepared<M::Op<'h>>>)> = Vec::new();
+    let mut parts: Vec<StretchPart<'h, M::Op<'h>>> = Vec::new();
     let mut count = 0u64;
     for (at, op) in (from..).zip(ops) {
         let view = table.op_ref(at);
