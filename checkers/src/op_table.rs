@@ -27,9 +27,15 @@ pub struct OpTable {
     /// Per name id, how many ops have it as their key (counted as ops are added, so that
     /// the check can size each partition without another pass over the table).
     key_uses: Vec<u32>,
+    /// Per op, the times of its invocation and completion; empty when no event has a
+    /// time. Kept apart from the ops, which the check reads and times it does not.
+    times: Vec<Times>,
     /// Events in the history, nemesis events included.
     events: u64,
 }
+
+/// An op's invocation and completion times.
+type Times = (Option<u64>, Option<u64>);
 
 /// One operation; `f` and `key` are positions in `OpTable::names`.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +47,6 @@ pub(crate) struct TableOp {
     pub(crate) key: Option<u32>,
     pub(crate) value: Value,
     pub(crate) outcome: TableOutcome,
-    pub(crate) invoke_time: Option<u64>,
-    pub(crate) complete_time: Option<u64>,
 }
 
 /// How an op ended; the value of an `ok` completion is its result.
@@ -60,6 +64,7 @@ impl OpTable {
         for op in op_refs(history) {
             let f = builder.intern(op.f);
             let key = op.key.map(|k| builder.intern(k));
+            let at = builder.ops.len();
             builder.push(TableOp {
                 invoke_index: op.invoke_index,
                 complete_index: op.complete_index,
@@ -72,9 +77,8 @@ impl OpTable {
                     OutcomeRef::Fail => TableOutcome::Fail,
                     OutcomeRef::Info => TableOutcome::Info,
                 },
-                invoke_time: op.invoke_time,
-                complete_time: op.complete_time,
             });
+            builder.set_times(at, op.invoke_time, op.complete_time);
         }
         builder.finish(history.len() as u64)
     }
@@ -113,6 +117,7 @@ impl OpTable {
     pub(crate) fn op_ref(&self, at: usize) -> OpRef<'_> {
         let name = |at: u32| -> &str { &self.names[at as usize] };
         let op = &self.ops[at];
+        let (invoke_time, complete_time) = self.times.get(at).copied().unwrap_or_default();
         OpRef {
             invoke_index: op.invoke_index,
             complete_index: op.complete_index,
@@ -125,8 +130,8 @@ impl OpTable {
                 TableOutcome::Fail => OutcomeRef::Fail,
                 TableOutcome::Info => OutcomeRef::Info,
             },
-            invoke_time: op.invoke_time,
-            complete_time: op.complete_time,
+            invoke_time,
+            complete_time,
         }
     }
 }
@@ -138,6 +143,7 @@ pub(crate) struct Builder {
     index: FxHashMap<Box<str>, u32>,
     pub(crate) ops: Vec<TableOp>,
     key_uses: Vec<u32>,
+    times: Vec<Times>,
 }
 
 impl Builder {
@@ -170,14 +176,41 @@ impl Builder {
         self.ops.push(op);
     }
 
+    /// Records the times of the op at `at` (only a time that is there costs room).
+    #[inline]
+    pub(crate) fn set_times(&mut self, at: usize, invoke: Option<u64>, complete: Option<u64>) {
+        if invoke.is_none() && complete.is_none() && at >= self.times.len() {
+            return;
+        }
+        if at >= self.times.len() {
+            self.times.resize(at + 1, (None, None));
+        }
+        let times = &mut self.times[at];
+        times.0 = invoke.or(times.0);
+        times.1 = complete.or(times.1);
+    }
+
+    /// The times recorded for the op at `at`.
+    pub(crate) fn times(&self, at: usize) -> Times {
+        self.times.get(at).copied().unwrap_or_default()
+    }
+
+    /// The names interned so far, by id.
+    pub(crate) fn names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
     /// The name at a position `intern` gave.
     #[inline]
     pub(crate) fn name(&self, at: u32) -> &str {
         &self.names[at as usize]
     }
 
-    pub(crate) fn finish(self, events: u64) -> OpTable {
-        OpTable { names: self.names, ops: self.ops, key_uses: self.key_uses, events }
+    pub(crate) fn finish(mut self, events: u64) -> OpTable {
+        if !self.times.is_empty() {
+            self.times.resize(self.ops.len(), (None, None));
+        }
+        OpTable { names: self.names, ops: self.ops, key_uses: self.key_uses, times: self.times, events }
     }
 }
 

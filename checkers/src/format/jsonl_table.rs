@@ -20,14 +20,124 @@ use crate::hash::FxHashMap;
 use crate::op_table::{Builder, OpTable, TableOp, TableOutcome};
 
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
+#[cfg(test)]
 pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
-    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
-    let mut builder = Builder::with_capacity(lines / 2 + 1);
-    let mut line_of: Vec<usize> = Vec::with_capacity(lines);
-    // process -> position of its open op
+    finish(scan_piece(text, true, text.len())?)
+}
+
+/// Below this many bytes per thread, a file is scanned on one.
+const PIECE_BYTES: usize = 4 << 20;
+
+/// [`scan`] straight from a file's bytes, in up to `threads` pieces split at line ends and
+/// scanned at once, then joined. Each piece is checked for UTF-8 and NUL bytes as it is
+/// scanned, so the bytes are read once. `None` when the general loader must decide,
+/// including for bytes that are not JSON Lines (`auto`: the format was not named), not
+/// UTF-8 or hold a NUL, all of which it reports.
+pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, auto: bool) -> Option<(OpTable, Vec<usize>)> {
+    scan_in_pieces(bytes, threads.min(bytes.len() / PIECE_BYTES).max(1), auto)
+}
+
+/// [`scan_bytes`] in about `pieces` pieces of equal size, each on its own thread.
+pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, auto: bool) -> Option<(OpTable, Vec<usize>)> {
+    let mut bounds = vec![0];
+    for t in 1..pieces {
+        let from = (bytes.len() * t / pieces).max(*bounds.last()?);
+        match bytes[from..].iter().position(|&b| b == b'\n') {
+            Some(at) => bounds.push(from + at + 1),
+            None => break,
+        }
+    }
+    bounds.push(bytes.len());
+    bounds.dedup();
+    let pieces: Vec<Option<Piece<'_>>> = if bounds.len() == 2 {
+        vec![first_piece(bytes, auto, bytes.len())]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = bounds[1..]
+                .windows(2)
+                .map(|w| scope.spawn(move || later_piece(&bytes[w[0]..w[1]])))
+                .collect();
+            let mut done = vec![first_piece(&bytes[..bounds[1]], auto, bytes.len())];
+            for handle in handles {
+                done.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+            done
+        })
+    };
+    let mut pieces = pieces.into_iter();
+    let mut joined = pieces.next()??;
+    for piece in pieces {
+        joined.join(piece?)?;
+    }
+    finish(joined)
+}
+
+/// The file's first piece: it may start with a byte-order mark, and (`auto`) it decides
+/// whether the file is JSON Lines at all.
+fn first_piece(piece: &[u8], auto: bool, file_bytes: usize) -> Option<Piece<'_>> {
+    let text = text_of(piece)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if auto && super::detect(text) != Some(super::Format::Jsonl) {
+        return None;
+    }
+    scan_piece(text, true, file_bytes)
+}
+
+fn later_piece(piece: &[u8]) -> Option<Piece<'_>> {
+    scan_piece(text_of(piece)?, false, piece.len())
+}
+
+fn text_of(piece: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(piece).ok()?;
+    (!piece.contains(&0)).then_some(text)
+}
+
+fn finish(piece: Piece<'_>) -> Option<(OpTable, Vec<usize>)> {
+    if piece.line_of.is_empty() {
+        return None;
+    }
+    Some((piece.builder.finish(piece.line_of.len() as u64), piece.line_of))
+}
+
+/// A stretch of the file's lines, scanned. Positions and lines are the piece's own until
+/// it is joined to the pieces before it.
+struct Piece<'t> {
+    builder: Builder,
+    /// Per event, its 1-based line in the piece.
+    line_of: Vec<usize>,
+    /// Lines in the piece, blank ones included.
+    lines: usize,
+    /// Process -> position of its op still open at the end of the piece.
+    open: FxHashMap<u64, usize>,
+    /// Processes whose op ended `info` (they may not be heard from again).
+    retired: FxHashMap<u64, ()>,
+    /// For a piece after the first: each process heard from, and whether its first event
+    /// was a completion.
+    first: FxHashMap<u64, bool>,
+    /// Completions whose invocation is in an earlier piece, in order.
+    dangling: Vec<Dangling<'t>>,
+}
+
+struct Dangling<'t> {
+    process: u64,
+    index: u64,
+    event: Scanned<'t>,
+}
+
+/// Scans one piece; `first` if it starts the file (a completion with no invocation before
+/// it in the piece is then an error, not an op begun in an earlier piece). Room is made
+/// for the ops of `room_bytes`: the whole file for the first piece, which the others join.
+fn scan_piece(text: &str, first: bool, room_bytes: usize) -> Option<Piece<'_>> {
+    // About two lines per op and eighty bytes a line; the vectors grow past a guess.
+    let mut builder = Builder::with_capacity(room_bytes / 160 + 1);
+    let mut line_of: Vec<usize> = Vec::with_capacity(room_bytes / 80 + 1);
     let mut open: FxHashMap<u64, usize> = FxHashMap::default();
     let mut retired: FxHashMap<u64, ()> = FxHashMap::default();
+    let mut heard: FxHashMap<u64, bool> = FxHashMap::default();
+    let mut dangling = Vec::new();
+    let mut lines = 0;
     for (i, line) in text.lines().enumerate() {
+        lines = i + 1;
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -39,12 +149,26 @@ pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
         if retired.contains_key(&p) {
             return None;
         }
+        if !first && !heard.contains_key(&p) {
+            // A process's first event in a later piece may complete an op begun in an
+            // earlier one; the join pairs them.
+            let completes_earlier = event.kind != Kind::Invoke;
+            heard.insert(p, completes_earlier);
+            if completes_earlier {
+                if event.kind == Kind::Info {
+                    retired.insert(p, ());
+                }
+                dangling.push(Dangling { process: p, index, event });
+                continue;
+            }
+        }
         if event.kind == Kind::Invoke {
             if open.insert(p, builder.ops.len()).is_some() {
                 return None;
             }
             let f = builder.intern(event.f);
             let key = event.key.map(|k| builder.intern(k));
+            builder.set_times(builder.ops.len(), event.time, None);
             builder.push(TableOp {
                 invoke_index: index,
                 complete_index: None,
@@ -53,39 +177,83 @@ pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
                 key,
                 value: event.value,
                 outcome: TableOutcome::Info,
-                invoke_time: event.time,
-                complete_time: None,
             });
             continue;
         }
-        // A completion names the same `f` (and key, if any) as its invocation: compared
-        // with the interned names, not interned again.
         let at = open.remove(&p)?;
-        let invoked = &builder.ops[at];
-        let same_key = match (event.key, invoked.key) {
-            (None, _) => true,
-            (Some(k), Some(invoked)) => builder.name(invoked) == k,
-            (Some(_), None) => false,
-        };
-        if builder.name(invoked.f) != event.f || !same_key {
-            return None;
-        }
-        let op = &mut builder.ops[at];
-        op.complete_index = Some(index);
-        op.complete_time = event.time;
-        op.outcome = match event.kind {
-            Kind::Ok => TableOutcome::Ok(event.value),
-            Kind::Fail => TableOutcome::Fail,
-            Kind::Info | Kind::Invoke => {
-                retired.insert(p, ());
-                TableOutcome::Info
-            }
-        };
+        complete(&mut builder, at, index, event, &mut retired, p)?;
     }
-    if line_of.is_empty() {
+    Some(Piece { builder, line_of, lines, open, retired, first: heard, dangling })
+}
+
+/// Pairs a completion with the invocation at `at`: it must name the same `f` (and key, if
+/// any), compared with the interned names rather than interned again.
+fn complete(
+    builder: &mut Builder,
+    at: usize,
+    index: u64,
+    event: Scanned<'_>,
+    retired: &mut FxHashMap<u64, ()>,
+    p: u64,
+) -> Option<()> {
+    let invoked = &builder.ops[at];
+    let same_key = match (event.key, invoked.key) {
+        (None, _) => true,
+        (Some(k), Some(invoked)) => builder.name(invoked) == k,
+        (Some(_), None) => false,
+    };
+    if builder.name(invoked.f) != event.f || !same_key {
         return None;
     }
-    Some((builder.finish(line_of.len() as u64), line_of))
+    builder.set_times(at, None, event.time);
+    let op = &mut builder.ops[at];
+    op.complete_index = Some(index);
+    op.outcome = match event.kind {
+        Kind::Ok => TableOutcome::Ok(event.value),
+        Kind::Fail => TableOutcome::Fail,
+        Kind::Info | Kind::Invoke => {
+            retired.insert(p, ());
+            TableOutcome::Info
+        }
+    };
+    Some(())
+}
+
+impl Piece<'_> {
+    /// Appends the piece that follows this one, as if the two had been scanned as one;
+    /// `None` where that scan would have given up.
+    fn join(&mut self, next: Piece<'_>) -> Option<()> {
+        let events = self.line_of.len() as u64;
+        for (&p, &completes_earlier) in &next.first {
+            if self.retired.contains_key(&p) || self.open.contains_key(&p) != completes_earlier {
+                return None;
+            }
+        }
+        for d in next.dangling {
+            let at = self.open.remove(&d.process)?;
+            complete(&mut self.builder, at, events + d.index, d.event, &mut self.retired, d.process)?;
+        }
+        let names: Vec<u32> = next.builder.names().iter().map(|n| self.builder.intern(n)).collect();
+        let base = self.builder.ops.len();
+        self.builder.ops.reserve(next.builder.ops.len());
+        for at in 0..next.builder.ops.len() {
+            let (invoke, complete) = next.builder.times(at);
+            self.builder.set_times(base + at, invoke, complete);
+        }
+        for mut op in next.builder.ops {
+            op.invoke_index += events;
+            op.complete_index = op.complete_index.map(|i| i + events);
+            op.f = names[op.f as usize];
+            op.key = op.key.map(|k| names[k as usize]);
+            self.builder.push(op);
+        }
+        self.open.extend(next.open.into_iter().map(|(p, at)| (p, base + at)));
+        self.retired.extend(next.retired);
+        let lines = self.lines;
+        self.line_of.extend(next.line_of.into_iter().map(|line| line + lines));
+        self.lines += next.lines;
+        Some(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -439,6 +607,75 @@ mod tests {
         }
         let retired = format!("{invoke}{}{invoke}", invoke.replace("invoke", "info"));
         assert!(scan(&retired).is_none());
+    }
+
+    /// What the scan makes of `text` in `pieces` pieces.
+    fn in_pieces(text: &str, pieces: usize) -> Option<(OpTable, Vec<usize>)> {
+        scan_in_pieces(text.as_bytes(), pieces, false)
+    }
+
+    #[test]
+    fn a_file_scanned_in_pieces_gives_the_table_of_one_scan() {
+        use crate::gen::{generate, GenOptions};
+        use crate::options::ModelKind;
+        for (seed, model) in [(1, ModelKind::CasRegister), (2, ModelKind::Kv), (3, ModelKind::Set)] {
+            let gen = GenOptions { ops: 3000, keys: 4, concurrency: 12, seed, model, violate: seed == 2 };
+            let mut text = Vec::new();
+            crate::format::write_jsonl(&generate(&gen), &mut text).unwrap();
+            let text = String::from_utf8(text).unwrap();
+            let whole = scan(&text).expect("generated text is plain");
+            assert_eq!(Some(&whole), general(&text).as_ref());
+            for pieces in [2, 3, 7, 40] {
+                assert_eq!(in_pieces(&text, pieces).as_ref(), Some(&whole), "seed {seed}, {pieces} pieces");
+            }
+        }
+    }
+
+    #[test]
+    fn a_rule_broken_across_pieces_is_left_to_the_general_loader() {
+        let line =
+            |p: u32, kind: &str, f: &str| format!("{{\"process\":{p},\"type\":\"{kind}\",\"f\":\"{f}\"}}\n");
+        let filler: String =
+            (0..50).map(|i| line(100 + i, "invoke", "read") + &line(100 + i, "ok", "read")).collect();
+        let cases = [
+            // An op invoked before the middle and completed after it: fine.
+            (line(1, "invoke", "read") + &filler + &line(1, "ok", "read"), true),
+            (line(1, "invoke", "read") + &filler + &line(1, "info", "read"), true),
+            // A second invocation while one is open.
+            (line(1, "invoke", "read") + &filler + &line(1, "invoke", "read"), false),
+            // A completion of another f.
+            (line(1, "invoke", "read") + &filler + &line(1, "ok", "write"), false),
+            // A completion with nothing open.
+            (filler.clone() + &filler + &line(1, "ok", "read"), false),
+            // A process heard from after its op ended info.
+            (
+                line(1, "invoke", "read") + &line(1, "info", "read") + &filler + &line(1, "invoke", "read"),
+                false,
+            ),
+            (
+                line(1, "invoke", "read")
+                    + &filler
+                    + &line(1, "info", "read")
+                    + &filler
+                    + &line(1, "invoke", "read"),
+                false,
+            ),
+        ];
+        for (text, plain) in cases {
+            let whole = scan(&text);
+            assert_eq!(whole.is_some(), plain, "{text}");
+            assert_eq!(whole.as_ref(), general(&text).as_ref(), "{text}");
+            for pieces in [2, 3, 5, 9] {
+                assert_eq!(in_pieces(&text, pieces), whole, "{pieces} pieces: {text}");
+            }
+        }
+        // Bytes the general loader must report are never taken.
+        assert!(
+            scan_in_pieces(b"{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n\xff\n", 1, false).is_none()
+        );
+        let nul = line(1, "invoke", "read") + "\0\n";
+        assert!(in_pieces(&nul, 1).is_none() && in_pieces(&nul, 2).is_none());
+        assert!(scan_in_pieces(b"[{:process 1}]", 1, true).is_none(), "not JSON Lines");
     }
 
     #[test]

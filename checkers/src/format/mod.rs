@@ -150,15 +150,30 @@ pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadErr
 /// [`History`] first. Errors are those of [`load_path_detailed`].
 pub fn load_path_table(path: &Path, format: Format) -> Result<LoadedTable, LoadError> {
     let (bytes, name) = read_file(path)?;
-    load_table(&bytes, &name, format)
+    let loaded = load_table(&bytes, &name, format);
+    let size = bytes.len();
+    free_elsewhere(bytes, size);
+    loaded
+}
+
+/// Drops `value` (of about `bytes` bytes) on a thread of its own when it is large: giving
+/// back the pages of a history of a million ops takes tens of milliseconds that the
+/// caller, going on to check it or to exit, need not wait for.
+pub fn free_elsewhere<T: Send + 'static>(value: T, bytes: usize) {
+    if bytes < 16 << 20 {
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("free".into()).spawn(move || drop(value));
+    // If no thread can be made, the value was dropped with the failed closure.
+    drop(spawned);
 }
 
 /// [`load_path_table`] for a history held in memory; `name` stands for the file in errors.
 pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
-    let (text, format) = text_and_format(bytes, name, format)?;
-    if format == Format::Jsonl {
-        if let Some((table, lines)) = jsonl_table::scan(text) {
-            return Ok(LoadedTable { table, format, lines });
+    if matches!(format, Format::Jsonl | Format::Auto) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, threads, format == Format::Auto) {
+            return Ok(LoadedTable { table, format: Format::Jsonl, lines });
         }
     }
     let Loaded { history, format, lines } = load_bytes(bytes, name, format)?;

@@ -31,6 +31,7 @@ enum KvKind {
     Append,
 }
 
+#[inline]
 fn parse<'h>(op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
     let kind = match op.f {
         "get" | "read" => KvKind::Get,
@@ -79,6 +80,7 @@ impl Model for KvModel {
     type Op<'h> = KvOp<'h>;
     type Machine = KvKeyMachine;
 
+    #[inline]
     fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
         parse(op)
     }
@@ -157,6 +159,7 @@ impl Model for KvMapModel {
     type Op<'h> = KvOp<'h>;
     type Machine = KvMapMachine;
 
+    #[inline]
     fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
         parse(op)
     }

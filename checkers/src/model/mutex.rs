@@ -38,6 +38,7 @@ impl Model for MutexModel {
     type Op<'h> = MutexOp;
     type Machine = MutexMachine;
 
+    #[inline]
     fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<MutexOp>, String> {
         match op.f {
             "acquire" => Ok(Some(MutexOp::Acquire)),

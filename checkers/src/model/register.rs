@@ -41,6 +41,7 @@ impl Model for RegisterModel {
     type Op<'h> = RegisterOp<'h>;
     type Machine = RegisterMachine;
 
+    #[inline]
     fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<RegisterOp<'h>>, String> {
         match op.f {
             "read" => Ok(ok_result(op).map(|v| RegisterOp::Read(Scalar::of(v)))),

@@ -41,6 +41,7 @@ impl Model for SetModel {
     type Op<'h> = SetOp<'h>;
     type Machine = SetMachine;
 
+    #[inline]
     fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<SetOp<'h>>, String> {
         match op.f {
             "add" => Ok(Some(SetOp::Add(op.value))),

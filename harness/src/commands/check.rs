@@ -344,7 +344,7 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         memory_limit_bytes: args.memory_limit.map(|mb| mb.saturating_mul(1024 * 1024)),
         ..CheckOptions::new(model)
     };
-    match guarded(&shown, || checkers::check_table(&loaded.table, &options)) {
+    let outcome = match guarded(&shown, || checkers::check_table(&loaded.table, &options)) {
         Err(crashed) => crashed,
         Ok(Ok(report)) => {
             let failing_line =
@@ -355,7 +355,11 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
             let at = e.event.and_then(|i| loaded.line_of(i)).map(|l| format!(":{l}")).unwrap_or_default();
             refuse(format!("{shown}{at}: {} (model {model})", e.message))
         }
-    }
+    };
+    // About 160 bytes an op, values and lines included.
+    let size = loaded.table.len().saturating_mul(160);
+    checkers::format::free_elsewhere(loaded, size);
+    outcome
 }
 
 /// Judge a loaded history's transactions.
