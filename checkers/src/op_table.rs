@@ -190,6 +190,11 @@ impl Builder {
         times.1 = complete.or(times.1);
     }
 
+    /// Whether any op has a time.
+    pub(crate) fn has_times(&self) -> bool {
+        !self.times.is_empty()
+    }
+
     /// The times recorded for the op at `at`.
     pub(crate) fn times(&self, at: usize) -> Times {
         self.times.get(at).copied().unwrap_or_default()

@@ -22,48 +22,145 @@ use crate::op_table::{Builder, OpTable, TableOp, TableOutcome};
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
 #[cfg(test)]
 pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
-    finish(scan_piece(text, true, text.len())?)
+    let mut piece = Piece::new(true, text.len());
+    piece.feed(text)?;
+    finish(piece)
 }
 
 /// Below this many bytes per thread, a file is scanned on one.
 const PIECE_BYTES: usize = 4 << 20;
 
-/// [`scan`] straight from a file's bytes, in up to `threads` pieces split at line ends and
-/// scanned at once, then joined. Each piece is checked for UTF-8 and NUL bytes as it is
-/// scanned, so the bytes are read once. `None` when the general loader must decide,
+/// The table straight from a file's bytes, in up to `threads` pieces split at line ends
+/// and scanned at once, then joined. Each piece is checked for UTF-8 and NUL bytes as it
+/// is scanned, so the bytes are read once. `None` when the general loader must decide,
 /// including for bytes that are not JSON Lines (`auto`: the format was not named), not
 /// UTF-8 or hold a NUL, all of which it reports.
 pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, auto: bool) -> Option<(OpTable, Vec<usize>)> {
     scan_in_pieces(bytes, threads.min(bytes.len() / PIECE_BYTES).max(1), auto)
 }
 
-/// [`scan_bytes`] in about `pieces` pieces of equal size, each on its own thread.
-pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, auto: bool) -> Option<(OpTable, Vec<usize>)> {
+/// Where the piece that starts near `from` begins: after the first line end at or past it.
+fn piece_start(bytes: &[u8], from: usize) -> Option<usize> {
+    bytes[from..].iter().position(|&b| b == b'\n').map(|at| from + at + 1)
+}
+
+/// Piece bounds for `pieces` pieces of about equal size, each starting a line.
+fn bounds(len: usize, pieces: usize, mut start_near: impl FnMut(usize) -> Option<usize>) -> Vec<usize> {
     let mut bounds = vec![0];
     for t in 1..pieces {
-        let from = (bytes.len() * t / pieces).max(*bounds.last()?);
-        match bytes[from..].iter().position(|&b| b == b'\n') {
-            Some(at) => bounds.push(from + at + 1),
+        let from = (len * t / pieces).max(bounds[bounds.len() - 1]);
+        match start_near(from) {
+            Some(start) => bounds.push(start),
             None => break,
         }
     }
-    bounds.push(bytes.len());
+    bounds.push(len);
     bounds.dedup();
-    let pieces: Vec<Option<Piece<'_>>> = if bounds.len() == 2 {
-        vec![first_piece(bytes, auto, bytes.len())]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = bounds[1..]
-                .windows(2)
-                .map(|w| scope.spawn(move || later_piece(&bytes[w[0]..w[1]])))
-                .collect();
-            let mut done = vec![first_piece(&bytes[..bounds[1]], auto, bytes.len())];
-            for handle in handles {
-                done.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            }
-            done
-        })
+    bounds
+}
+
+/// [`scan_bytes`] in about `pieces` pieces of equal size, each on its own thread.
+pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, auto: bool) -> Option<(OpTable, Vec<usize>)> {
+    let bounds = bounds(bytes.len(), pieces, |from| piece_start(bytes, from));
+    let scan = |k: usize| -> Option<Piece> {
+        let first = k == 0;
+        let mut piece = Piece::new(first, if first { bytes.len() } else { bounds[k + 1] - bounds[k] });
+        // A later piece is JSON Lines if the first is.
+        piece.feed(region(&bytes[bounds[k]..bounds[k + 1]], first, &mut (first && auto))?)?;
+        Some(piece)
     };
+    join_all(on_threads(bounds.len() - 1, scan))
+}
+
+/// [`scan_bytes`] for a file of `len` bytes, each piece read by the thread that scans it,
+/// a chunk at a time, so that the file is never held whole.
+pub(crate) fn scan_file(
+    file: &std::fs::File,
+    len: usize,
+    threads: usize,
+    auto: bool,
+) -> Option<(OpTable, Vec<usize>)> {
+    file_in_pieces(file, len, threads.min(len / PIECE_BYTES).max(1), CHUNK_BYTES, auto)
+}
+
+/// [`scan_file`] in about `pieces` pieces, read `chunk` bytes at a time.
+fn file_in_pieces(
+    file: &std::fs::File,
+    len: usize,
+    pieces: usize,
+    chunk: usize,
+    auto: bool,
+) -> Option<(OpTable, Vec<usize>)> {
+    use std::os::unix::fs::FileExt;
+    let bounds = bounds(len, pieces, |from| {
+        // A line end is looked for in windows from `from` on.
+        let mut window = vec![0u8; 64 * 1024];
+        let mut at = from;
+        while at < len {
+            let n = window.len().min(len - at);
+            file.read_exact_at(&mut window[..n], at as u64).ok()?;
+            if let Some(start) = piece_start(&window[..n], 0) {
+                return Some(at + start);
+            }
+            at += n;
+        }
+        None
+    });
+    let scan = |k: usize| -> Option<Piece> {
+        let (from, to) = (bounds[k], bounds[k + 1]);
+        let first = k == 0;
+        let mut piece = Piece::new(first, if first { len } else { to - from });
+        let mut chunk = vec![0u8; chunk.min(to - from)];
+        let (mut filled, mut offset, mut start_of_file) = (0, from, first);
+        let mut undecided = first && auto;
+        loop {
+            if filled == chunk.len() {
+                // One line longer than the chunk: make room for it.
+                chunk.resize(2 * chunk.len(), 0);
+            }
+            let n = (chunk.len() - filled).min(to - offset);
+            file.read_exact_at(&mut chunk[filled..filled + n], offset as u64).ok()?;
+            (filled, offset) = (filled + n, offset + n);
+            let done = offset == to;
+            let cut = if done {
+                filled
+            } else {
+                chunk[..filled].iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1)
+            };
+            if cut > 0 {
+                piece.feed(region(&chunk[..cut], start_of_file, &mut undecided)?)?;
+                start_of_file = false;
+                chunk.copy_within(cut..filled, 0);
+                filled -= cut;
+            }
+            if done {
+                return Some(piece);
+            }
+        }
+    };
+    join_all(on_threads(bounds.len() - 1, scan))
+}
+
+/// Bytes a piece is read in.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// `scan(k)` for each piece `k`, the first on this thread and the others on their own.
+fn on_threads(pieces: usize, scan: impl Fn(usize) -> Option<Piece> + Sync) -> Vec<Option<Piece>> {
+    if pieces == 1 {
+        return vec![scan(0)];
+    }
+    std::thread::scope(|scope| {
+        let scan = &scan;
+        let handles: Vec<_> = (1..pieces).map(|k| scope.spawn(move || scan(k))).collect();
+        let mut done = vec![scan(0)];
+        for handle in handles {
+            done.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
+    })
+}
+
+fn join_all(pieces: Vec<Option<Piece>>) -> Option<(OpTable, Vec<usize>)> {
     let mut pieces = pieces.into_iter();
     let mut joined = pieces.next()??;
     for piece in pieces {
@@ -72,27 +169,25 @@ pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, auto: bool) -> Option<
     finish(joined)
 }
 
-/// The file's first piece: it may start with a byte-order mark, and (`auto`) it decides
-/// whether the file is JSON Lines at all.
-fn first_piece(piece: &[u8], auto: bool, file_bytes: usize) -> Option<Piece<'_>> {
-    let text = text_of(piece)?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if auto && super::detect(text) != Some(super::Format::Jsonl) {
+/// Whole lines of a piece as text: UTF-8 without NUL bytes. At the start of the file a
+/// byte-order mark is skipped; while `undecided` (the format was not named and nothing
+/// but blank lines has been seen) the text must begin as JSON Lines do.
+fn region<'b>(bytes: &'b [u8], start_of_file: bool, undecided: &mut bool) -> Option<&'b str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if bytes.contains(&0) {
         return None;
     }
-    scan_piece(text, true, file_bytes)
+    let text = if start_of_file { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
+    if *undecided && !text.trim().is_empty() {
+        if super::detect(text) != Some(super::Format::Jsonl) {
+            return None;
+        }
+        *undecided = false;
+    }
+    Some(text)
 }
 
-fn later_piece(piece: &[u8]) -> Option<Piece<'_>> {
-    scan_piece(text_of(piece)?, false, piece.len())
-}
-
-fn text_of(piece: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(piece).ok()?;
-    (!piece.contains(&0)).then_some(text)
-}
-
-fn finish(piece: Piece<'_>) -> Option<(OpTable, Vec<usize>)> {
+fn finish(piece: Piece) -> Option<(OpTable, Vec<usize>)> {
     if piece.line_of.is_empty() {
         return None;
     }
@@ -101,144 +196,152 @@ fn finish(piece: Piece<'_>) -> Option<(OpTable, Vec<usize>)> {
 
 /// A stretch of the file's lines, scanned. Positions and lines are the piece's own until
 /// it is joined to the pieces before it.
-struct Piece<'t> {
+struct Piece {
+    /// Whether it starts the file (a completion with no invocation before it in the
+    /// piece is then an error, not an op begun in an earlier piece).
+    first: bool,
     builder: Builder,
     /// Per event, its 1-based line in the piece.
     line_of: Vec<usize>,
-    /// Lines in the piece, blank ones included.
+    /// Lines in the piece so far, blank ones included.
     lines: usize,
-    /// Process -> position of its op still open at the end of the piece.
+    /// Process -> position of its op still open.
     open: FxHashMap<u64, usize>,
     /// Processes whose op ended `info` (they may not be heard from again).
     retired: FxHashMap<u64, ()>,
     /// For a piece after the first: each process heard from, and whether its first event
     /// was a completion.
-    first: FxHashMap<u64, bool>,
+    heard: FxHashMap<u64, bool>,
     /// Completions whose invocation is in an earlier piece, in order.
-    dangling: Vec<Dangling<'t>>,
+    dangling: Vec<Dangling>,
 }
 
-struct Dangling<'t> {
+/// A completion of an op begun in an earlier piece, kept until the join.
+struct Dangling {
     process: u64,
     index: u64,
-    event: Scanned<'t>,
+    kind: Kind,
+    f: Box<str>,
+    key: Option<Box<str>>,
+    value: Value,
+    time: Option<u64>,
 }
 
-/// Scans one piece; `first` if it starts the file (a completion with no invocation before
-/// it in the piece is then an error, not an op begun in an earlier piece). Room is made
-/// for the ops of `room_bytes`: the whole file for the first piece, which the others join.
-fn scan_piece(text: &str, first: bool, room_bytes: usize) -> Option<Piece<'_>> {
-    // About two lines per op and eighty bytes a line; the vectors grow past a guess.
-    let mut builder = Builder::with_capacity(room_bytes / 160 + 1);
-    let mut line_of: Vec<usize> = Vec::with_capacity(room_bytes / 80 + 1);
-    let mut open: FxHashMap<u64, usize> = FxHashMap::default();
-    let mut retired: FxHashMap<u64, ()> = FxHashMap::default();
-    let mut heard: FxHashMap<u64, bool> = FxHashMap::default();
-    let mut dangling = Vec::new();
-    let mut lines = 0;
-    for (i, line) in text.lines().enumerate() {
-        lines = i + 1;
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
+impl Piece {
+    /// An empty piece, with room for the ops of `room_bytes` of text: the whole file for
+    /// the first piece, which the others join.
+    fn new(first: bool, room_bytes: usize) -> Piece {
+        // About two lines per op and eighty bytes a line; the vectors grow past a guess.
+        Piece {
+            first,
+            builder: Builder::with_capacity(room_bytes / 160 + 1),
+            line_of: Vec::with_capacity(room_bytes / 80 + 1),
+            lines: 0,
+            open: FxHashMap::default(),
+            retired: FxHashMap::default(),
+            heard: FxHashMap::default(),
+            dangling: Vec::new(),
         }
-        let event = Scanner { text: line.as_bytes(), line, at: 0 }.event()?;
-        let index = line_of.len() as u64;
-        line_of.push(i + 1);
-        let Some(p) = event.process else { continue };
-        if retired.contains_key(&p) {
-            return None;
-        }
-        if !first && !heard.contains_key(&p) {
-            // A process's first event in a later piece may complete an op begun in an
-            // earlier one; the join pairs them.
-            let completes_earlier = event.kind != Kind::Invoke;
-            heard.insert(p, completes_earlier);
-            if completes_earlier {
-                if event.kind == Kind::Info {
-                    retired.insert(p, ());
-                }
-                dangling.push(Dangling { process: p, index, event });
+    }
+
+    /// Scans the next whole lines of the piece.
+    fn feed(&mut self, text: &str) -> Option<()> {
+        let Piece { first, builder, line_of, lines, open, retired, heard, dangling } = self;
+        for line in text.lines() {
+            *lines += 1;
+            let line = line.trim();
+            if line.is_empty() {
                 continue;
             }
-        }
-        if event.kind == Kind::Invoke {
-            if open.insert(p, builder.ops.len()).is_some() {
+            let event = Scanner { text: line.as_bytes(), line, at: 0 }.event()?;
+            let index = line_of.len() as u64;
+            line_of.push(*lines);
+            let Some(p) = event.process else { continue };
+            if retired.contains_key(&p) {
                 return None;
             }
-            let f = builder.intern(event.f);
-            let key = event.key.map(|k| builder.intern(k));
-            builder.set_times(builder.ops.len(), event.time, None);
-            builder.push(TableOp {
-                invoke_index: index,
-                complete_index: None,
-                process: p,
-                f,
-                key,
+            if !*first && !heard.contains_key(&p) {
+                // A process's first event in a later piece may complete an op begun in
+                // an earlier one; the join pairs them.
+                let completes_earlier = event.kind != Kind::Invoke;
+                heard.insert(p, completes_earlier);
+                if completes_earlier {
+                    if event.kind == Kind::Info {
+                        retired.insert(p, ());
+                    }
+                    dangling.push(Dangling {
+                        process: p,
+                        index,
+                        kind: event.kind,
+                        f: event.f.into(),
+                        key: event.key.map(Into::into),
+                        value: event.value,
+                        time: event.time,
+                    });
+                    continue;
+                }
+            }
+            if event.kind == Kind::Invoke {
+                if open.insert(p, builder.ops.len()).is_some() {
+                    return None;
+                }
+                let f = builder.intern(event.f);
+                let key = event.key.map(|k| builder.intern(k));
+                builder.set_times(builder.ops.len(), event.time, None);
+                builder.push(TableOp {
+                    invoke_index: index,
+                    complete_index: None,
+                    process: p,
+                    f,
+                    key,
+                    value: event.value,
+                    outcome: TableOutcome::Info,
+                });
+                continue;
+            }
+            let at = open.remove(&p)?;
+            let end = End {
+                index,
+                kind: event.kind,
+                f: event.f,
+                key: event.key,
                 value: event.value,
-                outcome: TableOutcome::Info,
-            });
-            continue;
+                time: event.time,
+            };
+            complete(builder, at, end, retired, p)?;
         }
-        let at = open.remove(&p)?;
-        complete(&mut builder, at, index, event, &mut retired, p)?;
+        Some(())
     }
-    Some(Piece { builder, line_of, lines, open, retired, first: heard, dangling })
-}
 
-/// Pairs a completion with the invocation at `at`: it must name the same `f` (and key, if
-/// any), compared with the interned names rather than interned again.
-fn complete(
-    builder: &mut Builder,
-    at: usize,
-    index: u64,
-    event: Scanned<'_>,
-    retired: &mut FxHashMap<u64, ()>,
-    p: u64,
-) -> Option<()> {
-    let invoked = &builder.ops[at];
-    let same_key = match (event.key, invoked.key) {
-        (None, _) => true,
-        (Some(k), Some(invoked)) => builder.name(invoked) == k,
-        (Some(_), None) => false,
-    };
-    if builder.name(invoked.f) != event.f || !same_key {
-        return None;
-    }
-    builder.set_times(at, None, event.time);
-    let op = &mut builder.ops[at];
-    op.complete_index = Some(index);
-    op.outcome = match event.kind {
-        Kind::Ok => TableOutcome::Ok(event.value),
-        Kind::Fail => TableOutcome::Fail,
-        Kind::Info | Kind::Invoke => {
-            retired.insert(p, ());
-            TableOutcome::Info
-        }
-    };
-    Some(())
-}
-
-impl Piece<'_> {
     /// Appends the piece that follows this one, as if the two had been scanned as one;
     /// `None` where that scan would have given up.
-    fn join(&mut self, next: Piece<'_>) -> Option<()> {
+    fn join(&mut self, next: Piece) -> Option<()> {
         let events = self.line_of.len() as u64;
-        for (&p, &completes_earlier) in &next.first {
+        for (&p, &completes_earlier) in &next.heard {
             if self.retired.contains_key(&p) || self.open.contains_key(&p) != completes_earlier {
                 return None;
             }
         }
         for d in next.dangling {
             let at = self.open.remove(&d.process)?;
-            complete(&mut self.builder, at, events + d.index, d.event, &mut self.retired, d.process)?;
+            let end = End {
+                index: events + d.index,
+                kind: d.kind,
+                f: &d.f,
+                key: d.key.as_deref(),
+                value: d.value,
+                time: d.time,
+            };
+            complete(&mut self.builder, at, end, &mut self.retired, d.process)?;
         }
         let names: Vec<u32> = next.builder.names().iter().map(|n| self.builder.intern(n)).collect();
         let base = self.builder.ops.len();
         self.builder.ops.reserve(next.builder.ops.len());
-        for at in 0..next.builder.ops.len() {
-            let (invoke, complete) = next.builder.times(at);
-            self.builder.set_times(base + at, invoke, complete);
+        if next.builder.has_times() {
+            for at in 0..next.builder.ops.len() {
+                let (invoke, complete) = next.builder.times(at);
+                self.builder.set_times(base + at, invoke, complete);
+            }
         }
         for mut op in next.builder.ops {
             op.invoke_index += events;
@@ -254,6 +357,48 @@ impl Piece<'_> {
         self.lines += next.lines;
         Some(())
     }
+}
+
+/// A completion event, to be paired with its invocation.
+struct End<'t> {
+    index: u64,
+    kind: Kind,
+    f: &'t str,
+    key: Option<&'t str>,
+    value: Value,
+    time: Option<u64>,
+}
+
+/// Pairs a completion with the invocation at `at`: it must name the same `f` (and key, if
+/// any), compared with the interned names rather than interned again.
+fn complete(
+    builder: &mut Builder,
+    at: usize,
+    end: End<'_>,
+    retired: &mut FxHashMap<u64, ()>,
+    p: u64,
+) -> Option<()> {
+    let invoked = &builder.ops[at];
+    let same_key = match (end.key, invoked.key) {
+        (None, _) => true,
+        (Some(k), Some(invoked)) => builder.name(invoked) == k,
+        (Some(_), None) => false,
+    };
+    if builder.name(invoked.f) != end.f || !same_key {
+        return None;
+    }
+    builder.set_times(at, None, end.time);
+    let op = &mut builder.ops[at];
+    op.complete_index = Some(end.index);
+    op.outcome = match end.kind {
+        Kind::Ok => TableOutcome::Ok(end.value),
+        Kind::Fail => TableOutcome::Fail,
+        Kind::Info | Kind::Invoke => {
+            retired.insert(p, ());
+            TableOutcome::Info
+        }
+    };
+    Some(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -629,6 +774,38 @@ mod tests {
                 assert_eq!(in_pieces(&text, pieces).as_ref(), Some(&whole), "seed {seed}, {pieces} pieces");
             }
         }
+    }
+
+    #[test]
+    fn a_file_read_in_chunks_gives_the_table_of_one_scan() {
+        use crate::gen::{generate, GenOptions};
+        use crate::options::ModelKind;
+        let gen =
+            GenOptions { ops: 2000, keys: 3, concurrency: 9, seed: 5, model: ModelKind::Kv, violate: false };
+        let mut text = Vec::new();
+        crate::format::write_jsonl(&generate(&gen), &mut text).unwrap();
+        // A byte-order mark, blank lines, a line far longer than a chunk, no final newline.
+        let long = format!(
+            "{{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"x\",\"value\":\"{}\"}}\n\n",
+            "y".repeat(500)
+        );
+        let text = format!("\u{feff}\n{long}{}", String::from_utf8(text).unwrap().trim_end());
+        let whole = scan(text.trim_start_matches('\u{feff}')).expect("plain");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        std::fs::write(&path, &text).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        for (pieces, chunk) in [(1, 1 << 20), (1, 64), (2, 100), (3, 333), (8, 4096)] {
+            for auto in [false, true] {
+                let read = file_in_pieces(&file, text.len(), pieces, chunk, auto);
+                assert!(read.as_ref() == Some(&whole), "{pieces} pieces, chunks of {chunk}, auto {auto}");
+            }
+        }
+        // What the general loader must decide is left to it.
+        std::fs::write(&path, format!("{}\u{0}\n", &text[..text.len() / 2])).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let len = file.metadata().unwrap().len() as usize;
+        assert!(file_in_pieces(&file, len, 2, 100, false).is_none());
     }
 
     #[test]

@@ -149,11 +149,35 @@ pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadErr
 /// [`OpTable`]): JSON Lines of the plain shape straight, anything else as a validated
 /// [`History`] first. Errors are those of [`load_path_detailed`].
 pub fn load_path_table(path: &Path, format: Format) -> Result<LoadedTable, LoadError> {
+    let tried = matches!(format, Format::Jsonl | Format::Auto) && is_large_file(path);
+    if tried {
+        if let Some(loaded) = scan_path(path, format) {
+            return Ok(loaded);
+        }
+    }
     let (bytes, name) = read_file(path)?;
-    let loaded = load_table(&bytes, &name, format);
+    let loaded =
+        if tried { load_table_general(&bytes, &name, format) } else { load_table(&bytes, &name, format) };
     let size = bytes.len();
     free_elsewhere(bytes, size);
     loaded
+}
+
+/// Files at least this large are read a piece per thread, never whole.
+const LARGE_FILE: u64 = 1 << 20;
+
+fn is_large_file(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && (LARGE_FILE..=MAX_INPUT_BYTES).contains(&meta.len()))
+}
+
+/// A large JSON Lines file scanned straight into a table, each thread reading its own
+/// piece; `None` when the general loader must decide.
+fn scan_path(path: &Path, format: Format) -> Option<LoadedTable> {
+    let file = std::fs::File::open(path).ok()?;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    let (table, lines) = jsonl_table::scan_file(&file, len, crate::options::cores(), format == Format::Auto)?;
+    Some(LoadedTable { table, format: Format::Jsonl, lines })
 }
 
 /// Drops `value` (of about `bytes` bytes) on a thread of its own when it is large: giving
@@ -171,11 +195,16 @@ pub fn free_elsewhere<T: Send + 'static>(value: T, bytes: usize) {
 /// [`load_path_table`] for a history held in memory; `name` stands for the file in errors.
 pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
     if matches!(format, Format::Jsonl | Format::Auto) {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, threads, format == Format::Auto) {
+        let auto = format == Format::Auto;
+        if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, crate::options::cores(), auto) {
             return Ok(LoadedTable { table, format: Format::Jsonl, lines });
         }
     }
+    load_table_general(bytes, name, format)
+}
+
+/// [`load_table`] by the general loader alone.
+fn load_table_general(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
     let Loaded { history, format, lines } = load_bytes(bytes, name, format)?;
     Ok(LoadedTable { table: OpTable::from_history(&history), format, lines })
 }
