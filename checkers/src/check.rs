@@ -481,14 +481,14 @@ fn set_history(
     let mut adds = Vec::new();
     let mut reads = Vec::new();
     for p in part.iter() {
-        match p.typed {
+        match &p.typed {
             SetOp::Add(element) => {
-                adds.push(lost_writes::Add { element: element.clone(), acknowledged_at: p.ret })
+                adds.push(lost_writes::Add { element: element.to_value(), acknowledged_at: p.ret })
             }
             SetOp::Read(elements) => reads.push(lost_writes::Read {
                 invoked_at: p.call,
                 completed_at: table.op_ref(p.at as usize).complete_index.unwrap_or(u64::MAX),
-                elements: elements.to_vec(),
+                elements: elements.clone(),
             }),
         }
     }

@@ -10,6 +10,116 @@ use serde_json::Value;
 
 use crate::hash::FxHashMap;
 use crate::history::{EventType, History, Operation, Outcome, Process};
+use crate::model::ValueKey;
+
+/// A value as the check reads it: the shapes nearly every history's values take held
+/// directly (null, an integer, a pair of small integers such as a cas's `[from, to]`, a
+/// string), anything else as borrowed JSON. The form is canonical: a JSON value has
+/// exactly one `ValueRef` ([`ValueRef::of`]), so two are equal exactly when their values
+/// are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ValueRef<'h> {
+    Null,
+    /// A non-negative integer.
+    Int(u64),
+    /// A negative integer.
+    Neg(i64),
+    /// An array of two integers, each within `i32`.
+    Pair(i32, i32),
+    Str(&'h str),
+    /// Any other value (a float, a bool, an object, another array).
+    Json(&'h Value),
+}
+
+impl<'h> ValueRef<'h> {
+    /// The canonical form of `value`.
+    #[inline(always)]
+    pub(crate) fn of(value: &'h Value) -> ValueRef<'h> {
+        match value {
+            Value::Null => ValueRef::Null,
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => ValueRef::Int(u),
+                (None, Some(i)) => ValueRef::Neg(i),
+                _ => ValueRef::Json(value),
+            },
+            Value::String(s) => ValueRef::Str(s),
+            Value::Array(items) => match items.as_slice() {
+                [a, b] => match (small(a), small(b)) {
+                    (Some(a), Some(b)) => ValueRef::Pair(a, b),
+                    _ => ValueRef::Json(value),
+                },
+                _ => ValueRef::Json(value),
+            },
+            _ => ValueRef::Json(value),
+        }
+    }
+
+    /// An integer's form.
+    #[inline(always)]
+    pub(crate) fn int(n: i64) -> ValueRef<'h> {
+        match u64::try_from(n) {
+            Ok(u) => ValueRef::Int(u),
+            Err(_) => ValueRef::Neg(n),
+        }
+    }
+
+    /// The value itself.
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Int(u) => Value::from(u),
+            ValueRef::Neg(i) => Value::from(i),
+            ValueRef::Pair(a, b) => Value::Array(vec![Value::from(a), Value::from(b)]),
+            ValueRef::Str(s) => Value::String(s.to_string()),
+            ValueRef::Json(value) => value.clone(),
+        }
+    }
+
+    /// The two items of a two-item array.
+    #[inline(always)]
+    pub(crate) fn pair(self) -> Option<(ValueRef<'h>, ValueRef<'h>)> {
+        match self {
+            ValueRef::Pair(a, b) => Some((ValueRef::int(a.into()), ValueRef::int(b.into()))),
+            ValueRef::Json(Value::Array(items)) => match items.as_slice() {
+                [a, b] => Some((ValueRef::of(a), ValueRef::of(b))),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The items of an array, `None` for anything else.
+    pub(crate) fn items(self) -> Option<Vec<Value>> {
+        match self {
+            ValueRef::Pair(a, b) => Some(vec![Value::from(a), Value::from(b)]),
+            ValueRef::Json(Value::Array(items)) => Some(items.clone()),
+            _ => None,
+        }
+    }
+
+    /// The value's interning key, as [`ValueKey::of`] gives it.
+    #[inline]
+    pub(crate) fn key(self) -> ValueKey {
+        match self {
+            ValueRef::Null => ValueKey::Null,
+            ValueRef::Int(u) => ValueKey::Int(u),
+            ValueRef::Neg(i) => ValueKey::Neg(i),
+            ValueRef::Json(value) => ValueKey::of(value),
+            other => ValueKey::of(&other.to_value()),
+        }
+    }
+}
+
+/// A JSON number that is an integer within `i32`.
+fn small(value: &Value) -> Option<i32> {
+    value.as_i64().and_then(|n| i32::try_from(n).ok())
+}
+
+impl std::fmt::Display for ValueRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_value().fmt(f)
+    }
+}
 
 /// One client operation, borrowed from the events that recorded it.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +130,7 @@ pub(crate) struct OpRef<'h> {
     pub(crate) f: &'h str,
     pub(crate) key: Option<&'h str>,
     /// The invocation's value (the argument).
-    pub(crate) value: &'h Value,
+    pub(crate) value: ValueRef<'h>,
     pub(crate) outcome: OutcomeRef<'h>,
     pub(crate) invoke_time: Option<u64>,
     pub(crate) complete_time: Option<u64>,
@@ -29,7 +139,7 @@ pub(crate) struct OpRef<'h> {
 /// [`Outcome`], borrowed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum OutcomeRef<'h> {
-    Ok(&'h Value),
+    Ok(ValueRef<'h>),
     Fail,
     Info,
 }
@@ -50,7 +160,7 @@ pub(crate) fn op_refs(history: &History) -> Vec<OpRef<'_>> {
                     process: p,
                     f: &event.f,
                     key: event.key.as_deref(),
-                    value: &event.value,
+                    value: ValueRef::of(&event.value),
                     outcome: OutcomeRef::Info,
                     invoke_time: event.time,
                     complete_time: None,
@@ -62,7 +172,7 @@ pub(crate) fn op_refs(history: &History) -> Vec<OpRef<'_>> {
                 op.complete_index = Some(event.index);
                 op.complete_time = event.time;
                 op.outcome = match kind {
-                    EventType::Ok => OutcomeRef::Ok(&event.value),
+                    EventType::Ok => OutcomeRef::Ok(ValueRef::of(&event.value)),
                     EventType::Fail => OutcomeRef::Fail,
                     _ => OutcomeRef::Info,
                 };
@@ -82,9 +192,9 @@ impl<'h> OpRef<'h> {
             process: op.process,
             f: &op.f,
             key: op.key.as_deref(),
-            value: &op.value,
+            value: ValueRef::of(&op.value),
             outcome: match &op.outcome {
-                Outcome::Ok(value) => OutcomeRef::Ok(value),
+                Outcome::Ok(value) => OutcomeRef::Ok(ValueRef::of(value)),
                 Outcome::Fail => OutcomeRef::Fail,
                 Outcome::Info => OutcomeRef::Info,
             },
@@ -101,9 +211,9 @@ impl<'h> OpRef<'h> {
             process: self.process,
             f: self.f.to_string(),
             key: self.key.map(str::to_string),
-            value: self.value.clone(),
+            value: self.value.to_value(),
             outcome: match self.outcome {
-                OutcomeRef::Ok(value) => Outcome::Ok(value.clone()),
+                OutcomeRef::Ok(value) => Outcome::Ok(value.to_value()),
                 OutcomeRef::Fail => Outcome::Fail,
                 OutcomeRef::Info => Outcome::Info,
             },
@@ -143,6 +253,16 @@ mod tests {
             assert_eq!(OpRef::of(o).to_operation(), *o);
         }
         assert_eq!((borrowed[4].outcome, borrowed[4].complete_index), (OutcomeRef::Info, None), "still open");
-        assert_eq!(borrowed[2].outcome, OutcomeRef::Ok(&json!([1, 2])));
+        assert_eq!(borrowed[2].outcome, OutcomeRef::Ok(ValueRef::Pair(1, 2)));
+        let odd =
+            [json!(null), json!(7), json!(-7), json!([1, -2]), json!("s"), json!(1.5), json!([1, 2, 3])];
+        for value in odd {
+            assert_eq!(ValueRef::of(&value).to_value(), value, "{value}");
+            assert_eq!(ValueRef::of(&value).key(), ValueKey::of(&value), "{value}");
+        }
+        assert_eq!(
+            ValueRef::of(&json!([1, 5_000_000_000u64])),
+            ValueRef::Json(&json!([1, 5_000_000_000u64]))
+        );
     }
 }

@@ -16,13 +16,15 @@ use serde_json::Value;
 
 use crate::hash::FxHashMap;
 use crate::history::History;
-use crate::op_ref::{op_refs, OpRef, OutcomeRef};
+use crate::op_ref::{op_refs, OpRef, OutcomeRef, ValueRef};
 
 /// Client operations in invocation order, paired as [`History::operations`] pairs them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OpTable {
     /// Interned `f` and key names; ops refer to them by position.
     names: Vec<Box<str>>,
+    /// The text of every string value, one after another (`TableValue::Str`).
+    strings: String,
     ops: Vec<TableOp>,
     /// Per name id, how many ops have it as their key (counted as ops are added, so that
     /// the check can size each partition without another pass over the table).
@@ -45,16 +47,80 @@ pub(crate) struct TableOp {
     pub(crate) process: u64,
     pub(crate) f: u32,
     pub(crate) key: Option<u32>,
-    pub(crate) value: Value,
+    pub(crate) value: TableValue,
     pub(crate) outcome: TableOutcome,
 }
 
 /// How an op ended; the value of an `ok` completion is its result.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TableOutcome {
-    Ok(Value),
+    Ok(TableValue),
     Fail,
     Info,
+}
+
+/// A value as the table holds it: [`ValueRef`]'s shapes in 16 bytes, a string as a span
+/// of the table's string text, anything else boxed. No allocation for null, integers,
+/// pairs of integers or strings, which are nearly all the values a history holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TableValue {
+    Null,
+    Int(u64),
+    Neg(i64),
+    Pair(i32, i32),
+    Str { at: u32, len: u32 },
+    Json(Box<Value>),
+}
+
+impl TableValue {
+    /// The table's form of `value`, its text (if a string) added to `strings`.
+    pub(crate) fn of(value: ValueRef<'_>, strings: &mut String) -> TableValue {
+        match value {
+            ValueRef::Null => TableValue::Null,
+            ValueRef::Int(u) => TableValue::Int(u),
+            ValueRef::Neg(i) => TableValue::Neg(i),
+            ValueRef::Pair(a, b) => TableValue::Pair(a, b),
+            ValueRef::Str(s) => match (u32::try_from(strings.len()), u32::try_from(s.len())) {
+                (Ok(at), Ok(len)) if strings.len() + s.len() <= u32::MAX as usize => {
+                    strings.push_str(s);
+                    TableValue::Str { at, len }
+                }
+                _ => TableValue::Json(Box::new(Value::String(s.to_string()))),
+            },
+            ValueRef::Json(value) => TableValue::Json(Box::new(value.clone())),
+        }
+    }
+
+    /// The table's form of an owned value, moved rather than copied if it is boxed.
+    pub(crate) fn owned(value: Value, strings: &mut String) -> TableValue {
+        match ValueRef::of(&value) {
+            ValueRef::Json(_) => TableValue::Json(Box::new(value)),
+            compact => TableValue::of(compact, strings),
+        }
+    }
+
+    /// The value, borrowed from the table (`strings` is its string text).
+    #[inline(always)]
+    pub(crate) fn view<'t>(&'t self, strings: &'t str) -> ValueRef<'t> {
+        match *self {
+            TableValue::Null => ValueRef::Null,
+            TableValue::Int(u) => ValueRef::Int(u),
+            TableValue::Neg(i) => ValueRef::Neg(i),
+            TableValue::Pair(a, b) => ValueRef::Pair(a, b),
+            TableValue::Str { at, len } => ValueRef::Str(&strings[at as usize..(at + len) as usize]),
+            // A string too far into the text to be a span is still a string.
+            TableValue::Json(ref value) => ValueRef::of(value),
+        }
+    }
+
+    /// The same value with its span (if any) moved `by` bytes on, for a table whose
+    /// string text is appended after another's.
+    pub(crate) fn shifted(self, by: u32) -> TableValue {
+        match self {
+            TableValue::Str { at, len } => TableValue::Str { at: at + by, len },
+            other => other,
+        }
+    }
 }
 
 impl OpTable {
@@ -65,18 +131,20 @@ impl OpTable {
             let f = builder.intern(op.f);
             let key = op.key.map(|k| builder.intern(k));
             let at = builder.ops.len();
+            let value = TableValue::of(op.value, &mut builder.strings);
+            let outcome = match op.outcome {
+                OutcomeRef::Ok(v) => TableOutcome::Ok(TableValue::of(v, &mut builder.strings)),
+                OutcomeRef::Fail => TableOutcome::Fail,
+                OutcomeRef::Info => TableOutcome::Info,
+            };
             builder.push(TableOp {
                 invoke_index: op.invoke_index,
                 complete_index: op.complete_index,
                 process: op.process,
                 f,
                 key,
-                value: op.value.clone(),
-                outcome: match op.outcome {
-                    OutcomeRef::Ok(v) => TableOutcome::Ok(v.clone()),
-                    OutcomeRef::Fail => TableOutcome::Fail,
-                    OutcomeRef::Info => TableOutcome::Info,
-                },
+                value,
+                outcome,
             });
             builder.set_times(at, op.invoke_time, op.complete_time);
         }
@@ -113,7 +181,7 @@ impl OpTable {
     }
 
     /// The op at position `at`, borrowed as the check reads it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn op_ref(&self, at: usize) -> OpRef<'_> {
         let name = |at: u32| -> &str { &self.names[at as usize] };
         let op = &self.ops[at];
@@ -124,9 +192,9 @@ impl OpTable {
             process: op.process,
             f: name(op.f),
             key: op.key.map(name),
-            value: &op.value,
+            value: op.value.view(&self.strings),
             outcome: match &op.outcome {
-                TableOutcome::Ok(v) => OutcomeRef::Ok(v),
+                TableOutcome::Ok(v) => OutcomeRef::Ok(v.view(&self.strings)),
                 TableOutcome::Fail => OutcomeRef::Fail,
                 TableOutcome::Info => OutcomeRef::Info,
             },
@@ -136,10 +204,34 @@ impl OpTable {
     }
 }
 
+/// Two tables are equal when they hold the same ops: the same names, and each op the same
+/// positions, process, names, values and times. Where a string value's text lies is not
+/// compared (one loader adds a result's text when the completion is read, another with
+/// its invocation).
+impl PartialEq for OpTable {
+    fn eq(&self, other: &OpTable) -> bool {
+        self.names == other.names
+            && self.events == other.events
+            && self.key_uses == other.key_uses
+            && self.times == other.times
+            && self.ops.len() == other.ops.len()
+            && (0..self.ops.len()).all(|at| {
+                let (a, b) = (self.op_ref(at), other.op_ref(at));
+                let (x, y) = (&self.ops[at], &other.ops[at]);
+                (x.invoke_index, x.complete_index, x.process, x.f, x.key)
+                    == (y.invoke_index, y.complete_index, y.process, y.f, y.key)
+                    && a.value == b.value
+                    && a.outcome == b.outcome
+            })
+    }
+}
+
 /// Builds a table: interns names as ops arrive.
 #[derive(Default)]
 pub(crate) struct Builder {
     names: Vec<Box<str>>,
+    /// The string text of the values added so far.
+    pub(crate) strings: String,
     index: FxHashMap<Box<str>, u32>,
     pub(crate) ops: Vec<TableOp>,
     key_uses: Vec<u32>,
@@ -215,7 +307,14 @@ impl Builder {
         if !self.times.is_empty() {
             self.times.resize(self.ops.len(), (None, None));
         }
-        OpTable { names: self.names, ops: self.ops, key_uses: self.key_uses, times: self.times, events }
+        OpTable {
+            names: self.names,
+            strings: self.strings,
+            ops: self.ops,
+            key_uses: self.key_uses,
+            times: self.times,
+            events,
+        }
     }
 }
 

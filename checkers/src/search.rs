@@ -746,7 +746,8 @@ impl Longest {
 mod tests {
     use super::*;
     use crate::model::register::{RegisterModel, RegisterOp};
-    use crate::model::{Model, Scalar};
+    use crate::model::Model;
+    use crate::op_ref::ValueRef;
     use serde_json::{json, Value};
     use std::time::Instant;
 
@@ -763,9 +764,9 @@ mod tests {
         let typed: Vec<RegisterOp<'_>> = ops
             .iter()
             .map(|(_, _, op)| match op {
-                Op::Read(v) => RegisterOp::Read(Scalar::of(v)),
-                Op::Write(v) => RegisterOp::Write(Scalar::of(v)),
-                Op::Cas(from, to) => RegisterOp::Cas(Scalar::of(from), Scalar::of(to)),
+                Op::Read(v) => RegisterOp::Read(ValueRef::of(v)),
+                Op::Write(v) => RegisterOp::Write(ValueRef::of(v)),
+                Op::Cas(from, to) => RegisterOp::Cas(ValueRef::of(from), ValueRef::of(to)),
             })
             .collect();
         let typed: Vec<&RegisterOp<'_>> = typed.iter().collect();

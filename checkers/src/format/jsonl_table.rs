@@ -17,7 +17,8 @@
 use serde_json::Value;
 
 use crate::hash::FxHashMap;
-use crate::op_table::{Builder, OpTable, TableOp, TableOutcome};
+use crate::op_ref::ValueRef;
+use crate::op_table::{Builder, OpTable, TableOp, TableOutcome, TableValue};
 
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
 #[cfg(test)]
@@ -253,7 +254,10 @@ impl Piece {
             if line.is_empty() {
                 continue;
             }
-            let event = Scanner { text: line.as_bytes(), line, at: 0 }.event()?;
+            let event = match (Scanner { text: line.as_bytes(), line, at: 0 }).in_written_order() {
+                Some(event) => event,
+                None => Scanner { text: line.as_bytes(), line, at: 0 }.event()?,
+            };
             let index = line_of.len() as u64;
             line_of.push(*lines);
             let Some(p) = event.process else { continue };
@@ -275,7 +279,7 @@ impl Piece {
                         kind: event.kind,
                         f: event.f.into(),
                         key: event.key.map(Into::into),
-                        value: event.value,
+                        value: event.value.into_value(),
                         time: event.time,
                     });
                     continue;
@@ -288,13 +292,14 @@ impl Piece {
                 let f = builder.intern(event.f);
                 let key = event.key.map(|k| builder.intern(k));
                 builder.set_times(builder.ops.len(), event.time, None);
+                let value = event.value.into_table(&mut builder.strings);
                 builder.push(TableOp {
                     invoke_index: index,
                     complete_index: None,
                     process: p,
                     f,
                     key,
-                    value: event.value,
+                    value,
                     outcome: TableOutcome::Info,
                 });
                 continue;
@@ -329,12 +334,16 @@ impl Piece {
                 kind: d.kind,
                 f: &d.f,
                 key: d.key.as_deref(),
-                value: d.value,
+                value: ScannedValue::Json(d.value),
                 time: d.time,
             };
             complete(&mut self.builder, at, end, &mut self.retired, d.process)?;
         }
         let names: Vec<u32> = next.builder.names().iter().map(|n| self.builder.intern(n)).collect();
+        // The next piece's string text goes after this one's, its spans moved with it.
+        let shift = u32::try_from(self.builder.strings.len()).ok()?;
+        u32::try_from(self.builder.strings.len() + next.builder.strings.len()).ok()?;
+        self.builder.strings.push_str(&next.builder.strings);
         let base = self.builder.ops.len();
         self.builder.ops.reserve(next.builder.ops.len());
         if next.builder.has_times() {
@@ -348,6 +357,10 @@ impl Piece {
             op.complete_index = op.complete_index.map(|i| i + events);
             op.f = names[op.f as usize];
             op.key = op.key.map(|k| names[k as usize]);
+            op.value = op.value.shifted(shift);
+            if let TableOutcome::Ok(result) = op.outcome {
+                op.outcome = TableOutcome::Ok(result.shifted(shift));
+            }
             self.builder.push(op);
         }
         self.open.extend(next.open.into_iter().map(|(p, at)| (p, base + at)));
@@ -365,7 +378,7 @@ struct End<'t> {
     kind: Kind,
     f: &'t str,
     key: Option<&'t str>,
-    value: Value,
+    value: ScannedValue<'t>,
     time: Option<u64>,
 }
 
@@ -388,16 +401,17 @@ fn complete(
         return None;
     }
     builder.set_times(at, None, end.time);
-    let op = &mut builder.ops[at];
-    op.complete_index = Some(end.index);
-    op.outcome = match end.kind {
-        Kind::Ok => TableOutcome::Ok(end.value),
+    let outcome = match end.kind {
+        Kind::Ok => TableOutcome::Ok(end.value.into_table(&mut builder.strings)),
         Kind::Fail => TableOutcome::Fail,
         Kind::Info | Kind::Invoke => {
             retired.insert(p, ());
             TableOutcome::Info
         }
     };
+    let op = &mut builder.ops[at];
+    op.complete_index = Some(end.index);
+    op.outcome = outcome;
     Some(())
 }
 
@@ -415,8 +429,32 @@ struct Scanned<'t> {
     kind: Kind,
     f: &'t str,
     key: Option<&'t str>,
-    value: Value,
+    value: ScannedValue<'t>,
     time: Option<u64>,
+}
+
+/// A value as the scan reads it: the common shapes without building JSON, a string
+/// borrowed from the line, anything else parsed.
+#[derive(Debug, Clone, PartialEq)]
+enum ScannedValue<'t> {
+    Compact(ValueRef<'t>),
+    Json(Value),
+}
+
+impl ScannedValue<'_> {
+    fn into_table(self, strings: &mut String) -> TableValue {
+        match self {
+            ScannedValue::Compact(value) => TableValue::of(value, strings),
+            ScannedValue::Json(value) => TableValue::owned(value, strings),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            ScannedValue::Compact(value) => value.to_value(),
+            ScannedValue::Json(value) => value,
+        }
+    }
 }
 
 /// A field of an event object.
@@ -479,6 +517,62 @@ struct Scanner<'t> {
 }
 
 impl<'t> Scanner<'t> {
+    /// The line as faultline writes an event: no spaces, and the fields in the order
+    /// `Event` serializes them (index, time, process, type, f, key, value, error, node),
+    /// the optional ones only when present. Matched as fixed text, field after field;
+    /// `None` for any other line, which [`Scanner::event`] then reads (and gives the same
+    /// event for a line this takes).
+    #[inline]
+    fn in_written_order(mut self) -> Option<Scanned<'t>> {
+        self.literal(b"{\"index\":")?;
+        self.digits()?;
+        let time = if self.literal(b",\"time\":").is_some() { Some(self.digits()?) } else { None };
+        self.literal(b",\"process\":")?;
+        let process = match self.text.get(self.at)? {
+            b'"' => {
+                self.literal(b"\"nemesis\"")?;
+                None
+            }
+            _ => Some(self.digits()?),
+        };
+        self.literal(b",\"type\":\"")?;
+        let kind = match self.text.get(self.at)? {
+            b'i' if self.literal(b"invoke\"").is_some() => Kind::Invoke,
+            b'i' if self.literal(b"info\"").is_some() => Kind::Info,
+            b'o' if self.literal(b"ok\"").is_some() => Kind::Ok,
+            b'f' if self.literal(b"fail\"").is_some() => Kind::Fail,
+            _ => return None,
+        };
+        self.literal(b",\"f\":")?;
+        let f = self.string()?;
+        let key = if self.literal(b",\"key\":").is_some() { Some(self.string()?) } else { None };
+        self.literal(b",\"value\":")?;
+        let value = self.top_value()?;
+        for field in [&b",\"error\":"[..], b",\"node\":"] {
+            if self.literal(field).is_some() {
+                self.string()?;
+            }
+        }
+        self.literal(b"}")?;
+        (self.at == self.text.len()).then_some(Scanned { process, kind, f, key, value, time })
+    }
+
+    /// Consumes `text` if it comes next, exactly.
+    #[inline]
+    fn literal(&mut self, text: &[u8]) -> Option<()> {
+        let end = self.at + text.len();
+        (self.text.get(self.at..end)? == text).then(|| self.at = end)
+    }
+
+    /// A non-negative integer with no space before it.
+    #[inline]
+    fn digits(&mut self) -> Option<u64> {
+        if !self.text.get(self.at)?.is_ascii_digit() {
+            return None;
+        }
+        self.uint()
+    }
+
     /// The line as one event object, or `None` if it is anything but plain.
     fn event(mut self) -> Option<Scanned<'t>> {
         let mut seen = 0u16;
@@ -486,7 +580,7 @@ impl<'t> Scanner<'t> {
         let mut kind = Kind::Invoke;
         let mut f = "";
         let mut key = None;
-        let mut value = Value::Null;
+        let mut value = ScannedValue::Compact(ValueRef::Null);
         let mut time = None;
         self.expect(b'{')?;
         if self.peek()? != b'}' {
@@ -511,7 +605,7 @@ impl<'t> Scanner<'t> {
                     }
                     Field::F => f = self.string()?,
                     Field::Key => key = if self.null() { None } else { Some(self.string()?) },
-                    Field::Value => value = self.value(0)?,
+                    Field::Value => value = self.top_value()?,
                     Field::Error | Field::Node => {
                         if !self.null() {
                             self.string()?;
@@ -623,6 +717,56 @@ impl<'t> Scanner<'t> {
         self.uint().map(Some)
     }
 
+    /// An event's value: null, an integer, a string or a pair of integers read straight
+    /// into their compact form, anything else parsed as JSON (and made compact later if
+    /// it has a compact form, as a number too large for `i64` may).
+    fn top_value(&mut self) -> Option<ScannedValue<'t>> {
+        let start = self.at;
+        let compact = match self.peek()? {
+            b'n' if self.null() => Some(ValueRef::Null),
+            b'0'..=b'9' => self.uint().map(ValueRef::Int),
+            b'-' => self.negative().map(ValueRef::Neg),
+            b'"' => return self.string().map(|s| ScannedValue::Compact(ValueRef::Str(s))),
+            b'[' => self.small_pair().map(|(a, b)| ValueRef::Pair(a, b)),
+            _ => None,
+        };
+        if let Some(value) = compact {
+            return Some(ScannedValue::Compact(value));
+        }
+        self.at = start;
+        self.value(0).map(ScannedValue::Json)
+    }
+
+    /// A negative integer within `i64`, written plainly (`-0` is left to serde_json).
+    fn negative(&mut self) -> Option<i64> {
+        self.expect(b'-')?;
+        if !self.text.get(self.at)?.is_ascii_digit() {
+            return None;
+        }
+        let n = self.uint()?;
+        (n > 0).then_some(())?;
+        i64::try_from(n).ok().map(|n| -n)
+    }
+
+    /// `[a, b]` of two integers within `i32`.
+    fn small_pair(&mut self) -> Option<(i32, i32)> {
+        self.expect(b'[')?;
+        let a = self.small_int()?;
+        self.expect(b',')?;
+        let b = self.small_int()?;
+        self.expect(b']')?;
+        Some((a, b))
+    }
+
+    fn small_int(&mut self) -> Option<i32> {
+        let n = match self.peek()? {
+            b'-' => self.negative()?,
+            b'0'..=b'9' => i64::try_from(self.uint()?).ok()?,
+            _ => return None,
+        };
+        i32::try_from(n).ok()
+    }
+
     /// A JSON value: the common ones here, the rest by serde_json.
     fn value(&mut self, depth: usize) -> Option<Value> {
         match self.peek()? {
@@ -715,6 +859,49 @@ mod tests {
         assert_eq!(Some(&fast), general(text).as_ref());
         assert_eq!(fast.1, vec![1, 3, 4, 5, 6, 7, 8, 9]);
         assert_eq!(fast.0.len(), 4);
+    }
+
+    #[test]
+    fn a_line_in_written_order_reads_as_the_general_scanner_reads_it() {
+        let same = |line: &str| {
+            let fast = Scanner { text: line.as_bytes(), line, at: 0 }.in_written_order();
+            let general = Scanner { text: line.as_bytes(), line, at: 0 }.event();
+            let key = |e: &Scanned<'_>| {
+                (
+                    e.process,
+                    e.kind,
+                    e.f.to_string(),
+                    e.key.map(str::to_string),
+                    e.value.clone().into_value(),
+                    e.time,
+                )
+            };
+            (fast.as_ref().map(key), general.as_ref().map(key))
+        };
+        let taken = [
+            r#"{"index":0,"process":88,"type":"invoke","f":"read","key":"k548","value":null}"#,
+            r#"{"index":7,"time":123,"process":3,"type":"ok","f":"cas","key":"a","value":[1,-2]}"#,
+            r#"{"index":8,"process":"nemesis","type":"info","f":"kill","value":{"n1":[1.5]}}"#,
+            r#"{"index":9,"process":4,"type":"fail","f":"write","value":"x","error":"timeout","node":"n2"}"#,
+        ];
+        for line in taken {
+            let (fast, general) = same(line);
+            assert!(fast.is_some(), "{line}");
+            assert_eq!(fast, general, "{line}");
+        }
+        let left = [
+            r#"{"process":1,"index":0,"type":"invoke","f":"read","value":null}"#,
+            r#"{"index":0, "process":1,"type":"invoke","f":"read","value":null}"#,
+            r#"{"index":0,"time":null,"process":1,"type":"invoke","f":"read","value":null}"#,
+            r#"{"index":0,"process":1,"type":"begin","f":"read","value":null}"#,
+            r#"{"index":0,"process":1,"type":"invoke","f":"read","value":null,"extra":1}"#,
+            r#"{"index":0,"process":1,"type":"invoke","f":"read","value":null} x"#,
+            r#"{"index":01,"process":1,"type":"invoke","f":"read","value":null}"#,
+            r#"{"index":0,"process":-1,"type":"invoke","f":"read","value":null}"#,
+        ];
+        for line in left {
+            assert_eq!(same(line).0, None, "{line}");
+        }
     }
 
     #[test]

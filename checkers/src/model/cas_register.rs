@@ -19,9 +19,9 @@ mod tests {
     use super::*;
     use crate::history::{Operation, Outcome};
     use crate::model::register::RegisterOp;
-    use crate::model::Scalar;
     use crate::model::{Machine, Model};
     use crate::op_ref::OpRef;
+    use crate::op_ref::ValueRef;
     use serde_json::json;
 
     fn op(f: &str, value: Value, outcome: Outcome) -> Operation {
@@ -43,7 +43,7 @@ mod tests {
         let m = model(None);
         assert_eq!(
             m.parse(&OpRef::of(&op("cas", json!([1, 2]), Outcome::Ok(json!([1, 2]))))),
-            Ok(Some(RegisterOp::Cas(Scalar::Int(1), Scalar::Int(2))))
+            Ok(Some(RegisterOp::Cas(ValueRef::Int(1), ValueRef::Int(2))))
         );
         let err = m.parse(&OpRef::of(&op("cas", json!(3), Outcome::Fail))).unwrap_err();
         assert!(err.contains("[from, to]"), "{err}");
@@ -57,7 +57,7 @@ mod tests {
         assert_eq!(m.parse(&OpRef::of(&op("read", Value::Null, Outcome::Fail))), Ok(None));
         assert_eq!(
             m.parse(&OpRef::of(&op("read", Value::Null, Outcome::Ok(Value::Null)))),
-            Ok(Some(RegisterOp::Read(Scalar::Null)))
+            Ok(Some(RegisterOp::Read(ValueRef::Null)))
         );
     }
 
@@ -65,7 +65,7 @@ mod tests {
     fn the_initial_value_is_configurable() {
         let m = model(Some(json!(0)));
         let (zero, one) = (json!(0), json!(1));
-        let ops = [RegisterOp::Cas(Scalar::of(&zero), Scalar::of(&one))];
+        let ops = [RegisterOp::Cas(ValueRef::of(&zero), ValueRef::of(&one))];
         let refs: Vec<&RegisterOp> = ops.iter().collect();
         let mut machine = m.machine(&refs);
         let s = machine.step(machine.initial(), 0).unwrap();

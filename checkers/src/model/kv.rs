@@ -14,7 +14,7 @@ use super::strings::{StringId, Strings};
 use super::{ok_result, unknown_f, Machine, Model, StateId};
 use crate::hash::{mix64, Interner};
 use crate::id_table::IdTable;
-use crate::op_ref::OpRef;
+use crate::op_ref::{OpRef, ValueRef};
 
 /// A typed kv op.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,13 +44,13 @@ fn parse<'h>(op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
     };
     let value = if kind == KvKind::Get {
         match ok_result(op) {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::String(s)) => s.as_str(),
+            None | Some(ValueRef::Null) => return Ok(None),
+            Some(ValueRef::Str(s)) => s,
             Some(other) => return Err(format!("kv values are strings, get returned {other}")),
         }
     } else {
         match op.value {
-            Value::String(s) => s.as_str(),
+            ValueRef::Str(s) => s,
             other => return Err(format!("kv values are strings, {} has value {other}", op.f)),
         }
     };

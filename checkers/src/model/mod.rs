@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::op_ref::{OpRef, OutcomeRef};
+use crate::op_ref::{OpRef, OutcomeRef, ValueRef};
 
 pub(crate) mod cas_register;
 pub(crate) mod kv;
@@ -88,7 +88,8 @@ pub(crate) trait Model: Sync {
 }
 
 /// The result of an op that completed `ok`; `None` when it did not (info or fail).
-pub(crate) fn ok_result<'h>(op: &OpRef<'h>) -> Option<&'h Value> {
+#[inline(always)]
+pub(crate) fn ok_result<'h>(op: &OpRef<'h>) -> Option<ValueRef<'h>> {
     match op.outcome {
         OutcomeRef::Ok(value) => Some(value),
         _ => None,
@@ -99,52 +100,6 @@ pub(crate) fn ok_result<'h>(op: &OpRef<'h>) -> Option<&'h Value> {
 /// sorted by serde_json's default map).
 pub(crate) fn canonical(value: &Value) -> String {
     value.to_string()
-}
-
-/// A value as a typed op holds it: null and integers copied in, so that compiling a
-/// partition's ops does not go back to the table for them, anything else borrowed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Scalar<'h> {
-    Null,
-    Int(u64),
-    Neg(i64),
-    Other(&'h Value),
-}
-
-impl<'h> Scalar<'h> {
-    #[inline]
-    pub(crate) fn of(value: &'h Value) -> Scalar<'h> {
-        match value {
-            Value::Null => Scalar::Null,
-            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-                (Some(u), _) => Scalar::Int(u),
-                (None, Some(i)) => Scalar::Neg(i),
-                _ => Scalar::Other(value),
-            },
-            _ => Scalar::Other(value),
-        }
-    }
-
-    /// The value's key, as [`ValueKey::of`] gives it.
-    #[inline]
-    pub(crate) fn key(self) -> ValueKey {
-        match self {
-            Scalar::Null => ValueKey::Null,
-            Scalar::Int(u) => ValueKey::Int(u),
-            Scalar::Neg(i) => ValueKey::Neg(i),
-            Scalar::Other(value) => ValueKey::of(value),
-        }
-    }
-
-    /// The value itself.
-    pub(crate) fn to_value(self) -> Value {
-        match self {
-            Scalar::Null => Value::Null,
-            Scalar::Int(u) => Value::from(u),
-            Scalar::Neg(i) => Value::from(i),
-            Scalar::Other(value) => value.clone(),
-        }
-    }
 }
 
 /// A JSON value as an interning key: equal exactly when the [`canonical`] texts are equal,

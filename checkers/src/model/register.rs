@@ -5,19 +5,19 @@
 
 use serde_json::Value;
 
-use super::{ok_result, unknown_f, Machine, Model, Scalar, StateId, ValueKey};
+use super::{ok_result, unknown_f, Machine, Model, StateId, ValueKey};
 use crate::hash::Interner;
 use crate::op_ref::OpRef;
+use crate::op_ref::ValueRef;
 
 /// A typed register op. Shared with the cas-register.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RegisterOp<'h> {
-    Read(Scalar<'h>),
-    Write(Scalar<'h>),
-    Cas(Scalar<'h>, Scalar<'h>),
+    Read(ValueRef<'h>),
+    Write(ValueRef<'h>),
+    Cas(ValueRef<'h>, ValueRef<'h>),
 }
 
-/// The register model; `cas` admits compare-and-set.
 pub(crate) struct RegisterModel {
     pub(crate) initial: Value,
     pub(crate) cas: bool,
@@ -41,13 +41,13 @@ impl Model for RegisterModel {
     type Op<'h> = RegisterOp<'h>;
     type Machine = RegisterMachine;
 
-    #[inline]
+    #[inline(always)]
     fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<RegisterOp<'h>>, String> {
         match op.f {
-            "read" => Ok(ok_result(op).map(|v| RegisterOp::Read(Scalar::of(v)))),
-            "write" => Ok(Some(RegisterOp::Write(Scalar::of(op.value)))),
-            "cas" if self.cas => match op.value.as_array().map(Vec::as_slice) {
-                Some([from, to]) => Ok(Some(RegisterOp::Cas(Scalar::of(from), Scalar::of(to)))),
+            "read" => Ok(ok_result(op).map(RegisterOp::Read)),
+            "write" => Ok(Some(RegisterOp::Write(op.value))),
+            "cas" if self.cas => match op.value.pair() {
+                Some((from, to)) => Ok(Some(RegisterOp::Cas(from, to))),
                 _ => Err(format!("cas value must be [from, to], got {}", op.value)),
             },
             "cas" => Err("the register model has no cas (use the cas-register model)".to_string()),
@@ -64,7 +64,7 @@ impl Model for RegisterModel {
             ops: Vec::new(),
             observed: Vec::new(),
         };
-        let initial = machine.value(Scalar::of(&self.initial));
+        let initial = machine.value(ValueRef::of(&self.initial));
         debug_assert_eq!(initial, 0);
         for op in ops {
             let compiled = match **op {
@@ -101,7 +101,7 @@ pub(crate) struct RegisterMachine {
 }
 
 impl RegisterMachine {
-    fn value(&mut self, value: Scalar<'_>) -> u32 {
+    fn value(&mut self, value: ValueRef<'_>) -> u32 {
         let id = self.values.intern(value.key());
         if id as usize == self.originals.len() {
             self.originals.push(value.to_value());
@@ -154,10 +154,10 @@ mod tests {
         let model = RegisterModel::new(None, true);
         let (null, one, two) = (Value::Null, json!(1), json!(2));
         let ops = [
-            RegisterOp::Read(Scalar::of(&null)),
-            RegisterOp::Write(Scalar::of(&one)),
-            RegisterOp::Cas(Scalar::of(&one), Scalar::of(&two)),
-            RegisterOp::Read(Scalar::of(&two)),
+            RegisterOp::Read(ValueRef::of(&null)),
+            RegisterOp::Write(ValueRef::of(&one)),
+            RegisterOp::Cas(ValueRef::of(&one), ValueRef::of(&two)),
+            RegisterOp::Read(ValueRef::of(&two)),
         ];
         let refs: Vec<&RegisterOp> = ops.iter().collect();
         let mut m = model.machine(&refs);
@@ -176,12 +176,12 @@ mod tests {
         let model = RegisterModel::new(None, true);
         let v: Vec<Value> = (0..6).map(|n| json!(n)).collect();
         let ops = [
-            RegisterOp::Write(Scalar::of(&v[1])),
-            RegisterOp::Write(Scalar::of(&v[2])),
-            RegisterOp::Cas(Scalar::of(&v[3]), Scalar::of(&v[4])),
-            RegisterOp::Cas(Scalar::of(&v[1]), Scalar::of(&v[5])),
-            RegisterOp::Read(Scalar::of(&v[2])),
-            RegisterOp::Write(Scalar::of(&v[3])),
+            RegisterOp::Write(ValueRef::of(&v[1])),
+            RegisterOp::Write(ValueRef::of(&v[2])),
+            RegisterOp::Cas(ValueRef::of(&v[3]), ValueRef::of(&v[4])),
+            RegisterOp::Cas(ValueRef::of(&v[1]), ValueRef::of(&v[5])),
+            RegisterOp::Read(ValueRef::of(&v[2])),
+            RegisterOp::Write(ValueRef::of(&v[3])),
         ];
         let refs: Vec<&RegisterOp> = ops.iter().collect();
         let m = model.machine(&refs);

@@ -10,12 +10,12 @@ use serde_json::Value;
 
 use super::{canonical, ok_result, unknown_f, Machine, Model, StateId};
 use crate::hash::{FxHashMap, Interner};
-use crate::op_ref::OpRef;
+use crate::op_ref::{OpRef, ValueRef};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SetOp<'h> {
-    Add(&'h Value),
-    Read(&'h [Value]),
+    Add(ValueRef<'h>),
+    Read(Vec<Value>),
 }
 
 pub(crate) struct SetModel {
@@ -46,9 +46,11 @@ impl Model for SetModel {
         match op.f {
             "add" => Ok(Some(SetOp::Add(op.value))),
             "read" => match ok_result(op) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Array(items)) => Ok(Some(SetOp::Read(items))),
-                Some(other) => Err(format!("a set read returns an array, got {other}")),
+                None | Some(ValueRef::Null) => Ok(None),
+                Some(result) => match result.items() {
+                    Some(items) => Ok(Some(SetOp::Read(items))),
+                    None => Err(format!("a set read returns an array, got {result}")),
+                },
             },
             f => Err(unknown_f("set", f, "add or read")),
         }
@@ -65,8 +67,8 @@ impl Model for SetModel {
         let initial = machine.set_of(&self.initial);
         debug_assert_eq!(initial, 0);
         for op in ops {
-            let compiled = match **op {
-                SetOp::Add(e) => Compiled::Add(machine.element(e)),
+            let compiled = match op {
+                SetOp::Add(e) => Compiled::Add(machine.element(&e.to_value())),
                 SetOp::Read(items) => Compiled::Read(machine.set_of(items)),
             };
             machine.ops.push(compiled);
@@ -162,8 +164,11 @@ mod tests {
     #[test]
     fn reads_compare_whole_sets_ignoring_order() {
         let model = SetModel::new(None).unwrap();
-        let (one, two, both) = (json!(1), json!(2), vec![json!(1), json!(2)]);
-        let ops = [SetOp::Add(&two), SetOp::Add(&one), SetOp::Read(&both)];
+        let ops = [
+            SetOp::Add(ValueRef::Int(2)),
+            SetOp::Add(ValueRef::Int(1)),
+            SetOp::Read(vec![json!(1), json!(2)]),
+        ];
         let refs: Vec<&SetOp> = ops.iter().collect();
         let mut m = model.machine(&refs);
         let s = m.step(m.initial(), 0).unwrap();
