@@ -81,7 +81,7 @@ impl TableValue {
             ValueRef::Neg(i) => TableValue::Neg(i),
             ValueRef::Pair(a, b) => TableValue::Pair(a, b),
             ValueRef::Str(s) => match (u32::try_from(strings.len()), u32::try_from(s.len())) {
-                (Ok(at), Ok(len)) if strings.len() + s.len() <= u32::MAX as usize => {
+                (Ok(at), Ok(len)) if u32::try_from(strings.len() + s.len()).is_ok() => {
                     strings.push_str(s);
                     TableValue::Str { at, len }
                 }
