@@ -204,6 +204,19 @@ impl OpTable {
     }
 }
 
+/// A name of up to 15 bytes as one integer: its bytes, then its length in the last byte.
+#[inline]
+fn packed(name: &str) -> Option<u128> {
+    let bytes = name.as_bytes();
+    if bytes.len() > 15 {
+        return None;
+    }
+    let mut packed = [0u8; 16];
+    packed[..bytes.len()].copy_from_slice(bytes);
+    packed[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(packed))
+}
+
 /// Two tables are equal when they hold the same ops: the same names, and each op the same
 /// positions, process, names, values and times. Where a string value's text lies is not
 /// compared (one loader adds a result's text when the completion is read, another with
@@ -233,6 +246,10 @@ pub(crate) struct Builder {
     /// The string text of the values added so far.
     pub(crate) strings: String,
     index: FxHashMap<Box<str>, u32>,
+    /// Names of up to 15 bytes, packed with their length into one integer
+    /// ([`packed`]): found by hashing an integer and compared without `memcmp`. Nearly
+    /// every `f` and key is one.
+    short: FxHashMap<u128, u32>,
     pub(crate) ops: Vec<TableOp>,
     key_uses: Vec<u32>,
     times: Vec<Times>,
@@ -246,6 +263,15 @@ impl Builder {
     /// The position of `name`, added if new.
     #[inline]
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
+        if let Some(packed) = packed(name) {
+            if let Some(&at) = self.short.get(&packed) {
+                return at;
+            }
+            let at = self.names.len() as u32;
+            self.names.push(name.into());
+            self.short.insert(packed, at);
+            return at;
+        }
         if let Some(&at) = self.index.get(name) {
             return at;
         }
