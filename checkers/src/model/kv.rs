@@ -31,7 +31,7 @@ enum KvKind {
     Append,
 }
 
-#[inline]
+#[inline(always)]
 fn parse<'h>(op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
     let kind = match op.f {
         "get" | "read" => KvKind::Get,
@@ -80,7 +80,7 @@ impl Model for KvModel {
     type Op<'h> = KvOp<'h>;
     type Machine = KvKeyMachine;
 
-    #[inline]
+    #[inline(always)]
     fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
         parse(op)
     }
@@ -159,7 +159,7 @@ impl Model for KvMapModel {
     type Op<'h> = KvOp<'h>;
     type Machine = KvMapMachine;
 
-    #[inline]
+    #[inline(always)]
     fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
         parse(op)
     }
