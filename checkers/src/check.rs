@@ -207,7 +207,7 @@ fn parse_stretch<'h, M: Model>(
     for (at, op) in (from..).zip(ops) {
         let view = table.op_ref(at);
         let typed =
-            model.parse(&view).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
+            model.parse(view).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
         let Some(typed) = typed else { continue };
         let ret = match op.outcome {
             TableOutcome::Ok(_) => op.complete_index,

@@ -827,7 +827,7 @@ mod tests {
             let mut typed = Vec::new();
             let mut intervals = Vec::new();
             for op in op_refs(&history) {
-                let Some(t) = model.parse(&op).unwrap() else { continue };
+                let Some(t) = model.parse(op).unwrap() else { continue };
                 let ret = match op.outcome {
                     OutcomeRef::Ok(_) => op.complete_index,
                     OutcomeRef::Fail => continue,

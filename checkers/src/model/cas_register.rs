@@ -42,21 +42,21 @@ mod tests {
     fn cas_values_must_be_pairs() {
         let m = model(None);
         assert_eq!(
-            m.parse(&OpRef::of(&op("cas", json!([1, 2]), Outcome::Ok(json!([1, 2]))))),
+            m.parse(OpRef::of(&op("cas", json!([1, 2]), Outcome::Ok(json!([1, 2]))))),
             Ok(Some(RegisterOp::Cas(ValueRef::Int(1), ValueRef::Int(2))))
         );
-        let err = m.parse(&OpRef::of(&op("cas", json!(3), Outcome::Fail))).unwrap_err();
+        let err = m.parse(OpRef::of(&op("cas", json!(3), Outcome::Fail))).unwrap_err();
         assert!(err.contains("[from, to]"), "{err}");
-        assert!(m.parse(&OpRef::of(&op("incr", json!(3), Outcome::Fail))).unwrap_err().contains("\"incr\""));
+        assert!(m.parse(OpRef::of(&op("incr", json!(3), Outcome::Fail))).unwrap_err().contains("\"incr\""));
     }
 
     #[test]
     fn an_unknown_read_constrains_nothing() {
         let m = model(None);
-        assert_eq!(m.parse(&OpRef::of(&op("read", Value::Null, Outcome::Info))), Ok(None));
-        assert_eq!(m.parse(&OpRef::of(&op("read", Value::Null, Outcome::Fail))), Ok(None));
+        assert_eq!(m.parse(OpRef::of(&op("read", Value::Null, Outcome::Info))), Ok(None));
+        assert_eq!(m.parse(OpRef::of(&op("read", Value::Null, Outcome::Fail))), Ok(None));
         assert_eq!(
-            m.parse(&OpRef::of(&op("read", Value::Null, Outcome::Ok(Value::Null)))),
+            m.parse(OpRef::of(&op("read", Value::Null, Outcome::Ok(Value::Null)))),
             Ok(Some(RegisterOp::Read(ValueRef::Null)))
         );
     }

@@ -32,7 +32,7 @@ enum KvKind {
 }
 
 #[inline(always)]
-fn parse<'h>(op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
+fn parse<'h>(op: OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
     let kind = match op.f {
         "get" | "read" => KvKind::Get,
         "put" | "write" => KvKind::Put,
@@ -81,7 +81,7 @@ impl Model for KvModel {
     type Machine = KvKeyMachine;
 
     #[inline(always)]
-    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
+    fn parse<'h>(&self, op: OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
         parse(op)
     }
 
@@ -160,7 +160,7 @@ impl Model for KvMapModel {
     type Machine = KvMapMachine;
 
     #[inline(always)]
-    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
+    fn parse<'h>(&self, op: OpRef<'h>) -> Result<Option<KvOp<'h>>, String> {
         parse(op)
     }
 
@@ -367,7 +367,7 @@ mod tests {
             op("get", Some("a"), Value::Null, Outcome::Ok(json!("xy"))),
         ]
         .into_iter()
-        .map(|o| model.parse(&OpRef::of(Box::leak(Box::new(o)))).unwrap().unwrap())
+        .map(|o| model.parse(OpRef::of(Box::leak(Box::new(o)))).unwrap().unwrap())
         .collect();
         let refs: Vec<&KvOp> = parsed.iter().collect();
         let mut m = model.machine(&refs);
@@ -389,7 +389,7 @@ mod tests {
             op("append", Some("b"), json!("2"), Outcome::Ok(json!("2"))),
         ]
         .into_iter()
-        .map(|o| model.parse(&OpRef::of(Box::leak(Box::new(o)))).unwrap().unwrap())
+        .map(|o| model.parse(OpRef::of(Box::leak(Box::new(o)))).unwrap().unwrap())
         .collect();
         let refs: Vec<&KvOp> = parsed.iter().collect();
         let mut m = model.machine(&refs);
@@ -404,15 +404,15 @@ mod tests {
     fn bad_kv_input_is_named() {
         let model = KvModel::new(None).unwrap();
         assert!(model
-            .parse(&OpRef::of(&op("put", None, json!("1"), Outcome::Fail)))
+            .parse(OpRef::of(&op("put", None, json!("1"), Outcome::Fail)))
             .unwrap_err()
             .contains("no key"));
         assert!(model
-            .parse(&OpRef::of(&op("put", Some("a"), json!(1), Outcome::Fail)))
+            .parse(OpRef::of(&op("put", Some("a"), json!(1), Outcome::Fail)))
             .unwrap_err()
             .contains("strings"));
         assert_eq!(
-            model.parse(&OpRef::of(&op("get", Some("a"), Value::Null, Outcome::Ok(Value::Null)))),
+            model.parse(OpRef::of(&op("get", Some("a"), Value::Null, Outcome::Ok(Value::Null)))),
             Ok(None)
         );
         assert!(KvModel::new(Some(json!(5))).is_err());
@@ -427,7 +427,7 @@ mod tests {
                 let outcome = Outcome::Ok(json!(v));
                 let value = if f == "get" { Value::Null } else { json!(v) };
                 let op: &'static Operation = Box::leak(Box::new(op(f, Some(key), value, outcome)));
-                model.parse(&OpRef::of(op)).unwrap().unwrap()
+                model.parse(OpRef::of(op)).unwrap().unwrap()
             })
             .collect()
     }

@@ -74,7 +74,7 @@ pub(crate) trait Model: Sync {
     /// The typed op, or `None` for an op that constrains nothing (a read whose result is
     /// unknown). Called on every op, failed ones included, so that malformed input is
     /// refused wherever it appears. The error is one line without the event index.
-    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<Self::Op<'h>>, String>;
+    fn parse<'h>(&self, op: OpRef<'h>) -> Result<Option<Self::Op<'h>>, String>;
 
     /// Whether an op's key names the independent object it acts on. Ops with different
     /// keys are then checked separately (P-compositionality); otherwise the whole history
@@ -89,7 +89,7 @@ pub(crate) trait Model: Sync {
 
 /// The result of an op that completed `ok`; `None` when it did not (info or fail).
 #[inline(always)]
-pub(crate) fn ok_result<'h>(op: &OpRef<'h>) -> Option<ValueRef<'h>> {
+pub(crate) fn ok_result<'h>(op: OpRef<'h>) -> Option<ValueRef<'h>> {
     match op.outcome {
         OutcomeRef::Ok(value) => Some(value),
         _ => None,

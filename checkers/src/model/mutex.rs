@@ -39,7 +39,7 @@ impl Model for MutexModel {
     type Machine = MutexMachine;
 
     #[inline]
-    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<MutexOp>, String> {
+    fn parse<'h>(&self, op: OpRef<'h>) -> Result<Option<MutexOp>, String> {
         match op.f {
             "acquire" => Ok(Some(MutexOp::Acquire)),
             "release" => Ok(Some(MutexOp::Release)),

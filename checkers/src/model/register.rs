@@ -42,7 +42,7 @@ impl Model for RegisterModel {
     type Machine = RegisterMachine;
 
     #[inline(always)]
-    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<RegisterOp<'h>>, String> {
+    fn parse<'h>(&self, op: OpRef<'h>) -> Result<Option<RegisterOp<'h>>, String> {
         match op.f {
             "read" => Ok(ok_result(op).map(RegisterOp::Read)),
             "write" => Ok(Some(RegisterOp::Write(op.value))),

@@ -42,7 +42,7 @@ impl Model for SetModel {
     type Machine = SetMachine;
 
     #[inline]
-    fn parse<'h>(&self, op: &OpRef<'h>) -> Result<Option<SetOp<'h>>, String> {
+    fn parse<'h>(&self, op: OpRef<'h>) -> Result<Option<SetOp<'h>>, String> {
         match op.f {
             "add" => Ok(Some(SetOp::Add(op.value))),
             "read" => match ok_result(op) {
