@@ -356,8 +356,8 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
             refuse(format!("{shown}{at}: {} (model {model})", e.message))
         }
     };
-    // About 160 bytes an op, values and lines included.
-    let size = loaded.table.len().saturating_mul(160);
+    // About a hundred bytes an op, its lines included.
+    let size = loaded.table.len().saturating_mul(100);
     checkers::format::free_elsewhere(loaded, size);
     outcome
 }
