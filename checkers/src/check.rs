@@ -29,6 +29,7 @@ use crate::op_table::{OpTable, TableOutcome};
 use crate::options::{CheckOptions, ModelKind};
 use crate::report::{CheckError, CheckReport, CheckStats};
 use crate::search::{Interval, Outcome, Search};
+use crate::threads::on_threads;
 use crate::verdict::Verdict;
 
 /// Checks `history` against the model and limits in `options`.
@@ -133,25 +134,9 @@ fn parse<'h, M: Model>(
 ) -> Result<Parsed<'h, M::Op<'h>>, CheckError> {
     let n = table.len();
     let threads = options.worker_threads().min(n / PARSE_STRETCH).max(1);
-    let bounds: Vec<(usize, usize)> =
-        (0..threads).map(|t| (n * t / threads, n * (t + 1) / threads)).collect();
-    let stretches: Vec<Result<Stretch<'h, M::Op<'h>>, CheckError>> = if threads == 1 {
-        vec![parse_stretch(model, table, 0, n)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = bounds[1..]
-                .iter()
-                .map(|&(from, to)| scope.spawn(move || parse_stretch(model, table, from, to)))
-                .collect();
-            let mut done = vec![parse_stretch(model, table, bounds[0].0, bounds[0].1)];
-            for handle in handles {
-                done.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            }
-            done
-        })
-    };
+    let stretches =
+        on_threads(threads, |t| parse_stretch(model, table, n * t / threads, n * (t + 1) / threads));
     // Partitions in order of first appearance, by key slot.
-    const NO_PART: u32 = u32::MAX;
     let mut part_of_slot: Vec<u32> = vec![NO_PART; table.names() + 1];
     let mut partitions: Vec<(Option<&'h str>, Part<M::Op<'h>>)> = Vec::new();
     let mut count = 0u64;
@@ -171,6 +156,9 @@ fn parse<'h, M: Model>(
     Ok(Parsed { table, partitions, ops: count, total: n as u64 })
 }
 
+/// In a map from key slot to partition, a slot with no partition yet.
+const NO_PART: u32 = u32::MAX;
+
 /// A key slot, its key, and the stretch's ops of it.
 type StretchPart<'h, Op> = (usize, Option<&'h str>, Vec<Prepared<Op>>);
 
@@ -187,7 +175,6 @@ fn parse_stretch<'h, M: Model>(
     from: usize,
     to: usize,
 ) -> Result<Stretch<'h, M::Op<'h>>, CheckError> {
-    const NO_PART: u32 = u32::MAX;
     let ops = &table.ops()[from..to];
     let partitioned = model.partitioned();
     // Slot 0 is for ops without a key (or every op, when the model is one object).
@@ -311,14 +298,8 @@ fn search_all<'h, M: Model>(
         }
         done
     };
-    let mut finished: Vec<(usize, PartitionResult, u64)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut done = work();
-        for helper in helpers {
-            done.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        done
-    });
+    let mut finished: Vec<(usize, PartitionResult, u64)> =
+        on_threads(threads, |_| work()).into_iter().flatten().collect();
     // Searches left unfinished were cancelled by a violation found elsewhere.
     let queue = queue.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
     for task in queue.live {

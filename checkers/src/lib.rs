@@ -78,6 +78,7 @@ mod op_table;
 mod options;
 mod report;
 mod search;
+mod threads;
 
 pub use check::{check, check_table};
 pub use check_name::CheckName;

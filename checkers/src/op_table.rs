@@ -80,13 +80,15 @@ impl TableValue {
             ValueRef::Int(u) => TableValue::Int(u),
             ValueRef::Neg(i) => TableValue::Neg(i),
             ValueRef::Pair(a, b) => TableValue::Pair(a, b),
-            ValueRef::Str(s) => match (u32::try_from(strings.len()), u32::try_from(s.len())) {
-                (Ok(at), Ok(len)) if u32::try_from(strings.len() + s.len()).is_ok() => {
-                    strings.push_str(s);
-                    TableValue::Str { at, len }
+            ValueRef::Str(s) => {
+                match (u32::try_from(strings.len()), u32::try_from(strings.len() + s.len())) {
+                    (Ok(at), Ok(end)) => {
+                        strings.push_str(s);
+                        TableValue::Str { at, len: end - at }
+                    }
+                    _ => TableValue::Json(Box::new(Value::String(s.to_string()))),
                 }
-                _ => TableValue::Json(Box::new(Value::String(s.to_string()))),
-            },
+            }
             ValueRef::Json(value) => TableValue::Json(Box::new(value.clone())),
         }
     }

@@ -94,16 +94,9 @@ impl CheckOptions {
         if self.threads > 0 {
             self.threads
         } else {
-            cores()
+            crate::threads::cores()
         }
     }
-}
-
-/// The cores this process may use, asked once: the answer reads the cgroup's files,
-/// which costs more than checking a small history.
-pub(crate) fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 #[cfg(test)]

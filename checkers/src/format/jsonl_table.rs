@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::hash::FxHashMap;
 use crate::op_ref::ValueRef;
 use crate::op_table::{Builder, OpTable, TableOp, TableOutcome, TableValue};
+use crate::threads::on_threads;
 
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
 #[cfg(test)]
@@ -145,22 +146,6 @@ fn file_in_pieces(
 /// Bytes a piece is read in.
 const CHUNK_BYTES: usize = 1 << 20;
 
-/// `scan(k)` for each piece `k`, the first on this thread and the others on their own.
-fn on_threads(pieces: usize, scan: impl Fn(usize) -> Option<Piece> + Sync) -> Vec<Option<Piece>> {
-    if pieces == 1 {
-        return vec![scan(0)];
-    }
-    std::thread::scope(|scope| {
-        let scan = &scan;
-        let handles: Vec<_> = (1..pieces).map(|k| scope.spawn(move || scan(k))).collect();
-        let mut done = vec![scan(0)];
-        for handle in handles {
-            done.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        done
-    })
-}
-
 fn join_all(pieces: Vec<Option<Piece>>) -> Option<(OpTable, Vec<usize>)> {
     let mut pieces = pieces.into_iter();
     let mut joined = pieces.next()??;
@@ -254,10 +239,7 @@ impl Piece {
             if line.is_empty() {
                 continue;
             }
-            let event = match (Scanner { text: line.as_bytes(), line, at: 0 }).in_written_order() {
-                Some(event) => event,
-                None => Scanner { text: line.as_bytes(), line, at: 0 }.event()?,
-            };
+            let event = Scanner { text: line.as_bytes(), line, at: 0 }.event()?;
             let index = line_of.len() as u64;
             line_of.push(*lines);
             let Some(p) = event.process else { continue };
@@ -517,62 +499,6 @@ struct Scanner<'t> {
 }
 
 impl<'t> Scanner<'t> {
-    /// The line as faultline writes an event: no spaces, and the fields in the order
-    /// `Event` serializes them (index, time, process, type, f, key, value, error, node),
-    /// the optional ones only when present. Matched as fixed text, field after field;
-    /// `None` for any other line, which [`Scanner::event`] then reads (and gives the same
-    /// event for a line this takes).
-    #[inline]
-    fn in_written_order(mut self) -> Option<Scanned<'t>> {
-        self.literal(b"{\"index\":")?;
-        self.digits()?;
-        let time = if self.literal(b",\"time\":").is_some() { Some(self.digits()?) } else { None };
-        self.literal(b",\"process\":")?;
-        let process = match self.text.get(self.at)? {
-            b'"' => {
-                self.literal(b"\"nemesis\"")?;
-                None
-            }
-            _ => Some(self.digits()?),
-        };
-        self.literal(b",\"type\":\"")?;
-        let kind = match self.text.get(self.at)? {
-            b'i' if self.literal(b"invoke\"").is_some() => Kind::Invoke,
-            b'i' if self.literal(b"info\"").is_some() => Kind::Info,
-            b'o' if self.literal(b"ok\"").is_some() => Kind::Ok,
-            b'f' if self.literal(b"fail\"").is_some() => Kind::Fail,
-            _ => return None,
-        };
-        self.literal(b",\"f\":")?;
-        let f = self.string()?;
-        let key = if self.literal(b",\"key\":").is_some() { Some(self.string()?) } else { None };
-        self.literal(b",\"value\":")?;
-        let value = self.top_value()?;
-        for field in [&b",\"error\":"[..], b",\"node\":"] {
-            if self.literal(field).is_some() {
-                self.string()?;
-            }
-        }
-        self.literal(b"}")?;
-        (self.at == self.text.len()).then_some(Scanned { process, kind, f, key, value, time })
-    }
-
-    /// Consumes `text` if it comes next, exactly.
-    #[inline]
-    fn literal(&mut self, text: &[u8]) -> Option<()> {
-        let end = self.at + text.len();
-        (self.text.get(self.at..end)? == text).then(|| self.at = end)
-    }
-
-    /// A non-negative integer with no space before it.
-    #[inline]
-    fn digits(&mut self) -> Option<u64> {
-        if !self.text.get(self.at)?.is_ascii_digit() {
-            return None;
-        }
-        self.uint()
-    }
-
     /// The line as one event object, or `None` if it is anything but plain.
     fn event(mut self) -> Option<Scanned<'t>> {
         let mut seen = 0u16;
@@ -859,49 +785,6 @@ mod tests {
         assert_eq!(Some(&fast), general(text).as_ref());
         assert_eq!(fast.1, vec![1, 3, 4, 5, 6, 7, 8, 9]);
         assert_eq!(fast.0.len(), 4);
-    }
-
-    #[test]
-    fn a_line_in_written_order_reads_as_the_general_scanner_reads_it() {
-        let same = |line: &str| {
-            let fast = Scanner { text: line.as_bytes(), line, at: 0 }.in_written_order();
-            let general = Scanner { text: line.as_bytes(), line, at: 0 }.event();
-            let key = |e: &Scanned<'_>| {
-                (
-                    e.process,
-                    e.kind,
-                    e.f.to_string(),
-                    e.key.map(str::to_string),
-                    e.value.clone().into_value(),
-                    e.time,
-                )
-            };
-            (fast.as_ref().map(key), general.as_ref().map(key))
-        };
-        let taken = [
-            r#"{"index":0,"process":88,"type":"invoke","f":"read","key":"k548","value":null}"#,
-            r#"{"index":7,"time":123,"process":3,"type":"ok","f":"cas","key":"a","value":[1,-2]}"#,
-            r#"{"index":8,"process":"nemesis","type":"info","f":"kill","value":{"n1":[1.5]}}"#,
-            r#"{"index":9,"process":4,"type":"fail","f":"write","value":"x","error":"timeout","node":"n2"}"#,
-        ];
-        for line in taken {
-            let (fast, general) = same(line);
-            assert!(fast.is_some(), "{line}");
-            assert_eq!(fast, general, "{line}");
-        }
-        let left = [
-            r#"{"process":1,"index":0,"type":"invoke","f":"read","value":null}"#,
-            r#"{"index":0, "process":1,"type":"invoke","f":"read","value":null}"#,
-            r#"{"index":0,"time":null,"process":1,"type":"invoke","f":"read","value":null}"#,
-            r#"{"index":0,"process":1,"type":"begin","f":"read","value":null}"#,
-            r#"{"index":0,"process":1,"type":"invoke","f":"read","value":null,"extra":1}"#,
-            r#"{"index":0,"process":1,"type":"invoke","f":"read","value":null} x"#,
-            r#"{"index":01,"process":1,"type":"invoke","f":"read","value":null}"#,
-            r#"{"index":0,"process":-1,"type":"invoke","f":"read","value":null}"#,
-        ];
-        for line in left {
-            assert_eq!(same(line).0, None, "{line}");
-        }
     }
 
     #[test]

@@ -176,7 +176,7 @@ fn is_large_file(path: &Path) -> bool {
 fn scan_path(path: &Path, format: Format) -> Option<LoadedTable> {
     let file = std::fs::File::open(path).ok()?;
     let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-    let (table, lines) = jsonl_table::scan_file(&file, len, crate::options::cores(), format == Format::Auto)?;
+    let (table, lines) = jsonl_table::scan_file(&file, len, crate::threads::cores(), format == Format::Auto)?;
     Some(LoadedTable { table, format: Format::Jsonl, lines })
 }
 
@@ -196,7 +196,7 @@ pub fn free_elsewhere<T: Send + 'static>(value: T, bytes: usize) {
 pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
     if matches!(format, Format::Jsonl | Format::Auto) {
         let auto = format == Format::Auto;
-        if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, crate::options::cores(), auto) {
+        if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, crate::threads::cores(), auto) {
             return Ok(LoadedTable { table, format: Format::Jsonl, lines });
         }
     }
