@@ -709,20 +709,10 @@ impl<'t> Scanner<'t> {
             }
             b'-' => {
                 let start = self.at;
-                self.at += 1;
-                match self.uint() {
-                    Some(n) if n > 0 => match i64::try_from(n) {
-                        Ok(n) => Some(Value::from(-n)),
-                        Err(_) => {
-                            self.at = start;
-                            self.general()
-                        }
-                    },
-                    _ => {
-                        self.at = start;
-                        self.general()
-                    }
-                }
+                self.negative().map(Value::from).or_else(|| {
+                    self.at = start;
+                    self.general()
+                })
             }
             b'"' => self.string().map(|s| Value::String(s.to_string())),
             b'[' if depth < MAX_DEPTH => {
@@ -804,6 +794,8 @@ mod tests {
             ok("} trailing"),
             ok(",\"key\":3"),
             ok(",\"value\":01"),
+            ok(",\"value\":- 5"), // not JSON
+            ok(",\"value\":[1,- 5,3]"),
             String::new(), // no events
         ];
         for text in refused {
