@@ -74,6 +74,7 @@ pub(crate) enum TableValue {
 
 impl TableValue {
     /// The table's form of `value`, its text (if a string) added to `strings`.
+    #[inline(always)]
     pub(crate) fn of(value: ValueRef<'_>, strings: &mut String) -> TableValue {
         match value {
             ValueRef::Null => TableValue::Null,
@@ -206,17 +207,20 @@ impl OpTable {
     }
 }
 
+/// What [`Builder::packed`] holds for a name too long to pack: its length byte is past 15.
+const LONG: u128 = u128::MAX;
+
 /// A name of up to 15 bytes as one integer: its bytes, then its length in the last byte.
-#[inline]
+/// Built in a register, a byte at a time: copied into an array and read back whole, it
+/// would cost a call to `memcpy` and a stalled load.
+#[inline(always)]
 fn packed(name: &str) -> Option<u128> {
     let bytes = name.as_bytes();
     if bytes.len() > 15 {
         return None;
     }
-    let mut packed = [0u8; 16];
-    packed[..bytes.len()].copy_from_slice(bytes);
-    packed[15] = bytes.len() as u8;
-    Some(u128::from_le_bytes(packed))
+    let packed = bytes.iter().rev().fold(0u128, |packed, &byte| packed << 8 | u128::from(byte));
+    Some(packed | (bytes.len() as u128) << 120)
 }
 
 /// Two tables are equal when they hold the same ops: the same names, and each op the same
@@ -252,6 +256,8 @@ pub(crate) struct Builder {
     /// ([`packed`]): found by hashing an integer and compared without `memcmp`. Nearly
     /// every `f` and key is one.
     short: FxHashMap<u128, u32>,
+    /// Per name id, its packed form; `LONG` (which no packed name is) for a long name.
+    packed: Vec<u128>,
     pub(crate) ops: Vec<TableOp>,
     key_uses: Vec<u32>,
     times: Vec<Times>,
@@ -263,24 +269,45 @@ impl Builder {
     }
 
     /// The position of `name`, added if new.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
         if let Some(packed) = packed(name) {
             if let Some(&at) = self.short.get(&packed) {
                 return at;
             }
-            let at = self.names.len() as u32;
-            self.names.push(name.into());
-            self.short.insert(packed, at);
-            return at;
+            return self.add_short(name, packed);
         }
+        self.intern_long(name)
+    }
+
+    #[inline(never)]
+    fn add_short(&mut self, name: &str, packed: u128) -> u32 {
+        let at = self.names.len() as u32;
+        self.names.push(name.into());
+        self.packed.push(packed);
+        self.short.insert(packed, at);
+        at
+    }
+
+    #[inline(never)]
+    fn intern_long(&mut self, name: &str) -> u32 {
         if let Some(&at) = self.index.get(name) {
             return at;
         }
         let at = self.names.len() as u32;
         self.names.push(name.into());
+        self.packed.push(LONG);
         self.index.insert(name.into(), at);
         at
+    }
+
+    /// Whether the name at `at` is `name`: for short names, one comparison of integers.
+    #[inline(always)]
+    pub(crate) fn is_name(&self, at: u32, name: &str) -> bool {
+        match packed(name) {
+            Some(packed) => self.packed[at as usize] == packed,
+            None => self.name(at) == name,
+        }
     }
 
     /// Adds an op (its names interned already).
