@@ -191,15 +191,61 @@ struct Piece {
     line_of: Vec<usize>,
     /// Lines in the piece so far, blank ones included.
     lines: usize,
-    /// Process -> position of its op still open.
-    open: FxHashMap<u64, usize>,
-    /// Processes whose op ended `info` (they may not be heard from again).
-    retired: FxHashMap<u64, ()>,
-    /// For a piece after the first: each process heard from, and whether its first event
-    /// was a completion.
-    heard: FxHashMap<u64, bool>,
+    /// What the piece knows of each process it has heard from.
+    processes: Processes,
+    /// In a piece after the first, the processes heard from, in order.
+    heard: Vec<u64>,
     /// Completions whose invocation is in an earlier piece, in order.
     dangling: Vec<Dangling>,
+}
+
+/// What a piece knows of each process, indexed by the process for the small numbers
+/// histories use (no hashing per event), in a map for any other.
+#[derive(Default)]
+struct Processes {
+    dense: Vec<ProcessState>,
+    sparse: FxHashMap<u64, ProcessState>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ProcessState {
+    /// The position of its op still open, plus one; 0 when none is.
+    open: usize,
+    /// Whether its op ended `info` (it may not be heard from again).
+    retired: bool,
+    /// In a piece after the first, once heard from: whether its first event there was a
+    /// completion (of an op begun in an earlier piece).
+    heard: Option<bool>,
+}
+
+/// Processes below this number are kept in a vector indexed by the number.
+const DENSE_PROCESSES: u64 = 1 << 16;
+
+impl Processes {
+    /// The state of process `p`, made if new.
+    #[inline(always)]
+    fn of(&mut self, p: u64) -> &mut ProcessState {
+        if p < DENSE_PROCESSES {
+            let p = p as usize;
+            if p >= self.dense.len() {
+                self.dense.resize((p + 1).next_power_of_two().max(64), ProcessState::default());
+            }
+            return &mut self.dense[p];
+        }
+        self.sparse.entry(p).or_default()
+    }
+
+    fn get(&self, p: u64) -> ProcessState {
+        let dense = usize::try_from(p).ok().and_then(|p| self.dense.get(p));
+        dense.or_else(|| self.sparse.get(&p)).copied().unwrap_or_default()
+    }
+
+    /// Every process whose state is not the new one's.
+    fn known(&self) -> impl Iterator<Item = (u64, ProcessState)> + '_ {
+        let dense = (0..).zip(self.dense.iter().copied());
+        let sparse = self.sparse.iter().map(|(&p, &state)| (p, state));
+        dense.chain(sparse).filter(|(_, state)| *state != ProcessState::default())
+    }
 }
 
 /// A completion of an op begun in an earlier piece, kept until the join.
@@ -223,38 +269,40 @@ impl Piece {
             builder: Builder::with_capacity(room_bytes / 160 + 1),
             line_of: Vec::with_capacity(room_bytes / 80 + 1),
             lines: 0,
-            open: FxHashMap::default(),
-            retired: FxHashMap::default(),
-            heard: FxHashMap::default(),
+            processes: Processes::default(),
+            heard: Vec::new(),
             dangling: Vec::new(),
         }
     }
 
     /// Scans the next whole lines of the piece.
     fn feed(&mut self, text: &str) -> Option<()> {
-        let Piece { first, builder, line_of, lines, open, retired, heard, dangling } = self;
-        for line in text.lines() {
+        let Piece { first, builder, line_of, lines, processes, heard, dangling } = self;
+        // Lines are not split first: each event is read from where the last ended, and
+        // must end its line.
+        let mut scanner = Scanner { text: text.as_bytes(), line: text, at: 0 };
+        while scanner.at < text.len() {
             *lines += 1;
-            let line = line.trim();
-            if line.is_empty() {
+            if scanner.blank_line() {
                 continue;
             }
-            let event = Scanner { text: line.as_bytes(), line, at: 0 }.event()?;
+            let mut event = Scanned::EMPTY;
+            scanner.event(&mut event)?;
             let index = line_of.len() as u64;
             line_of.push(*lines);
             let Some(p) = event.process else { continue };
-            if retired.contains_key(&p) {
+            let state = processes.of(p);
+            if state.retired {
                 return None;
             }
-            if !*first && !heard.contains_key(&p) {
+            if !*first && state.heard.is_none() {
                 // A process's first event in a later piece may complete an op begun in
                 // an earlier one; the join pairs them.
                 let completes_earlier = event.kind != Kind::Invoke;
-                heard.insert(p, completes_earlier);
+                state.heard = Some(completes_earlier);
+                state.retired = event.kind == Kind::Info;
+                heard.push(p);
                 if completes_earlier {
-                    if event.kind == Kind::Info {
-                        retired.insert(p, ());
-                    }
                     dangling.push(Dangling {
                         process: p,
                         index,
@@ -268,9 +316,10 @@ impl Piece {
                 }
             }
             if event.kind == Kind::Invoke {
-                if open.insert(p, builder.ops.len()).is_some() {
+                if state.open != 0 {
                     return None;
                 }
+                state.open = builder.ops.len() + 1;
                 let f = builder.intern(event.f);
                 let key = event.key.map(|k| builder.intern(k));
                 builder.set_times(builder.ops.len(), event.time, None);
@@ -286,7 +335,8 @@ impl Piece {
                 });
                 continue;
             }
-            let at = open.remove(&p)?;
+            let at = std::mem::take(&mut state.open).checked_sub(1)?;
+            state.retired = event.kind == Kind::Info;
             let end = End {
                 index,
                 kind: event.kind,
@@ -295,7 +345,7 @@ impl Piece {
                 value: event.value,
                 time: event.time,
             };
-            complete(builder, at, end, retired, p)?;
+            complete(builder, at, end)?;
         }
         Some(())
     }
@@ -304,13 +354,17 @@ impl Piece {
     /// `None` where that scan would have given up.
     fn join(&mut self, next: Piece) -> Option<()> {
         let events = self.line_of.len() as u64;
-        for (&p, &completes_earlier) in &next.heard {
-            if self.retired.contains_key(&p) || self.open.contains_key(&p) != completes_earlier {
+        for &p in &next.heard {
+            let completes_earlier = next.processes.get(p).heard == Some(true);
+            let mine = self.processes.of(p);
+            if mine.retired || (mine.open != 0) != completes_earlier {
                 return None;
             }
         }
         for d in next.dangling {
-            let at = self.open.remove(&d.process)?;
+            let state = self.processes.of(d.process);
+            let at = std::mem::take(&mut state.open).checked_sub(1)?;
+            state.retired = d.kind == Kind::Info;
             let end = End {
                 index: events + d.index,
                 kind: d.kind,
@@ -319,7 +373,7 @@ impl Piece {
                 value: ScannedValue::Json(d.value),
                 time: d.time,
             };
-            complete(&mut self.builder, at, end, &mut self.retired, d.process)?;
+            complete(&mut self.builder, at, end)?;
         }
         let names: Vec<u32> = next.builder.names().iter().map(|n| self.builder.intern(n)).collect();
         // The next piece's string text goes after this one's, its spans moved with it.
@@ -345,8 +399,13 @@ impl Piece {
             }
             self.builder.push(op);
         }
-        self.open.extend(next.open.into_iter().map(|(p, at)| (p, base + at)));
-        self.retired.extend(next.retired);
+        for (p, theirs) in next.processes.known() {
+            let mine = self.processes.of(p);
+            if theirs.open != 0 {
+                mine.open = base + theirs.open;
+            }
+            mine.retired |= theirs.retired;
+        }
         let lines = self.lines;
         self.line_of.extend(next.line_of.into_iter().map(|line| line + lines));
         self.lines += next.lines;
@@ -366,30 +425,21 @@ struct End<'t> {
 
 /// Pairs a completion with the invocation at `at`: it must name the same `f` (and key, if
 /// any), compared with the interned names rather than interned again.
-fn complete(
-    builder: &mut Builder,
-    at: usize,
-    end: End<'_>,
-    retired: &mut FxHashMap<u64, ()>,
-    p: u64,
-) -> Option<()> {
+fn complete(builder: &mut Builder, at: usize, end: End<'_>) -> Option<()> {
     let invoked = &builder.ops[at];
     let same_key = match (end.key, invoked.key) {
         (None, _) => true,
-        (Some(k), Some(invoked)) => builder.name(invoked) == k,
+        (Some(k), Some(invoked)) => builder.is_name(invoked, k),
         (Some(_), None) => false,
     };
-    if builder.name(invoked.f) != end.f || !same_key {
+    if !builder.is_name(invoked.f, end.f) || !same_key {
         return None;
     }
     builder.set_times(at, None, end.time);
     let outcome = match end.kind {
         Kind::Ok => TableOutcome::Ok(end.value.into_table(&mut builder.strings)),
         Kind::Fail => TableOutcome::Fail,
-        Kind::Info | Kind::Invoke => {
-            retired.insert(p, ());
-            TableOutcome::Info
-        }
+        Kind::Info | Kind::Invoke => TableOutcome::Info,
     };
     let op = &mut builder.ops[at];
     op.complete_index = Some(end.index);
@@ -415,6 +465,18 @@ struct Scanned<'t> {
     time: Option<u64>,
 }
 
+impl Scanned<'_> {
+    /// What an event holds before any field is read.
+    const EMPTY: Scanned<'static> = Scanned {
+        process: None,
+        kind: Kind::Invoke,
+        f: "",
+        key: None,
+        value: ScannedValue::Compact(ValueRef::Null),
+        time: None,
+    };
+}
+
 /// A value as the scan reads it: the common shapes without building JSON, a string
 /// borrowed from the line, anything else parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -424,6 +486,7 @@ enum ScannedValue<'t> {
 }
 
 impl ScannedValue<'_> {
+    #[inline(always)]
     fn into_table(self, strings: &mut String) -> TableValue {
         match self {
             ScannedValue::Compact(value) => TableValue::of(value, strings),
@@ -488,50 +551,189 @@ impl Field {
     }
 }
 
+/// A quoted text's bytes after its opening quote, closing quote included, as the low
+/// bytes of a little-endian word: the pattern, its mask, and how many bytes it covers.
+const fn quoted(text: &[u8]) -> (u64, u64, usize) {
+    let (mut pattern, mut mask, mut at) = (0u64, 0u64, 0);
+    while at <= text.len() {
+        let byte = if at < text.len() { text[at] } else { b'"' };
+        pattern |= (byte as u64) << (8 * at);
+        mask |= 0xff << (8 * at);
+        at += 1;
+    }
+    (pattern, mask, at)
+}
+
+const INDEX: (u64, u64, usize) = quoted(b"index");
+const PROCESS: (u64, u64, usize) = quoted(b"process");
+const TYPE: (u64, u64, usize) = quoted(b"type");
+const TIME: (u64, u64, usize) = quoted(b"time");
+const F: (u64, u64, usize) = quoted(b"f");
+const KEY: (u64, u64, usize) = quoted(b"key");
+const VALUE: (u64, u64, usize) = quoted(b"value");
+const ERROR: (u64, u64, usize) = quoted(b"error");
+const NODE: (u64, u64, usize) = quoted(b"node");
+const INVOKE: (u64, u64, usize) = quoted(b"invoke");
+const INFO: (u64, u64, usize) = quoted(b"info");
+const OK: (u64, u64, usize) = quoted(b"ok");
+const FAIL: (u64, u64, usize) = quoted(b"fail");
+
+/// The number that eight ASCII digits make, the first in the lowest byte (a zero byte
+/// counts as a leading `0`): pairs, then fours, then all eight combined by multiplying.
+#[inline(always)]
+fn eight_digits(word: u64) -> u64 {
+    let word = word & 0x0f0f_0f0f_0f0f_0f0f;
+    let pairs = (word * (10 << 8 | 1)) >> 8 & 0x00ff_00ff_00ff_00ff;
+    let fours = (pairs * (100 << 16 | 1)) >> 16 & 0x0000_ffff_0000_ffff;
+    (fours * (10_000 << 32 | 1)) >> 32
+}
+
 /// Arrays nested deeper than this are left to serde_json.
 const MAX_DEPTH: usize = 16;
 
 struct Scanner<'t> {
-    /// The line, as bytes for scanning and as text for slicing strings out of it.
+    /// The lines being read, as bytes for scanning and as text for slicing strings out
+    /// of them.
     text: &'t [u8],
     line: &'t str,
     at: usize,
 }
 
 impl<'t> Scanner<'t> {
-    /// The line as one event object, or `None` if it is anything but plain.
-    fn event(mut self) -> Option<Scanned<'t>> {
+    /// The line from here as one event object, written into `event` (which the caller
+    /// reads field by field: a whole struct returned would be copied in wide loads of
+    /// narrow stores, a stall per line), or `None` if it is anything but plain. The line
+    /// end is consumed.
+    #[inline(always)]
+    fn event(&mut self, event: &mut Scanned<'t>) -> Option<()> {
+        let start = self.at;
+        if self.written_order(event).is_some() {
+            return Some(());
+        }
+        self.at = start;
+        *event = Scanned::EMPTY;
+        self.any_order(event)
+    }
+
+    /// Consumes the line from here if it holds nothing but spaces.
+    #[inline(always)]
+    fn blank_line(&mut self) -> bool {
+        let start = self.at;
+        self.skip_space();
+        if self.end_of_line() {
+            return true;
+        }
+        self.at = start;
+        false
+    }
+
+    /// Consumes the line end if it comes next; true at the end of the text too.
+    #[inline(always)]
+    fn end_of_line(&mut self) -> bool {
+        match self.text.get(self.at) {
+            None => true,
+            Some(b'\n') => {
+                self.at += 1;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// The line read as faultline writes events: `index`, `time` if any, `process`, `type`,
+    /// `f`, `key` if any, `value`, then `error` and `node` if any, in that order and
+    /// nothing else. Each field is then
+    /// where it is expected, so no branch depends on which one comes next. `None` for
+    /// any other line, which [`Scanner::any_order`] reads from the start.
+    #[inline(always)]
+    fn written_order(&mut self, event: &mut Scanned<'t>) -> Option<()> {
+        self.expect(b'{')?;
+        self.named(INDEX)?;
+        self.uint()?;
+        self.expect(b',')?;
+        if self.named(TIME).is_some() {
+            event.time = if self.null() { None } else { Some(self.uint()?) };
+            self.expect(b',')?;
+        }
+        self.named(PROCESS)?;
+        event.process = self.process()?;
+        self.expect(b',')?;
+        self.named(TYPE)?;
+        self.skip_space();
+        event.kind = self.known_kind()?;
+        self.expect(b',')?;
+        self.named(F)?;
+        event.f = self.string()?;
+        self.expect(b',')?;
+        if self.named(KEY).is_some() {
+            event.key = if self.null() { None } else { Some(self.string()?) };
+            self.expect(b',')?;
+        }
+        self.named(VALUE)?;
+        self.top_value(&mut event.value)?;
+        for field in [ERROR, NODE] {
+            if self.peek()? == b'}' {
+                break;
+            }
+            self.expect(b',')?;
+            self.named(field)?;
+            if !self.null() {
+                self.string()?;
+            }
+        }
+        self.expect(b'}')?;
+        self.skip_space();
+        self.end_of_line().then_some(())
+    }
+
+    /// Consumes the quoted field name `name` (one of the [`quoted`] constants) and the
+    /// colon after it, if they come next.
+    #[inline(always)]
+    fn named(&mut self, (pattern, mask, len): (u64, u64, usize)) -> Option<()> {
+        self.skip_space();
+        if self.text.get(self.at) != Some(&b'"') || self.word_after()? & mask != pattern {
+            return None;
+        }
+        self.at += 1 + len;
+        self.expect(b':')
+    }
+
+    /// [`Scanner::event`] for fields in any order.
+    fn any_order(&mut self, event: &mut Scanned<'t>) -> Option<()> {
         let mut seen = 0u16;
-        let mut process = None;
-        let mut kind = Kind::Invoke;
-        let mut f = "";
-        let mut key = None;
-        let mut value = ScannedValue::Compact(ValueRef::Null);
-        let mut time = None;
+        let Scanned { process, kind, f, key, value, time } = event;
         self.expect(b'{')?;
         if self.peek()? != b'}' {
             loop {
-                let name = self.string()?;
+                self.skip_space();
+                let field = match self.known_name() {
+                    Some(field) => field,
+                    None => Field::of(self.string()?.as_bytes()),
+                };
                 self.expect(b':')?;
-                let field = Field::of(name.as_bytes());
                 match field {
                     Field::Index => {
                         self.uint()?;
                     }
-                    Field::Time => time = if self.null() { None } else { Some(self.uint()?) },
-                    Field::Process => process = self.process()?,
+                    Field::Time => *time = if self.null() { None } else { Some(self.uint()?) },
+                    Field::Process => *process = self.process()?,
                     Field::Type => {
-                        kind = match self.string()?.as_bytes() {
-                            b"invoke" => Kind::Invoke,
-                            b"ok" => Kind::Ok,
-                            b"fail" => Kind::Fail,
-                            b"info" => Kind::Info,
-                            _ => return None,
+                        self.skip_space();
+                        if let Some(known) = self.known_kind() {
+                            *kind = known;
+                        } else {
+                            *kind = match self.string()?.as_bytes() {
+                                b"invoke" => Kind::Invoke,
+                                b"ok" => Kind::Ok,
+                                b"fail" => Kind::Fail,
+                                b"info" => Kind::Info,
+                                _ => return None,
+                            }
                         }
                     }
-                    Field::F => f = self.string()?,
-                    Field::Key => key = if self.null() { None } else { Some(self.string()?) },
-                    Field::Value => value = self.top_value()?,
+                    Field::F => *f = self.string()?,
+                    Field::Key => *key = if self.null() { None } else { Some(self.string()?) },
+                    Field::Value => self.top_value(value)?,
                     Field::Error | Field::Node => {
                         if !self.null() {
                             self.string()?;
@@ -558,42 +760,97 @@ impl<'t> Scanner<'t> {
         }
         self.skip_space();
         let required = Field::Process.bit() | Field::Type.bit() | Field::F.bit();
-        (self.at == self.text.len() && seen & required == required).then_some(Scanned {
-            process,
-            kind,
-            f,
-            key,
-            value,
-            time,
-        })
+        (seen & required == required && self.end_of_line()).then_some(())
     }
 
+    /// Skips spaces within the line: a line end is not one, as no event spans lines.
+    #[inline(always)]
     fn skip_space(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.get(self.at) {
+        while let Some(b' ' | b'\t' | b'\r') = self.text.get(self.at) {
             self.at += 1;
         }
     }
 
+    /// The eight bytes after the next one, as one integer: what [`Scanner::known_name`]
+    /// and [`Scanner::known_kind`] compare the text with.
+    #[inline(always)]
+    fn word_after(&self) -> Option<u64> {
+        let bytes = self.text.get(self.at + 1..self.at + 9)?;
+        Some(u64::from_le_bytes(bytes.try_into().ok()?))
+    }
+
+    /// A field name that is one of the known fields, written plainly, read by comparing
+    /// one word of the text with each candidate's quoted name rather than byte by byte.
+    /// `None` (nothing consumed) for any other name, or one too near the line's end,
+    /// which [`Scanner::string`] and [`Field::of`] then read.
+    #[inline(always)]
+    fn known_name(&mut self) -> Option<Field> {
+        if self.text.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        let word = self.word_after()?;
+        let (field, (pattern, mask, len)) = match word as u8 {
+            b'i' => (Field::Index, INDEX),
+            b'p' => (Field::Process, PROCESS),
+            b't' if word & TYPE.1 == TYPE.0 => (Field::Type, TYPE),
+            b't' => (Field::Time, TIME),
+            b'f' => (Field::F, F),
+            b'k' => (Field::Key, KEY),
+            b'v' => (Field::Value, VALUE),
+            _ => return None,
+        };
+        (word & mask == pattern).then(|| {
+            self.at += 1 + len;
+            field
+        })
+    }
+
+    /// An event's type written plainly, read as [`Scanner::known_name`] reads names.
+    #[inline(always)]
+    fn known_kind(&mut self) -> Option<Kind> {
+        if self.text.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        let word = self.word_after()?;
+        let (kind, (pattern, mask, len)) = match word as u8 {
+            b'i' if word & INVOKE.1 == INVOKE.0 => (Kind::Invoke, INVOKE),
+            b'i' => (Kind::Info, INFO),
+            b'o' => (Kind::Ok, OK),
+            b'f' => (Kind::Fail, FAIL),
+            _ => return None,
+        };
+        (word & mask == pattern).then(|| {
+            self.at += 1 + len;
+            kind
+        })
+    }
+
     /// The next non-space byte, not consumed.
+    #[inline(always)]
     fn peek(&mut self) -> Option<u8> {
         self.skip_space();
         self.text.get(self.at).copied()
     }
 
     /// The next non-space byte, consumed.
+    #[inline(always)]
     fn next(&mut self) -> Option<u8> {
         let byte = self.peek()?;
         self.at += 1;
         Some(byte)
     }
 
+    #[inline(always)]
     fn expect(&mut self, byte: u8) -> Option<()> {
         (self.next()? == byte).then_some(())
     }
 
     /// Consumes `null` if it comes next.
+    #[inline(always)]
     fn null(&mut self) -> bool {
-        if self.peek() == Some(b'n') && self.text[self.at..].starts_with(b"null") {
+        self.skip_space();
+        let word = self.text.get(self.at..self.at + 4).and_then(|word| <[u8; 4]>::try_from(word).ok());
+        if word == Some(*b"null") {
             self.at += 4;
             return true;
         }
@@ -601,15 +858,14 @@ impl<'t> Scanner<'t> {
     }
 
     /// A string without escapes or control characters, borrowed.
+    #[inline(always)]
     fn string(&mut self) -> Option<&'t str> {
         self.expect(b'"')?;
         let start = self.at;
-        loop {
-            match *self.text.get(self.at)? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => self.at += 1,
-            }
+        let len = self.text[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        self.at += len;
+        if self.text[self.at] != b'"' {
+            return None;
         }
         // Both ends are at an ASCII quote, hence on character boundaries.
         let s = self.line.get(start..self.at)?;
@@ -618,21 +874,45 @@ impl<'t> Scanner<'t> {
     }
 
     /// A non-negative integer as JSON writes it (no sign, no leading zero), within u64.
+    #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
         self.skip_space();
         let start = self.at;
-        let mut n: u64 = 0;
-        while let Some(&d @ b'0'..=b'9') = self.text.get(self.at) {
-            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-            self.at += 1;
+        if let Some(bytes) = self.text.get(start..start + 8) {
+            // Eight bytes at once: how many digits lead them, then their value, without a
+            // branch per digit. A byte is a digit when neither adding 0x46 nor taking
+            // 0x30 sets its top bit; a carry or borrow moves only to later bytes, past
+            // the first that is not a digit.
+            let word = u64::from_le_bytes(bytes.try_into().ok()?);
+            let not_digit = (word.wrapping_add(0x4646_4646_4646_4646)
+                | word.wrapping_sub(0x3030_3030_3030_3030))
+                & 0x8080_8080_8080_8080;
+            let digits = (not_digit.trailing_zeros() / 8) as usize;
+            if (1..8).contains(&digits) {
+                let leading_zero = digits > 1 && bytes[0] == b'0';
+                let after = bytes[digits];
+                if leading_zero || matches!(after, b'.' | b'e' | b'E') {
+                    return None;
+                }
+                self.at += digits;
+                return Some(eight_digits(word << (8 * (8 - digits))));
+            }
         }
-        let digits = self.at - start;
+        let digits = self.text[start..].iter().take_while(|d| d.is_ascii_digit()).count();
+        // Up to 19 digits cannot overflow; more are added with care.
+        let (easy, rest) = self.text[start..start + digits].split_at(digits.min(19));
+        let mut n = easy.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        for &d in rest {
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        }
+        self.at += digits;
         let leading_zero = digits > 1 && self.text[start] == b'0';
         let fraction = matches!(self.text.get(self.at), Some(b'.' | b'e' | b'E'));
         (digits > 0 && !leading_zero && !fraction).then_some(n)
     }
 
     /// `Some(None)` for the nemesis, `Some(Some(n))` for client `n`.
+    #[inline(always)]
     fn process(&mut self) -> Option<Option<u64>> {
         if self.peek()? == b'"' {
             return match self.string()? {
@@ -646,24 +926,35 @@ impl<'t> Scanner<'t> {
     /// An event's value: null, an integer, a string or a pair of integers read straight
     /// into their compact form, anything else parsed as JSON (and made compact later if
     /// it has a compact form, as a number too large for `i64` may).
-    fn top_value(&mut self) -> Option<ScannedValue<'t>> {
+    #[inline(always)]
+    fn top_value(&mut self, value: &mut ScannedValue<'t>) -> Option<()> {
+        // Each shape is written into `value` where it is read, never moved as a whole.
         let start = self.at;
-        let compact = match self.peek()? {
-            b'n' if self.null() => Some(ValueRef::Null),
-            b'0'..=b'9' => self.uint().map(ValueRef::Int),
-            b'-' => self.negative().map(ValueRef::Neg),
-            b'"' => return self.string().map(|s| ScannedValue::Compact(ValueRef::Str(s))),
-            b'[' => self.small_pair().map(|(a, b)| ValueRef::Pair(a, b)),
-            _ => None,
+        let read = match self.peek()? {
+            b'n' if self.null() => {
+                *value = ScannedValue::Compact(ValueRef::Null);
+                true
+            }
+            b'0'..=b'9' => self.uint().map(|n| *value = ScannedValue::Compact(ValueRef::Int(n))).is_some(),
+            b'-' => self.negative().map(|n| *value = ScannedValue::Compact(ValueRef::Neg(n))).is_some(),
+            b'"' => {
+                *value = ScannedValue::Compact(ValueRef::Str(self.string()?));
+                true
+            }
+            b'[' => {
+                self.small_pair().map(|(a, b)| *value = ScannedValue::Compact(ValueRef::Pair(a, b))).is_some()
+            }
+            _ => false,
         };
-        if let Some(value) = compact {
-            return Some(ScannedValue::Compact(value));
+        if !read {
+            self.at = start;
+            *value = ScannedValue::Json(self.value(0)?);
         }
-        self.at = start;
-        self.value(0).map(ScannedValue::Json)
+        Some(())
     }
 
     /// A negative integer within `i64`, written plainly (`-0` is left to serde_json).
+    #[inline(always)]
     fn negative(&mut self) -> Option<i64> {
         self.expect(b'-')?;
         if !self.text.get(self.at)?.is_ascii_digit() {
@@ -675,6 +966,7 @@ impl<'t> Scanner<'t> {
     }
 
     /// `[a, b]` of two integers within `i32`.
+    #[inline(always)]
     fn small_pair(&mut self) -> Option<(i32, i32)> {
         self.expect(b'[')?;
         let a = self.small_int()?;
@@ -684,6 +976,7 @@ impl<'t> Scanner<'t> {
         Some((a, b))
     }
 
+    #[inline(always)]
     fn small_int(&mut self) -> Option<i32> {
         let n = match self.peek()? {
             b'-' => self.negative()?,
@@ -738,6 +1031,7 @@ impl<'t> Scanner<'t> {
     /// Any JSON value, by serde_json.
     fn general(&mut self) -> Option<Value> {
         let rest = self.line.get(self.at..)?;
+        let rest = rest.split('\n').next().unwrap_or(rest);
         let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
         let value = values.next()?.ok()?;
         self.at += values.byte_offset();
@@ -775,6 +1069,59 @@ mod tests {
         assert_eq!(Some(&fast), general(text).as_ref());
         assert_eq!(fast.1, vec![1, 3, 4, 5, 6, 7, 8, 9]);
         assert_eq!(fast.0.len(), 4);
+    }
+
+    #[test]
+    fn lines_in_written_order_give_the_general_table() {
+        // The order faultline writes, with each optional field there or not, and lines
+        // that start that way but are not quite it (read again in any order, or refused).
+        let lines = [
+            r#"{"index":0,"time":12,"process":1,"type":"invoke","f":"write","key":"k1","value":3}"#,
+            r#"{"index":1,"process":1,"type":"ok","f":"write","key":"k1","value":3,"node":"n2"}"#,
+            r#"{"index":2,"process":2,"type":"invoke","f":"cas","value":[3,-4]}"#,
+            r#"{"index":3,"time":null,"process":2,"type":"fail","f":"cas","value":[3,-4],"error":"no"}"#,
+            r#"{"index":4,"process":3,"type":"invoke","f":"read","key":null,"value":null}"#,
+            r#"{"index":5,"process":3,"type":"info","f":"read","value":null,"error":null,"node":"n1"}"#,
+            r#"{"index":6,"process":4,"type":"invoke","f":"read","value":null,"node":"n1","error":"x"}"#,
+            r#"{"index":7,"process":"nemesis","type":"info","f":"start","value":"all"}"#,
+            r#"{ "index" : 8 , "process" : 4 , "type" : "ok" , "f" : "read" , "value" : "s" }  "#,
+        ];
+        let text = lines.join(
+            "
+",
+        );
+        let fast = scan(&text).expect("every line is plain");
+        assert_eq!(Some(&fast), general(&text).as_ref());
+        assert_eq!(fast.0.len(), 4);
+    }
+
+    #[test]
+    fn numbers_of_every_length_read_as_serde_reads_them() {
+        let line = |value: &str| {
+            format!(
+                "{{\"index\":{value},\"process\":{value},\"type\":\"invoke\",\"f\":\"w\",\"value\":{value}}}"
+            )
+        };
+        let mut digits = String::new();
+        for n in 1..=22 {
+            digits.push(char::from(b'0' + (n % 10) as u8));
+            for number in [digits.clone(), format!("{digits}.5"), format!("{digits}e2"), format!("0{digits}")]
+            {
+                let text = line(&number);
+                let fast = scan(&text);
+                assert_eq!(fast, general(&text), "{number}");
+                assert_eq!(fast.is_some(), n <= 20 && number == digits, "{number}");
+                if let Some((table, _)) = fast {
+                    let value = table.op_ref(0).value.to_value();
+                    assert_eq!(value, serde_json::from_str::<Value>(&number).unwrap(), "{number}");
+                }
+            }
+        }
+        // Eight digits and more, then the end of the text or of the line.
+        for text in [line("12345678"), format!("{}\n", line("99999999999"))] {
+            assert_eq!(scan(&text), general(&text));
+            assert!(scan(&text).is_some());
+        }
     }
 
     #[test]
