@@ -134,8 +134,8 @@ fn parse<'h, M: Model>(
 ) -> Result<Parsed<'h, M::Op<'h>>, CheckError> {
     let n = table.len();
     let threads = options.worker_threads().min(n / PARSE_STRETCH).max(1);
-    let stretches =
-        on_threads(threads, |t| parse_stretch(model, table, n * t / threads, n * (t + 1) / threads));
+    let bounds = table.stretches(threads);
+    let stretches = on_threads(bounds.len(), |t| parse_stretch(model, table, bounds[t].0, bounds[t].1));
     // Partitions in order of first appearance, by key slot.
     let mut part_of_slot: Vec<u32> = vec![NO_PART; table.names() + 1];
     let mut partitions: Vec<(Option<&'h str>, Part<M::Op<'h>>)> = Vec::new();
@@ -175,7 +175,7 @@ fn parse_stretch<'h, M: Model>(
     from: usize,
     to: usize,
 ) -> Result<Stretch<'h, M::Op<'h>>, CheckError> {
-    let ops = &table.ops()[from..to];
+    let ops = table.ops_in(from, to);
     let partitioned = model.partitioned();
     // Slot 0 is for ops without a key (or every op, when the model is one object).
     let slot_of = |key: Option<u32>| match key {
@@ -192,7 +192,7 @@ fn parse_stretch<'h, M: Model>(
     let mut parts: Vec<StretchPart<'h, M::Op<'h>>> = Vec::new();
     let mut count = 0u64;
     for (at, op) in (from..).zip(ops) {
-        let view = table.op_ref(at);
+        let view = table.view(at, op);
         let typed =
             model.parse(view).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
         let Some(typed) = typed else { continue };

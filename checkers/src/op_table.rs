@@ -25,7 +25,12 @@ pub struct OpTable {
     names: Vec<Box<str>>,
     /// The text of every string value, one after another (`TableValue::Str`).
     strings: String,
-    ops: Vec<TableOp>,
+    /// The ops in invocation order, in segments laid end to end: a table read in pieces
+    /// keeps each piece's ops where its thread wrote them rather than copying them into
+    /// one vector. One segment for a table built in one go.
+    segments: Vec<Segment>,
+    /// Ops in all segments.
+    len: usize,
     /// Per name id, how many ops have it as their key (counted as ops are added, so that
     /// the check can size each partition without another pass over the table).
     key_uses: Vec<u32>,
@@ -34,6 +39,13 @@ pub struct OpTable {
     times: Vec<Times>,
     /// Events in the history, nemesis events included.
     events: u64,
+}
+
+/// A run of ops and the position of its first in the table.
+#[derive(Debug, Clone, Default)]
+struct Segment {
+    start: usize,
+    ops: Vec<TableOp>,
 }
 
 /// An op's invocation and completion times.
@@ -116,12 +128,12 @@ impl TableValue {
         }
     }
 
-    /// The same value with its span (if any) moved `by` bytes on, for a table whose
-    /// string text is appended after another's.
-    pub(crate) fn shifted(self, by: u32) -> TableValue {
-        match self {
-            TableValue::Str { at, len } => TableValue::Str { at: at + by, len },
-            other => other,
+    /// Moves its span (if any) `by` bytes on, for a table whose string text is appended
+    /// after another's.
+    #[inline(always)]
+    pub(crate) fn shift(&mut self, by: u32) {
+        if let TableValue::Str { at, .. } = self {
+            *at += by;
         }
     }
 }
@@ -133,7 +145,7 @@ impl OpTable {
         for op in op_refs(history) {
             let f = builder.intern(op.f);
             let key = op.key.map(|k| builder.intern(k));
-            let at = builder.ops.len();
+            let at = builder.len();
             let value = TableValue::of(op.value, &mut builder.strings);
             let outcome = match op.outcome {
                 OutcomeRef::Ok(v) => TableOutcome::Ok(TableValue::of(v, &mut builder.strings)),
@@ -156,11 +168,11 @@ impl OpTable {
 
     /// Client operations in the table.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.len == 0
     }
 
     /// Events of the history the table was made from, nemesis events included.
@@ -168,9 +180,46 @@ impl OpTable {
         self.events
     }
 
-    /// The ops, in invocation order.
-    pub(crate) fn ops(&self) -> &[TableOp] {
-        &self.ops
+    /// How many segments the ops are kept in.
+    #[cfg(test)]
+    pub(crate) fn segments(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The op at position `at`.
+    #[inline(always)]
+    fn op(&self, at: usize) -> &TableOp {
+        let segment = match self.segments.len() {
+            1 => &self.segments[0],
+            _ => &self.segments[self.segments.partition_point(|s| s.start <= at).saturating_sub(1)],
+        };
+        &segment.ops[at - segment.start]
+    }
+
+    /// The ops from `from` to `to`, which lie in one segment (as [`OpTable::stretches`]
+    /// gives them).
+    pub(crate) fn ops_in(&self, from: usize, to: usize) -> &[TableOp] {
+        if from == to {
+            return &[];
+        }
+        let segment = &self.segments[self.segments.partition_point(|s| s.start <= from).saturating_sub(1)];
+        &segment.ops[from - segment.start..to - segment.start]
+    }
+
+    /// About `parts` stretches of equal length that cover the table in order, none across
+    /// a segment's start; a cut that would leave a sliver beside a segment's start is
+    /// left out.
+    pub(crate) fn stretches(&self, parts: usize) -> Vec<(usize, usize)> {
+        let (n, parts) = (self.len, parts.max(1));
+        let starts: Vec<usize> = self.segments.iter().map(|s| s.start).filter(|&s| 0 < s && s < n).collect();
+        let near_start = |cut: usize| starts.iter().any(|&s| cut.abs_diff(s) < n / (4 * parts));
+        let mut bounds: Vec<usize> =
+            (0..=parts).map(|t| n * t / parts).filter(|&cut| !near_start(cut)).collect();
+        bounds.extend([0, n]);
+        bounds.extend(&starts);
+        bounds.sort_unstable();
+        bounds.dedup();
+        bounds.windows(2).map(|w| (w[0], w[1])).collect()
     }
 
     /// How many names (`f`s and keys) are interned; ids are below this.
@@ -186,8 +235,13 @@ impl OpTable {
     /// The op at position `at`, borrowed as the check reads it.
     #[inline(always)]
     pub(crate) fn op_ref(&self, at: usize) -> OpRef<'_> {
+        self.view(at, self.op(at))
+    }
+
+    /// The op `op`, which is at position `at`, as the check reads it.
+    #[inline(always)]
+    pub(crate) fn view<'t>(&'t self, at: usize, op: &'t TableOp) -> OpRef<'t> {
         let name = |at: u32| -> &str { &self.names[at as usize] };
-        let op = &self.ops[at];
         let (invoke_time, complete_time) = self.times.get(at).copied().unwrap_or_default();
         OpRef {
             invoke_index: op.invoke_index,
@@ -233,10 +287,10 @@ impl PartialEq for OpTable {
             && self.events == other.events
             && self.key_uses == other.key_uses
             && self.times == other.times
-            && self.ops.len() == other.ops.len()
-            && (0..self.ops.len()).all(|at| {
+            && self.len == other.len
+            && (0..self.len).all(|at| {
                 let (a, b) = (self.op_ref(at), other.op_ref(at));
-                let (x, y) = (&self.ops[at], &other.ops[at]);
+                let (x, y) = (self.op(at), other.op(at));
                 (x.invoke_index, x.complete_index, x.process, x.f, x.key)
                     == (y.invoke_index, y.complete_index, y.process, y.f, y.key)
                     && a.value == b.value
@@ -256,6 +310,10 @@ pub(crate) struct Builder {
     /// ([`packed`]): found by hashing an integer and compared without `memcmp`. Nearly
     /// every `f` and key is one.
     short: FxHashMap<u128, u32>,
+    /// Segments before `ops`, when pieces have been joined.
+    sealed: Vec<Segment>,
+    /// Ops in `sealed`.
+    sealed_len: usize,
     /// Per name id, its packed form; `LONG` (which no packed name is) for a long name.
     packed: Vec<u128>,
     pub(crate) ops: Vec<TableOp>,
@@ -310,6 +368,46 @@ impl Builder {
         }
     }
 
+    /// Ops added so far.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.sealed_len + self.ops.len()
+    }
+
+    /// The op at position `at`.
+    #[inline(always)]
+    pub(crate) fn op_mut(&mut self, at: usize) -> &mut TableOp {
+        if at >= self.sealed_len {
+            return &mut self.ops[at - self.sealed_len];
+        }
+        let s = self.sealed.partition_point(|s| s.start <= at).saturating_sub(1);
+        let segment = &mut self.sealed[s];
+        &mut segment.ops[at - segment.start]
+    }
+
+    /// Ends the segment of ops so far and goes on with `ops`, added as they are (the
+    /// caller has made their names and positions this builder's).
+    pub(crate) fn append_segment(&mut self, ops: Vec<TableOp>, key_uses: impl Iterator<Item = (u32, u32)>) {
+        for (key, uses) in key_uses.filter(|&(_, uses)| uses > 0) {
+            let key = key as usize;
+            if key >= self.key_uses.len() {
+                self.key_uses.resize(key + 1, 0);
+            }
+            self.key_uses[key] += uses;
+        }
+        let done = std::mem::replace(&mut self.ops, ops);
+        if !done.is_empty() {
+            let start = self.sealed_len;
+            self.sealed_len += done.len();
+            self.sealed.push(Segment { start, ops: done });
+        }
+    }
+
+    /// Per name id, the ops that have it as their key.
+    pub(crate) fn key_uses(&self) -> &[u32] {
+        &self.key_uses
+    }
+
     /// Adds an op (its names interned already).
     #[inline]
     pub(crate) fn push(&mut self, op: TableOp) {
@@ -359,13 +457,20 @@ impl Builder {
     }
 
     pub(crate) fn finish(mut self, events: u64) -> OpTable {
+        let len = self.len();
         if !self.times.is_empty() {
-            self.times.resize(self.ops.len(), (None, None));
+            self.times.resize(len, (None, None));
+        }
+        let last = Segment { start: self.sealed_len, ops: self.ops };
+        let mut segments = self.sealed;
+        if segments.is_empty() || !last.ops.is_empty() {
+            segments.push(last);
         }
         OpTable {
             names: self.names,
             strings: self.strings,
-            ops: self.ops,
+            segments,
+            len,
             key_uses: self.key_uses,
             times: self.times,
             events,

@@ -23,3 +23,25 @@ pub(crate) fn on_threads<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> 
         done
     })
 }
+
+/// `job` on each of `n` chunks of about equal length of `items`, at once: the first on
+/// this thread, each other on a thread of its own. A panic in any is raised again here.
+pub(crate) fn on_chunks<T: Send>(items: &mut [T], n: usize, job: impl Fn(&mut [T]) + Sync) {
+    if n <= 1 || items.len() < 2 {
+        job(items);
+        return;
+    }
+    let size = items.len().div_ceil(n);
+    std::thread::scope(|scope| {
+        let job = &job;
+        let mut chunks = items.chunks_mut(size);
+        let first = chunks.next();
+        let helpers: Vec<_> = chunks.map(|chunk| scope.spawn(move || job(chunk))).collect();
+        if let Some(first) = first {
+            job(first);
+        }
+        for helper in helpers {
+            helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+    });
+}

@@ -19,12 +19,12 @@ use serde_json::Value;
 use crate::hash::FxHashMap;
 use crate::op_ref::ValueRef;
 use crate::op_table::{Builder, OpTable, TableOp, TableOutcome, TableValue};
-use crate::threads::on_threads;
+use crate::threads::{cores, on_chunks, on_threads};
 
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
 #[cfg(test)]
 pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
-    let mut piece = Piece::new(true, text.len());
+    let mut piece = Piece::new(true, text.len(), text.len());
     piece.feed(text)?;
     finish(piece)
 }
@@ -66,7 +66,7 @@ pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, auto: bool) -> Option<
     let bounds = bounds(bytes.len(), pieces, |from| piece_start(bytes, from));
     let scan = |k: usize| -> Option<Piece> {
         let first = k == 0;
-        let mut piece = Piece::new(first, if first { bytes.len() } else { bounds[k + 1] - bounds[k] });
+        let mut piece = Piece::new(first, bounds[k + 1] - bounds[k], bytes.len());
         // A later piece is JSON Lines if the first is.
         piece.feed(region(&bytes[bounds[k]..bounds[k + 1]], first, &mut (first && auto))?)?;
         Some(piece)
@@ -111,7 +111,7 @@ fn file_in_pieces(
     let scan = |k: usize| -> Option<Piece> {
         let (from, to) = (bounds[k], bounds[k + 1]);
         let first = k == 0;
-        let mut piece = Piece::new(first, if first { len } else { to - from });
+        let mut piece = Piece::new(first, to - from, len);
         let mut chunk = vec![0u8; chunk.min(to - from)];
         let (mut filled, mut offset, mut start_of_file) = (0, from, first);
         let mut undecided = first && auto;
@@ -260,14 +260,14 @@ struct Dangling {
 }
 
 impl Piece {
-    /// An empty piece, with room for the ops of `room_bytes` of text: the whole file for
-    /// the first piece, which the others join.
-    fn new(first: bool, room_bytes: usize) -> Piece {
+    /// An empty piece of `bytes` of a text of `total` bytes, with room for the ops of its
+    /// own text and, if it is the first (which the others join), the lines of all of it.
+    fn new(first: bool, bytes: usize, total: usize) -> Piece {
         // About two lines per op and eighty bytes a line; the vectors grow past a guess.
         Piece {
             first,
-            builder: Builder::with_capacity(room_bytes / 160 + 1),
-            line_of: Vec::with_capacity(room_bytes / 80 + 1),
+            builder: Builder::with_capacity(bytes / 160 + 1),
+            line_of: Vec::with_capacity(if first { total } else { bytes } / 80 + 1),
             lines: 0,
             processes: Processes::default(),
             heard: Vec::new(),
@@ -319,10 +319,10 @@ impl Piece {
                 if state.open != 0 {
                     return None;
                 }
-                state.open = builder.ops.len() + 1;
+                state.open = builder.len() + 1;
                 let f = builder.intern(event.f);
                 let key = event.key.map(|k| builder.intern(k));
-                builder.set_times(builder.ops.len(), event.time, None);
+                builder.set_times(builder.len(), event.time, None);
                 let value = event.value.into_table(&mut builder.strings);
                 builder.push(TableOp {
                     invoke_index: index,
@@ -352,7 +352,7 @@ impl Piece {
 
     /// Appends the piece that follows this one, as if the two had been scanned as one;
     /// `None` where that scan would have given up.
-    fn join(&mut self, next: Piece) -> Option<()> {
+    fn join(&mut self, mut next: Piece) -> Option<()> {
         let events = self.line_of.len() as u64;
         for &p in &next.heard {
             let completes_earlier = next.processes.get(p).heard == Some(true);
@@ -380,25 +380,31 @@ impl Piece {
         let shift = u32::try_from(self.builder.strings.len()).ok()?;
         u32::try_from(self.builder.strings.len() + next.builder.strings.len()).ok()?;
         self.builder.strings.push_str(&next.builder.strings);
-        let base = self.builder.ops.len();
-        self.builder.ops.reserve(next.builder.ops.len());
+        let base = self.builder.len();
+        let mut ops = std::mem::take(&mut next.builder.ops);
         if next.builder.has_times() {
-            for at in 0..next.builder.ops.len() {
+            for at in 0..ops.len() {
                 let (invoke, complete) = next.builder.times(at);
                 self.builder.set_times(base + at, invoke, complete);
             }
         }
-        for mut op in next.builder.ops {
-            op.invoke_index += events;
-            op.complete_index = op.complete_index.map(|i| i + events);
-            op.f = names[op.f as usize];
-            op.key = op.key.map(|k| names[k as usize]);
-            op.value = op.value.shifted(shift);
-            if let TableOutcome::Ok(result) = op.outcome {
-                op.outcome = TableOutcome::Ok(result.shifted(shift));
+        // The next piece's ops stay where its thread wrote them, made this piece's in
+        // place: their positions, names and string spans.
+        let threads = if ops.len() < 1 << 16 { 1 } else { cores() };
+        on_chunks(&mut ops, threads, |ops| {
+            for op in ops {
+                op.invoke_index += events;
+                op.complete_index = op.complete_index.map(|i| i + events);
+                op.f = names[op.f as usize];
+                op.key = op.key.map(|k| names[k as usize]);
+                op.value.shift(shift);
+                if let TableOutcome::Ok(result) = &mut op.outcome {
+                    result.shift(shift);
+                }
             }
-            self.builder.push(op);
-        }
+        });
+        let key_uses = next.builder.key_uses().iter().enumerate().map(|(key, &uses)| (names[key], uses));
+        self.builder.append_segment(ops, key_uses);
         for (p, theirs) in next.processes.known() {
             let mine = self.processes.of(p);
             if theirs.open != 0 {
@@ -426,13 +432,14 @@ struct End<'t> {
 /// Pairs a completion with the invocation at `at`: it must name the same `f` (and key, if
 /// any), compared with the interned names rather than interned again.
 fn complete(builder: &mut Builder, at: usize, end: End<'_>) -> Option<()> {
-    let invoked = &builder.ops[at];
-    let same_key = match (end.key, invoked.key) {
+    let invoked = builder.op_mut(at);
+    let (f, key) = (invoked.f, invoked.key);
+    let same_key = match (end.key, key) {
         (None, _) => true,
         (Some(k), Some(invoked)) => builder.is_name(invoked, k),
         (Some(_), None) => false,
     };
-    if !builder.is_name(invoked.f, end.f) || !same_key {
+    if !builder.is_name(f, end.f) || !same_key {
         return None;
     }
     builder.set_times(at, None, end.time);
@@ -441,7 +448,7 @@ fn complete(builder: &mut Builder, at: usize, end: End<'_>) -> Option<()> {
         Kind::Fail => TableOutcome::Fail,
         Kind::Info | Kind::Invoke => TableOutcome::Info,
     };
-    let op = &mut builder.ops[at];
+    let op = builder.op_mut(at);
     op.complete_index = Some(end.index);
     op.outcome = outcome;
     Some(())
@@ -571,8 +578,6 @@ const TIME: (u64, u64, usize) = quoted(b"time");
 const F: (u64, u64, usize) = quoted(b"f");
 const KEY: (u64, u64, usize) = quoted(b"key");
 const VALUE: (u64, u64, usize) = quoted(b"value");
-const ERROR: (u64, u64, usize) = quoted(b"error");
-const NODE: (u64, u64, usize) = quoted(b"node");
 const INVOKE: (u64, u64, usize) = quoted(b"invoke");
 const INFO: (u64, u64, usize) = quoted(b"info");
 const OK: (u64, u64, usize) = quoted(b"ok");
@@ -582,10 +587,11 @@ const FAIL: (u64, u64, usize) = quoted(b"fail");
 /// counts as a leading `0`): pairs, then fours, then all eight combined by multiplying.
 #[inline(always)]
 fn eight_digits(word: u64) -> u64 {
+    // The products overflow by design: only the bits kept by each mask are wanted.
     let word = word & 0x0f0f_0f0f_0f0f_0f0f;
-    let pairs = (word * (10 << 8 | 1)) >> 8 & 0x00ff_00ff_00ff_00ff;
-    let fours = (pairs * (100 << 16 | 1)) >> 16 & 0x0000_ffff_0000_ffff;
-    (fours * (10_000 << 32 | 1)) >> 32
+    let pairs = word.wrapping_mul(10 << 8 | 1) >> 8 & 0x00ff_00ff_00ff_00ff;
+    let fours = pairs.wrapping_mul(100 << 16 | 1) >> 16 & 0x0000_ffff_0000_ffff;
+    fours.wrapping_mul(10_000 << 32 | 1) >> 32
 }
 
 /// Arrays nested deeper than this are left to serde_json.
@@ -641,61 +647,44 @@ impl<'t> Scanner<'t> {
     }
 
     /// The line read as faultline writes events: `index`, `time` if any, `process`, `type`,
-    /// `f`, `key` if any, `value`, then `error` and `node` if any, in that order and
-    /// nothing else. Each field is then
-    /// where it is expected, so no branch depends on which one comes next. `None` for
-    /// any other line, which [`Scanner::any_order`] reads from the start.
+    /// `f`, `key` if any, `value`, then `error` and `node` if any, in that order, with no
+    /// spaces and nothing else. Each field name is then a known run of bytes where it is
+    /// expected, compared as words, so no branch depends on which field comes next and no
+    /// space is looked for. `None` for any other line, which [`Scanner::any_order`] reads
+    /// from the start.
     #[inline(always)]
     fn written_order(&mut self, event: &mut Scanned<'t>) -> Option<()> {
-        self.expect(b'{')?;
-        self.named(INDEX)?;
+        self.literal(b"{\"index\":")?;
         self.uint()?;
-        self.expect(b',')?;
-        if self.named(TIME).is_some() {
+        if self.literal(b",\"time\":").is_some() {
             event.time = if self.null() { None } else { Some(self.uint()?) };
-            self.expect(b',')?;
         }
-        self.named(PROCESS)?;
+        self.literal(b",\"process\":")?;
         event.process = self.process()?;
-        self.expect(b',')?;
-        self.named(TYPE)?;
-        self.skip_space();
+        self.literal(b",\"type\":")?;
         event.kind = self.known_kind()?;
-        self.expect(b',')?;
-        self.named(F)?;
+        self.literal(b",\"f\":")?;
         event.f = self.string()?;
-        self.expect(b',')?;
-        if self.named(KEY).is_some() {
+        if self.literal(b",\"key\":").is_some() {
             event.key = if self.null() { None } else { Some(self.string()?) };
-            self.expect(b',')?;
         }
-        self.named(VALUE)?;
+        self.literal(b",\"value\":")?;
         self.top_value(&mut event.value)?;
-        for field in [ERROR, NODE] {
-            if self.peek()? == b'}' {
-                break;
-            }
-            self.expect(b',')?;
-            self.named(field)?;
-            if !self.null() {
-                self.string()?;
-            }
+        if self.literal(b",\"error\":").is_some() && !self.null() {
+            self.string()?;
         }
-        self.expect(b'}')?;
-        self.skip_space();
+        if self.literal(b",\"node\":").is_some() && !self.null() {
+            self.string()?;
+        }
+        self.literal(b"}")?;
         self.end_of_line().then_some(())
     }
 
-    /// Consumes the quoted field name `name` (one of the [`quoted`] constants) and the
-    /// colon after it, if they come next.
+    /// Consumes `bytes` if they come next.
     #[inline(always)]
-    fn named(&mut self, (pattern, mask, len): (u64, u64, usize)) -> Option<()> {
-        self.skip_space();
-        if self.text.get(self.at) != Some(&b'"') || self.word_after()? & mask != pattern {
-            return None;
-        }
-        self.at += 1 + len;
-        self.expect(b':')
+    fn literal<const N: usize>(&mut self, bytes: &[u8; N]) -> Option<()> {
+        let next: &[u8; N] = self.text.get(self.at..self.at + N)?.try_into().ok()?;
+        (next == bytes).then(|| self.at += N)
     }
 
     /// [`Scanner::event`] for fields in any order.
@@ -1262,6 +1251,39 @@ mod tests {
         let nul = line(1, "invoke", "read") + "\0\n";
         assert!(in_pieces(&nul, 1).is_none() && in_pieces(&nul, 2).is_none());
         assert!(scan_in_pieces(b"[{:process 1}]", 1, true).is_none(), "not JSON Lines");
+    }
+
+    #[test]
+    fn a_table_kept_in_pieces_checks_as_one_scan_does() {
+        use crate::gen::{generate, GenOptions};
+        use crate::options::{CheckOptions, ModelKind};
+        // Large enough to be parsed in stretches, which must not cross a piece's start.
+        for (model, violate) in [(ModelKind::CasRegister, false), (ModelKind::Kv, true)] {
+            let gen = GenOptions { ops: 150_000, keys: 30, concurrency: 20, seed: 5, model, violate };
+            let mut text = Vec::new();
+            crate::format::write_jsonl(&generate(&gen), &mut text).unwrap();
+            let text = String::from_utf8(text).unwrap();
+            let whole = scan(&text).expect("generated text is plain").0;
+            let options = CheckOptions { threads: 2, ..CheckOptions::new(model) };
+            let expected = crate::check_table(&whole, &options).unwrap();
+            for pieces in [2, 3, 5] {
+                let (table, _) = in_pieces(&text, pieces).expect("generated text is plain");
+                assert!(table.segments() >= 2, "{pieces} pieces are kept apart");
+                for (from, to) in table.stretches(2) {
+                    assert_eq!(table.ops_in(from, to).len(), to - from, "{from}..{to} lies in one piece");
+                }
+                let report = crate::check_table(&table, &options).unwrap();
+                let seen =
+                    (report.verdict, report.stats.ops, report.stats.states_explored, report.counterexample);
+                let wanted = (
+                    expected.verdict,
+                    expected.stats.ops,
+                    expected.stats.states_explored,
+                    expected.counterexample.clone(),
+                );
+                assert_eq!(seen, wanted, "{model}, {pieces} pieces");
+            }
+        }
     }
 
     #[test]
