@@ -16,6 +16,7 @@
 
 use serde_json::Value;
 
+use super::EventLines;
 use crate::hash::FxHashMap;
 use crate::op_ref::ValueRef;
 use crate::op_table::{Builder, OpTable, TableOp, TableOutcome, TableValue};
@@ -23,8 +24,8 @@ use crate::threads::{cores, on_chunks, on_threads};
 
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
 #[cfg(test)]
-pub(crate) fn scan(text: &str) -> Option<(OpTable, Vec<usize>)> {
-    let mut piece = Piece::new(true, text.len(), text.len());
+pub(crate) fn scan(text: &str) -> Option<(OpTable, EventLines)> {
+    let mut piece = Piece::new(true, text.len());
     piece.feed(text)?;
     finish(piece)
 }
@@ -37,7 +38,7 @@ const PIECE_BYTES: usize = 4 << 20;
 /// is scanned, so the bytes are read once. `None` when the general loader must decide,
 /// including for bytes that are not JSON Lines (`auto`: the format was not named), not
 /// UTF-8 or hold a NUL, all of which it reports.
-pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, auto: bool) -> Option<(OpTable, Vec<usize>)> {
+pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, auto: bool) -> Option<(OpTable, EventLines)> {
     scan_in_pieces(bytes, threads.min(bytes.len() / PIECE_BYTES).max(1), auto)
 }
 
@@ -62,11 +63,11 @@ fn bounds(len: usize, pieces: usize, mut start_near: impl FnMut(usize) -> Option
 }
 
 /// [`scan_bytes`] in about `pieces` pieces of equal size, each on its own thread.
-pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, auto: bool) -> Option<(OpTable, Vec<usize>)> {
+pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, auto: bool) -> Option<(OpTable, EventLines)> {
     let bounds = bounds(bytes.len(), pieces, |from| piece_start(bytes, from));
     let scan = |k: usize| -> Option<Piece> {
         let first = k == 0;
-        let mut piece = Piece::new(first, bounds[k + 1] - bounds[k], bytes.len());
+        let mut piece = Piece::new(first, bounds[k + 1] - bounds[k]);
         // A later piece is JSON Lines if the first is.
         piece.feed(region(&bytes[bounds[k]..bounds[k + 1]], first, &mut (first && auto))?)?;
         Some(piece)
@@ -81,7 +82,7 @@ pub(crate) fn scan_file(
     len: usize,
     threads: usize,
     auto: bool,
-) -> Option<(OpTable, Vec<usize>)> {
+) -> Option<(OpTable, EventLines)> {
     file_in_pieces(file, len, threads.min(len / PIECE_BYTES).max(1), CHUNK_BYTES, auto)
 }
 
@@ -92,7 +93,7 @@ fn file_in_pieces(
     pieces: usize,
     chunk: usize,
     auto: bool,
-) -> Option<(OpTable, Vec<usize>)> {
+) -> Option<(OpTable, EventLines)> {
     use std::os::unix::fs::FileExt;
     let bounds = bounds(len, pieces, |from| {
         // A line end is looked for in windows from `from` on.
@@ -111,7 +112,7 @@ fn file_in_pieces(
     let scan = |k: usize| -> Option<Piece> {
         let (from, to) = (bounds[k], bounds[k + 1]);
         let first = k == 0;
-        let mut piece = Piece::new(first, to - from, len);
+        let mut piece = Piece::new(first, to - from);
         let mut chunk = vec![0u8; chunk.min(to - from)];
         let (mut filled, mut offset, mut start_of_file) = (0, from, first);
         let mut undecided = first && auto;
@@ -146,7 +147,7 @@ fn file_in_pieces(
 /// Bytes a piece is read in.
 const CHUNK_BYTES: usize = 1 << 20;
 
-fn join_all(pieces: Vec<Option<Piece>>) -> Option<(OpTable, Vec<usize>)> {
+fn join_all(pieces: Vec<Option<Piece>>) -> Option<(OpTable, EventLines)> {
     let mut pieces = pieces.into_iter();
     let mut joined = pieces.next()??;
     for piece in pieces {
@@ -172,7 +173,7 @@ fn region<'b>(bytes: &'b [u8], start_of_file: bool, undecided: &mut bool) -> Opt
     Some(text)
 }
 
-fn finish(piece: Piece) -> Option<(OpTable, Vec<usize>)> {
+fn finish(piece: Piece) -> Option<(OpTable, EventLines)> {
     if piece.line_of.is_empty() {
         return None;
     }
@@ -187,7 +188,7 @@ struct Piece {
     first: bool,
     builder: Builder,
     /// Per event, its 1-based line in the piece.
-    line_of: Vec<usize>,
+    line_of: EventLines,
     /// Lines in the piece so far, blank ones included.
     lines: usize,
     /// What the piece knows of each process it has heard from.
@@ -259,14 +260,13 @@ struct Dangling {
 }
 
 impl Piece {
-    /// An empty piece of `bytes` of a text of `total` bytes, with room for the ops of its
-    /// own text and, if it is the first (which the others join), the lines of all of it.
-    fn new(first: bool, bytes: usize, total: usize) -> Piece {
-        // About two lines per op and eighty bytes a line; the vectors grow past a guess.
+    /// An empty piece of `bytes` of text, with room for their ops.
+    fn new(first: bool, bytes: usize) -> Piece {
+        // About two lines per op and eighty bytes a line; the vector grows past a guess.
         Piece {
             first,
             builder: Builder::with_capacity(bytes / 160 + 1),
-            line_of: Vec::with_capacity(if first { total } else { bytes } / 80 + 1),
+            line_of: EventLines::default(),
             lines: 0,
             processes: Processes::default(),
             heard: Vec::new(),
@@ -411,8 +411,7 @@ impl Piece {
             }
             mine.retired |= theirs.retired;
         }
-        let lines = self.lines;
-        self.line_of.extend(next.line_of.into_iter().map(|line| line + lines));
+        self.line_of.append(&next.line_of, self.lines);
         self.lines += next.lines;
         Some(())
     }
@@ -1058,10 +1057,10 @@ mod tests {
     use crate::history::History;
 
     /// The table the general loader builds, if it takes the text.
-    fn general(text: &str) -> Option<(OpTable, Vec<usize>)> {
+    fn general(text: &str) -> Option<(OpTable, EventLines)> {
         let parsed = jsonl::parse(text).ok()?;
         let history = History::from_events(parsed.events).ok()?;
-        Some((OpTable::from_history(&history), parsed.lines))
+        Some((OpTable::from_history(&history), parsed.lines.into()))
     }
 
     #[test]
@@ -1079,7 +1078,7 @@ mod tests {
         );
         let fast = scan(text).expect("every line is plain");
         assert_eq!(Some(&fast), general(text).as_ref());
-        assert_eq!(fast.1, vec![1, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(fast.1, EventLines::from(vec![1, 3, 4, 5, 6, 7, 8, 9]));
         assert_eq!(fast.0.len(), 4);
     }
 
@@ -1185,7 +1184,7 @@ mod tests {
     }
 
     /// What the scan makes of `text` in `pieces` pieces.
-    fn in_pieces(text: &str, pieces: usize) -> Option<(OpTable, Vec<usize>)> {
+    fn in_pieces(text: &str, pieces: usize) -> Option<(OpTable, EventLines)> {
         scan_in_pieces(text.as_bytes(), pieces, false)
     }
 

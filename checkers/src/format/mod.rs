@@ -22,12 +22,14 @@ mod edn_history;
 mod jepsen_log;
 mod jsonl;
 mod jsonl_table;
+mod lines;
 mod op_map;
 mod porcupine_kv;
 mod properties;
 
 use std::path::Path;
 
+pub use lines::EventLines;
 pub use properties::assert_loader_properties;
 
 use crate::history::{Event, History};
@@ -123,14 +125,14 @@ impl std::error::Error for LoadError {}
 pub struct Loaded {
     pub history: History,
     pub format: Format,
-    /// `lines[i]` is the 1-based line of the event with index `i`.
-    pub lines: Vec<usize>,
+    /// The 1-based line of each event, by index.
+    pub lines: EventLines,
 }
 
 impl Loaded {
     /// The source line of the event with this index.
     pub fn line_of(&self, index: u64) -> Option<usize> {
-        usize::try_from(index).ok().and_then(|i| self.lines.get(i)).copied()
+        usize::try_from(index).ok().and_then(|i| self.lines.get(i))
     }
 }
 
@@ -215,14 +217,14 @@ fn load_table_general(bytes: &[u8], name: &str, format: Format) -> Result<Loaded
 pub struct LoadedTable {
     pub table: OpTable,
     pub format: Format,
-    /// `lines[i]` is the 1-based line of the event with index `i`.
-    pub lines: Vec<usize>,
+    /// The 1-based line of each event, by index.
+    pub lines: EventLines,
 }
 
 impl LoadedTable {
     /// The source line of the event with this index.
     pub fn line_of(&self, index: u64) -> Option<usize> {
-        usize::try_from(index).ok().and_then(|i| self.lines.get(i)).copied()
+        usize::try_from(index).ok().and_then(|i| self.lines.get(i))
     }
 }
 
@@ -271,7 +273,7 @@ pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, Lo
         };
         at(lines.get(e.event).copied(), format!("{}{related}", e.message))
     })?;
-    Ok(Loaded { history, format, lines })
+    Ok(Loaded { history, format, lines: lines.into() })
 }
 
 /// The text of a history (UTF-8, no NUL, without a byte-order mark) and its format, with
