@@ -261,6 +261,31 @@ impl OpTable {
     }
 }
 
+/// A name as a loader reads it: its text and, if it is short, its packed form
+/// ([`packed`]), which a scanner can make from the bytes around it in one load.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Name<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) packed: Option<u128>,
+}
+
+impl<'a> Name<'a> {
+    #[inline(always)]
+    pub(crate) fn of(text: &'a str) -> Name<'a> {
+        Name { text, packed: packed(text) }
+    }
+
+    /// The name that starts `window`, `len` bytes long; the window's other bytes are
+    /// whatever follows it in the text.
+    #[inline(always)]
+    pub(crate) fn packed_in(window: [u8; 16], len: usize) -> Option<u128> {
+        (len <= 15).then(|| {
+            let bytes = u128::from_le_bytes(window) & ((1u128 << (8 * len)) - 1);
+            bytes | (len as u128) << 120
+        })
+    }
+}
+
 /// What [`Builder::packed`] holds for a name too long to pack: its length byte is past 15.
 const LONG: u128 = u128::MAX;
 
@@ -329,13 +354,19 @@ impl Builder {
     /// The position of `name`, added if new.
     #[inline(always)]
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
-        if let Some(packed) = packed(name) {
+        self.intern_name(Name::of(name))
+    }
+
+    /// [`Builder::intern`] for a name whose packed form is known.
+    #[inline(always)]
+    pub(crate) fn intern_name(&mut self, name: Name<'_>) -> u32 {
+        if let Some(packed) = name.packed {
             if let Some(&at) = self.short.get(&packed) {
                 return at;
             }
-            return self.add_short(name, packed);
+            return self.add_short(name.text, packed);
         }
-        self.intern_long(name)
+        self.intern_long(name.text)
     }
 
     #[inline(never)]
@@ -361,10 +392,10 @@ impl Builder {
 
     /// Whether the name at `at` is `name`: for short names, one comparison of integers.
     #[inline(always)]
-    pub(crate) fn is_name(&self, at: u32, name: &str) -> bool {
-        match packed(name) {
+    pub(crate) fn is_name(&self, at: u32, name: Name<'_>) -> bool {
+        match name.packed {
             Some(packed) => self.packed[at as usize] == packed,
-            None => self.name(at) == name,
+            None => self.name(at) == name.text,
         }
     }
 
@@ -409,7 +440,7 @@ impl Builder {
     }
 
     /// Adds an op (its names interned already).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, op: TableOp) {
         if let Some(key) = op.key {
             let key = key as usize;

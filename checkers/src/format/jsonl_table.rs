@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::EventLines;
 use crate::hash::FxHashMap;
 use crate::op_ref::ValueRef;
-use crate::op_table::{Builder, OpTable, TableOp, TableOutcome, TableValue};
+use crate::op_table::{Builder, Name, OpTable, TableOp, TableOutcome, TableValue};
 use crate::threads::{cores, on_chunks, on_threads};
 
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
@@ -306,8 +306,8 @@ impl Piece {
                         process: p,
                         index,
                         kind: event.kind,
-                        f: event.f.into(),
-                        key: event.key.map(Into::into),
+                        f: event.f.text.into(),
+                        key: event.key.map(|k| k.text.into()),
                         value: event.value.into_value(),
                         time: event.time,
                     });
@@ -319,8 +319,8 @@ impl Piece {
                     return None;
                 }
                 state.open = builder.len() + 1;
-                let f = builder.intern(event.f);
-                let key = event.key.map(|k| builder.intern(k));
+                let f = builder.intern_name(event.f);
+                let key = event.key.map(|k| builder.intern_name(k));
                 builder.set_times(builder.len(), event.time, None);
                 let value = event.value.into_table(&mut builder.strings);
                 builder.push(TableOp {
@@ -367,8 +367,8 @@ impl Piece {
             let end = End {
                 index: events + d.index,
                 kind: d.kind,
-                f: &d.f,
-                key: d.key.as_deref(),
+                f: Name::of(&d.f),
+                key: d.key.as_deref().map(Name::of),
                 value: ScannedValue::Json(d.value),
                 time: d.time,
             };
@@ -421,14 +421,15 @@ impl Piece {
 struct End<'t> {
     index: u64,
     kind: Kind,
-    f: &'t str,
-    key: Option<&'t str>,
+    f: Name<'t>,
+    key: Option<Name<'t>>,
     value: ScannedValue<'t>,
     time: Option<u64>,
 }
 
 /// Pairs a completion with the invocation at `at`: it must name the same `f` (and key, if
 /// any), compared with the interned names rather than interned again.
+#[inline(always)]
 fn complete(builder: &mut Builder, at: usize, end: End<'_>) -> Option<()> {
     let invoked = builder.op_mut(at);
     let (f, key) = (invoked.f, invoked.key);
@@ -464,8 +465,8 @@ enum Kind {
 struct Scanned<'t> {
     process: Option<u64>,
     kind: Kind,
-    f: &'t str,
-    key: Option<&'t str>,
+    f: Name<'t>,
+    key: Option<Name<'t>>,
     value: ScannedValue<'t>,
     time: Option<u64>,
 }
@@ -475,7 +476,7 @@ impl Scanned<'_> {
     const EMPTY: Scanned<'static> = Scanned {
         process: None,
         kind: Kind::Invoke,
-        f: "",
+        f: Name { text: "", packed: None },
         key: None,
         value: ScannedValue::Compact(ValueRef::Null),
         time: None,
@@ -666,9 +667,9 @@ impl<'t> Scanner<'t> {
         self.literal(b",\"type\":")?;
         event.kind = self.known_kind()?;
         self.literal(b",\"f\":")?;
-        event.f = self.string()?;
+        event.f = self.name()?;
         if self.literal(b",\"key\":").is_some() {
-            event.key = if self.null() { None } else { Some(self.string()?) };
+            event.key = if self.null() { None } else { Some(self.name()?) };
         }
         self.literal(b",\"value\":")?;
         self.top_value(&mut event.value)?;
@@ -722,8 +723,8 @@ impl<'t> Scanner<'t> {
                             }
                         }
                     }
-                    Field::F => *f = self.string()?,
-                    Field::Key => *key = if self.null() { None } else { Some(self.string()?) },
+                    Field::F => *f = self.name()?,
+                    Field::Key => *key = if self.null() { None } else { Some(self.name()?) },
                     Field::Value => self.top_value(value)?,
                     Field::Error | Field::Node => {
                         if !self.null() {
@@ -846,6 +847,20 @@ impl<'t> Scanner<'t> {
             return true;
         }
         false
+    }
+
+    /// [`Scanner::string`] for an `f` or a key, packed as it is read if it is short.
+    #[inline(always)]
+    fn name(&mut self) -> Option<Name<'t>> {
+        self.skip_space();
+        // Where the text starts, after its opening quote.
+        let start = self.at + 1;
+        let text = self.string()?;
+        let packed = match self.text.get(start..start + 16) {
+            Some(window) => Name::packed_in(window.try_into().ok()?, text.len()),
+            None => Name::of(text).packed,
+        };
+        Some(Name { text, packed })
     }
 
     /// A string without escapes or control characters, borrowed.
