@@ -197,16 +197,16 @@ fn parse_stretch<'h, M: Model>(
             model.parse(view).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
         let Some(typed) = typed else { continue };
         let ret = match op.outcome {
-            TableOutcome::Ok(_) => op.complete_index,
+            TableOutcome::Ok(_) => op.complete_index.get(),
             TableOutcome::Fail => continue,
             TableOutcome::Info => None,
         };
         count += 1;
-        let slot = slot_of(op.key);
+        let slot = slot_of(op.key.get());
         if part_of_slot[slot] == NO_PART {
             part_of_slot[slot] = parts.len() as u32;
             let key = if partitioned { view.key } else { None };
-            parts.push((slot, key, Vec::with_capacity(room(op.key).min(ops.len()))));
+            parts.push((slot, key, Vec::with_capacity(room(op.key.get()).min(ops.len()))));
         }
         let part = &mut parts[part_of_slot[slot] as usize].2;
         part.push(Prepared { at: at as u32, call: op.invoke_index, ret, typed });

@@ -51,16 +51,54 @@ struct Segment {
 /// An op's invocation and completion times.
 type Times = (Option<u64>, Option<u64>);
 
-/// One operation; `f` and `key` are positions in `OpTable::names`.
+/// One operation; `f` and `key` are positions in `OpTable::names`. 64 bytes: the ops
+/// are most of a loaded table, written once and read by the check, so a byte saved here
+/// is a megabyte saved on a million-op history.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TableOp {
     pub(crate) invoke_index: u64,
-    pub(crate) complete_index: Option<u64>,
+    pub(crate) complete_index: MaybeIndex,
     pub(crate) process: u64,
     pub(crate) f: u32,
-    pub(crate) key: Option<u32>,
+    pub(crate) key: MaybeName,
     pub(crate) value: TableValue,
     pub(crate) outcome: TableOutcome,
+}
+
+/// An event index or none, in the room of one: `u64::MAX`, which no event's index can be
+/// (indices count the events of a file), stands for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MaybeIndex(u64);
+
+impl MaybeIndex {
+    pub(crate) const NONE: MaybeIndex = MaybeIndex(u64::MAX);
+
+    #[inline(always)]
+    pub(crate) fn new(index: Option<u64>) -> MaybeIndex {
+        MaybeIndex(index.unwrap_or(u64::MAX))
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(self) -> Option<u64> {
+        (self.0 != u64::MAX).then_some(self.0)
+    }
+}
+
+/// A name id or none, in the room of one: `u32::MAX`, which no id reaches (each name
+/// takes at least three bytes of a file of at most 4 GiB), stands for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MaybeName(u32);
+
+impl MaybeName {
+    #[inline(always)]
+    pub(crate) fn new(id: Option<u32>) -> MaybeName {
+        MaybeName(id.unwrap_or(u32::MAX))
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(self) -> Option<u32> {
+        (self.0 != u32::MAX).then_some(self.0)
+    }
 }
 
 /// How an op ended; the value of an `ok` completion is its result.
@@ -154,10 +192,10 @@ impl OpTable {
             };
             builder.push(TableOp {
                 invoke_index: op.invoke_index,
-                complete_index: op.complete_index,
+                complete_index: MaybeIndex::new(op.complete_index),
                 process: op.process,
                 f,
-                key,
+                key: MaybeName::new(key),
                 value,
                 outcome,
             });
@@ -245,10 +283,10 @@ impl OpTable {
         let (invoke_time, complete_time) = self.times.get(at).copied().unwrap_or_default();
         OpRef {
             invoke_index: op.invoke_index,
-            complete_index: op.complete_index,
+            complete_index: op.complete_index.get(),
             process: op.process,
             f: name(op.f),
-            key: op.key.map(name),
+            key: op.key.get().map(name),
             value: op.value.view(&self.strings),
             outcome: match &op.outcome {
                 TableOutcome::Ok(v) => OutcomeRef::Ok(v.view(&self.strings)),
@@ -442,7 +480,7 @@ impl Builder {
     /// Adds an op (its names interned already).
     #[inline(always)]
     pub(crate) fn push(&mut self, op: TableOp) {
-        if let Some(key) = op.key {
+        if let Some(key) = op.key.get() {
             let key = key as usize;
             if key >= self.key_uses.len() {
                 self.key_uses.resize(key + 1, 0);
@@ -513,6 +551,14 @@ impl Builder {
 mod tests {
     use super::*;
     use crate::history::Event;
+
+    #[test]
+    fn an_op_takes_64_bytes() {
+        assert_eq!(std::mem::size_of::<TableOp>(), 64);
+        assert_eq!(MaybeIndex::new(Some(7)).get(), Some(7));
+        assert_eq!(MaybeIndex::NONE.get(), None);
+        assert_eq!((MaybeName::new(Some(0)).get(), MaybeName::new(None).get()), (Some(0), None));
+    }
 
     #[test]
     fn the_table_gives_the_history_s_operations() {

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::EventLines;
 use crate::hash::FxHashMap;
 use crate::op_ref::ValueRef;
-use crate::op_table::{Builder, Name, OpTable, TableOp, TableOutcome, TableValue};
+use crate::op_table::{Builder, MaybeIndex, MaybeName, Name, OpTable, TableOp, TableOutcome, TableValue};
 use crate::threads::{cores, on_chunks, on_threads};
 
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
@@ -325,10 +325,10 @@ impl Piece {
                 let value = event.value.into_table(&mut builder.strings);
                 builder.push(TableOp {
                     invoke_index: index,
-                    complete_index: None,
+                    complete_index: MaybeIndex::NONE,
                     process: p,
                     f,
-                    key,
+                    key: MaybeName::new(key),
                     value,
                     outcome: TableOutcome::Info,
                 });
@@ -393,9 +393,9 @@ impl Piece {
         on_chunks(&mut ops, threads, |ops| {
             for op in ops {
                 op.invoke_index += events;
-                op.complete_index = op.complete_index.map(|i| i + events);
+                op.complete_index = MaybeIndex::new(op.complete_index.get().map(|i| i + events));
                 op.f = names[op.f as usize];
-                op.key = op.key.map(|k| names[k as usize]);
+                op.key = MaybeName::new(op.key.get().map(|k| names[k as usize]));
                 op.value.shift(shift);
                 if let TableOutcome::Ok(result) = &mut op.outcome {
                     result.shift(shift);
@@ -433,7 +433,7 @@ struct End<'t> {
 fn complete(builder: &mut Builder, at: usize, end: End<'_>) -> Option<()> {
     let invoked = builder.op_mut(at);
     let (f, key) = (invoked.f, invoked.key);
-    let same_key = match (end.key, key) {
+    let same_key = match (end.key, key.get()) {
         (None, _) => true,
         (Some(k), Some(invoked)) => builder.is_name(invoked, k),
         (Some(_), None) => false,
@@ -448,7 +448,7 @@ fn complete(builder: &mut Builder, at: usize, end: End<'_>) -> Option<()> {
         Kind::Info | Kind::Invoke => TableOutcome::Info,
     };
     let op = builder.op_mut(at);
-    op.complete_index = Some(end.index);
+    op.complete_index = MaybeIndex::new(Some(end.index));
     op.outcome = outcome;
     Some(())
 }
