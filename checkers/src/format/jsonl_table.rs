@@ -279,7 +279,7 @@ impl Piece {
         let Piece { first, builder, line_of, lines, processes, heard, dangling } = self;
         // Lines are not split first: each event is read from where the last ended, and
         // must end its line.
-        let mut scanner = Scanner { text: text.as_bytes(), line: text, at: 0 };
+        let mut scanner = Scanner::<false> { text: text.as_bytes(), line: text, at: 0 };
         while scanner.at < text.len() {
             *lines += 1;
             if scanner.blank_line() {
@@ -600,7 +600,10 @@ fn eight_digits(word: u64) -> u64 {
 /// Arrays nested deeper than this are left to serde_json.
 const MAX_DEPTH: usize = 16;
 
-struct Scanner<'t> {
+/// `SPACES`: whether spaces may stand between tokens. Faultline writes none, so a line
+/// is first read without looking for any, and only if that fails read again allowing
+/// them.
+struct Scanner<'t, const SPACES: bool> {
     /// The lines being read, as bytes for scanning and as text for slicing strings out
     /// of them.
     text: &'t [u8],
@@ -608,7 +611,7 @@ struct Scanner<'t> {
     at: usize,
 }
 
-impl<'t> Scanner<'t> {
+impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// The line from here as one event object, written into `event` (which the caller
     /// reads field by field: a whole struct returned would be copied in wide loads of
     /// narrow stores, a stall per line), or `None` if it is anything but plain. The line
@@ -619,20 +622,22 @@ impl<'t> Scanner<'t> {
         if self.written_order(event).is_some() {
             return Some(());
         }
-        self.at = start;
         *event = Scanned::EMPTY;
-        self.any_order(event)
+        let mut spaced = Scanner::<true> { text: self.text, line: self.line, at: start };
+        spaced.any_order(event)?;
+        self.at = spaced.at;
+        Some(())
     }
 
     /// Consumes the line from here if it holds nothing but spaces.
     #[inline(always)]
     fn blank_line(&mut self) -> bool {
-        let start = self.at;
-        self.skip_space();
-        if self.end_of_line() {
+        let mut spaced = Scanner::<true> { text: self.text, line: self.line, at: self.at };
+        spaced.skip_space();
+        if spaced.end_of_line() {
+            self.at = spaced.at;
             return true;
         }
-        self.at = start;
         false
     }
 
@@ -758,6 +763,9 @@ impl<'t> Scanner<'t> {
     /// Skips spaces within the line: a line end is not one, as no event spans lines.
     #[inline(always)]
     fn skip_space(&mut self) {
+        if !SPACES {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\r') = self.text.get(self.at) {
             self.at += 1;
         }
@@ -1110,6 +1118,8 @@ mod tests {
             r#"{"index":5,"process":3,"type":"info","f":"read","value":null,"error":null,"node":"n1"}"#,
             r#"{"index":6,"process":4,"type":"invoke","f":"read","value":null,"node":"n1","error":"x"}"#,
             r#"{"index":7,"process":"nemesis","type":"info","f":"start","value":"all"}"#,
+            " \t \r",
+            "",
             r#"{"index":8,"process":5,"type":"invoke","f":"write","key":"a key longer than a word","value":"héllo, wörld ✓"}"#,
             r#"{"index":9,"process":5,"type":"ok","f":"write","key":"a key longer than a word","value":"héllo, wörld ✓"}"#,
             r#"{ "index" : 10 , "process" : 4 , "type" : "ok" , "f" : "read" , "value" : "s" }  "#,
