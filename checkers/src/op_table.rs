@@ -324,6 +324,16 @@ impl<'a> Name<'a> {
     }
 }
 
+/// Slots in [`Builder::recent`], as a power of two.
+const RECENT_BITS: u32 = 12;
+
+/// A packed name's slot in [`Builder::recent`].
+#[inline(always)]
+fn recent_slot(packed: u128) -> usize {
+    let folded = (packed as u64) ^ ((packed >> 64) as u64);
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT_BITS)) as usize
+}
+
 /// What [`Builder::packed`] holds for a name too long to pack: its length byte is past 15.
 const LONG: u128 = u128::MAX;
 
@@ -373,6 +383,10 @@ pub(crate) struct Builder {
     /// ([`packed`]): found by hashing an integer and compared without `memcmp`. Nearly
     /// every `f` and key is one.
     short: FxHashMap<u128, u32>,
+    /// In front of `short`, a direct-mapped cache: per slot of a packed name's hash, its
+    /// id plus one (0 for none). Two loads from a small array instead of a probe of the
+    /// map, for the name every op interns. Empty (so unused) unless made with room.
+    recent: Vec<u32>,
     /// Segments before `ops`, when pieces have been joined.
     sealed: Vec<Segment>,
     /// Ops in `sealed`.
@@ -386,7 +400,7 @@ pub(crate) struct Builder {
 
 impl Builder {
     pub(crate) fn with_capacity(ops: usize) -> Builder {
-        Builder { ops: Vec::with_capacity(ops), ..Builder::default() }
+        Builder { ops: Vec::with_capacity(ops), recent: vec![0; 1 << RECENT_BITS], ..Builder::default() }
     }
 
     /// The position of `name`, added if new.
@@ -399,10 +413,20 @@ impl Builder {
     #[inline(always)]
     pub(crate) fn intern_name(&mut self, name: Name<'_>) -> u32 {
         if let Some(packed) = name.packed {
-            if let Some(&at) = self.short.get(&packed) {
-                return at;
+            let slot = recent_slot(packed);
+            if let Some(&id) = self.recent.get(slot) {
+                if id != 0 && self.packed[id as usize - 1] == packed {
+                    return id - 1;
+                }
             }
-            return self.add_short(name.text, packed);
+            let at = match self.short.get(&packed) {
+                Some(&at) => at,
+                None => self.add_short(name.text, packed),
+            };
+            if let Some(id) = self.recent.get_mut(slot) {
+                *id = at + 1;
+            }
+            return at;
         }
         self.intern_long(name.text)
     }
