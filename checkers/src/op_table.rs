@@ -577,6 +577,22 @@ mod tests {
     use crate::history::Event;
 
     #[test]
+    fn names_keep_their_ids_whatever_the_cache_holds() {
+        // Far more names than the cache has slots, so slots are shared and overwritten.
+        let names: Vec<String> =
+            (0..20_000).map(|i| format!("k{i}")).chain(["a name longer than fifteen".into()]).collect();
+        let mut builder = Builder::with_capacity(0);
+        let ids: Vec<u32> = names.iter().map(|n| builder.intern(n)).collect();
+        assert_eq!(ids, (0..names.len() as u32).collect::<Vec<_>>());
+        for (name, &id) in names.iter().zip(&ids).rev() {
+            assert_eq!(builder.intern(name), id);
+            assert_eq!(builder.name(id), name);
+            assert!(builder.is_name(id, Name::of(name)));
+        }
+        assert!(!builder.is_name(ids[1], Name::of("k0")));
+    }
+
+    #[test]
     fn an_op_takes_64_bytes() {
         assert_eq!(std::mem::size_of::<TableOp>(), 64);
         assert_eq!(MaybeIndex::new(Some(7)).get(), Some(7));
