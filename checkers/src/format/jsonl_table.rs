@@ -785,43 +785,42 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// which [`Scanner::string`] and [`Field::of`] then read.
     #[inline(always)]
     fn known_name(&mut self) -> Option<Field> {
-        if self.text.get(self.at) != Some(&b'"') {
-            return None;
-        }
-        let word = self.word_after()?;
-        let (field, (pattern, mask, len)) = match word as u8 {
-            b'i' => (Field::Index, INDEX),
-            b'p' => (Field::Process, PROCESS),
-            b't' if word & TYPE.1 == TYPE.0 => (Field::Type, TYPE),
-            b't' => (Field::Time, TIME),
-            b'f' => (Field::F, F),
-            b'k' => (Field::Key, KEY),
-            b'v' => (Field::Value, VALUE),
-            _ => return None,
-        };
-        (word & mask == pattern).then(|| {
-            self.at += 1 + len;
-            field
+        self.known(|word| match word as u8 {
+            b'i' => Some((Field::Index, INDEX)),
+            b'p' => Some((Field::Process, PROCESS)),
+            b't' if word & TYPE.1 == TYPE.0 => Some((Field::Type, TYPE)),
+            b't' => Some((Field::Time, TIME)),
+            b'f' => Some((Field::F, F)),
+            b'k' => Some((Field::Key, KEY)),
+            b'v' => Some((Field::Value, VALUE)),
+            _ => None,
         })
     }
 
     /// An event's type written plainly, read as [`Scanner::known_name`] reads names.
     #[inline(always)]
     fn known_kind(&mut self) -> Option<Kind> {
+        self.known(|word| match word as u8 {
+            b'i' if word & INVOKE.1 == INVOKE.0 => Some((Kind::Invoke, INVOKE)),
+            b'i' => Some((Kind::Info, INFO)),
+            b'o' => Some((Kind::Ok, OK)),
+            b'f' => Some((Kind::Fail, FAIL)),
+            _ => None,
+        })
+    }
+
+    /// The quoted text that comes next, if `candidate` (given the word after the opening
+    /// quote) names the one it could be and the word matches that one's [`quoted`] form.
+    #[inline(always)]
+    fn known<T>(&mut self, candidate: impl FnOnce(u64) -> Option<(T, (u64, u64, usize))>) -> Option<T> {
         if self.text.get(self.at) != Some(&b'"') {
             return None;
         }
         let word = self.word_after()?;
-        let (kind, (pattern, mask, len)) = match word as u8 {
-            b'i' if word & INVOKE.1 == INVOKE.0 => (Kind::Invoke, INVOKE),
-            b'i' => (Kind::Info, INFO),
-            b'o' => (Kind::Ok, OK),
-            b'f' => (Kind::Fail, FAIL),
-            _ => return None,
-        };
+        let (known, (pattern, mask, len)) = candidate(word)?;
         (word & mask == pattern).then(|| {
             self.at += 1 + len;
-            kind
+            known
         })
     }
 
