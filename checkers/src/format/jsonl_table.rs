@@ -644,13 +644,18 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// Consumes the line end if it comes next; true at the end of the text too.
     #[inline(always)]
     fn end_of_line(&mut self) -> bool {
-        match self.text.get(self.at) {
-            None => true,
-            Some(b'\n') => {
+        match self.text.get(self.at..).unwrap_or_default() {
+            [] => true,
+            [b'\n', ..] => {
                 self.at += 1;
                 true
             }
-            Some(_) => false,
+            // A Windows line end, so that such a file is read in written order too.
+            [b'\r', b'\n', ..] => {
+                self.at += 2;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -1123,13 +1128,17 @@ mod tests {
             r#"{"index":9,"process":5,"type":"ok","f":"write","key":"a key longer than a word","value":"héllo, wörld ✓"}"#,
             r#"{ "index" : 10 , "process" : 4 , "type" : "ok" , "f" : "read" , "value" : "s" }  "#,
         ];
-        let text = lines.join(
-            "
-",
-        );
-        let fast = scan(&text).expect("every line is plain");
-        assert_eq!(Some(&fast), general(&text).as_ref());
-        assert_eq!(fast.0.len(), 5);
+        for end in ["\n", "\r\n"] {
+            let text = lines.join(end);
+            let fast = scan(&text).expect("every line is plain");
+            assert_eq!(Some(&fast), general(&text).as_ref());
+            assert_eq!(fast.0.len(), 5);
+            let mut scanner = Scanner::<false> { text: text.as_bytes(), line: &text, at: 0 };
+            let mut event = Scanned::EMPTY;
+            scanner.written_order(&mut event).expect("the first line is in written order");
+            assert_eq!(&text[scanner.at - end.len()..scanner.at], end, "its line end is consumed");
+            assert_eq!(scanner.written_order(&mut event), Some(()), "and so is the second line");
+        }
     }
 
     #[test]
