@@ -319,6 +319,9 @@ impl System for ZooKeeper {
             // One GC thread and the quick compiler: small and fast to start.
             "-XX:+UseSerialGC".into(),
             "-XX:TieredStopAtLevel=1".into(),
+            // No shared-memory statistics file in /tmp/hsperfdata_<user>: a JVM that is
+            // killed (as the nemesis kills nodes) leaves its file behind.
+            "-XX:-UsePerfData".into(),
             "-Djava.net.preferIPv4Stack=true".into(),
             // Give up on an unreachable peer's election port quickly (default 5 s).
             "-Dzookeeper.cnxTimeout=1000".into(),
@@ -698,6 +701,7 @@ mod tests {
         let argv: Vec<String> = spec.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(argv[0], "java");
         assert!(argv.contains(&"-Xmx256m".to_string()), "{argv:?}");
+        assert!(argv.contains(&"-XX:-UsePerfData".to_string()), "a killed JVM leaves no file in /tmp");
         assert_eq!(argv[argv.len() - 2], "org.apache.zookeeper.server.quorum.QuorumPeerMain");
         assert_eq!(argv[argv.len() - 1], run.join("nodes/3.zoo.cfg").to_string_lossy());
         assert_eq!(spec.data_dir, run.join("data/3"));
