@@ -48,6 +48,11 @@ struct Segment {
     ops: Vec<TableOp>,
 }
 
+/// Which of `segments` (in order, by start) holds the op at position `at`.
+fn segment_of(segments: &[Segment], at: usize) -> usize {
+    segments.partition_point(|s| s.start <= at).saturating_sub(1)
+}
+
 /// An op's invocation and completion times.
 type Times = (Option<u64>, Option<u64>);
 
@@ -229,7 +234,7 @@ impl OpTable {
     fn op(&self, at: usize) -> &TableOp {
         let segment = match self.segments.len() {
             1 => &self.segments[0],
-            _ => &self.segments[self.segments.partition_point(|s| s.start <= at).saturating_sub(1)],
+            _ => &self.segments[segment_of(&self.segments, at)],
         };
         &segment.ops[at - segment.start]
     }
@@ -240,7 +245,7 @@ impl OpTable {
         if from == to {
             return &[];
         }
-        let segment = &self.segments[self.segments.partition_point(|s| s.start <= from).saturating_sub(1)];
+        let segment = &self.segments[segment_of(&self.segments, from)];
         &segment.ops[from - segment.start..to - segment.start]
     }
 
@@ -473,7 +478,7 @@ impl Builder {
         if at >= self.sealed_len {
             return &mut self.ops[at - self.sealed_len];
         }
-        let s = self.sealed.partition_point(|s| s.start <= at).saturating_sub(1);
+        let s = segment_of(&self.sealed, at);
         let segment = &mut self.sealed[s];
         &mut segment.ops[at - segment.start]
     }

@@ -34,10 +34,10 @@ pub(crate) fn scan(text: &str) -> Option<(OpTable, EventLines)> {
 const PIECE_BYTES: usize = 4 << 20;
 
 /// The table straight from a file's bytes, in up to `threads` pieces split at line ends
-/// and scanned at once, then joined. Each piece is checked for UTF-8 and NUL bytes as it
-/// is scanned, so the bytes are read once. `None` when the general loader must decide,
-/// including for bytes that are not JSON Lines (`auto`: the format was not named), not
-/// UTF-8 or hold a NUL, all of which it reports.
+/// and scanned at once, then joined. Each piece is checked for UTF-8 as it is scanned,
+/// so the bytes are read once. `None` when the general loader must decide, including for
+/// bytes that are not JSON Lines (`auto`: the format was not named), not UTF-8 or hold a
+/// NUL (which the scan takes nowhere), all of which it reports.
 pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, auto: bool) -> Option<(OpTable, EventLines)> {
     scan_in_pieces(bytes, threads.min(bytes.len() / PIECE_BYTES).max(1), auto)
 }
@@ -557,9 +557,12 @@ impl Field {
     }
 }
 
+/// A known quoted text as [`quoted`] makes it: pattern, mask, length.
+type Quoted = (u64, u64, usize);
+
 /// A quoted text's bytes after its opening quote, closing quote included, as the low
 /// bytes of a little-endian word: the pattern, its mask, and how many bytes it covers.
-const fn quoted(text: &[u8]) -> (u64, u64, usize) {
+const fn quoted(text: &[u8]) -> Quoted {
     let (mut pattern, mut mask, mut at) = (0u64, 0u64, 0);
     while at <= text.len() {
         let byte = if at < text.len() { text[at] } else { b'"' };
@@ -570,17 +573,17 @@ const fn quoted(text: &[u8]) -> (u64, u64, usize) {
     (pattern, mask, at)
 }
 
-const INDEX: (u64, u64, usize) = quoted(b"index");
-const PROCESS: (u64, u64, usize) = quoted(b"process");
-const TYPE: (u64, u64, usize) = quoted(b"type");
-const TIME: (u64, u64, usize) = quoted(b"time");
-const F: (u64, u64, usize) = quoted(b"f");
-const KEY: (u64, u64, usize) = quoted(b"key");
-const VALUE: (u64, u64, usize) = quoted(b"value");
-const INVOKE: (u64, u64, usize) = quoted(b"invoke");
-const INFO: (u64, u64, usize) = quoted(b"info");
-const OK: (u64, u64, usize) = quoted(b"ok");
-const FAIL: (u64, u64, usize) = quoted(b"fail");
+const INDEX: Quoted = quoted(b"index");
+const PROCESS: Quoted = quoted(b"process");
+const TYPE: Quoted = quoted(b"type");
+const TIME: Quoted = quoted(b"time");
+const F: Quoted = quoted(b"f");
+const KEY: Quoted = quoted(b"key");
+const VALUE: Quoted = quoted(b"value");
+const INVOKE: Quoted = quoted(b"invoke");
+const INFO: Quoted = quoted(b"info");
+const OK: Quoted = quoted(b"ok");
+const FAIL: Quoted = quoted(b"fail");
 
 /// Each byte of a word 1, and each byte's top bit.
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
@@ -817,7 +820,7 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// The quoted text that comes next, if `candidate` (given the word after the opening
     /// quote) names the one it could be and the word matches that one's [`quoted`] form.
     #[inline(always)]
-    fn known<T>(&mut self, candidate: impl FnOnce(u64) -> Option<(T, (u64, u64, usize))>) -> Option<T> {
+    fn known<T>(&mut self, candidate: impl FnOnce(u64) -> Option<(T, Quoted)>) -> Option<T> {
         if self.text.get(self.at) != Some(&b'"') {
             return None;
         }
@@ -878,6 +881,9 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// A string without escapes or control characters, borrowed.
     #[inline(always)]
     fn string(&mut self) -> Option<&'t str> {
+        // Where the plain string ends: at its closing quote, or (for the general loader
+        // to judge) at an escape or a control character.
+        let ends_string = |&b: &u8| b == b'"' || b == b'\\' || b < 0x20;
         self.expect(b'"')?;
         let start = self.at;
         let len = match self.text.get(start..start + 8) {
@@ -891,15 +897,11 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
                     | zero(word ^ (LOW_BITS * u64::from(b'\\')))
                     | (word.wrapping_sub(LOW_BITS * 0x20) & !word & HIGH_BITS);
                 match stop {
-                    0 => {
-                        8 + self.text[start + 8..]
-                            .iter()
-                            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?
-                    }
+                    0 => 8 + self.text[start + 8..].iter().position(ends_string)?,
                     stop => (stop.trailing_zeros() / 8) as usize,
                 }
             }
-            None => self.text[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?,
+            None => self.text[start..].iter().position(ends_string)?,
         };
         self.at += len;
         if self.text[self.at] != b'"' {

@@ -44,18 +44,21 @@ impl EventLines {
 
     /// Each event's line, in order.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.spans().flat_map(|(line, events)| (line..).take(events))
+    }
+
+    /// Per run, its first event's line and how many events it holds.
+    fn spans(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         let ends = self.runs.iter().skip(1).map(|&(first, _)| first).chain([self.len]);
-        self.runs.iter().zip(ends).flat_map(|(&(first, line), end)| (line..).take(end - first))
+        self.runs.iter().zip(ends).map(|(&(first, line), end)| (line, end - first))
     }
 
     /// Appends the events of `other`, whose lines are counted from `offset` lines on.
     pub(crate) fn append(&mut self, other: &EventLines, offset: usize) {
-        let ends = other.runs.iter().skip(1).map(|&(first, _)| first).chain([other.len]);
-        for (&(first, line), end) in other.runs.iter().zip(ends) {
+        for (line, events) in other.spans() {
             // The first event of each run says whether it follows on; the rest do.
             self.push(line + offset);
-            let more = end - first - 1;
-            self.len += more;
+            self.len += events - 1;
         }
     }
 }
