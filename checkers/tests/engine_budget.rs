@@ -79,3 +79,29 @@ fn the_first_violation_cancels_the_other_partitions() {
     options.threads = 4;
     assert_eq!(check(&history, &options).unwrap().verdict, Verdict::Invalid);
 }
+
+#[test]
+fn ordinary_partitions_are_searched_a_few_at_a_time_not_all_at_once() {
+    // Ten keys of 1,400 ops each, fifty clients: each search needs about ten steps per op.
+    // It finishes in its first turn and hands its memo on, so two threads hold two
+    // searches' tables at a time (about 1.6 MB in all). Were every search to yield after
+    // a fixed few thousand steps, all ten would be started before any finished, and would
+    // need about 5.4 MB between them.
+    let gen = GenOptions {
+        ops: 20_000,
+        keys: 10,
+        concurrency: 50,
+        seed: 2,
+        model: ModelKind::CasRegister,
+        violate: false,
+    };
+    let history = History::from_events(generate(&gen)).unwrap();
+    let options = CheckOptions {
+        threads: 2,
+        memory_limit_bytes: Some(3 << 20),
+        ..CheckOptions::new(ModelKind::CasRegister)
+    };
+    let report = check(&history, &options).unwrap();
+    assert_eq!(report.verdict, Verdict::Valid, "{}", report.reason);
+    assert_eq!(report.stats.partitions_checked, 10);
+}
