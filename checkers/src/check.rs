@@ -343,10 +343,14 @@ const LAST_SLICE: u64 = 1 << 20;
 /// 100,000-op history all took three turns, all ten sets of tables were alive at once,
 /// and a fresh process spent twice as long checking it, faulting in their pages.
 const FIRST_SLICE_PER_OP: u64 = 16;
+/// At most this many steps in a first turn (a few milliseconds), however large the
+/// partition: a quick violation on another key waits for no more than that per search
+/// started ahead of it, even on one thread.
+const FIRST_SLICE_MAX: u64 = 1 << 17;
 
 /// The steps of a search's first turn, for a partition of `ops` ops.
 fn first_slice(ops: usize) -> u64 {
-    (ops as u64).saturating_mul(FIRST_SLICE_PER_OP).clamp(FIRST_SLICE, LAST_SLICE)
+    (ops as u64).saturating_mul(FIRST_SLICE_PER_OP).clamp(FIRST_SLICE, FIRST_SLICE_MAX)
 }
 
 /// A partition's search under way.
