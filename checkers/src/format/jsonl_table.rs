@@ -626,16 +626,22 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
             return Some(());
         }
         *event = Scanned::EMPTY;
-        let mut spaced = Scanner::<true> { text: self.text, line: self.line, at: start };
+        let mut spaced = self.spaced(start);
         spaced.any_order(event)?;
         self.at = spaced.at;
         Some(())
     }
 
+    /// A scanner of the same text from `at` that allows spaces between tokens.
+    #[inline(always)]
+    fn spaced(&self, at: usize) -> Scanner<'t, true> {
+        Scanner { text: self.text, line: self.line, at }
+    }
+
     /// Consumes the line from here if it holds nothing but spaces.
     #[inline(always)]
     fn blank_line(&mut self) -> bool {
-        let mut spaced = Scanner::<true> { text: self.text, line: self.line, at: self.at };
+        let mut spaced = self.spaced(self.at);
         spaced.skip_space();
         if spaced.end_of_line() {
             self.at = spaced.at;
