@@ -280,12 +280,14 @@ impl Piece {
         // Lines are not split first: each event is read from where the last ended, and
         // must end its line.
         let mut scanner = Scanner::<false> { text: text.as_bytes(), line: text, at: 0 };
+        // One event for every line, each field written as it is read: made anew per line,
+        // it would be copied in whole each time.
+        let mut event = Scanned::EMPTY;
         while scanner.at < text.len() {
             *lines += 1;
             if scanner.blank_line() {
                 continue;
             }
-            let mut event = Scanned::EMPTY;
             scanner.event(&mut event)?;
             let index = line_of.len() as u64;
             line_of.push(*lines);
@@ -308,7 +310,7 @@ impl Piece {
                         kind: event.kind,
                         f: event.f.text.into(),
                         key: event.key.map(|k| k.text.into()),
-                        value: event.value.into_value(),
+                        value: event.take_value().into_value(),
                         time: event.time,
                     });
                     continue;
@@ -322,7 +324,7 @@ impl Piece {
                 let f = builder.intern_name(event.f);
                 let key = event.key.map(|k| builder.intern_name(k));
                 builder.set_times(builder.len(), event.time, None);
-                let value = event.value.into_table(&mut builder.strings);
+                let value = event.take_value().into_table(&mut builder.strings);
                 builder.push(TableOp {
                     invoke_index: index,
                     complete_index: MaybeIndex::NONE,
@@ -341,7 +343,7 @@ impl Piece {
                 kind: event.kind,
                 f: event.f,
                 key: event.key,
-                value: event.value,
+                value: event.take_value(),
                 time: event.time,
             };
             complete(builder, at, end)?;
@@ -471,7 +473,7 @@ struct Scanned<'t> {
     time: Option<u64>,
 }
 
-impl Scanned<'_> {
+impl<'t> Scanned<'t> {
     /// What an event holds before any field is read.
     const EMPTY: Scanned<'static> = Scanned {
         process: None,
@@ -481,6 +483,12 @@ impl Scanned<'_> {
         value: ScannedValue::Compact(ValueRef::Null),
         time: None,
     };
+
+    /// Its value, moved out (null left in its place).
+    #[inline(always)]
+    fn take_value(&mut self) -> ScannedValue<'t> {
+        std::mem::replace(&mut self.value, ScannedValue::Compact(ValueRef::Null))
+    }
 }
 
 /// A value as the scan reads it: the common shapes without building JSON, a string
@@ -673,13 +681,15 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// spaces and nothing else. Each field name is then a known run of bytes where it is
     /// expected, compared as words, so no branch depends on which field comes next and no
     /// space is looked for. `None` for any other line, which [`Scanner::any_order`] reads
-    /// from the start.
+    /// from the start. Every field of `event` is written (one absent as none), so the
+    /// same event serves line after line.
     #[inline(always)]
     fn written_order(&mut self, event: &mut Scanned<'t>) -> Option<()> {
         self.literal(b"{\"index\":")?;
         self.uint()?;
-        if self.literal(b",\"time\":").is_some() {
-            event.time = if self.null() { None } else { Some(self.uint()?) };
+        event.time = None;
+        if self.literal(b",\"time\":").is_some() && !self.null() {
+            event.time = Some(self.uint()?);
         }
         self.literal(b",\"process\":")?;
         event.process = self.process()?;
@@ -687,8 +697,9 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
         event.kind = self.known_kind()?;
         self.literal(b",\"f\":")?;
         event.f = self.name()?;
-        if self.literal(b",\"key\":").is_some() {
-            event.key = if self.null() { None } else { Some(self.name()?) };
+        event.key = None;
+        if self.literal(b",\"key\":").is_some() && !self.null() {
+            event.key = Some(self.name()?);
         }
         self.literal(b",\"value\":")?;
         self.top_value(&mut event.value)?;
