@@ -86,54 +86,119 @@ pub(crate) fn scan_file(
     file_in_pieces(file, len, threads.min(len / PIECE_BYTES).max(1), CHUNK_BYTES, auto)
 }
 
-/// [`scan_file`] in about `pieces` pieces, read `chunk` bytes at a time.
+/// [`scan_file`] on `threads` threads, read `chunk` bytes at a time: the file is first cut
+/// into one stretch per thread, and a thread done with its stretch while another has at
+/// least [`STEAL_BYTES`] left takes the back half of that one as a piece of its own. Threads
+/// rarely start together (one may wait milliseconds for its core) or go at one speed, and
+/// without this the first to finish would wait for the last.
 fn file_in_pieces(
     file: &std::fs::File,
     len: usize,
-    pieces: usize,
+    threads: usize,
     chunk: usize,
     auto: bool,
 ) -> Option<(OpTable, EventLines)> {
+    let starts = bounds(len, threads, |from| line_start(file, len, from));
+    file_in_pieces_from(file, len, &starts, chunk, STEAL_BYTES, auto)
+}
+
+/// Where the line after the first line end at or past `from` starts, looked for in
+/// windows of the file.
+fn line_start(file: &std::fs::File, len: usize, from: usize) -> Option<usize> {
     use std::os::unix::fs::FileExt;
-    let bounds = bounds(len, pieces, |from| {
-        // A line end is looked for in windows from `from` on.
-        let mut window = vec![0u8; 64 * 1024];
-        let mut at = from;
-        while at < len {
-            let n = window.len().min(len - at);
-            file.read_exact_at(&mut window[..n], at as u64).ok()?;
-            if let Some(start) = piece_start(&window[..n], 0) {
-                return Some(at + start);
-            }
-            at += n;
+    let mut window = vec![0u8; 4096];
+    let mut at = from;
+    while at < len {
+        let n = window.len().min(len - at);
+        file.read_exact_at(&mut window[..n], at as u64).ok()?;
+        if let Some(start) = piece_start(&window[..n], 0) {
+            return Some(at + start);
         }
-        None
-    });
-    let scan = |k: usize| -> Option<Piece> {
-        let (from, to) = (bounds[k], bounds[k + 1]);
-        let first = k == 0;
-        let mut piece = Piece::new(first, to - from);
-        let mut chunk = vec![0u8; chunk.min(to - from)];
-        let (mut filled, mut offset, mut start_of_file) = (0, from, first);
+        at += n;
+        // A long line: wider windows.
+        if window.len() < 1 << 20 {
+            window.resize(2 * window.len(), 0);
+        }
+    }
+    None
+}
+
+/// The least a stretch must have left to be split with an idle thread: about two
+/// milliseconds of scanning, far more than a piece costs to make and to join.
+const STEAL_BYTES: usize = 2 << 20;
+
+/// The part of the file a thread has still to read of the piece it is scanning: from
+/// `next` to `end`, which a thread that takes the back half brings nearer.
+#[derive(Clone, Copy)]
+struct Stretch {
+    next: usize,
+    end: usize,
+}
+
+/// [`file_in_pieces`] from given first stretches (`starts`: each stretch's start, then the
+/// file's end), one per thread, splitting a stretch that has `steal_bytes` left.
+fn file_in_pieces_from(
+    file: &std::fs::File,
+    len: usize,
+    starts: &[usize],
+    chunk: usize,
+    steal_bytes: usize,
+    auto: bool,
+) -> Option<(OpTable, EventLines)> {
+    use std::os::unix::fs::FileExt;
+    use std::sync::Mutex;
+    let stretches: Mutex<Vec<Stretch>> =
+        Mutex::new(starts.windows(2).map(|w| Stretch { next: w[0], end: w[1] }).collect());
+    let lock = || stretches.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // The next `want` bytes of thread `k`'s stretch, claimed: where they start, how many
+    // there are, and whether they end the stretch.
+    let claim = |k: usize, want: usize| {
+        let mut stretches = lock();
+        let stretch = &mut stretches[k];
+        let n = want.min(stretch.end - stretch.next);
+        let at = stretch.next;
+        stretch.next += n;
+        (at, n, stretch.next == stretch.end)
+    };
+    // For thread `k`, done with its stretch: the back half of the stretch with the most
+    // left, now `k`'s, as where it starts; `None` when no stretch is worth splitting.
+    let steal = |k: usize| -> Option<usize> {
+        let mut stretches = lock();
+        let (victim, left) =
+            stretches.iter().enumerate().map(|(v, s)| (v, s.end - s.next)).max_by_key(|&(_, left)| left)?;
+        if left < steal_bytes.max(2) {
+            return None;
+        }
+        let Stretch { next, end } = stretches[victim];
+        let split = line_start(file, len, next + left / 2).filter(|&split| split < end)?;
+        stretches[victim].end = split;
+        stretches[k] = Stretch { next: split, end };
+        Some(split)
+    };
+    let scan = |k: usize, buffer: &mut Vec<u8>| -> Option<Piece> {
+        let Stretch { next: start, end } = lock()[k];
+        let first = start == 0;
+        let mut piece = Piece::new(first, end - start);
+        let (mut filled, mut start_of_file) = (0, first);
         let mut undecided = first && auto;
         loop {
-            if filled == chunk.len() {
-                // One line longer than the chunk: make room for it.
-                chunk.resize(2 * chunk.len(), 0);
+            if filled == buffer.len() {
+                // One line longer than the buffer: make room for it.
+                buffer.resize(2 * buffer.len(), 0);
             }
-            let n = (chunk.len() - filled).min(to - offset);
-            file.read_exact_at(&mut chunk[filled..filled + n], offset as u64).ok()?;
-            (filled, offset) = (filled + n, offset + n);
-            let done = offset == to;
+            let (offset, n, done) = claim(k, buffer.len() - filled);
+            file.read_exact_at(&mut buffer[filled..filled + n], offset as u64).ok()?;
+            filled += n;
+            // A stretch ends at a line start, so its last bytes are whole lines.
             let cut = if done {
                 filled
             } else {
-                chunk[..filled].iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1)
+                buffer[..filled].iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1)
             };
             if cut > 0 {
-                piece.feed(region(&chunk[..cut], start_of_file, &mut undecided)?)?;
+                piece.feed(region(&buffer[..cut], start_of_file, &mut undecided)?)?;
                 start_of_file = false;
-                chunk.copy_within(cut..filled, 0);
+                buffer.copy_within(cut..filled, 0);
                 filled -= cut;
             }
             if done {
@@ -141,7 +206,31 @@ fn file_in_pieces(
             }
         }
     };
-    join_all(on_threads(bounds.len() - 1, scan))
+    // A piece the scan gives up on leaves the file to the general loader: the other
+    // threads are stopped at their next claim rather than left to scan in vain.
+    let give_up = || {
+        for stretch in lock().iter_mut() {
+            stretch.end = stretch.next;
+        }
+        None
+    };
+    let work = |k: usize| -> Option<Vec<(usize, Piece)>> {
+        let mut buffer = vec![0u8; chunk.min(len).max(1)];
+        let mut pieces = Vec::new();
+        let mut start = Some(lock()[k].next);
+        while let Some(at) = start {
+            match scan(k, &mut buffer) {
+                Some(piece) => pieces.push((at, piece)),
+                None => return give_up(),
+            }
+            start = steal(k);
+        }
+        Some(pieces)
+    };
+    let done: Option<Vec<Vec<(usize, Piece)>>> = on_threads(starts.len() - 1, work).into_iter().collect();
+    let mut pieces: Vec<(usize, Piece)> = done?.into_iter().flatten().collect();
+    pieces.sort_unstable_by_key(|&(start, _)| start);
+    join_all(pieces.into_iter().map(|(_, piece)| Some(piece)).collect())
 }
 
 /// Bytes a piece is read in.
@@ -1287,6 +1376,46 @@ mod tests {
         let file = std::fs::File::open(&path).unwrap();
         let len = file.metadata().unwrap().len() as usize;
         assert!(file_in_pieces(&file, len, 2, 100, false).is_none());
+    }
+
+    #[test]
+    fn a_thread_done_early_takes_half_of_what_another_has_left() {
+        use crate::gen::{generate, GenOptions};
+        use crate::options::ModelKind;
+        let gen =
+            GenOptions { ops: 3000, keys: 4, concurrency: 7, seed: 9, model: ModelKind::Kv, violate: false };
+        let mut text = Vec::new();
+        crate::format::write_jsonl(&generate(&gen), &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let whole = scan(&text).expect("plain");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        std::fs::write(&path, &text).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let len = text.len();
+        // This thread's stretch is one line, the other thread's the rest: this one is done
+        // at once and splits the other's, then the halves of what is left, and so on.
+        let second = text.find('\n').unwrap() + 1;
+        let mut split = 0;
+        for _ in 0..20 {
+            let (table, lines) =
+                file_in_pieces_from(&file, len, &[0, second, len], 256, 4096, false).expect("plain");
+            assert_eq!((&table, &lines), (&whole.0, &whole.1));
+            split = split.max(table.segments());
+        }
+        assert!(split > 2, "no stretch was ever split: {split} segments at most");
+        // A rule broken across the halves is still left to the general loader.
+        let broken = "{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"key\":\"k0\",\"value\":1}\n";
+        let end = text.rfind("\"type\":\"invoke\"").map(|at| text[..at].rfind('\n').unwrap() + 1).unwrap();
+        let text = format!("{}{broken}{}", &text[..end], &text[end..]);
+        assert!(scan(&text).is_none());
+        std::fs::write(&path, &text).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        for _ in 0..5 {
+            assert!(
+                file_in_pieces_from(&file, text.len(), &[0, second, text.len()], 256, 4096, false).is_none()
+            );
+        }
     }
 
     #[test]
