@@ -9,7 +9,9 @@
 //! (`faultline gen --ops 100000 --keys 10 --concurrency 50 --seed 2 --model
 //! cas-register`, and 1,000,000 ops on 1000 keys at concurrency 100), against Porcupine's
 //! check time on the same operations, with the time to load them from a JSON Lines file
-//! beside it, as `faultline check` does, and the ratio of the two to the check alone.
+//! beside it, as `faultline check` does, and the ratio of the two to the check alone;
+//! then the same file loaded and checked by a fresh process (this bench run again, as
+//! `faultline check` would be), whose whole time is compared with the check it reports.
 //! Last, generated 1,000,000-op histories checked from owned events, with time and peak
 //! heap measured by a counting global allocator.
 
@@ -126,7 +128,15 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Set to a history's path, the bench is a fresh process that loads and checks it as
+/// `faultline check` does, prints the check's milliseconds and exits.
+const CHILD: &str = "CHECK_BENCH_FRESH_PROCESS";
+
 fn main() {
+    if let Some(path) = std::env::var_os(CHILD) {
+        fresh_process(Path::new(&path));
+        return;
+    }
     // `cargo bench` passes --bench; a filter argument is accepted and ignored.
     let rows = expected();
     let load = |file: &str| {
@@ -264,10 +274,12 @@ fn hard_shapes() {
             assert_eq!(report.stats.states_explored, want.stats.states_explored, "{name}: both loaders");
             states = report.stats.states_explored;
         }
+        let (wall, its_check) = fresh_processes(&path);
         println!(
             "hard cas-register {name} (seed 2): check {:.1} ms (best of {RUNS}), porcupine {:.0} ms, {:.1}x; \
              {states} states; reading the {:.0} MB file into a table {:.0} ms (as events, from memory, {:.0} ms); \
-             read + check {:.0} ms, {:.1}x the check",
+             read + check {:.0} ms, {:.1}x the check; a fresh process {:.0} ms, {:.1}x the {:.0} ms check it \
+             reports (medians of {FRESH})",
             ms(best),
             ms(porcupine),
             porcupine.as_secs_f64() / best.as_secs_f64(),
@@ -276,6 +288,45 @@ fn hard_shapes() {
             ms(parse_events),
             ms(best_whole),
             best_whole.as_secs_f64() / best.as_secs_f64(),
+            ms(wall),
+            wall.as_secs_f64() / its_check.as_secs_f64(),
+            ms(its_check),
         );
     }
+}
+
+/// Fresh processes timed per hard shape.
+const FRESH: usize = 11;
+
+/// The median whole time of a fresh process that loads and checks `path`, from its start
+/// to its end, and the median of the check times it reports.
+fn fresh_processes(path: &Path) -> (Duration, Duration) {
+    let me = std::env::current_exe().expect("the bench's own path");
+    let mut walls = Vec::new();
+    let mut checks = Vec::new();
+    for _ in 0..FRESH {
+        let started = Instant::now();
+        let out = std::process::Command::new(&me).env(CHILD, path).output().expect("a fresh process runs");
+        walls.push(started.elapsed());
+        assert!(out.status.success(), "fresh process: {}", String::from_utf8_lossy(&out.stderr));
+        let reported: f64 =
+            String::from_utf8_lossy(&out.stdout).trim().parse().expect("a fresh process prints its check");
+        checks.push(Duration::from_secs_f64(reported / 1000.0));
+    }
+    walls.sort();
+    checks.sort();
+    (walls[FRESH / 2], checks[FRESH / 2])
+}
+
+/// What `faultline check FILE --model cas-register` does with a history, and no more:
+/// load it as a table, check it, give the table's memory back on a thread of its own,
+/// print the check's own time.
+fn fresh_process(path: &Path) {
+    let table = load_path_table(path, Format::Auto).expect("generated history loads").table;
+    let report =
+        check_table(&table, &CheckOptions::new(ModelKind::CasRegister)).expect("generated history checks");
+    assert_eq!(report.verdict, Verdict::Valid, "{}", report.reason);
+    let size = table.len().saturating_mul(100);
+    checkers::format::free_elsewhere(table, size);
+    println!("{}", report.stats.elapsed_ms);
 }
