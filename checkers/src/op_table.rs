@@ -304,30 +304,52 @@ impl OpTable {
     }
 }
 
-/// A name as a loader reads it: its text and, if it is short, its packed form
-/// ([`packed`]), which a scanner can make from the bytes around it in one load.
+/// A name as a loader reads it: its text's bytes (UTF-8) and, if it is short, its packed
+/// form ([`packed`]), which a scanner can make from the bytes around it in one load;
+/// [`LONG`] if it is not (an `Option` would make the name half as large again, and it is
+/// copied with every event). The bytes, not a `str`: a short name is interned by its
+/// packed form alone, and slicing a `str` checks both ends for a character boundary, a
+/// call per name.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Name<'a> {
-    pub(crate) text: &'a str,
-    pub(crate) packed: Option<u128>,
+    pub(crate) bytes: &'a [u8],
+    pub(crate) packed: u128,
 }
 
 impl<'a> Name<'a> {
     #[inline(always)]
     pub(crate) fn of(text: &'a str) -> Name<'a> {
-        Name { text, packed: packed(text) }
+        Name { bytes: text.as_bytes(), packed: packed(text).unwrap_or(LONG) }
+    }
+
+    /// Its text: borrowed, since the bytes of a name are read from UTF-8 text between two
+    /// quotes.
+    pub(crate) fn text(&self) -> std::borrow::Cow<'a, str> {
+        String::from_utf8_lossy(self.bytes)
     }
 
     /// The name that starts `window`, `len` bytes long; the window's other bytes are
     /// whatever follows it in the text.
     #[inline(always)]
-    pub(crate) fn packed_in(window: [u8; 16], len: usize) -> Option<u128> {
-        (len <= 15).then(|| {
-            let bytes = u128::from_le_bytes(window) & ((1u128 << (8 * len)) - 1);
-            bytes | (len as u128) << 120
-        })
+    pub(crate) fn packed_in(window: [u8; 16], len: usize) -> u128 {
+        match KEEP.get(len) {
+            Some(keep) => (u128::from_le_bytes(window) & keep) | (len as u128) << 120,
+            None => LONG,
+        }
     }
 }
+
+/// Per length up to 15, the mask that keeps a packed name's bytes: looked up, since
+/// building it is a shift of 128 bits, several instructions, twice a line.
+const KEEP: [u128; 16] = {
+    let mut keep = [0u128; 16];
+    let mut len = 0;
+    while len < 16 {
+        keep[len] = (1u128 << (8 * len)) - 1;
+        len += 1;
+    }
+    keep
+};
 
 /// Slots in [`Builder::recent`], as a power of two.
 const RECENT_BITS: u32 = 12;
@@ -339,8 +361,9 @@ fn recent_slot(packed: u128) -> usize {
     (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT_BITS)) as usize
 }
 
-/// What [`Builder::packed`] holds for a name too long to pack: its length byte is past 15.
-const LONG: u128 = u128::MAX;
+/// What [`Builder::packed`] and [`Name::packed`] hold for a name too long to pack: its
+/// length byte is past 15.
+pub(crate) const LONG: u128 = u128::MAX;
 
 /// A name of up to 15 bytes as one integer: its bytes, then its length in the last byte.
 /// Built in a register, a byte at a time: copied into an array and read back whole, it
@@ -417,7 +440,8 @@ impl Builder {
     /// [`Builder::intern`] for a name whose packed form is known.
     #[inline(always)]
     pub(crate) fn intern_name(&mut self, name: Name<'_>) -> u32 {
-        if let Some(packed) = name.packed {
+        let packed = name.packed;
+        if packed != LONG {
             let slot = recent_slot(packed);
             if let Some(&id) = self.recent.get(slot) {
                 if id != 0 && self.packed[id as usize - 1] == packed {
@@ -426,14 +450,14 @@ impl Builder {
             }
             let at = match self.short.get(&packed) {
                 Some(&at) => at,
-                None => self.add_short(name.text, packed),
+                None => self.add_short(&name.text(), packed),
             };
             if let Some(id) = self.recent.get_mut(slot) {
                 *id = at + 1;
             }
             return at;
         }
-        self.intern_long(name.text)
+        self.intern_long(&name.text())
     }
 
     #[inline(never)]
@@ -461,8 +485,8 @@ impl Builder {
     #[inline(always)]
     pub(crate) fn is_name(&self, at: u32, name: Name<'_>) -> bool {
         match name.packed {
-            Some(packed) => self.packed[at as usize] == packed,
-            None => self.name(at) == name.text,
+            LONG => self.name(at).as_bytes() == name.bytes,
+            packed => self.packed[at as usize] == packed,
         }
     }
 

@@ -374,7 +374,8 @@ impl Piece {
         let mut event = Scanned::EMPTY;
         while scanner.at < text.len() {
             *lines += 1;
-            if scanner.blank_line() {
+            // An event's line starts with its brace; only another may be blank.
+            if scanner.text[scanner.at] != b'{' && scanner.blank_line() {
                 continue;
             }
             scanner.event(&mut event)?;
@@ -397,8 +398,8 @@ impl Piece {
                         process: p,
                         index,
                         kind: event.kind,
-                        f: event.f.text.into(),
-                        key: event.key.map(|k| k.text.into()),
+                        f: event.f.text().into(),
+                        key: event.key.map(|k| k.text().into()),
                         value: event.take_value().into_value(),
                         time: event.time,
                     });
@@ -427,15 +428,7 @@ impl Piece {
             }
             let at = std::mem::take(&mut state.open).checked_sub(1)?;
             state.retired = event.kind == Kind::Info;
-            let end = End {
-                index,
-                kind: event.kind,
-                f: event.f,
-                key: event.key,
-                value: event.take_value(),
-                time: event.time,
-            };
-            complete(builder, at, end)?;
+            complete(builder, at, index, &mut event)?;
         }
         Some(())
     }
@@ -455,15 +448,15 @@ impl Piece {
             let state = self.processes.of(d.process);
             let at = std::mem::take(&mut state.open).checked_sub(1)?;
             state.retired = d.kind == Kind::Info;
-            let end = End {
-                index: events + d.index,
+            let mut end = Scanned {
+                process: Some(d.process),
                 kind: d.kind,
                 f: Name::of(&d.f),
                 key: d.key.as_deref().map(Name::of),
                 value: ScannedValue::Json(d.value),
                 time: d.time,
             };
-            complete(&mut self.builder, at, end)?;
+            complete(&mut self.builder, at, events + d.index, &mut end)?;
         }
         let names: Vec<u32> = next.builder.names().iter().map(|n| self.builder.intern(n)).collect();
         // The next piece's string text goes after this one's, its spans moved with it.
@@ -508,20 +501,11 @@ impl Piece {
     }
 }
 
-/// A completion event, to be paired with its invocation.
-struct End<'t> {
-    index: u64,
-    kind: Kind,
-    f: Name<'t>,
-    key: Option<Name<'t>>,
-    value: ScannedValue<'t>,
-    time: Option<u64>,
-}
-
-/// Pairs a completion with the invocation at `at`: it must name the same `f` (and key, if
-/// any), compared with the interned names rather than interned again.
+/// Pairs the completion `end`, event `index`, with the invocation at `at`: it must name the
+/// same `f` (and key, if any), compared with the interned names rather than interned
+/// again. Its value is taken; the rest is read where it lies.
 #[inline(always)]
-fn complete(builder: &mut Builder, at: usize, end: End<'_>) -> Option<()> {
+fn complete(builder: &mut Builder, at: usize, index: u64, end: &mut Scanned<'_>) -> Option<()> {
     let invoked = builder.op_mut(at);
     let (f, key) = (invoked.f, invoked.key);
     let same_key = match (end.key, key.get()) {
@@ -534,12 +518,12 @@ fn complete(builder: &mut Builder, at: usize, end: End<'_>) -> Option<()> {
     }
     builder.set_times(at, None, end.time);
     let outcome = match end.kind {
-        Kind::Ok => TableOutcome::Ok(end.value.into_table(&mut builder.strings)),
+        Kind::Ok => TableOutcome::Ok(end.take_value().into_table(&mut builder.strings)),
         Kind::Fail => TableOutcome::Fail,
         Kind::Info | Kind::Invoke => TableOutcome::Info,
     };
     let op = builder.op_mut(at);
-    op.complete_index = MaybeIndex::new(Some(end.index));
+    op.complete_index = MaybeIndex::new(Some(index));
     op.outcome = outcome;
     Some(())
 }
@@ -567,7 +551,7 @@ impl<'t> Scanned<'t> {
     const EMPTY: Scanned<'static> = Scanned {
         process: None,
         kind: Kind::Invoke,
-        f: Name { text: "", packed: None },
+        f: Name { bytes: b"", packed: crate::op_table::LONG },
         key: None,
         value: ScannedValue::Compact(ValueRef::Null),
         time: None,
@@ -792,11 +776,14 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
         }
         self.literal(b",\"value\":")?;
         self.top_value(&mut event.value)?;
-        if self.literal(b",\"error\":").is_some() && !self.null() {
-            self.string()?;
-        }
-        if self.literal(b",\"node\":").is_some() && !self.null() {
-            self.string()?;
+        // Most lines end here; `error` and `node` are looked for only where one does not.
+        if self.text.get(self.at) != Some(&b'}') {
+            if self.literal(b",\"error\":").is_some() && !self.null() {
+                self.string()?;
+            }
+            if self.literal(b",\"node\":").is_some() && !self.null() {
+                self.string()?;
+            }
         }
         self.literal(b"}")?;
         self.end_of_line().then_some(())
@@ -976,17 +963,26 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
         self.skip_space();
         // Where the text starts, after its opening quote.
         let start = self.at + 1;
-        let text = self.string()?;
+        let (from, to) = self.string_span()?;
+        let bytes = &self.text[from..to];
         let packed = match self.text.get(start..start + 16) {
-            Some(window) => Name::packed_in(window.try_into().ok()?, text.len()),
-            None => Name::of(text).packed,
+            Some(window) => Name::packed_in(window.try_into().ok()?, bytes.len()),
+            None => Name::of(self.line.get(from..to)?).packed,
         };
-        Some(Name { text, packed })
+        Some(Name { bytes, packed })
     }
 
     /// A string without escapes or control characters, borrowed.
     #[inline(always)]
     fn string(&mut self) -> Option<&'t str> {
+        let (from, to) = self.string_span()?;
+        // Both ends are at an ASCII quote, hence on character boundaries.
+        self.line.get(from..to)
+    }
+
+    /// [`Scanner::string`] as where its text starts and ends, the closing quote consumed.
+    #[inline(always)]
+    fn string_span(&mut self) -> Option<(usize, usize)> {
         // Where the plain string ends: at its closing quote, or (for the general loader
         // to judge) at an escape or a control character.
         let ends_string = |&b: &u8| b == b'"' || b == b'\\' || b < 0x20;
@@ -1013,10 +1009,8 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
         if self.text[self.at] != b'"' {
             return None;
         }
-        // Both ends are at an ASCII quote, hence on character boundaries.
-        let s = self.line.get(start..self.at)?;
         self.at += 1;
-        Some(s)
+        Some((start, self.at - 1))
     }
 
     /// A non-negative integer as JSON writes it (no sign, no leading zero), within u64.
