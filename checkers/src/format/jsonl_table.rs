@@ -1340,20 +1340,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_file_read_in_chunks_gives_the_table_of_one_scan() {
+    /// A generated kv history of `ops` ops as JSON Lines.
+    fn kv_text(ops: usize, keys: usize, concurrency: usize, seed: u64) -> String {
         use crate::gen::{generate, GenOptions};
         use crate::options::ModelKind;
-        let gen =
-            GenOptions { ops: 2000, keys: 3, concurrency: 9, seed: 5, model: ModelKind::Kv, violate: false };
+        let gen = GenOptions { ops, keys, concurrency, seed, model: ModelKind::Kv, violate: false };
         let mut text = Vec::new();
         crate::format::write_jsonl(&generate(&gen), &mut text).unwrap();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn a_file_read_in_chunks_gives_the_table_of_one_scan() {
+        let text = kv_text(2000, 3, 9, 5);
         // A byte-order mark, blank lines, a line far longer than a chunk, no final newline.
         let long = format!(
             "{{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"x\",\"value\":\"{}\"}}\n\n",
             "y".repeat(500)
         );
-        let text = format!("\u{feff}\n{long}{}", String::from_utf8(text).unwrap().trim_end());
+        let text = format!("\u{feff}\n{long}{}", text.trim_end());
         let whole = scan(text.trim_start_matches('\u{feff}')).expect("plain");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.jsonl");
@@ -1374,13 +1379,7 @@ mod tests {
 
     #[test]
     fn a_thread_done_early_takes_half_of_what_another_has_left() {
-        use crate::gen::{generate, GenOptions};
-        use crate::options::ModelKind;
-        let gen =
-            GenOptions { ops: 3000, keys: 4, concurrency: 7, seed: 9, model: ModelKind::Kv, violate: false };
-        let mut text = Vec::new();
-        crate::format::write_jsonl(&generate(&gen), &mut text).unwrap();
-        let text = String::from_utf8(text).unwrap();
+        let text = kv_text(3000, 4, 7, 9);
         let whole = scan(&text).expect("plain");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.jsonl");
