@@ -319,7 +319,7 @@ pub(crate) struct Name<'a> {
 impl<'a> Name<'a> {
     #[inline(always)]
     pub(crate) fn of(text: &'a str) -> Name<'a> {
-        Name { bytes: text.as_bytes(), packed: packed(text).unwrap_or(LONG) }
+        Name { bytes: text.as_bytes(), packed: packed(text.as_bytes()) }
     }
 
     /// Its text: borrowed, since the bytes of a name are read from UTF-8 text between two
@@ -365,17 +365,16 @@ fn recent_slot(packed: u128) -> usize {
 /// length byte is past 15.
 pub(crate) const LONG: u128 = u128::MAX;
 
-/// A name of up to 15 bytes as one integer: its bytes, then its length in the last byte.
-/// Built in a register, a byte at a time: copied into an array and read back whole, it
-/// would cost a call to `memcpy` and a stalled load.
+/// A name of up to 15 bytes as one integer: its bytes, then its length in the last byte;
+/// [`LONG`] for a longer one. Built in a register, a byte at a time: copied into an array
+/// and read back whole, it would cost a call to `memcpy` and a stalled load.
 #[inline(always)]
-fn packed(name: &str) -> Option<u128> {
-    let bytes = name.as_bytes();
+pub(crate) fn packed(bytes: &[u8]) -> u128 {
     if bytes.len() > 15 {
-        return None;
+        return LONG;
     }
     let packed = bytes.iter().rev().fold(0u128, |packed, &byte| packed << 8 | u128::from(byte));
-    Some(packed | (bytes.len() as u128) << 120)
+    packed | (bytes.len() as u128) << 120
 }
 
 /// Two tables are equal when they hold the same ops: the same names, and each op the same

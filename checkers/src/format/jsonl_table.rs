@@ -160,22 +160,28 @@ fn file_in_pieces_from(
         stretch.next += n;
         (at, n, stretch.next == stretch.end)
     };
-    // For thread `k`, done with its stretch: the back half of the stretch with the most
-    // left, now `k`'s, as where it starts; `None` when no stretch is worth splitting.
-    let steal = |k: usize| -> Option<usize> {
+    // For thread `k`, done with its stretch: makes the back half of the stretch with the
+    // most left `k`'s; false when no stretch is worth splitting.
+    let steal = |k: usize| -> bool {
         let mut stretches = lock();
-        let (victim, left) =
-            stretches.iter().enumerate().map(|(v, s)| (v, s.end - s.next)).max_by_key(|&(_, left)| left)?;
+        let Some((victim, left)) =
+            stretches.iter().enumerate().map(|(v, s)| (v, s.end - s.next)).max_by_key(|&(_, left)| left)
+        else {
+            return false;
+        };
         if left < steal_bytes.max(2) {
-            return None;
+            return false;
         }
         let Stretch { next, end } = stretches[victim];
-        let split = line_start(file, len, next + left / 2).filter(|&split| split < end)?;
+        let Some(split) = line_start(file, len, next + left / 2).filter(|&split| split < end) else {
+            return false;
+        };
         stretches[victim].end = split;
         stretches[k] = Stretch { next: split, end };
-        Some(split)
+        true
     };
-    let scan = |k: usize, buffer: &mut Vec<u8>| -> Option<Piece> {
+    // Thread `k`'s stretch, scanned as one piece: where it starts, and the piece.
+    let scan = |k: usize, buffer: &mut Vec<u8>| -> Option<(usize, Piece)> {
         let Stretch { next: start, end } = lock()[k];
         let first = start == 0;
         let mut piece = Piece::new(first, end - start);
@@ -202,7 +208,7 @@ fn file_in_pieces_from(
                 filled -= cut;
             }
             if done {
-                return Some(piece);
+                return Some((start, piece));
             }
         }
     };
@@ -217,15 +223,15 @@ fn file_in_pieces_from(
     let work = |k: usize| -> Option<Vec<(usize, Piece)>> {
         let mut buffer = vec![0u8; chunk.min(len).max(1)];
         let mut pieces = Vec::new();
-        let mut start = Some(lock()[k].next);
-        while let Some(at) = start {
+        loop {
             match scan(k, &mut buffer) {
-                Some(piece) => pieces.push((at, piece)),
+                Some(piece) => pieces.push(piece),
                 None => return give_up(),
             }
-            start = steal(k);
+            if !steal(k) {
+                return Some(pieces);
+            }
         }
-        Some(pieces)
     };
     let done: Option<Vec<Vec<(usize, Piece)>>> = on_threads(starts.len() - 1, work).into_iter().collect();
     let mut pieces: Vec<(usize, Piece)> = done?.into_iter().flatten().collect();
@@ -961,13 +967,11 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     #[inline(always)]
     fn name(&mut self) -> Option<Name<'t>> {
         self.skip_space();
-        // Where the text starts, after its opening quote.
-        let start = self.at + 1;
         let (from, to) = self.string_span()?;
         let bytes = &self.text[from..to];
-        let packed = match self.text.get(start..start + 16) {
+        let packed = match self.text.get(from..from + 16) {
             Some(window) => Name::packed_in(window.try_into().ok()?, bytes.len()),
-            None => Name::of(self.line.get(from..to)?).packed,
+            None => crate::op_table::packed(bytes),
         };
         Some(Name { bytes, packed })
     }
