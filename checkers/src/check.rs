@@ -39,7 +39,11 @@ use crate::verdict::Verdict;
 /// that ran out of time or memory is `Ok` with `Unknown`.
 pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    check_ops(&OpTable::from_history(history), options, started)
+    let table = OpTable::from_history(history).ok_or_else(|| CheckError {
+        event: None,
+        message: format!("{} events are more than a check takes", history.len()),
+    })?;
+    check_ops(&table, options, started)
 }
 
 /// [`check`] for a history loaded as the table of its operations
@@ -194,10 +198,10 @@ fn parse_stretch<'h, M: Model>(
     for (at, op) in (from..).zip(ops) {
         let view = table.view(at, op);
         let typed =
-            model.parse(view).map_err(|message| CheckError { event: Some(op.invoke_index), message })?;
+            model.parse(view).map_err(|message| CheckError { event: Some(view.invoke_index), message })?;
         let Some(typed) = typed else { continue };
-        let ret = match op.outcome {
-            TableOutcome::Ok(_) => op.complete_index.get(),
+        let ret = match op.outcome() {
+            TableOutcome::Ok(_) => view.complete_index,
             TableOutcome::Fail => continue,
             TableOutcome::Info => None,
         };
@@ -209,7 +213,7 @@ fn parse_stretch<'h, M: Model>(
             parts.push((slot, key, Vec::with_capacity(room(op.key.get()).min(ops.len()))));
         }
         let part = &mut parts[part_of_slot[slot] as usize].2;
-        part.push(Prepared { at: at as u32, call: op.invoke_index, ret, typed });
+        part.push(Prepared { at: at as u32, call: view.invoke_index, ret, typed });
     }
     Ok(Stretch { parts, count })
 }

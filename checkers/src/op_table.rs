@@ -23,8 +23,8 @@ use crate::op_ref::{op_refs, OpRef, OutcomeRef, ValueRef};
 pub struct OpTable {
     /// Interned `f` and key names; ops refer to them by position.
     names: Vec<Box<str>>,
-    /// The text of every string value, one after another (`TableValue::Str`).
-    strings: String,
+    /// What the ops' values refer to: string text and unusual JSON.
+    values: Values,
     /// The ops in invocation order, in segments laid end to end: a table read in pieces
     /// keeps each piece's ops where its thread wrote them rather than copying them into
     /// one vector. One segment for a table built in one go.
@@ -56,38 +56,108 @@ fn segment_of(segments: &[Segment], at: usize) -> usize {
 /// An op's invocation and completion times.
 type Times = (Option<u64>, Option<u64>);
 
-/// One operation; `f` and `key` are positions in `OpTable::names`. 64 bytes: the ops
-/// are most of a loaded table, written once and read by the check, so a byte saved here
-/// is a megabyte saved on a million-op history.
+/// One operation; `f` and `key` are positions in `OpTable::names`. 48 bytes: the ops are
+/// most of a loaded table, written once (every page of them faulted in new) and read by
+/// the check, so a byte saved here is a megabyte saved on a million-op history. Event
+/// positions are 32 bits, and each value is eight bytes of payload whose kind is a byte
+/// of `kinds` ([`TableValue`] is the same value spread out for use).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TableOp {
-    pub(crate) invoke_index: u64,
-    pub(crate) complete_index: MaybeIndex,
     pub(crate) process: u64,
+    value: u64,
+    result: u64,
+    pub(crate) invoke_index: u32,
+    pub(crate) complete_index: MaybeIndex,
     pub(crate) f: u32,
     pub(crate) key: MaybeName,
-    pub(crate) value: TableValue,
-    pub(crate) outcome: TableOutcome,
+    /// The value's kind, and the outcome: a result's kind for `ok`, or [`FAIL`] or [`INFO`].
+    kinds: [u8; 2],
 }
 
-/// An event index or none, in the room of one: `u64::MAX`, which no event's index can be
-/// (indices count the events of a file), stands for none.
+/// Outcome bytes of an op that did not end `ok`.
+const FAIL: u8 = 6;
+const INFO: u8 = 7;
+
+impl TableOp {
+    /// An op invoked at event `invoke_index` and not yet completed (`info` until it is).
+    #[inline(always)]
+    pub(crate) fn new(invoke_index: u32, process: u64, f: u32, key: MaybeName, value: TableValue) -> TableOp {
+        let (kind, value) = value.split();
+        TableOp {
+            process,
+            value,
+            result: 0,
+            invoke_index,
+            complete_index: MaybeIndex::NONE,
+            f,
+            key,
+            kinds: [kind, INFO],
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn value(&self) -> TableValue {
+        TableValue::join(self.kinds[0], self.value)
+    }
+
+    #[inline(always)]
+    pub(crate) fn outcome(&self) -> TableOutcome {
+        match self.kinds[1] {
+            FAIL => TableOutcome::Fail,
+            INFO => TableOutcome::Info,
+            kind => TableOutcome::Ok(TableValue::join(kind, self.result)),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_outcome(&mut self, outcome: TableOutcome) {
+        let (kind, result) = match outcome {
+            TableOutcome::Ok(value) => value.split(),
+            TableOutcome::Fail => (FAIL, 0),
+            TableOutcome::Info => (INFO, 0),
+        };
+        self.kinds[1] = kind;
+        self.result = result;
+    }
+
+    /// Moves its values' references `by` (string text, JSON values) on, for a table whose
+    /// values are appended after another's.
+    #[inline(always)]
+    pub(crate) fn shift(&mut self, by: (u32, u64)) {
+        self.set_value(self.value().shifted(by));
+        if let TableOutcome::Ok(result) = self.outcome() {
+            self.set_outcome(TableOutcome::Ok(result.shifted(by)));
+        }
+    }
+
+    #[inline(always)]
+    fn set_value(&mut self, value: TableValue) {
+        (self.kinds[0], self.value) = value.split();
+    }
+}
+
+/// An event index or none, in the room of one: `u32::MAX`, which no event's index can be
+/// (a table takes at most that many events), stands for none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct MaybeIndex(u64);
+pub(crate) struct MaybeIndex(u32);
 
 impl MaybeIndex {
-    pub(crate) const NONE: MaybeIndex = MaybeIndex(u64::MAX);
+    pub(crate) const NONE: MaybeIndex = MaybeIndex(u32::MAX);
 
     #[inline(always)]
-    pub(crate) fn new(index: Option<u64>) -> MaybeIndex {
-        MaybeIndex(index.unwrap_or(u64::MAX))
+    pub(crate) fn new(index: Option<u32>) -> MaybeIndex {
+        MaybeIndex(index.unwrap_or(u32::MAX))
     }
 
     #[inline(always)]
-    pub(crate) fn get(self) -> Option<u64> {
-        (self.0 != u64::MAX).then_some(self.0)
+    pub(crate) fn get(self) -> Option<u32> {
+        (self.0 != u32::MAX).then_some(self.0)
     }
 }
+
+/// Events a table can hold: event positions are 32 bits, `u32::MAX` standing for none.
+/// A history file has at most 4 GiB, so far fewer.
+pub(crate) const MAX_EVENTS: u64 = u32::MAX as u64;
 
 /// A name id or none, in the room of one: `u32::MAX`, which no id reaches (each name
 /// takes at least three bytes of a file of at most 4 GiB), stands for none.
@@ -107,106 +177,161 @@ impl MaybeName {
 }
 
 /// How an op ended; the value of an `ok` completion is its result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum TableOutcome {
     Ok(TableValue),
     Fail,
     Info,
 }
 
-/// A value as the table holds it: [`ValueRef`]'s shapes in 16 bytes, a string as a span
-/// of the table's string text, anything else boxed. No allocation for null, integers,
-/// pairs of integers or strings, which are nearly all the values a history holds.
-#[derive(Debug, Clone, PartialEq)]
+/// A value as the table holds it: [`ValueRef`]'s shapes in eight bytes and a kind, a
+/// string as a span of the table's string text, anything else a position in its list of
+/// JSON values. No allocation for null, integers, pairs of integers or strings, which
+/// are nearly all the values a history holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum TableValue {
     Null,
     Int(u64),
     Neg(i64),
     Pair(i32, i32),
     Str { at: u32, len: u32 },
-    Json(Box<Value>),
+    Json(u64),
 }
 
 impl TableValue {
-    /// The table's form of `value`, its text (if a string) added to `strings`.
+    /// Its kind (below [`FAIL`]) and payload.
     #[inline(always)]
-    pub(crate) fn of(value: ValueRef<'_>, strings: &mut String) -> TableValue {
+    fn split(self) -> (u8, u64) {
+        match self {
+            TableValue::Null => (0, 0),
+            TableValue::Int(u) => (1, u),
+            TableValue::Neg(i) => (2, i as u64),
+            TableValue::Pair(a, b) => (3, u64::from(a as u32) | u64::from(b as u32) << 32),
+            TableValue::Str { at, len } => (4, u64::from(at) | u64::from(len) << 32),
+            TableValue::Json(at) => (5, at),
+        }
+    }
+
+    /// The value [`TableValue::split`] made `(kind, payload)` of.
+    #[inline(always)]
+    fn join(kind: u8, payload: u64) -> TableValue {
+        match kind {
+            1 => TableValue::Int(payload),
+            2 => TableValue::Neg(payload as i64),
+            3 => TableValue::Pair(payload as u32 as i32, (payload >> 32) as u32 as i32),
+            4 => TableValue::Str { at: payload as u32, len: (payload >> 32) as u32 },
+            5 => TableValue::Json(payload),
+            _ => TableValue::Null,
+        }
+    }
+
+    /// Its references moved `by` on (string text, JSON values).
+    #[inline(always)]
+    fn shifted(self, (text, json): (u32, u64)) -> TableValue {
+        match self {
+            TableValue::Str { at, len } => TableValue::Str { at: at + text, len },
+            TableValue::Json(at) => TableValue::Json(at + json),
+            other => other,
+        }
+    }
+}
+
+/// What a table's values refer to: the text of its strings, one after another, and the
+/// values of no compact shape.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Values {
+    text: String,
+    json: Vec<Value>,
+}
+
+impl Values {
+    /// The table's form of `value`, its text (if a string) or JSON added.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, value: ValueRef<'_>) -> TableValue {
         match value {
             ValueRef::Null => TableValue::Null,
             ValueRef::Int(u) => TableValue::Int(u),
             ValueRef::Neg(i) => TableValue::Neg(i),
             ValueRef::Pair(a, b) => TableValue::Pair(a, b),
             ValueRef::Str(s) => {
-                match (u32::try_from(strings.len()), u32::try_from(strings.len() + s.len())) {
+                match (u32::try_from(self.text.len()), u32::try_from(self.text.len() + s.len())) {
                     (Ok(at), Ok(end)) => {
-                        strings.push_str(s);
+                        self.text.push_str(s);
                         TableValue::Str { at, len: end - at }
                     }
-                    _ => TableValue::Json(Box::new(Value::String(s.to_string()))),
+                    // A string too far into the text to be a span is still a string.
+                    _ => self.add_json(Value::String(s.to_string())),
                 }
             }
-            ValueRef::Json(value) => TableValue::Json(Box::new(value.clone())),
+            ValueRef::Json(value) => self.add_json(value.clone()),
         }
     }
 
-    /// The table's form of an owned value, moved rather than copied if it is boxed.
-    pub(crate) fn owned(value: Value, strings: &mut String) -> TableValue {
+    /// [`Values::add`] for an owned value, moved rather than copied if it is JSON.
+    pub(crate) fn add_owned(&mut self, value: Value) -> TableValue {
         match ValueRef::of(&value) {
-            ValueRef::Json(_) => TableValue::Json(Box::new(value)),
-            compact => TableValue::of(compact, strings),
+            ValueRef::Json(_) => self.add_json(value),
+            compact => self.add(compact),
         }
     }
 
-    /// The value, borrowed from the table (`strings` is its string text).
+    #[inline(never)]
+    fn add_json(&mut self, value: Value) -> TableValue {
+        self.json.push(value);
+        TableValue::Json(self.json.len() as u64 - 1)
+    }
+
+    /// The value, borrowed.
     #[inline(always)]
-    pub(crate) fn view<'t>(&'t self, strings: &'t str) -> ValueRef<'t> {
-        match *self {
+    pub(crate) fn view(&self, value: TableValue) -> ValueRef<'_> {
+        match value {
             TableValue::Null => ValueRef::Null,
             TableValue::Int(u) => ValueRef::Int(u),
             TableValue::Neg(i) => ValueRef::Neg(i),
             TableValue::Pair(a, b) => ValueRef::Pair(a, b),
-            TableValue::Str { at, len } => ValueRef::Str(&strings[at as usize..(at + len) as usize]),
-            // A string too far into the text to be a span is still a string.
-            TableValue::Json(ref value) => ValueRef::of(value),
+            TableValue::Str { at, len } => ValueRef::Str(&self.text[at as usize..(at + len) as usize]),
+            TableValue::Json(at) => ValueRef::of(&self.json[at as usize]),
         }
     }
 
-    /// Moves its span (if any) `by` bytes on, for a table whose string text is appended
-    /// after another's.
-    #[inline(always)]
-    pub(crate) fn shift(&mut self, by: u32) {
-        if let TableValue::Str { at, .. } = self {
-            *at += by;
-        }
+    /// Appends `next`'s text and JSON values; what [`TableOp::shift`] must move `next`'s
+    /// references by, or `None` if the text would outgrow its 32-bit spans.
+    pub(crate) fn append(&mut self, next: Values) -> Option<(u32, u64)> {
+        let by = (u32::try_from(self.text.len()).ok()?, self.json.len() as u64);
+        u32::try_from(self.text.len() + next.text.len()).ok()?;
+        self.text.push_str(&next.text);
+        self.json.extend(next.json);
+        Some(by)
     }
 }
 
 impl OpTable {
-    /// The table of a validated history's operations.
-    pub fn from_history(history: &History) -> OpTable {
+    /// The table of a validated history's operations; `None` for a history of
+    /// [`MAX_EVENTS`] events or more, which no file the loaders take can hold.
+    pub fn from_history(history: &History) -> Option<OpTable> {
+        if history.len() as u64 >= MAX_EVENTS {
+            return None;
+        }
+        // Every event position is below `MAX_EVENTS`, so fits in 32 bits.
+        let position = |index: u64| index as u32;
         let mut builder = Builder::default();
         for op in op_refs(history) {
             let f = builder.intern(op.f);
             let key = op.key.map(|k| builder.intern(k));
             let at = builder.len();
-            let value = TableValue::of(op.value, &mut builder.strings);
-            let outcome = match op.outcome {
-                OutcomeRef::Ok(v) => TableOutcome::Ok(TableValue::of(v, &mut builder.strings)),
+            let value = builder.values.add(op.value);
+            let mut table_op =
+                TableOp::new(position(op.invoke_index), op.process, f, MaybeName::new(key), value);
+            table_op.complete_index = MaybeIndex::new(op.complete_index.map(position));
+            table_op.set_outcome(match op.outcome {
+                OutcomeRef::Ok(v) => TableOutcome::Ok(builder.values.add(v)),
                 OutcomeRef::Fail => TableOutcome::Fail,
                 OutcomeRef::Info => TableOutcome::Info,
-            };
-            builder.push(TableOp {
-                invoke_index: op.invoke_index,
-                complete_index: MaybeIndex::new(op.complete_index),
-                process: op.process,
-                f,
-                key: MaybeName::new(key),
-                value,
-                outcome,
             });
+            builder.push(table_op);
             builder.set_times(at, op.invoke_time, op.complete_time);
         }
-        builder.finish(history.len() as u64)
+        Some(builder.finish(history.len() as u64))
     }
 
     /// Client operations in the table.
@@ -287,14 +412,14 @@ impl OpTable {
         let name = |at: u32| -> &str { &self.names[at as usize] };
         let (invoke_time, complete_time) = self.times.get(at).copied().unwrap_or_default();
         OpRef {
-            invoke_index: op.invoke_index,
-            complete_index: op.complete_index.get(),
+            invoke_index: u64::from(op.invoke_index),
+            complete_index: op.complete_index.get().map(u64::from),
             process: op.process,
             f: name(op.f),
             key: op.key.get().map(name),
-            value: op.value.view(&self.strings),
-            outcome: match &op.outcome {
-                TableOutcome::Ok(v) => OutcomeRef::Ok(v.view(&self.strings)),
+            value: self.values.view(op.value()),
+            outcome: match op.outcome() {
+                TableOutcome::Ok(v) => OutcomeRef::Ok(self.values.view(v)),
                 TableOutcome::Fail => OutcomeRef::Fail,
                 TableOutcome::Info => OutcomeRef::Info,
             },
@@ -380,7 +505,7 @@ pub(crate) fn packed(bytes: &[u8]) -> u128 {
 /// Two tables are equal when they hold the same ops: the same names, and each op the same
 /// positions, process, names, values and times. Where a string value's text lies is not
 /// compared (one loader adds a result's text when the completion is read, another with
-/// its invocation).
+/// its invocation), nor where JSON values lie in the list of them.
 impl PartialEq for OpTable {
     fn eq(&self, other: &OpTable) -> bool {
         self.names == other.names
@@ -403,8 +528,8 @@ impl PartialEq for OpTable {
 #[derive(Default)]
 pub(crate) struct Builder {
     names: Vec<Box<str>>,
-    /// The string text of the values added so far.
-    pub(crate) strings: String,
+    /// What the values added so far refer to.
+    pub(crate) values: Values,
     index: FxHashMap<Box<str>, u32>,
     /// Names of up to 15 bytes, packed with their length into one integer
     /// ([`packed`]): found by hashing an integer and compared without `memcmp`. Nearly
@@ -589,7 +714,7 @@ impl Builder {
         }
         OpTable {
             names: self.names,
-            strings: self.strings,
+            values: self.values,
             segments,
             len,
             key_uses: self.key_uses,
@@ -621,11 +746,39 @@ mod tests {
     }
 
     #[test]
-    fn an_op_takes_64_bytes() {
-        assert_eq!(std::mem::size_of::<TableOp>(), 64);
+    fn an_op_takes_48_bytes() {
+        assert_eq!(std::mem::size_of::<TableOp>(), 48);
         assert_eq!(MaybeIndex::new(Some(7)).get(), Some(7));
         assert_eq!(MaybeIndex::NONE.get(), None);
         assert_eq!((MaybeName::new(Some(0)).get(), MaybeName::new(None).get()), (Some(0), None));
+    }
+
+    #[test]
+    fn values_and_outcomes_keep_every_bit_in_an_op() {
+        let values = [
+            TableValue::Null,
+            TableValue::Int(u64::MAX),
+            TableValue::Neg(i64::MIN),
+            TableValue::Pair(i32::MIN, -1),
+            TableValue::Pair(i32::MAX, 0),
+            TableValue::Str { at: u32::MAX - 3, len: 3 },
+            TableValue::Json(u64::MAX),
+        ];
+        for value in values {
+            let mut op = TableOp::new(u32::MAX - 1, u64::MAX, 1, MaybeName::new(None), value);
+            assert_eq!((op.value(), op.outcome()), (value, TableOutcome::Info));
+            for outcome in
+                [TableOutcome::Ok(value), TableOutcome::Ok(TableValue::Neg(-1)), TableOutcome::Fail]
+            {
+                op.set_outcome(outcome);
+                assert_eq!((op.value(), op.outcome(), op.invoke_index), (value, outcome, u32::MAX - 1));
+            }
+        }
+        let mut op = TableOp::new(0, 0, 0, MaybeName::new(None), TableValue::Json(2));
+        op.set_outcome(TableOutcome::Ok(TableValue::Str { at: 5, len: 1 }));
+        op.shift((10, 3));
+        assert_eq!(op.value(), TableValue::Json(5));
+        assert_eq!(op.outcome(), TableOutcome::Ok(TableValue::Str { at: 15, len: 1 }));
     }
 
     #[test]
@@ -640,7 +793,7 @@ mod tests {
         ];
         let events: Vec<Event> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
         let history = History::from_events(events).unwrap();
-        let table = OpTable::from_history(&history);
+        let table = OpTable::from_history(&history).unwrap();
         assert_eq!((table.len(), table.events()), (3, 6));
         let from_table: Vec<_> = (0..table.len()).map(|at| table.op_ref(at).to_operation()).collect();
         assert_eq!(from_table, history.operations());

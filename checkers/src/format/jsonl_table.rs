@@ -19,7 +19,9 @@ use serde_json::Value;
 use super::EventLines;
 use crate::hash::FxHashMap;
 use crate::op_ref::ValueRef;
-use crate::op_table::{Builder, MaybeIndex, MaybeName, Name, OpTable, TableOp, TableOutcome, TableValue};
+use crate::op_table::{
+    Builder, MaybeIndex, MaybeName, Name, OpTable, TableOp, TableOutcome, TableValue, Values, MAX_EVENTS,
+};
 use crate::threads::{cores, on_chunks, on_threads};
 
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
@@ -346,7 +348,7 @@ impl Processes {
 /// A completion of an op begun in an earlier piece, kept until the join.
 struct Dangling {
     process: u64,
-    index: u64,
+    index: u32,
     kind: Kind,
     f: Box<str>,
     key: Option<Box<str>>,
@@ -385,7 +387,8 @@ impl Piece {
                 continue;
             }
             scanner.event(&mut event)?;
-            let index = line_of.len() as u64;
+            // Event positions are 32 bits; a file of at most 4 GiB has far fewer events.
+            let index = u32::try_from(line_of.len()).ok().filter(|&i| u64::from(i) < MAX_EVENTS)?;
             line_of.push(*lines);
             let Some(p) = event.process else { continue };
             let state = processes.of(p);
@@ -420,16 +423,8 @@ impl Piece {
                 let f = builder.intern_name(event.f);
                 let key = event.key.map(|k| builder.intern_name(k));
                 builder.set_times(builder.len(), event.time, None);
-                let value = event.take_value().into_table(&mut builder.strings);
-                builder.push(TableOp {
-                    invoke_index: index,
-                    complete_index: MaybeIndex::NONE,
-                    process: p,
-                    f,
-                    key: MaybeName::new(key),
-                    value,
-                    outcome: TableOutcome::Info,
-                });
+                let value = event.take_value().into_table(&mut builder.values);
+                builder.push(TableOp::new(index, p, f, MaybeName::new(key), value));
                 continue;
             }
             let at = std::mem::take(&mut state.open).checked_sub(1)?;
@@ -442,7 +437,8 @@ impl Piece {
     /// Appends the piece that follows this one, as if the two had been scanned as one;
     /// `None` where that scan would have given up.
     fn join(&mut self, mut next: Piece) -> Option<()> {
-        let events = self.line_of.len() as u64;
+        let events = u32::try_from(self.line_of.len()).ok()?;
+        (u64::from(events) + next.line_of.len() as u64 <= MAX_EVENTS).then_some(())?;
         for &p in &next.heard {
             let completes_earlier = next.processes.get(p).heard == Some(true);
             let mine = self.processes.of(p);
@@ -465,10 +461,9 @@ impl Piece {
             complete(&mut self.builder, at, events + d.index, &mut end)?;
         }
         let names: Vec<u32> = next.builder.names().iter().map(|n| self.builder.intern(n)).collect();
-        // The next piece's string text goes after this one's, its spans moved with it.
-        let shift = u32::try_from(self.builder.strings.len()).ok()?;
-        u32::try_from(self.builder.strings.len() + next.builder.strings.len()).ok()?;
-        self.builder.strings.push_str(&next.builder.strings);
+        // The next piece's string text and JSON values go after this one's, its
+        // references moved with them.
+        let shift = self.builder.values.append(std::mem::take(&mut next.builder.values))?;
         let base = self.builder.len();
         let mut ops = std::mem::take(&mut next.builder.ops);
         if next.builder.has_times() {
@@ -486,10 +481,7 @@ impl Piece {
                 op.complete_index = MaybeIndex::new(op.complete_index.get().map(|i| i + events));
                 op.f = names[op.f as usize];
                 op.key = MaybeName::new(op.key.get().map(|k| names[k as usize]));
-                op.value.shift(shift);
-                if let TableOutcome::Ok(result) = &mut op.outcome {
-                    result.shift(shift);
-                }
+                op.shift(shift);
             }
         });
         let key_uses = next.builder.key_uses().iter().enumerate().map(|(key, &uses)| (names[key], uses));
@@ -511,7 +503,7 @@ impl Piece {
 /// same `f` (and key, if any), compared with the interned names rather than interned
 /// again. Its value is taken; the rest is read where it lies.
 #[inline(always)]
-fn complete(builder: &mut Builder, at: usize, index: u64, end: &mut Scanned<'_>) -> Option<()> {
+fn complete(builder: &mut Builder, at: usize, index: u32, end: &mut Scanned<'_>) -> Option<()> {
     let invoked = builder.op_mut(at);
     let (f, key) = (invoked.f, invoked.key);
     let same_key = match (end.key, key.get()) {
@@ -524,13 +516,13 @@ fn complete(builder: &mut Builder, at: usize, index: u64, end: &mut Scanned<'_>)
     }
     builder.set_times(at, None, end.time);
     let outcome = match end.kind {
-        Kind::Ok => TableOutcome::Ok(end.take_value().into_table(&mut builder.strings)),
+        Kind::Ok => TableOutcome::Ok(end.take_value().into_table(&mut builder.values)),
         Kind::Fail => TableOutcome::Fail,
         Kind::Info | Kind::Invoke => TableOutcome::Info,
     };
     let op = builder.op_mut(at);
     op.complete_index = MaybeIndex::new(Some(index));
-    op.outcome = outcome;
+    op.set_outcome(outcome);
     Some(())
 }
 
@@ -580,10 +572,10 @@ enum ScannedValue<'t> {
 
 impl ScannedValue<'_> {
     #[inline(always)]
-    fn into_table(self, strings: &mut String) -> TableValue {
+    fn into_table(self, values: &mut Values) -> TableValue {
         match self {
-            ScannedValue::Compact(value) => TableValue::of(value, strings),
-            ScannedValue::Json(value) => TableValue::owned(value, strings),
+            ScannedValue::Compact(value) => values.add(value),
+            ScannedValue::Json(value) => values.add_owned(value),
         }
     }
 
@@ -1193,7 +1185,7 @@ mod tests {
     fn general(text: &str) -> Option<(OpTable, EventLines)> {
         let parsed = jsonl::parse(text).ok()?;
         let history = History::from_events(parsed.events).ok()?;
-        Some((OpTable::from_history(&history), parsed.lines.into()))
+        Some((OpTable::from_history(&history)?, parsed.lines.into()))
     }
 
     #[test]

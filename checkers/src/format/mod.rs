@@ -209,7 +209,13 @@ pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTabl
 /// [`load_table`] by the general loader alone.
 fn load_table_general(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
     let Loaded { history, format, lines } = load_bytes(bytes, name, format)?;
-    Ok(LoadedTable { table: OpTable::from_history(&history), format, lines })
+    // Unreachable from input within `MAX_INPUT_BYTES`, whose events are far fewer.
+    let table = OpTable::from_history(&history).ok_or_else(|| LoadError {
+        path: name.into(),
+        line: None,
+        message: format!("{} events are more than a check takes", history.len()),
+    })?;
+    Ok(LoadedTable { table, format, lines })
 }
 
 /// A loaded history as the table of its operations, with the format and the source line
