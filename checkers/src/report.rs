@@ -34,6 +34,7 @@ pub struct CheckStats {
     pub partitions_checked: u64,
     /// Distinct (linearized set, state) configurations explored.
     pub states_explored: u64,
+    /// Wall time of the whole check, from its call to its return.
     pub elapsed_ms: f64,
 }
 
