@@ -28,7 +28,7 @@ use crate::threads::{cores, on_chunks, on_threads};
 #[cfg(test)]
 pub(crate) fn scan(text: &str) -> Option<(OpTable, EventLines)> {
     let mut piece = Piece::new(true, text.len());
-    piece.feed(text)?;
+    piece.feed(text.as_bytes())?;
     finish(piece)
 }
 
@@ -36,8 +36,8 @@ pub(crate) fn scan(text: &str) -> Option<(OpTable, EventLines)> {
 const PIECE_BYTES: usize = 4 << 20;
 
 /// The table straight from a file's bytes, in up to `threads` pieces split at line ends
-/// and scanned at once, then joined. Each piece is checked for UTF-8 as it is scanned,
-/// so the bytes are read once. `None` when the general loader must decide, including for
+/// and scanned at once, then joined. The scan takes only UTF-8 (every byte it takes is
+/// ASCII but within a string, which it checks), so the bytes are read once. `None` when the general loader must decide, including for
 /// bytes that are not JSON Lines (`auto`: the format was not named), not UTF-8 or hold a
 /// NUL (which the scan takes nowhere), all of which it reports.
 pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, auto: bool) -> Option<(OpTable, EventLines)> {
@@ -253,21 +253,25 @@ fn join_all(pieces: Vec<Option<Piece>>) -> Option<(OpTable, EventLines)> {
     finish(joined)
 }
 
-/// Whole lines of a piece as text: UTF-8. At the start of the file a byte-order mark is
-/// skipped; while `undecided` (the format was not named and nothing but blank lines has
-/// been seen) the text must begin as JSON Lines do.
-fn region<'b>(bytes: &'b [u8], start_of_file: bool, undecided: &mut bool) -> Option<&'b str> {
+/// Whole lines of a piece. At the start of the file a byte-order mark is skipped; while
+/// `undecided` (the format was not named and nothing but blank lines has been seen) the
+/// text must begin as JSON Lines do. The lines are not checked for UTF-8 here: the scan
+/// takes no byte outside ASCII but within a string, and checks each string that has one.
+fn region<'b>(bytes: &'b [u8], start_of_file: bool, undecided: &mut bool) -> Option<&'b [u8]> {
     // A NUL byte (which the general loader reports as such) is not looked for: the scan
     // takes none anywhere, so a line that has one is left to that loader.
-    let text = std::str::from_utf8(bytes).ok()?;
-    let text = if start_of_file { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
-    if *undecided && !text.trim().is_empty() {
-        if super::detect(text) != Some(super::Format::Jsonl) {
-            return None;
+    let bytes =
+        if start_of_file { bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes) } else { bytes };
+    if *undecided {
+        let text = std::str::from_utf8(bytes).ok()?;
+        if !text.trim().is_empty() {
+            if super::detect(text) != Some(super::Format::Jsonl) {
+                return None;
+            }
+            *undecided = false;
         }
-        *undecided = false;
     }
-    Some(text)
+    Some(bytes)
 }
 
 fn finish(piece: Piece) -> Option<(OpTable, EventLines)> {
@@ -372,11 +376,11 @@ impl Piece {
     }
 
     /// Scans the next whole lines of the piece.
-    fn feed(&mut self, text: &str) -> Option<()> {
+    fn feed(&mut self, text: &[u8]) -> Option<()> {
         let Piece { first, builder, line_of, lines, processes, heard, dangling } = self;
         // Lines are not split first: each event is read from where the last ended, and
         // must end its line.
-        let mut scanner = Scanner::<false> { text: text.as_bytes(), line: text, at: 0 };
+        let mut scanner = Scanner::<false> { text, at: 0 };
         // One event for every line, each field written as it is read: made anew per line,
         // it would be copied in whole each time.
         let mut event = Scanned::EMPTY;
@@ -686,10 +690,8 @@ const MAX_DEPTH: usize = 16;
 /// is first read without looking for any, and only if that fails read again allowing
 /// them.
 struct Scanner<'t, const SPACES: bool> {
-    /// The lines being read, as bytes for scanning and as text for slicing strings out
-    /// of them.
+    /// The lines being read.
     text: &'t [u8],
-    line: &'t str,
     at: usize,
 }
 
@@ -714,7 +716,7 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// A scanner of the same text from `at` that allows spaces between tokens.
     #[inline(always)]
     fn spaced(&self, at: usize) -> Scanner<'t, true> {
-        Scanner { text: self.text, line: self.line, at }
+        Scanner { text: self.text, at }
     }
 
     /// Consumes the line from here if it holds nothing but spaces.
@@ -972,41 +974,59 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     #[inline(always)]
     fn string(&mut self) -> Option<&'t str> {
         let (from, to) = self.string_span()?;
-        // Both ends are at an ASCII quote, hence on character boundaries.
-        self.line.get(from..to)
+        std::str::from_utf8(&self.text[from..to]).ok()
     }
 
-    /// [`Scanner::string`] as where its text starts and ends, the closing quote consumed.
+    /// [`Scanner::string`] as where its text starts and ends, the closing quote consumed:
+    /// UTF-8 text without escapes or control characters.
     #[inline(always)]
     fn string_span(&mut self) -> Option<(usize, usize)> {
-        // Where the plain string ends: at its closing quote, or (for the general loader
-        // to judge) at an escape or a control character.
-        let ends_string = |&b: &u8| b == b'"' || b == b'\\' || b < 0x20;
+        // Where the ASCII string ends: at its closing quote, or at an escape or a control
+        // character (for the general loader to judge), or at a byte outside ASCII.
+        let ends_ascii = |&b: &u8| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b);
         self.expect(b'"')?;
         let start = self.at;
         let len = match self.text.get(start..start + 8) {
-            // Eight bytes at once: the first that is a quote, a backslash or a control
-            // character. Each test sets a byte's top bit; a borrow moves only to later
-            // bytes, past the first that is set for real.
+            // Eight bytes at once: the first that is a quote, a backslash, a control
+            // character or outside ASCII. Each test sets a byte's top bit; a borrow moves
+            // only to later bytes, past the first that is set for real.
             Some(bytes) => {
                 let word = u64::from_le_bytes(bytes.try_into().ok()?);
                 let zero = |x: u64| x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS;
                 let stop = zero(word ^ (LOW_BITS * u64::from(b'"')))
                     | zero(word ^ (LOW_BITS * u64::from(b'\\')))
-                    | (word.wrapping_sub(LOW_BITS * 0x20) & !word & HIGH_BITS);
+                    | word.wrapping_sub(LOW_BITS * 0x20) & !word & HIGH_BITS
+                    | word & HIGH_BITS;
                 match stop {
-                    0 => 8 + self.text[start + 8..].iter().position(ends_string)?,
+                    0 => 8 + self.text[start + 8..].iter().position(ends_ascii)?,
                     stop => (stop.trailing_zeros() / 8) as usize,
                 }
             }
-            None => self.text[start..].iter().position(ends_string)?,
+            None => self.text[start..].iter().position(ends_ascii)?,
         };
         self.at += len;
+        if self.text[self.at] >= 0x80 {
+            return self.unicode_string(start);
+        }
         if self.text[self.at] != b'"' {
             return None;
         }
         self.at += 1;
         Some((start, self.at - 1))
+    }
+
+    /// [`Scanner::string_span`] from `start` for a string that has a byte outside ASCII:
+    /// it must be UTF-8.
+    #[inline(never)]
+    fn unicode_string(&mut self, start: usize) -> Option<(usize, usize)> {
+        let len = self.text[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = start + len;
+        if self.text[end] != b'"' {
+            return None;
+        }
+        std::str::from_utf8(&self.text[start..end]).ok()?;
+        self.at = end + 1;
+        Some((start, end))
     }
 
     /// A non-negative integer as JSON writes it (no sign, no leading zero), within u64.
@@ -1166,9 +1186,9 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
 
     /// Any JSON value, by serde_json.
     fn general(&mut self) -> Option<Value> {
-        let rest = self.line.get(self.at..)?;
-        let rest = rest.split('\n').next().unwrap_or(rest);
-        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+        let rest = &self.text[self.at..];
+        let rest = rest.split(|&b| b == b'\n').next().unwrap_or(rest);
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
         let value = values.next()?.ok()?;
         self.at += values.byte_offset();
         Some(value)
@@ -1231,7 +1251,7 @@ mod tests {
             let fast = scan(&text).expect("every line is plain");
             assert_eq!(Some(&fast), general(&text).as_ref());
             assert_eq!(fast.0.len(), 5);
-            let mut scanner = Scanner::<false> { text: text.as_bytes(), line: &text, at: 0 };
+            let mut scanner = Scanner::<false> { text: text.as_bytes(), at: 0 };
             let mut event = Scanned::EMPTY;
             scanner.written_order(&mut event).expect("the first line is in written order");
             assert_eq!(&text[scanner.at - end.len()..scanner.at], end, "its line end is consumed");
@@ -1312,6 +1332,41 @@ mod tests {
         }
         let retired = format!("{invoke}{}{invoke}", invoke.replace("invoke", "info"));
         assert!(scan(&retired).is_none());
+    }
+
+    #[test]
+    fn strings_outside_ascii_are_taken_only_as_utf8() {
+        // Written order and any order; short and long strings; names, values, a
+        // recorder's own field and a nested value.
+        let lines = [
+            "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"lire\",\"key\":\"clé\",\"value\":\"ça\"}",
+            "{\"index\":1,\"process\":1,\"type\":\"ok\",\"f\":\"lire\",\"key\":\"clé\",\"value\":\"ça, déjà vu, naïve\"}",
+            "{\"process\":2,\"type\":\"invoke\",\"f\":\"écrire\",\"key\":\"ключ номер один\",\"value\":[\"日本\",1]}",
+            "{\"type\":\"fail\",\"process\":2,\"f\":\"écrire\",\"error\":\"délai\",\"nœud\":{\"ü\":\"€\"},\"value\":null}",
+            // Never completed, so its names are compared with no other.
+            "{\"index\":4,\"process\":3,\"type\":\"invoke\",\"f\":\"ŝanĝi\",\"key\":\"ĉefa\",\"value\":1}",
+        ];
+        let text = lines.join("\n");
+        let whole = scan(&text).expect("UTF-8 strings are taken");
+        assert_eq!(Some(&whole), general(&text).as_ref());
+        assert_eq!(whole.0.len(), 3);
+        // A byte that is not UTF-8, in each place a string can be and outside any.
+        for line in lines {
+            for at in line.match_indices(|c: char| !c.is_ascii()).map(|(at, _)| at).chain([line.len() - 1]) {
+                let mut bytes = text.as_bytes().to_vec();
+                let offset = text.find(line).unwrap() + at;
+                bytes[offset] = 0xff;
+                assert!(scan_bytes(&bytes, 1, false).is_none(), "0xff at {offset} of {line}");
+                assert!(crate::format::load_bytes(&bytes, "t", crate::format::Format::Jsonl).is_err());
+                // A lone continuation byte, and a sequence cut short by the quote.
+                bytes[offset] = 0x80;
+                assert!(scan_bytes(&bytes, 1, false).is_none(), "0x80 at {offset} of {line}");
+            }
+        }
+        // A sequence cut short by the closing quote.
+        let at = text.find("clé\"").unwrap() + "cl".len();
+        let cut = [&text.as_bytes()[..at], &[0xc3], &text.as_bytes()[at + "é".len()..]].concat();
+        assert!(scan_bytes(&cut, 1, false).is_none());
     }
 
     /// What the scan makes of `text` in `pieces` pieces.
