@@ -779,10 +779,10 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
         // Most lines end here; `error` and `node` are looked for only where one does not.
         if self.text.get(self.at) != Some(&b'}') {
             if self.literal(b",\"error\":").is_some() && !self.null() {
-                self.string()?;
+                self.string_span()?;
             }
             if self.literal(b",\"node\":").is_some() && !self.null() {
-                self.string()?;
+                self.string_span()?;
             }
         }
         self.literal(b"}")?;
@@ -834,7 +834,7 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
                     Field::Value => self.top_value(value)?,
                     Field::Error | Field::Node => {
                         if !self.null() {
-                            self.string()?;
+                            self.string_span()?;
                         }
                     }
                     // A recorder's own field: any JSON value, ignored.
