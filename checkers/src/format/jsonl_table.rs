@@ -1030,6 +1030,9 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     }
 
     /// A non-negative integer as JSON writes it (no sign, no leading zero), within u64.
+    /// Without `SPACES` a fraction or exponent after its digits is not looked for: every
+    /// such reading goes on to expect a byte that starts neither (a comma, a brace, a
+    /// bracket, a field), and a line it fails on is read again with `SPACES`, which does.
     #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
         self.skip_space();
@@ -1046,8 +1049,7 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
             let digits = (not_digit.trailing_zeros() / 8) as usize;
             if (1..8).contains(&digits) {
                 let leading_zero = digits > 1 && bytes[0] == b'0';
-                let after = bytes[digits];
-                if leading_zero || matches!(after, b'.' | b'e' | b'E') {
+                if leading_zero || SPACES && matches!(bytes[digits], b'.' | b'e' | b'E') {
                     return None;
                 }
                 self.at += digits;
@@ -1279,6 +1281,25 @@ mod tests {
                     let value = table.op_ref(0).value.to_value();
                     assert_eq!(value, serde_json::from_str::<Value>(&number).unwrap(), "{number}");
                 }
+            }
+        }
+        // One number in each place of a line otherwise in written order: a fraction or an
+        // exponent after the digits, where the scan without spaces does not look for one.
+        let places = [
+            "{\"index\":N,\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":1}",
+            "{\"index\":0,\"time\":N,\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":1}",
+            "{\"index\":0,\"process\":N,\"type\":\"invoke\",\"f\":\"w\",\"value\":1}",
+            "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":N}",
+            "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":-N}",
+            "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":[N,2]}",
+            "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":[1,N]}",
+            "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":[[N],2,3]}",
+            "{\"index\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":N,\"error\":\"e\"}",
+        ];
+        for place in places {
+            for number in ["7", "7.5", "7e2", "7E-1", "12345.0", "1234567e1", "0.5", "0e1"] {
+                let text = place.replace('N', number);
+                assert_eq!(scan(&text), general(&text), "{text}");
             }
         }
         // Eight digits and more, then the end of the text or of the line.
