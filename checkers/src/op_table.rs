@@ -23,8 +23,8 @@ use crate::op_ref::{op_refs, OpRef, OutcomeRef, ValueRef};
 pub struct OpTable {
     /// Interned `f` and key names; ops refer to them by position.
     names: Vec<Box<str>>,
-    /// What the ops' values refer to: string text and unusual JSON.
-    values: Values,
+    /// What the ops refer to beside names: string text, unusual JSON, large processes.
+    side: Side,
     /// The ops in invocation order, in segments laid end to end: a table read in pieces
     /// keeps each piece's ops where its thread wrote them rather than copying them into
     /// one vector. One segment for a table built in one go.
@@ -63,9 +63,10 @@ type Times = (Option<u64>, Option<u64>);
 /// of `kinds` ([`TableValue`] is the same value spread out for use).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TableOp {
-    pub(crate) process: u64,
     value: u64,
     result: u64,
+    /// The process as [`Side::process_id`] holds it.
+    pub(crate) process: u32,
     pub(crate) invoke_index: u32,
     pub(crate) complete_index: MaybeIndex,
     pub(crate) f: u32,
@@ -81,7 +82,7 @@ const INFO: u8 = 7;
 impl TableOp {
     /// An op invoked at event `invoke_index` and not yet completed (`info` until it is).
     #[inline(always)]
-    pub(crate) fn new(invoke_index: u32, process: u64, f: u32, key: MaybeName, value: TableValue) -> TableOp {
+    pub(crate) fn new(invoke_index: u32, process: u32, f: u32, key: MaybeName, value: TableValue) -> TableOp {
         let (kind, value) = value.split();
         TableOp {
             process,
@@ -120,10 +121,13 @@ impl TableOp {
         self.result = result;
     }
 
-    /// Moves its values' references `by` (string text, JSON values) on, for a table whose
-    /// values are appended after another's.
+    /// Moves its references `by` on (string text, JSON values, a large process), for a
+    /// table whose [`Side`] is appended after another's.
     #[inline(always)]
-    pub(crate) fn shift(&mut self, by: (u32, u64)) {
+    pub(crate) fn shift(&mut self, by: Shift) {
+        if self.process >= LARGE_PROCESS {
+            self.process += by.processes;
+        }
         self.set_value(self.value().shifted(by));
         if let TableOutcome::Ok(result) = self.outcome() {
             self.set_outcome(TableOutcome::Ok(result.shifted(by)));
@@ -155,9 +159,10 @@ impl MaybeIndex {
     }
 }
 
-/// Events a table can hold: event positions are 32 bits, `u32::MAX` standing for none.
-/// A history file has at most 4 GiB, so far fewer.
-pub(crate) const MAX_EVENTS: u64 = u32::MAX as u64;
+/// Events a table can hold (so ops too): event positions are 32 bits, `u32::MAX` standing
+/// for none, and a large process's position in [`Side::processes`] 31. A history file
+/// has at most 4 GiB, so far fewer.
+pub(crate) const MAX_EVENTS: u64 = LARGE_PROCESS as u64;
 
 /// A name id or none, in the room of one: `u32::MAX`, which no id reaches (each name
 /// takes at least three bytes of a file of at most 4 GiB), stands for none.
@@ -227,24 +232,64 @@ impl TableValue {
 
     /// Its references moved `by` on (string text, JSON values).
     #[inline(always)]
-    fn shifted(self, (text, json): (u32, u64)) -> TableValue {
+    fn shifted(self, by: Shift) -> TableValue {
         match self {
-            TableValue::Str { at, len } => TableValue::Str { at: at + text, len },
-            TableValue::Json(at) => TableValue::Json(at + json),
+            TableValue::Str { at, len } => TableValue::Str { at: at + by.text, len },
+            TableValue::Json(at) => TableValue::Json(at + by.json),
             other => other,
         }
     }
 }
 
-/// What a table's values refer to: the text of its strings, one after another, and the
-/// values of no compact shape.
+/// What a table's ops refer to beside their names: the text of their strings, one after
+/// another, the values of no compact shape, and the process numbers too large to be held
+/// in an op ([`Side::process_id`]).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Values {
+pub(crate) struct Side {
     text: String,
     json: Vec<Value>,
+    processes: Vec<u64>,
 }
 
-impl Values {
+/// How far [`Side::append`] moved another's references: its text, JSON values and
+/// processes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shift {
+    text: u32,
+    json: u64,
+    processes: u32,
+}
+
+/// An op's process below this is held as it is; from it up, as this plus its position
+/// in [`Side::processes`].
+const LARGE_PROCESS: u32 = 1 << 31;
+
+impl Side {
+    /// How an op holds process `p`: itself if it is small, as nearly every one is.
+    #[inline(always)]
+    pub(crate) fn process_id(&mut self, p: u64) -> u32 {
+        match u32::try_from(p) {
+            Ok(small) if small < LARGE_PROCESS => small,
+            _ => self.large_process(p),
+        }
+    }
+
+    #[inline(never)]
+    fn large_process(&mut self, p: u64) -> u32 {
+        // Fewer than `LARGE_PROCESS` ops in a table (`MAX_EVENTS`), so the position fits.
+        self.processes.push(p);
+        LARGE_PROCESS + (self.processes.len() - 1) as u32
+    }
+
+    /// The process an op holds as `id`.
+    #[inline(always)]
+    pub(crate) fn process(&self, id: u32) -> u64 {
+        match id.checked_sub(LARGE_PROCESS) {
+            None => u64::from(id),
+            Some(at) => self.processes[at as usize],
+        }
+    }
+
     /// The table's form of `value`, its text (if a string) or JSON added.
     #[inline(always)]
     pub(crate) fn add(&mut self, value: ValueRef<'_>) -> TableValue {
@@ -267,7 +312,7 @@ impl Values {
         }
     }
 
-    /// [`Values::add`] for an owned value, moved rather than copied if it is JSON.
+    /// [`Side::add`] for an owned value, moved rather than copied if it is JSON.
     pub(crate) fn add_owned(&mut self, value: Value) -> TableValue {
         match ValueRef::of(&value) {
             ValueRef::Json(_) => self.add_json(value),
@@ -294,13 +339,19 @@ impl Values {
         }
     }
 
-    /// Appends `next`'s text and JSON values; what [`TableOp::shift`] must move `next`'s
-    /// references by, or `None` if the text would outgrow its 32-bit spans.
-    pub(crate) fn append(&mut self, next: Values) -> Option<(u32, u64)> {
-        let by = (u32::try_from(self.text.len()).ok()?, self.json.len() as u64);
+    /// Appends `next`'s text, JSON values and processes; what [`TableOp::shift`] must
+    /// move `next`'s references by, or `None` if the text would outgrow its 32-bit spans.
+    pub(crate) fn append(&mut self, next: Side) -> Option<Shift> {
+        // Both tables' ops together are fewer than `MAX_EVENTS`, their processes too.
+        let by = Shift {
+            text: u32::try_from(self.text.len()).ok()?,
+            json: self.json.len() as u64,
+            processes: self.processes.len() as u32,
+        };
         u32::try_from(self.text.len() + next.text.len()).ok()?;
         self.text.push_str(&next.text);
         self.json.extend(next.json);
+        self.processes.extend(next.processes);
         Some(by)
     }
 }
@@ -319,12 +370,13 @@ impl OpTable {
             let f = builder.intern(op.f);
             let key = op.key.map(|k| builder.intern(k));
             let at = builder.len();
-            let value = builder.values.add(op.value);
+            let value = builder.side.add(op.value);
+            let process = builder.side.process_id(op.process);
             let mut table_op =
-                TableOp::new(position(op.invoke_index), op.process, f, MaybeName::new(key), value);
+                TableOp::new(position(op.invoke_index), process, f, MaybeName::new(key), value);
             table_op.complete_index = MaybeIndex::new(op.complete_index.map(position));
             table_op.set_outcome(match op.outcome {
-                OutcomeRef::Ok(v) => TableOutcome::Ok(builder.values.add(v)),
+                OutcomeRef::Ok(v) => TableOutcome::Ok(builder.side.add(v)),
                 OutcomeRef::Fail => TableOutcome::Fail,
                 OutcomeRef::Info => TableOutcome::Info,
             });
@@ -414,12 +466,12 @@ impl OpTable {
         OpRef {
             invoke_index: u64::from(op.invoke_index),
             complete_index: op.complete_index.get().map(u64::from),
-            process: op.process,
+            process: self.side.process(op.process),
             f: name(op.f),
             key: op.key.get().map(name),
-            value: self.values.view(op.value()),
+            value: self.side.view(op.value()),
             outcome: match op.outcome() {
-                TableOutcome::Ok(v) => OutcomeRef::Ok(self.values.view(v)),
+                TableOutcome::Ok(v) => OutcomeRef::Ok(self.side.view(v)),
                 TableOutcome::Fail => OutcomeRef::Fail,
                 TableOutcome::Info => OutcomeRef::Info,
             },
@@ -516,8 +568,9 @@ impl PartialEq for OpTable {
             && (0..self.len).all(|at| {
                 let (a, b) = (self.op_ref(at), other.op_ref(at));
                 let (x, y) = (self.op(at), other.op(at));
-                (x.invoke_index, x.complete_index, x.process, x.f, x.key)
-                    == (y.invoke_index, y.complete_index, y.process, y.f, y.key)
+                (x.invoke_index, x.complete_index, x.f, x.key)
+                    == (y.invoke_index, y.complete_index, y.f, y.key)
+                    && a.process == b.process
                     && a.value == b.value
                     && a.outcome == b.outcome
             })
@@ -528,8 +581,8 @@ impl PartialEq for OpTable {
 #[derive(Default)]
 pub(crate) struct Builder {
     names: Vec<Box<str>>,
-    /// What the values added so far refer to.
-    pub(crate) values: Values,
+    /// What the ops added so far refer to beside their names.
+    pub(crate) side: Side,
     index: FxHashMap<Box<str>, u32>,
     /// Names of up to 15 bytes, packed with their length into one integer
     /// ([`packed`]): found by hashing an integer and compared without `memcmp`. Nearly
@@ -714,7 +767,7 @@ impl Builder {
         }
         OpTable {
             names: self.names,
-            values: self.values,
+            side: self.side,
             segments,
             len,
             key_uses: self.key_uses,
@@ -746,8 +799,8 @@ mod tests {
     }
 
     #[test]
-    fn an_op_takes_48_bytes() {
-        assert_eq!(std::mem::size_of::<TableOp>(), 48);
+    fn an_op_takes_40_bytes() {
+        assert_eq!(std::mem::size_of::<TableOp>(), 40);
         assert_eq!(MaybeIndex::new(Some(7)).get(), Some(7));
         assert_eq!(MaybeIndex::NONE.get(), None);
         assert_eq!((MaybeName::new(Some(0)).get(), MaybeName::new(None).get()), (Some(0), None));
@@ -765,7 +818,7 @@ mod tests {
             TableValue::Json(u64::MAX),
         ];
         for value in values {
-            let mut op = TableOp::new(u32::MAX - 1, u64::MAX, 1, MaybeName::new(None), value);
+            let mut op = TableOp::new(u32::MAX - 1, u32::MAX, 1, MaybeName::new(None), value);
             assert_eq!((op.value(), op.outcome()), (value, TableOutcome::Info));
             for outcome in
                 [TableOutcome::Ok(value), TableOutcome::Ok(TableValue::Neg(-1)), TableOutcome::Fail]
@@ -774,11 +827,17 @@ mod tests {
                 assert_eq!((op.value(), op.outcome(), op.invoke_index), (value, outcome, u32::MAX - 1));
             }
         }
-        let mut op = TableOp::new(0, 0, 0, MaybeName::new(None), TableValue::Json(2));
+        let mut side = Side::default();
+        let (small, large) = (side.process_id(u64::from(LARGE_PROCESS) - 1), side.process_id(u64::MAX));
+        assert_eq!((side.process(small), side.process(large)), (u64::from(LARGE_PROCESS) - 1, u64::MAX));
+        let mut op = TableOp::new(0, large, 0, MaybeName::new(None), TableValue::Json(2));
         op.set_outcome(TableOutcome::Ok(TableValue::Str { at: 5, len: 1 }));
-        op.shift((10, 3));
-        assert_eq!(op.value(), TableValue::Json(5));
+        op.shift(Shift { text: 10, json: 3, processes: 4 });
+        assert_eq!((op.value(), op.process), (TableValue::Json(5), large + 4));
         assert_eq!(op.outcome(), TableOutcome::Ok(TableValue::Str { at: 15, len: 1 }));
+        let mut small_op = TableOp::new(0, small, 0, MaybeName::new(None), TableValue::Null);
+        small_op.shift(Shift { text: 10, json: 3, processes: 4 });
+        assert_eq!(small_op.process, small);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::EventLines;
 use crate::hash::FxHashMap;
 use crate::op_ref::ValueRef;
 use crate::op_table::{
-    Builder, MaybeIndex, MaybeName, Name, OpTable, TableOp, TableOutcome, TableValue, Values, MAX_EVENTS,
+    Builder, MaybeIndex, MaybeName, Name, OpTable, Side, TableOp, TableOutcome, TableValue, MAX_EVENTS,
 };
 use crate::threads::{cores, on_chunks, on_threads};
 
@@ -427,8 +427,9 @@ impl Piece {
                 let f = builder.intern_name(event.f);
                 let key = event.key.map(|k| builder.intern_name(k));
                 builder.set_times(builder.len(), event.time, None);
-                let value = event.take_value().into_table(&mut builder.values);
-                builder.push(TableOp::new(index, p, f, MaybeName::new(key), value));
+                let value = event.take_value().into_table(&mut builder.side);
+                let process = builder.side.process_id(p);
+                builder.push(TableOp::new(index, process, f, MaybeName::new(key), value));
                 continue;
             }
             let at = std::mem::take(&mut state.open).checked_sub(1)?;
@@ -465,9 +466,9 @@ impl Piece {
             complete(&mut self.builder, at, events + d.index, &mut end)?;
         }
         let names: Vec<u32> = next.builder.names().iter().map(|n| self.builder.intern(n)).collect();
-        // The next piece's string text and JSON values go after this one's, its
-        // references moved with them.
-        let shift = self.builder.values.append(std::mem::take(&mut next.builder.values))?;
+        // The next piece's string text, JSON values and large processes go after this
+        // one's, its references moved with them.
+        let shift = self.builder.side.append(std::mem::take(&mut next.builder.side))?;
         let base = self.builder.len();
         let mut ops = std::mem::take(&mut next.builder.ops);
         if next.builder.has_times() {
@@ -520,7 +521,7 @@ fn complete(builder: &mut Builder, at: usize, index: u32, end: &mut Scanned<'_>)
     }
     builder.set_times(at, None, end.time);
     let outcome = match end.kind {
-        Kind::Ok => TableOutcome::Ok(end.take_value().into_table(&mut builder.values)),
+        Kind::Ok => TableOutcome::Ok(end.take_value().into_table(&mut builder.side)),
         Kind::Fail => TableOutcome::Fail,
         Kind::Info | Kind::Invoke => TableOutcome::Info,
     };
@@ -576,10 +577,10 @@ enum ScannedValue<'t> {
 
 impl ScannedValue<'_> {
     #[inline(always)]
-    fn into_table(self, values: &mut Values) -> TableValue {
+    fn into_table(self, side: &mut Side) -> TableValue {
         match self {
-            ScannedValue::Compact(value) => values.add(value),
-            ScannedValue::Json(value) => values.add_owned(value),
+            ScannedValue::Compact(value) => side.add(value),
+            ScannedValue::Json(value) => side.add_owned(value),
         }
     }
 
@@ -1388,6 +1389,34 @@ mod tests {
         let at = text.find("clé\"").unwrap() + "cl".len();
         let cut = [&text.as_bytes()[..at], &[0xc3], &text.as_bytes()[at + "é".len()..]].concat();
         assert!(scan_bytes(&cut, 1, false).is_none());
+    }
+
+    #[test]
+    fn processes_of_any_size_are_kept_across_pieces() {
+        // Rounds of an invocation by each of a round's processes, then a completion by
+        // each, so that a piece may end with any of them in flight; each round's large
+        // processes are new.
+        let mut text = String::new();
+        let mut index = 0;
+        for round in 0..30 {
+            let processes = [0, 7, (1 << 31) - 1, (1 << 31) + round, (1 << 40) + round, u64::MAX - round];
+            for kind in ["invoke", "ok"] {
+                for p in processes {
+                    text += &format!(
+                        "{{\"index\":{index},\"process\":{p},\"type\":\"{kind}\",\"f\":\"read\",\"key\":\"k\",\"value\":null}}\n"
+                    );
+                    index += 1;
+                }
+            }
+        }
+        let whole = scan(&text).expect("plain lines");
+        assert_eq!(Some(&whole), general(&text).as_ref());
+        for pieces in [2, 3, 5] {
+            assert_eq!(in_pieces(&text, pieces).as_ref(), Some(&whole), "{pieces} pieces");
+        }
+        let processes: Vec<u64> = (0..whole.0.len()).map(|at| whole.0.op_ref(at).process).collect();
+        assert_eq!(processes[..6], [0, 7, (1 << 31) - 1, 1 << 31, 1 << 40, u64::MAX]);
+        assert_eq!(processes[processes.len() - 1], u64::MAX - 29);
     }
 
     /// What the scan makes of `text` in `pieces` pieces.
