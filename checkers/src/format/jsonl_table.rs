@@ -1006,14 +1006,14 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
             None => self.text[start..].iter().position(ends_ascii)?,
         };
         self.at += len;
-        if self.text[self.at] >= 0x80 {
-            return self.unicode_string(start);
+        match self.text[self.at] {
+            b'"' => {
+                self.at += 1;
+                Some((start, self.at - 1))
+            }
+            0x80.. => self.unicode_string(start),
+            _ => None,
         }
-        if self.text[self.at] != b'"' {
-            return None;
-        }
-        self.at += 1;
-        Some((start, self.at - 1))
     }
 
     /// [`Scanner::string_span`] from `start` for a string that has a byte outside ASCII:
