@@ -278,7 +278,7 @@ fn hard_shapes() {
         println!(
             "hard cas-register {name} (seed 2): check {:.1} ms (best of {RUNS}), porcupine {:.0} ms, {:.1}x; \
              {states} states; reading the {:.0} MB file into a table {:.0} ms (as events, from memory, {:.0} ms); \
-             read + check {:.0} ms, {:.1}x the check; a fresh process {:.0} ms, {:.1}x the {:.0} ms check it \
+             read + check {:.0} ms, {:.2}x the check; a fresh process {:.0} ms, {:.2}x the {:.0} ms check it \
              reports (medians of {FRESH})",
             ms(best),
             ms(porcupine),
