@@ -141,7 +141,7 @@ impl TableOp {
 }
 
 /// An event index or none, in the room of one: `u32::MAX`, which no event's index can be
-/// (a table takes at most that many events), stands for none.
+/// (a table takes fewer than [`MAX_EVENTS`] events), stands for none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MaybeIndex(u32);
 

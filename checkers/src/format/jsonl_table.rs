@@ -37,9 +37,10 @@ const PIECE_BYTES: usize = 4 << 20;
 
 /// The table straight from a file's bytes, in up to `threads` pieces split at line ends
 /// and scanned at once, then joined. The scan takes only UTF-8 (every byte it takes is
-/// ASCII but within a string, which it checks), so the bytes are read once. `None` when the general loader must decide, including for
-/// bytes that are not JSON Lines (`auto`: the format was not named), not UTF-8 or hold a
-/// NUL (which the scan takes nowhere), all of which it reports.
+/// ASCII but within a string, which it checks), so the bytes are read once. `None` when
+/// the general loader must decide, including for bytes that are not JSON Lines (`auto`:
+/// the format was not named), not UTF-8 or hold a NUL (which the scan takes nowhere), all
+/// of which it reports.
 pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, auto: bool) -> Option<(OpTable, EventLines)> {
     scan_in_pieces(bytes, threads.min(bytes.len() / PIECE_BYTES).max(1), auto)
 }
