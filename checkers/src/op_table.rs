@@ -56,11 +56,11 @@ fn segment_of(segments: &[Segment], at: usize) -> usize {
 /// An op's invocation and completion times.
 type Times = (Option<u64>, Option<u64>);
 
-/// One operation; `f` and `key` are positions in `OpTable::names`. 48 bytes: the ops are
+/// One operation; `f` and `key` are positions in `OpTable::names`. 40 bytes: the ops are
 /// most of a loaded table, written once (every page of them faulted in new) and read by
 /// the check, so a byte saved here is a megabyte saved on a million-op history. Event
-/// positions are 32 bits, and each value is eight bytes of payload whose kind is a byte
-/// of `kinds` ([`TableValue`] is the same value spread out for use).
+/// positions and processes are 32 bits, and each value is eight bytes of payload whose
+/// kind is a byte of `kinds` ([`TableValue`] is the same value spread out for use).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TableOp {
     value: u64,
@@ -74,6 +74,10 @@ pub(crate) struct TableOp {
     /// The value's kind, and the outcome: a result's kind for `ok`, or [`FAIL`] or [`INFO`].
     kinds: [u8; 2],
 }
+
+/// Kinds of value whose payload is a position in a table's [`Side`].
+const STR: u8 = 4;
+const JSON: u8 = 5;
 
 /// Outcome bytes of an op that did not end `ok`.
 const FAIL: u8 = 6;
@@ -128,15 +132,8 @@ impl TableOp {
         if self.process >= LARGE_PROCESS {
             self.process += by.processes;
         }
-        self.set_value(self.value().shifted(by));
-        if let TableOutcome::Ok(result) = self.outcome() {
-            self.set_outcome(TableOutcome::Ok(result.shifted(by)));
-        }
-    }
-
-    #[inline(always)]
-    fn set_value(&mut self, value: TableValue) {
-        (self.kinds[0], self.value) = value.split();
+        self.value = by.payload(self.kinds[0], self.value);
+        self.result = by.payload(self.kinds[1], self.result);
     }
 }
 
@@ -212,8 +209,8 @@ impl TableValue {
             TableValue::Int(u) => (1, u),
             TableValue::Neg(i) => (2, i as u64),
             TableValue::Pair(a, b) => (3, u64::from(a as u32) | u64::from(b as u32) << 32),
-            TableValue::Str { at, len } => (4, u64::from(at) | u64::from(len) << 32),
-            TableValue::Json(at) => (5, at),
+            TableValue::Str { at, len } => (STR, u64::from(at) | u64::from(len) << 32),
+            TableValue::Json(at) => (JSON, at),
         }
     }
 
@@ -224,19 +221,9 @@ impl TableValue {
             1 => TableValue::Int(payload),
             2 => TableValue::Neg(payload as i64),
             3 => TableValue::Pair(payload as u32 as i32, (payload >> 32) as u32 as i32),
-            4 => TableValue::Str { at: payload as u32, len: (payload >> 32) as u32 },
-            5 => TableValue::Json(payload),
+            STR => TableValue::Str { at: payload as u32, len: (payload >> 32) as u32 },
+            JSON => TableValue::Json(payload),
             _ => TableValue::Null,
-        }
-    }
-
-    /// Its references moved `by` on (string text, JSON values).
-    #[inline(always)]
-    fn shifted(self, by: Shift) -> TableValue {
-        match self {
-            TableValue::Str { at, len } => TableValue::Str { at: at + by.text, len },
-            TableValue::Json(at) => TableValue::Json(at + by.json),
-            other => other,
         }
     }
 }
@@ -258,6 +245,19 @@ pub(crate) struct Shift {
     text: u32,
     json: u64,
     processes: u32,
+}
+
+impl Shift {
+    /// A value's payload of this `kind` moved on: a string's span (its start, the low 32
+    /// bits, stays within them, as [`Side::append`] checked), a JSON value's position.
+    #[inline(always)]
+    fn payload(self, kind: u8, payload: u64) -> u64 {
+        match kind {
+            STR => payload + u64::from(self.text),
+            JSON => payload + self.json,
+            _ => payload,
+        }
+    }
 }
 
 /// An op's process below this is held as it is; from it up, as this plus its position

@@ -685,6 +685,12 @@ fn eight_digits(word: u64) -> u64 {
     fours.wrapping_mul(10_000 << 32 | 1) >> 32
 }
 
+/// Where a plain string ends: at its closing quote, or (for the general loader to judge)
+/// at an escape or a control character.
+fn ends_string(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
 /// Arrays nested deeper than this are left to serde_json.
 const MAX_DEPTH: usize = 16;
 
@@ -983,9 +989,8 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// UTF-8 text without escapes or control characters.
     #[inline(always)]
     fn string_span(&mut self) -> Option<(usize, usize)> {
-        // Where the ASCII string ends: at its closing quote, or at an escape or a control
-        // character (for the general loader to judge), or at a byte outside ASCII.
-        let ends_ascii = |&b: &u8| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b);
+        // Where the ASCII string ends: where a string does, or at a byte outside ASCII.
+        let ends_ascii = |&b: &u8| ends_string(b) || b >= 0x80;
         self.expect(b'"')?;
         let start = self.at;
         let len = match self.text.get(start..start + 8) {
@@ -1021,7 +1026,7 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
     /// it must be UTF-8.
     #[inline(never)]
     fn unicode_string(&mut self, start: usize) -> Option<(usize, usize)> {
-        let len = self.text[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = self.text[start..].iter().position(|&b| ends_string(b))?;
         let end = start + len;
         if self.text[end] != b'"' {
             return None;
@@ -1381,7 +1386,7 @@ mod tests {
                 bytes[offset] = 0xff;
                 assert!(scan_bytes(&bytes, 1, false).is_none(), "0xff at {offset} of {line}");
                 assert!(crate::format::load_bytes(&bytes, "t", crate::format::Format::Jsonl).is_err());
-                // A lone continuation byte, and a sequence cut short by the quote.
+                // A lone continuation byte.
                 bytes[offset] = 0x80;
                 assert!(scan_bytes(&bytes, 1, false).is_none(), "0x80 at {offset} of {line}");
             }
