@@ -39,10 +39,7 @@ use crate::verdict::Verdict;
 /// that ran out of time or memory is `Ok` with `Unknown`.
 pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    let table = OpTable::from_history(history).ok_or_else(|| CheckError {
-        event: None,
-        message: format!("{} events are more than a check takes", history.len()),
-    })?;
+    let table = OpTable::from_history(history).map_err(|message| CheckError { event: None, message })?;
     check_ops(&table, options, started)
 }
 

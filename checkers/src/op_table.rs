@@ -357,11 +357,11 @@ impl Side {
 }
 
 impl OpTable {
-    /// The table of a validated history's operations; `None` for a history of
+    /// The table of a validated history's operations; the one-line error for a history of
     /// [`MAX_EVENTS`] events or more, which no file the loaders take can hold.
-    pub fn from_history(history: &History) -> Option<OpTable> {
+    pub fn from_history(history: &History) -> Result<OpTable, String> {
         if history.len() as u64 >= MAX_EVENTS {
-            return None;
+            return Err(format!("{} events are more than a check takes", history.len()));
         }
         // Every event position is below `MAX_EVENTS`, so fits in 32 bits.
         let position = |index: u64| index as u32;
@@ -383,7 +383,7 @@ impl OpTable {
             builder.push(table_op);
             builder.set_times(at, op.invoke_time, op.complete_time);
         }
-        Some(builder.finish(history.len() as u64))
+        Ok(builder.finish(history.len() as u64))
     }
 
     /// Client operations in the table.

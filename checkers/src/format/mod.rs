@@ -210,10 +210,10 @@ pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTabl
 fn load_table_general(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
     let Loaded { history, format, lines } = load_bytes(bytes, name, format)?;
     // Unreachable from input within `MAX_INPUT_BYTES`, whose events are far fewer.
-    let table = OpTable::from_history(&history).ok_or_else(|| LoadError {
+    let table = OpTable::from_history(&history).map_err(|message| LoadError {
         path: name.into(),
         line: None,
-        message: format!("{} events are more than a check takes", history.len()),
+        message,
     })?;
     Ok(LoadedTable { table, format, lines })
 }
