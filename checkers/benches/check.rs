@@ -11,7 +11,9 @@
 //! check time on the same operations, with the time to load them from a JSON Lines file
 //! beside it, as `faultline check` does, and the ratio of the two to the check alone;
 //! then the same file loaded and checked by a fresh process (this bench run again, as
-//! `faultline check` would be), whose whole time is compared with the check it reports.
+//! `faultline check` would be), whose whole time is compared with the check it reports;
+//! and the same operations written as Jepsen op maps (EDN, one map to a line), loaded the
+//! same two ways.
 //! Last, generated 1,000,000-op histories checked from owned events, with time and peak
 //! heap measured by a counting global allocator.
 
@@ -22,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use checkers::format::{load_bytes, load_path_table, write_jsonl, Format};
 use checkers::{
-    check, check_table, generate, CheckOptions, GenOptions, History, ModelKind, OpTable, Verdict,
+    check, check_table, generate, CheckOptions, Event, GenOptions, History, ModelKind, OpTable, Process,
+    Verdict,
 };
 
 /// Counts live heap bytes and their peak.
@@ -244,8 +247,9 @@ fn hard_shapes() {
     for (name, ops, keys, concurrency, porcupine) in shapes {
         let gen =
             GenOptions { ops, keys, concurrency, seed: 2, model: ModelKind::CasRegister, violate: false };
+        let events = generate(&gen);
         let mut jsonl = Vec::new();
-        write_jsonl(&generate(&gen), &mut jsonl).expect("writing to memory");
+        write_jsonl(&events, &mut jsonl).expect("writing to memory");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("hard.jsonl");
         std::fs::write(&path, &jsonl).expect("writing the history");
@@ -292,7 +296,73 @@ fn hard_shapes() {
             wall.as_secs_f64() / its_check.as_secs_f64(),
             ms(its_check),
         );
+        drop(jsonl);
+        edn_maps(name, &events, states);
     }
+}
+
+/// The hard shape `name` written as Jepsen op maps, one to a line (a `history.edn`): the
+/// time to read it into a table straight, and as events the general way; a fresh process.
+fn edn_maps(name: &str, events: &[Event], states: u64) {
+    let text = op_maps(events);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("hard.edn");
+    std::fs::write(&path, &text).expect("writing the history");
+    let started = Instant::now();
+    let history = load_bytes(text.as_bytes(), name, Format::Edn).expect("op maps load").history;
+    let parse_events = started.elapsed();
+    drop(history);
+    let options = CheckOptions::new(ModelKind::CasRegister);
+    let mut best_load = Duration::MAX;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let loaded = load_path_table(&path, Format::Auto).expect("op maps load");
+        best_load = best_load.min(started.elapsed());
+        assert_eq!(loaded.format, Format::PorcupineKv, "op maps with a :key are read as kv files are");
+        let report = check_table(&loaded.table, &options).expect("op maps check");
+        assert_eq!((report.verdict, report.stats.states_explored), (Verdict::Valid, states), "{name} as EDN");
+        checkers::format::free_elsewhere(loaded.table, text.len());
+    }
+    let (wall, its_check) = fresh_processes(&path);
+    println!(
+        "  the same as EDN op maps ({:.0} MB): into a table {:.0} ms (as events, from memory, {:.0} ms); \
+         a fresh process {:.0} ms, {:.2}x the {:.0} ms check it reports",
+        text.len() as f64 / 1e6,
+        ms(best_load),
+        ms(parse_events),
+        ms(wall),
+        wall.as_secs_f64() / its_check.as_secs_f64(),
+        ms(its_check),
+    );
+}
+
+/// Events as Jepsen writes them: `{:type :invoke, :f :write, :key "k3", :value 5,
+/// :process 7, :index 12}`, one to a line; values are `nil`, integers or pairs.
+fn op_maps(events: &[Event]) -> String {
+    use std::fmt::Write;
+    let edn = |value: &serde_json::Value| match value {
+        serde_json::Value::Array(items) => {
+            format!("[{}]", items.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "))
+        }
+        serde_json::Value::Null => "nil".to_string(),
+        other => other.to_string(),
+    };
+    let mut out = String::new();
+    for (index, e) in events.iter().enumerate() {
+        let kind = e.kind.as_str();
+        let process = match e.process {
+            Process::Client(p) => p.to_string(),
+            Process::Nemesis => ":nemesis".to_string(),
+        };
+        let key = e.key.as_ref().map(|k| format!(" :key {k:?},")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{{:type :{kind}, :f :{},{key} :value {}, :process {process}, :index {index}}}",
+            e.f,
+            edn(&e.value)
+        );
+    }
+    out
 }
 
 /// Fresh processes timed per hard shape.

@@ -113,6 +113,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The next form read as an element `depth` collections deep (a map's value in a
+    /// stream of op maps is one deep, and may nest as deep as it could there), or `None`
+    /// at the end of the input; discards are passed over as [`Reader::read`] passes them.
+    pub(crate) fn read_within(&mut self, depth: usize) -> Result<Option<Edn>, EdnError> {
+        loop {
+            if self.peek().is_none() {
+                return Ok(None);
+            }
+            if let Some(form) = self.read_form(depth)? {
+                return Ok(Some(form));
+            }
+        }
+    }
+
+    /// How many bytes of the text have been read.
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+
     /// Read the elements of a collection whose opening byte was consumed, up to `close`,
     /// handing each to `each` with its line as it is read (so a long top-level vector is
     /// never held whole).

@@ -13,10 +13,13 @@
 //! makes it give up with `None`, and the caller loads the file the general way, which
 //! reports the fault exactly as it always has. So when this reader answers, its table is
 //! the one the general way would have built; the tests compare the two.
+//!
+//! Everything here but the line itself ([`Scanner`]) also reads Jepsen op maps, one to a
+//! line ([`super::edn_table`]): the pieces, their pairing and rules, and their joins.
 
 use serde_json::Value;
 
-use super::EventLines;
+use super::{EventLines, Format};
 use crate::hash::FxHashMap;
 use crate::op_ref::ValueRef;
 use crate::op_table::{
@@ -27,9 +30,36 @@ use crate::threads::{cores, on_chunks, on_threads};
 /// The table and, per event, its 1-based line; `None` when the general loader must decide.
 #[cfg(test)]
 pub(crate) fn scan(text: &str) -> Option<(OpTable, EventLines)> {
-    let mut piece = Piece::new(true, text.len());
+    scan_as(text, Reading::jsonl(false))
+}
+
+/// [`scan`] of lines of the format `reading` names.
+#[cfg(test)]
+pub(crate) fn scan_as(text: &str, reading: Reading) -> Option<(OpTable, EventLines)> {
+    let mut piece = Piece::new(true, text.len(), reading.maps());
     piece.feed(text.as_bytes())?;
     finish(piece)
+}
+
+/// What a scan reads: lines of `format` (faultline's JSON Lines, or Jepsen op maps one to a
+/// line as EDN and Porcupine's kv files hold them), and whether the format was only
+/// guessed (`auto`), so that the file's first lines must show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reading {
+    pub(crate) format: Format,
+    pub(crate) auto: bool,
+}
+
+impl Reading {
+    #[cfg(test)]
+    pub(crate) const fn jsonl(auto: bool) -> Reading {
+        Reading { format: Format::Jsonl, auto }
+    }
+
+    /// Whether the lines are op maps, read by [`super::edn_table`].
+    fn maps(self) -> bool {
+        self.format != Format::Jsonl
+    }
 }
 
 /// Below this many bytes per thread, a file is scanned on one.
@@ -41,8 +71,8 @@ const PIECE_BYTES: usize = 4 << 20;
 /// the general loader must decide, including for bytes that are not JSON Lines (`auto`:
 /// the format was not named), not UTF-8 or hold a NUL (which the scan takes nowhere), all
 /// of which it reports.
-pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, auto: bool) -> Option<(OpTable, EventLines)> {
-    scan_in_pieces(bytes, threads.min(bytes.len() / PIECE_BYTES).max(1), auto)
+pub(crate) fn scan_bytes(bytes: &[u8], threads: usize, reading: Reading) -> Option<(OpTable, EventLines)> {
+    scan_in_pieces(bytes, threads.min(bytes.len() / PIECE_BYTES).max(1), reading)
 }
 
 /// Where the piece that starts near `from` begins: after the first line end at or past it.
@@ -66,13 +96,14 @@ fn bounds(len: usize, pieces: usize, mut start_near: impl FnMut(usize) -> Option
 }
 
 /// [`scan_bytes`] in about `pieces` pieces of equal size, each on its own thread.
-pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, auto: bool) -> Option<(OpTable, EventLines)> {
+pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, reading: Reading) -> Option<(OpTable, EventLines)> {
     let bounds = bounds(bytes.len(), pieces, |from| piece_start(bytes, from));
     let scan = |k: usize| -> Option<Piece> {
         let first = k == 0;
-        let mut piece = Piece::new(first, bounds[k + 1] - bounds[k]);
-        // A later piece is JSON Lines if the first is.
-        piece.feed(region(&bytes[bounds[k]..bounds[k + 1]], first, &mut (first && auto))?)?;
+        let mut piece = Piece::new(first, bounds[k + 1] - bounds[k], reading.maps());
+        // A later piece is of the format if the first is.
+        let undecided = &mut (first && reading.auto);
+        piece.feed(region(&bytes[bounds[k]..bounds[k + 1]], first, undecided, reading.format)?)?;
         Some(piece)
     };
     join_all(on_threads(bounds.len() - 1, scan))
@@ -84,9 +115,9 @@ pub(crate) fn scan_file(
     file: &std::fs::File,
     len: usize,
     threads: usize,
-    auto: bool,
+    reading: Reading,
 ) -> Option<(OpTable, EventLines)> {
-    file_in_pieces(file, len, threads.min(len / PIECE_BYTES).max(1), CHUNK_BYTES, auto)
+    file_in_pieces(file, len, threads.min(len / PIECE_BYTES).max(1), CHUNK_BYTES, reading)
 }
 
 /// [`scan_file`] on `threads` threads, read `chunk` bytes at a time: the file is first cut
@@ -99,10 +130,10 @@ fn file_in_pieces(
     len: usize,
     threads: usize,
     chunk: usize,
-    auto: bool,
+    reading: Reading,
 ) -> Option<(OpTable, EventLines)> {
     let starts = bounds(len, threads, |from| line_start(file, len, from));
-    file_in_pieces_from(file, len, &starts, chunk, STEAL_BYTES, auto)
+    file_in_pieces_from(file, len, &starts, chunk, STEAL_BYTES, reading)
 }
 
 /// Where the line after the first line end at or past `from` starts, looked for in
@@ -146,7 +177,7 @@ fn file_in_pieces_from(
     starts: &[usize],
     chunk: usize,
     steal_bytes: usize,
-    auto: bool,
+    reading: Reading,
 ) -> Option<(OpTable, EventLines)> {
     use std::os::unix::fs::FileExt;
     use std::sync::Mutex;
@@ -187,9 +218,9 @@ fn file_in_pieces_from(
     let scan = |k: usize, buffer: &mut Vec<u8>| -> Option<(usize, Piece)> {
         let Stretch { next: start, end } = lock()[k];
         let first = start == 0;
-        let mut piece = Piece::new(first, end - start);
+        let mut piece = Piece::new(first, end - start, reading.maps());
         let (mut filled, mut start_of_file) = (0, first);
-        let mut undecided = first && auto;
+        let mut undecided = first && reading.auto;
         loop {
             if filled == buffer.len() {
                 // One line longer than the buffer: make room for it.
@@ -205,7 +236,7 @@ fn file_in_pieces_from(
                 buffer[..filled].iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1)
             };
             if cut > 0 {
-                piece.feed(region(&buffer[..cut], start_of_file, &mut undecided)?)?;
+                piece.feed(region(&buffer[..cut], start_of_file, &mut undecided, reading.format)?)?;
                 start_of_file = false;
                 buffer.copy_within(cut..filled, 0);
                 filled -= cut;
@@ -256,9 +287,14 @@ fn join_all(pieces: Vec<Option<Piece>>) -> Option<(OpTable, EventLines)> {
 
 /// Whole lines of a piece. At the start of the file a byte-order mark is skipped; while
 /// `undecided` (the format was not named and nothing but blank lines has been seen) the
-/// text must begin as JSON Lines do. The lines are not checked for UTF-8 here: the scan
+/// text must begin as `format` does. The lines are not checked for UTF-8 here: the scan
 /// takes no byte outside ASCII but within a string, and checks each string that has one.
-fn region<'b>(bytes: &'b [u8], start_of_file: bool, undecided: &mut bool) -> Option<&'b [u8]> {
+fn region<'b>(
+    bytes: &'b [u8],
+    start_of_file: bool,
+    undecided: &mut bool,
+    format: Format,
+) -> Option<&'b [u8]> {
     // A NUL byte (which the general loader reports as such) is not looked for: the scan
     // takes none anywhere, so a line that has one is left to that loader.
     let bytes =
@@ -266,7 +302,7 @@ fn region<'b>(bytes: &'b [u8], start_of_file: bool, undecided: &mut bool) -> Opt
     if *undecided {
         let text = std::str::from_utf8(bytes).ok()?;
         if !text.trim().is_empty() {
-            if super::detect(text) != Some(super::Format::Jsonl) {
+            if super::detect(text) != Some(format) {
                 return None;
             }
             *undecided = false;
@@ -299,6 +335,8 @@ struct Piece {
     heard: Vec<u64>,
     /// Completions whose invocation is in an earlier piece, in order.
     dangling: Vec<Dangling>,
+    /// Whether its lines are op maps ([`super::edn_table`]) rather than JSON.
+    maps: bool,
 }
 
 /// What a piece knows of each process, indexed by the process for the small numbers
@@ -363,7 +401,7 @@ struct Dangling {
 
 impl Piece {
     /// An empty piece of `bytes` of text, with room for their ops.
-    fn new(first: bool, bytes: usize) -> Piece {
+    fn new(first: bool, bytes: usize, maps: bool) -> Piece {
         // About two lines per op and eighty bytes a line; the vector grows past a guess.
         Piece {
             first,
@@ -373,22 +411,31 @@ impl Piece {
             processes: Processes::default(),
             heard: Vec::new(),
             dangling: Vec::new(),
+            maps,
         }
     }
 
     /// Scans the next whole lines of the piece.
     fn feed(&mut self, text: &[u8]) -> Option<()> {
-        let Piece { first, builder, line_of, lines, processes, heard, dangling } = self;
+        if self.maps {
+            self.feed_lines(super::edn_table::MapLine::over(text))
+        } else {
+            self.feed_lines(Scanner::<false> { text, at: 0 })
+        }
+    }
+
+    /// [`Piece::feed`] in the syntax of `scanner`: each piece's loop is compiled for one.
+    #[inline(always)]
+    fn feed_lines<'t>(&mut self, mut scanner: impl EventLine<'t>) -> Option<()> {
+        let Piece { first, builder, line_of, lines, processes, heard, dangling, .. } = self;
         // Lines are not split first: each event is read from where the last ended, and
         // must end its line.
-        let mut scanner = Scanner::<false> { text, at: 0 };
         // One event for every line, each field written as it is read: made anew per line,
         // it would be copied in whole each time.
         let mut event = Scanned::EMPTY;
-        while scanner.at < text.len() {
+        while scanner.more() {
             *lines += 1;
-            // An event's line starts with its brace; only another may be blank.
-            if scanner.text[scanner.at] != b'{' && scanner.blank_line() {
+            if scanner.no_event() {
                 continue;
             }
             scanner.event(&mut event)?;
@@ -533,26 +580,56 @@ fn complete(builder: &mut Builder, at: usize, index: u32, end: &mut Scanned<'_>)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Invoke,
     Ok,
     Fail,
     Info,
 }
 
+/// A reader of a piece's lines, one event to a line, in one syntax.
+pub(super) trait EventLine<'t> {
+    /// Whether any text is left.
+    fn more(&self) -> bool;
+    /// Consumes the line from here if it holds no event (a blank line, or a comment where
+    /// the syntax has them).
+    fn no_event(&mut self) -> bool;
+    /// The line's event, written into `event` (every field of it) with the line end
+    /// consumed, or `None` if it is anything the general loader must judge.
+    fn event(&mut self, event: &mut Scanned<'t>) -> Option<()>;
+}
+
+impl<'t> EventLine<'t> for Scanner<'t, false> {
+    #[inline(always)]
+    fn more(&self) -> bool {
+        self.at < self.text.len()
+    }
+
+    /// An event's line starts with its brace; only another may be blank.
+    #[inline(always)]
+    fn no_event(&mut self) -> bool {
+        self.text[self.at] != b'{' && self.blank_line()
+    }
+
+    #[inline(always)]
+    fn event(&mut self, event: &mut Scanned<'t>) -> Option<()> {
+        Scanner::event(self, event)
+    }
+}
+
 /// One event as the scan reads it; `process` is `None` for the nemesis.
-struct Scanned<'t> {
-    process: Option<u64>,
-    kind: Kind,
-    f: Name<'t>,
-    key: Option<Name<'t>>,
-    value: ScannedValue<'t>,
-    time: Option<u64>,
+pub(super) struct Scanned<'t> {
+    pub(super) process: Option<u64>,
+    pub(super) kind: Kind,
+    pub(super) f: Name<'t>,
+    pub(super) key: Option<Name<'t>>,
+    pub(super) value: ScannedValue<'t>,
+    pub(super) time: Option<u64>,
 }
 
 impl<'t> Scanned<'t> {
     /// What an event holds before any field is read.
-    const EMPTY: Scanned<'static> = Scanned {
+    pub(super) const EMPTY: Scanned<'static> = Scanned {
         process: None,
         kind: Kind::Invoke,
         f: Name { bytes: b"", packed: crate::op_table::LONG },
@@ -571,7 +648,7 @@ impl<'t> Scanned<'t> {
 /// A value as the scan reads it: the common shapes without building JSON, a string
 /// borrowed from the line, anything else parsed.
 #[derive(Debug, Clone, PartialEq)]
-enum ScannedValue<'t> {
+pub(super) enum ScannedValue<'t> {
     Compact(ValueRef<'t>),
     Json(Value),
 }
@@ -595,7 +672,7 @@ impl ScannedValue<'_> {
 
 /// A field of an event object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub(super) enum Field {
     Index,
     Time,
     Process,
@@ -611,7 +688,7 @@ enum Field {
 impl Field {
     /// By length first, then as a fixed-size array: compares as integers, not strings.
     #[inline]
-    fn of(name: &[u8]) -> Field {
+    pub(super) fn of(name: &[u8]) -> Field {
         match name.len() {
             1 if name == b"f" => Field::F,
             3 if name == b"key" => Field::Key,
@@ -634,7 +711,7 @@ impl Field {
 
     /// Its bit in the set of fields seen; 0 for fields that may repeat (serde ignores
     /// unknown fields, repeated or not).
-    fn bit(self) -> u16 {
+    pub(super) fn bit(self) -> u16 {
         match self {
             Field::Other => 0,
             known => 1 << (known as u16),
@@ -642,20 +719,33 @@ impl Field {
     }
 }
 
-/// A known quoted text as [`quoted`] makes it: pattern, mask, length.
-type Quoted = (u64, u64, usize);
+/// A known text as [`word`] makes it: pattern, mask, length.
+pub(super) type Quoted = (u64, u64, usize);
 
-/// A quoted text's bytes after its opening quote, closing quote included, as the low
-/// bytes of a little-endian word: the pattern, its mask, and how many bytes it covers.
-const fn quoted(text: &[u8]) -> Quoted {
+/// The bytes of `text`, then `then` if any, as the low bytes of a little-endian word: the
+/// pattern, its mask, and how many bytes it covers (at most eight).
+pub(super) const fn word(text: &[u8], then: Option<u8>) -> Quoted {
+    let len = text.len() + if then.is_some() { 1 } else { 0 };
     let (mut pattern, mut mask, mut at) = (0u64, 0u64, 0);
-    while at <= text.len() {
-        let byte = if at < text.len() { text[at] } else { b'"' };
+    while at < len {
+        let byte = if at < text.len() {
+            text[at]
+        } else {
+            match then {
+                Some(byte) => byte,
+                None => 0,
+            }
+        };
         pattern |= (byte as u64) << (8 * at);
         mask |= 0xff << (8 * at);
         at += 1;
     }
     (pattern, mask, at)
+}
+
+/// A quoted text's bytes after its opening quote, closing quote included, as a [`word`].
+const fn quoted(text: &[u8]) -> Quoted {
+    word(text, Some(b'"'))
 }
 
 const INDEX: Quoted = quoted(b"index");
@@ -697,10 +787,10 @@ const MAX_DEPTH: usize = 16;
 /// `SPACES`: whether spaces may stand between tokens. Faultline writes none, so a line
 /// is first read without looking for any, and only if that fails read again allowing
 /// them.
-struct Scanner<'t, const SPACES: bool> {
+pub(super) struct Scanner<'t, const SPACES: bool> {
     /// The lines being read.
-    text: &'t [u8],
-    at: usize,
+    pub(super) text: &'t [u8],
+    pub(super) at: usize,
 }
 
 impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
@@ -967,7 +1057,7 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
 
     /// [`Scanner::string`] for an `f` or a key, packed as it is read if it is short.
     #[inline(always)]
-    fn name(&mut self) -> Option<Name<'t>> {
+    pub(super) fn name(&mut self) -> Option<Name<'t>> {
         self.skip_space();
         let (from, to) = self.string_span()?;
         let bytes = &self.text[from..to];
@@ -980,7 +1070,7 @@ impl<'t, const SPACES: bool> Scanner<'t, SPACES> {
 
     /// A string without escapes or control characters, borrowed.
     #[inline(always)]
-    fn string(&mut self) -> Option<&'t str> {
+    pub(super) fn string(&mut self) -> Option<&'t str> {
         let (from, to) = self.string_span()?;
         std::str::from_utf8(&self.text[from..to]).ok()
     }
@@ -1384,17 +1474,17 @@ mod tests {
                 let mut bytes = text.as_bytes().to_vec();
                 let offset = text.find(line).unwrap() + at;
                 bytes[offset] = 0xff;
-                assert!(scan_bytes(&bytes, 1, false).is_none(), "0xff at {offset} of {line}");
+                assert!(scan_bytes(&bytes, 1, Reading::jsonl(false)).is_none(), "0xff at {offset} of {line}");
                 assert!(crate::format::load_bytes(&bytes, "t", crate::format::Format::Jsonl).is_err());
                 // A lone continuation byte.
                 bytes[offset] = 0x80;
-                assert!(scan_bytes(&bytes, 1, false).is_none(), "0x80 at {offset} of {line}");
+                assert!(scan_bytes(&bytes, 1, Reading::jsonl(false)).is_none(), "0x80 at {offset} of {line}");
             }
         }
         // A sequence cut short by the closing quote.
         let at = text.find("clé\"").unwrap() + "cl".len();
         let cut = [&text.as_bytes()[..at], &[0xc3], &text.as_bytes()[at + "é".len()..]].concat();
-        assert!(scan_bytes(&cut, 1, false).is_none());
+        assert!(scan_bytes(&cut, 1, Reading::jsonl(false)).is_none());
     }
 
     #[test]
@@ -1427,7 +1517,7 @@ mod tests {
 
     /// What the scan makes of `text` in `pieces` pieces.
     fn in_pieces(text: &str, pieces: usize) -> Option<(OpTable, EventLines)> {
-        scan_in_pieces(text.as_bytes(), pieces, false)
+        scan_in_pieces(text.as_bytes(), pieces, Reading::jsonl(false))
     }
 
     #[test]
@@ -1473,7 +1563,7 @@ mod tests {
         let file = std::fs::File::open(&path).unwrap();
         for (pieces, chunk) in [(1, 1 << 20), (1, 64), (2, 100), (3, 333), (8, 4096)] {
             for auto in [false, true] {
-                let read = file_in_pieces(&file, text.len(), pieces, chunk, auto);
+                let read = file_in_pieces(&file, text.len(), pieces, chunk, Reading::jsonl(auto));
                 assert!(read.as_ref() == Some(&whole), "{pieces} pieces, chunks of {chunk}, auto {auto}");
             }
         }
@@ -1481,7 +1571,7 @@ mod tests {
         std::fs::write(&path, format!("{}\u{0}\n", &text[..text.len() / 2])).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let len = file.metadata().unwrap().len() as usize;
-        assert!(file_in_pieces(&file, len, 2, 100, false).is_none());
+        assert!(file_in_pieces(&file, len, 2, 100, Reading::jsonl(false)).is_none());
     }
 
     #[test]
@@ -1499,7 +1589,8 @@ mod tests {
         let mut split = 0;
         for _ in 0..20 {
             let (table, lines) =
-                file_in_pieces_from(&file, len, &[0, second, len], 256, 4096, false).expect("plain");
+                file_in_pieces_from(&file, len, &[0, second, len], 256, 4096, Reading::jsonl(false))
+                    .expect("plain");
             assert_eq!((&table, &lines), (&whole.0, &whole.1));
             split = split.max(table.segments());
         }
@@ -1512,9 +1603,15 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         for _ in 0..5 {
-            assert!(
-                file_in_pieces_from(&file, text.len(), &[0, second, text.len()], 256, 4096, false).is_none()
-            );
+            assert!(file_in_pieces_from(
+                &file,
+                text.len(),
+                &[0, second, text.len()],
+                256,
+                4096,
+                Reading::jsonl(false)
+            )
+            .is_none());
         }
     }
 
@@ -1557,12 +1654,15 @@ mod tests {
             }
         }
         // Bytes the general loader must report are never taken.
-        assert!(
-            scan_in_pieces(b"{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n\xff\n", 1, false).is_none()
-        );
+        assert!(scan_in_pieces(
+            b"{\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n\xff\n",
+            1,
+            Reading::jsonl(false)
+        )
+        .is_none());
         let nul = line(1, "invoke", "read") + "\0\n";
         assert!(in_pieces(&nul, 1).is_none() && in_pieces(&nul, 2).is_none());
-        assert!(scan_in_pieces(b"[{:process 1}]", 1, true).is_none(), "not JSON Lines");
+        assert!(scan_in_pieces(b"[{:process 1}]", 1, Reading::jsonl(true)).is_none(), "not JSON Lines");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 pub mod edn;
 mod edn_history;
+mod edn_table;
 mod jepsen_log;
 mod jsonl;
 mod jsonl_table;
@@ -148,10 +149,11 @@ pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadErr
 }
 
 /// Load a history file as the table of its operations, the check's input (see
-/// [`OpTable`]): JSON Lines of the plain shape straight, anything else as a validated
-/// [`History`] first. Errors are those of [`load_path_detailed`].
+/// [`OpTable`]): JSON Lines and op maps one to a line (EDN streams, Porcupine kv) of the
+/// plain shape straight, anything else as a validated [`History`] first. Errors are those
+/// of [`load_path_detailed`].
 pub fn load_path_table(path: &Path, format: Format) -> Result<LoadedTable, LoadError> {
-    let tried = matches!(format, Format::Jsonl | Format::Auto) && is_large_file(path);
+    let tried = format != Format::JepsenLog && is_large_file(path);
     if tried {
         if let Some(loaded) = scan_path(path, format) {
             return Ok(loaded);
@@ -173,13 +175,48 @@ fn is_large_file(path: &Path) -> bool {
         .is_ok_and(|meta| meta.is_file() && (LARGE_FILE..=MAX_INPUT_BYTES).contains(&meta.len()))
 }
 
-/// A large JSON Lines file scanned straight into a table, each thread reading its own
-/// piece; `None` when the general loader must decide.
+/// A large file of JSON Lines or op maps scanned straight into a table, each thread
+/// reading its own piece; `None` when the general loader must decide.
 fn scan_path(path: &Path, format: Format) -> Option<LoadedTable> {
+    use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(path).ok()?;
     let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
-    let (table, lines) = jsonl_table::scan_file(&file, len, crate::threads::cores(), format == Format::Auto)?;
-    Some(LoadedTable { table, format: Format::Jsonl, lines })
+    let mut head = vec![0u8; if format == Format::Auto { len.min(HEAD_BYTES) } else { 0 }];
+    file.read_exact_at(&mut head, 0).ok()?;
+    let reading = table_reading(&head, head.len() == len, format)?;
+    let (table, lines) = jsonl_table::scan_file(&file, len, crate::threads::cores(), reading)?;
+    Some(LoadedTable { table, format: reading.format, lines })
+}
+
+/// How much of a history's start [`table_reading`] is given to tell its format by.
+const HEAD_BYTES: usize = 64 << 10;
+
+/// How a table scan reads a history named `format`, whose text starts with `head` (all
+/// of it if `whole`): JSON Lines or op maps one to a line, the format to be confirmed by
+/// the first lines if it was not named. `None` for a format no scan reads (a Jepsen log),
+/// or a start that does not tell: [`detect`] judges JSON Lines and EDN by their first line
+/// that is not blank, which must be whole in `head`.
+fn table_reading(head: &[u8], whole: bool, format: Format) -> Option<jsonl_table::Reading> {
+    use jsonl_table::Reading;
+    match format {
+        Format::Jsonl | Format::Edn | Format::PorcupineKv => Some(Reading { format, auto: false }),
+        Format::JepsenLog => None,
+        Format::Auto => {
+            let head = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(head);
+            let text = match std::str::from_utf8(head) {
+                Ok(text) => text,
+                Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+            };
+            let start = text.len() - text.trim_start().len();
+            let end = match text[start..].find('\n') {
+                Some(at) => start + at + 1,
+                None if whole => text.len(),
+                None => return None,
+            };
+            let format = detect(&text[..end])?;
+            (format != Format::JepsenLog).then_some(Reading { format, auto: true })
+        }
+    }
 }
 
 /// Drops `value` (of about `bytes` bytes) on a thread of its own when it is more than a
@@ -197,10 +234,10 @@ pub fn free_elsewhere<T: Send + 'static>(value: T, bytes: usize) {
 
 /// [`load_path_table`] for a history held in memory; `name` stands for the file in errors.
 pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
-    if matches!(format, Format::Jsonl | Format::Auto) {
-        let auto = format == Format::Auto;
-        if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, crate::threads::cores(), auto) {
-            return Ok(LoadedTable { table, format: Format::Jsonl, lines });
+    let head = &bytes[..bytes.len().min(HEAD_BYTES)];
+    if let Some(reading) = table_reading(head, head.len() == bytes.len(), format) {
+        if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, crate::threads::cores(), reading) {
+            return Ok(LoadedTable { table, format: reading.format, lines });
         }
     }
     load_table_general(bytes, name, format)
