@@ -56,7 +56,10 @@ impl<'t> EventLine<'t> for MapLine<'t> {
             self.tag()?;
         }
         self.expect(b'{')?;
-        *event = Scanned::EMPTY;
+        // The fields a map may leave out are reset; the others are known to be read (the
+        // bits of `seen` say so), and a nemesis event's `f` is not looked at.
+        (event.key, event.time) = (None, None);
+        event.value = ScannedValue::Compact(ValueRef::Null);
         let mut seen = 0u16;
         loop {
             self.skip_space();
@@ -223,7 +226,7 @@ impl<'t> MapLine<'t> {
         // A comment's text is judged as the general loader judges the whole file's: UTF-8
         // without a NUL.
         let comment = &rest[..end];
-        if comment.contains(&0) || std::str::from_utf8(comment).is_err() {
+        if end > 0 && (comment.contains(&0) || std::str::from_utf8(comment).is_err()) {
             return false;
         }
         self.at += (end + 1).min(rest.len());
