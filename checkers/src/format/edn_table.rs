@@ -713,6 +713,33 @@ mod tests {
         assert!(taken > 250, "bytes read here: {taken}");
     }
 
+    /// A large file is read from the file, a piece per thread, its format told by its
+    /// first line as the general loader tells it.
+    #[test]
+    fn a_large_file_of_op_maps_is_scanned_from_the_file() {
+        let options = GenOptions {
+            ops: 12_000,
+            keys: 5,
+            concurrency: 10,
+            seed: 3,
+            model: ModelKind::CasRegister,
+            violate: false,
+        };
+        let events = generate(&options);
+        let dir = tempfile::tempdir().unwrap();
+        for (style, format) in [(0, Format::PorcupineKv), (3, Format::Edn)] {
+            let text = maps(&events, style);
+            assert!(text.len() as u64 >= super::super::LARGE_FILE, "{} bytes", text.len());
+            let path = dir.path().join(format!("history-{style}.edn"));
+            std::fs::write(&path, &text).unwrap();
+            let scanned = super::super::scan_path(&path, Format::Auto).expect("read straight from the file");
+            let general = super::super::load_path_detailed(&path, Format::Auto).unwrap();
+            assert_eq!(scanned.table, OpTable::from_history(&general.history).unwrap(), "style {style}");
+            assert_eq!((scanned.format, &scanned.lines), (general.format, &general.lines), "style {style}");
+            assert_eq!(scanned.format, format);
+        }
+    }
+
     #[test]
     fn a_comment_that_is_not_utf8_is_left_to_the_general_loader() {
         let mut bytes = b"{:type :invoke, :f :read, :process 0} ; ".to_vec();
