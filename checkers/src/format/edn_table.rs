@@ -174,12 +174,19 @@ impl<'t> MapLine<'t> {
     }
 
     /// One of `candidates` (a keyword's word and mask, and what it stands for) if it comes
-    /// next, whole: the byte after it ends it. `None`, nothing consumed, for any other, or
-    /// one too near the end of the text to be read as a word.
+    /// next, whole: the byte after it ends it. `None`, nothing consumed, for any other.
     #[inline(always)]
     fn known<T: Copy>(&mut self, candidates: &[(Word, T)]) -> Option<T> {
-        let bytes = self.text.get(self.at..self.at + 8)?;
-        let word = u64::from_le_bytes(bytes.try_into().ok()?);
+        let word = match self.text.get(self.at..self.at + 8) {
+            Some(bytes) => u64::from_le_bytes(bytes.try_into().ok()?),
+            // Near the end of the text, the rest and zeros, which no keyword holds.
+            None => {
+                let rest = &self.text[self.at..];
+                let mut bytes = [0u8; 8];
+                bytes[..rest.len()].copy_from_slice(rest);
+                u64::from_le_bytes(bytes)
+            }
+        };
         for &((pattern, mask, len), known) in candidates {
             if word & mask == pattern && self.delimits(self.at + len) {
                 self.at += len;
@@ -296,7 +303,16 @@ impl<'t> MapLine<'t> {
         Name { bytes, packed }
     }
 
-    /// A string without escapes, as a name, by the JSON Lines scan's reading of one.
+    /// A string without escapes, borrowed, by the JSON Lines scan's reading of one.
+    #[inline(always)]
+    fn string(&mut self) -> Option<&'t str> {
+        let mut scanner = Scanner::<false> { text: self.text, at: self.at };
+        let string = scanner.string();
+        self.at = scanner.at;
+        string
+    }
+
+    /// [`MapLine::string`] as a name.
     #[inline(always)]
     fn string_name(&mut self) -> Option<Name<'t>> {
         let mut scanner = Scanner::<false> { text: self.text, at: self.at };
@@ -345,22 +361,9 @@ impl<'t> MapLine<'t> {
         Some(n)
     }
 
-    /// An event's `:type`: a keyword.
+    /// An event's `:type`: one of its four keywords.
     fn kind(&mut self) -> Option<Kind> {
-        if self.text.get(self.at) != Some(&b':') {
-            return None;
-        }
-        let kinds = [(INVOKE, Kind::Invoke), (OK, Kind::Ok), (FAIL, Kind::Fail), (INFO, Kind::Info)];
-        if let Some(kind) = self.known(&kinds) {
-            return Some(kind);
-        }
-        match self.keyword()?.1 {
-            b"invoke" => Some(Kind::Invoke),
-            b"ok" => Some(Kind::Ok),
-            b"fail" => Some(Kind::Fail),
-            b"info" => Some(Kind::Info),
-            _ => None,
-        }
+        self.known(&[(INVOKE, Kind::Invoke), (OK, Kind::Ok), (FAIL, Kind::Fail), (INFO, Kind::Info)])
     }
 
     /// `Some(None)` for `:nemesis`, `Some(Some(n))` for client `n`.
@@ -410,12 +413,7 @@ impl<'t> MapLine<'t> {
         let compact = match self.text.get(self.at)? {
             b'n' if self.nil() => Some(ValueRef::Null),
             b'0'..=b'9' | b'-' => self.int().map(ValueRef::int),
-            b'"' => {
-                let mut scanner = Scanner::<false> { text: self.text, at: self.at };
-                let string = scanner.string();
-                self.at = scanner.at;
-                string.map(ValueRef::Str)
-            }
+            b'"' => self.string().map(ValueRef::Str),
             // A keyword's name, as the general loader makes a string of it (its bytes are
             // ASCII).
             b':' => self.keyword().and_then(|(_, name)| std::str::from_utf8(name).ok()).map(ValueRef::Str),
@@ -451,12 +449,7 @@ impl<'t> MapLine<'t> {
             b'n' => self.nil(),
             b'0'..=b'9' | b'-' => self.int().is_some(),
             b':' => self.keyword().is_some(),
-            b'"' => {
-                let mut scanner = Scanner::<false> { text: self.text, at: self.at };
-                let string = scanner.string();
-                self.at = scanner.at;
-                string.is_some()
-            }
+            b'"' => self.string().is_some(),
             _ => false,
         };
         if !plain {

@@ -428,11 +428,11 @@ impl Piece {
     #[inline(always)]
     fn feed_lines<'t>(&mut self, mut scanner: impl EventLine<'t>) -> Option<()> {
         let Piece { first, builder, line_of, lines, processes, heard, dangling, .. } = self;
-        // Lines are not split first: each event is read from where the last ended, and
-        // must end its line.
         // One event for every line, each field written as it is read: made anew per line,
         // it would be copied in whole each time.
         let mut event = Scanned::EMPTY;
+        // Lines are not split first: each event is read from where the last ended, and
+        // must end its line.
         while scanner.more() {
             *lines += 1;
             if scanner.no_event() {
@@ -629,7 +629,7 @@ pub(super) struct Scanned<'t> {
 
 impl<'t> Scanned<'t> {
     /// What an event holds before any field is read.
-    pub(super) const EMPTY: Scanned<'static> = Scanned {
+    const EMPTY: Scanned<'static> = Scanned {
         process: None,
         kind: Kind::Invoke,
         f: Name { bytes: b"", packed: crate::op_table::LONG },

@@ -219,6 +219,12 @@ fn table_reading(head: &[u8], whole: bool, format: Format) -> Option<jsonl_table
     }
 }
 
+/// [`table_reading`] for a history held in memory.
+fn bytes_reading(bytes: &[u8], format: Format) -> Option<jsonl_table::Reading> {
+    let head = &bytes[..bytes.len().min(HEAD_BYTES)];
+    table_reading(head, head.len() == bytes.len(), format)
+}
+
 /// Drops `value` (of about `bytes` bytes) on a thread of its own when it is more than a
 /// few megabytes: giving back the pages of a history of a million ops takes tens of
 /// milliseconds, and of a hundred thousand most of one, that the caller, going on to check
@@ -234,8 +240,7 @@ pub fn free_elsewhere<T: Send + 'static>(value: T, bytes: usize) {
 
 /// [`load_path_table`] for a history held in memory; `name` stands for the file in errors.
 pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
-    let head = &bytes[..bytes.len().min(HEAD_BYTES)];
-    if let Some(reading) = table_reading(head, head.len() == bytes.len(), format) {
+    if let Some(reading) = bytes_reading(bytes, format) {
         if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, crate::threads::cores(), reading) {
             return Ok(LoadedTable { table, format: reading.format, lines });
         }

@@ -11,8 +11,7 @@ use crate::op_table::OpTable;
 /// Load `bytes` as `format` and panic if a promise is broken.
 pub fn assert_loader_properties(bytes: &[u8], format: Format) {
     let table = load_table(bytes, "input", format);
-    let head = &bytes[..bytes.len().min(super::HEAD_BYTES)];
-    if let Some(reading) = super::table_reading(head, head.len() == bytes.len(), format) {
+    if let Some(reading) = super::bytes_reading(bytes, format) {
         // Scanned in pieces, as a large file is, the table is the same.
         if let Some((pieces, lines)) = super::jsonl_table::scan_in_pieces(bytes, 3, reading) {
             let whole = table.as_ref().expect("a table scanned in pieces is one the loader takes");
