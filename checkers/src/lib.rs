@@ -44,6 +44,8 @@
 //!   found, as `results.json` keeps them.
 //! - [`txn`]: transactional isolation (Elle-style): list-append and rw-register
 //!   histories, dependency graphs, G0 to G2-item cycles, [`check_txn`].
+//! - [`independent`]: Jepsen's `[key value]` tuples split into keys, so that a history
+//!   `jepsen.independent` wrote is checked per key.
 //! - [`gen`]: histories that are linearizable by construction, or hold one known
 //!   violation, for tests and benchmarks.
 //!
@@ -56,6 +58,7 @@ pub mod deposed_leader;
 pub mod format;
 pub mod gen;
 pub mod history;
+pub mod independent;
 pub mod log_agreement;
 pub mod split_brain;
 pub mod stats;

@@ -400,6 +400,30 @@ impl OpTable {
         self.events
     }
 
+    /// Whether the ops look like those of a history `jepsen.independent` wrote, read
+    /// without its tuples split ([`crate::independent`]): no op has a key, every
+    /// invocation's value is a two-element array, and not every op is a cas (whose
+    /// argument `[from to]` is a pair anyway; a read's is nil, in such a history
+    /// `[key nil]`). Stops at the first op that says otherwise, which in a keyed history
+    /// is the first.
+    pub fn looks_independent(&self) -> bool {
+        use crate::op_ref::ValueRef;
+        let mut not_cas = false;
+        for at in 0..self.len {
+            let op = self.op_ref(at);
+            let pair = match op.value {
+                ValueRef::Pair(..) => true,
+                ValueRef::Json(Value::Array(items)) => items.len() == 2,
+                _ => false,
+            };
+            if op.key.is_some() || !pair {
+                return false;
+            }
+            not_cas |= op.f != "cas";
+        }
+        not_cas
+    }
+
     /// How many segments the ops are kept in.
     #[cfg(test)]
     pub(crate) fn segments(&self) -> usize {

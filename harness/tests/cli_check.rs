@@ -382,3 +382,109 @@ fn bad_transactional_input_and_misplaced_flags_exit_254_in_one_line() {
     assert_eq!(code, 254);
     assert!(err.contains("expected read-committed"), "{err}");
 }
+
+/// A JSON value written as EDN.
+fn edn(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "nil".into(),
+        serde_json::Value::Array(items) => {
+            format!("[{}]", items.iter().map(edn).collect::<Vec<_>>().join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A history from `faultline gen ARGS` written as `jepsen.independent` writes one: op maps
+/// with no `:key`, each value a `[key value]` tuple whose key is an integer (`k3` is 3).
+fn independent_history(dir: &Path, name: &str, gen: &[&str]) -> String {
+    let (code, out, err) = faultline(&[&["gen"], gen].concat());
+    assert_eq!(code, 0, "{err}");
+    let mut text = String::new();
+    for line in out.lines() {
+        let mut event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let map = event.as_object_mut().unwrap();
+        let key = map.remove("key").expect("a keyed history");
+        let key: u64 = key.as_str().unwrap().trim_start_matches('k').parse().unwrap();
+        let value = serde_json::json!([key, map["value"]]);
+        text.push_str(&format!(
+            "{{:type :{}, :f :{}, :value {}, :process {}, :index {}}}\n",
+            map["type"].as_str().unwrap(),
+            map["f"].as_str().unwrap(),
+            edn(&value),
+            map["process"],
+            map["index"],
+        ));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path_text(path)
+}
+
+#[test]
+fn an_independent_history_is_checked_per_key_with_independent() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = ["--ops", "300", "--keys", "4", "--concurrency", "6", "--seed", "5"];
+    let valid = independent_history(dir.path(), "valid.edn", &gen);
+    // Read as written it is one register of tuples: invalid, with a note saying why.
+    let (code, out, err) = faultline(&["check", "--model", "cas-register", &valid]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("note: no op names a key and every op's value is a pair"), "{out}");
+    assert!(out.contains("--independent"), "{out}");
+    let (code, out, err) = faultline(&["check", "--model", "cas-register", "--independent", &valid]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("valid (cas-register): linearizable: 216 ops in 4 independent objects"), "{out}");
+    assert!(!out.contains("note:"), "{out}");
+    // kv refuses ops with no key, and says the same.
+    let (code, _, err) = faultline(&["check", "--model", "kv", &valid]);
+    assert_eq!(code, 254, "{err}");
+    assert!(err.contains("has no key (model kv); no op names a key"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // A planted violation is found on its key, also from standard input.
+    let bad = independent_history(dir.path(), "bad.edn", &[&gen[..], &["--violate"]].concat());
+    let (code, out, err) = faultline(&["check", "--model", "cas-register", "--independent", "--json", &bad]);
+    assert_eq!(code, 1, "{out}{err}");
+    let document: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let file = &document["files"][0];
+    assert_eq!(file["verdict"], "invalid", "{out}");
+    assert_eq!(file["hint"], serde_json::Value::Null, "{out}");
+    let key = file["report"]["counterexample"]["key"].as_str().expect("the failing key").to_string();
+    let (_, keyed, _) = faultline(&[&["gen"], &gen[..], &["--violate"]].concat());
+    let keyed_file = dir.path().join("keyed.jsonl");
+    std::fs::write(&keyed_file, keyed).unwrap();
+    let (code, out, _) = faultline(&["check", "--model", "cas-register", "--json", &path_text(keyed_file)]);
+    assert_eq!(code, 1);
+    let document: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(document["files"][0]["report"]["counterexample"]["key"], format!("k{key}"));
+    let stdin = std::fs::read(&bad).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", "--model", "cas-register", "--independent", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<stdin>: invalid (cas-register)"));
+}
+
+#[test]
+fn independent_refuses_a_history_without_tuples_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, keyed, _) = faultline(&["gen", "--ops", "50", "--keys", "3"]);
+    let file = dir.path().join("keyed.jsonl");
+    std::fs::write(&file, keyed).unwrap();
+    let file = path_text(file);
+    let (code, _, err) = faultline(&["check", "--model", "cas-register", "--independent", &file]);
+    assert_eq!(code, 254, "{err}");
+    assert!(
+        err.contains("keyed.jsonl:1: --independent: the invocation's value `1` is not a [key value] tuple"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _, err) = faultline(&["check", "--model", "list-append", "--independent", &file]);
+    assert_eq!(code, 254);
+    assert!(err.contains("--independent applies to linearizability models, not to list-append"), "{err}");
+}

@@ -250,7 +250,12 @@ pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTabl
 
 /// [`load_table`] by the general loader alone.
 fn load_table_general(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
-    let Loaded { history, format, lines } = load_bytes(bytes, name, format)?;
+    table_of(load_bytes(bytes, name, format)?, name)
+}
+
+/// A loaded history as the table of its operations; `name` stands for the file in errors.
+pub fn table_of(loaded: Loaded, name: &str) -> Result<LoadedTable, LoadError> {
+    let Loaded { history, format, lines } = loaded;
     // Unreachable from input within `MAX_INPUT_BYTES`, whose events are far fewer.
     let table = OpTable::from_history(&history).map_err(|message| LoadError {
         path: name.into(),
@@ -258,6 +263,29 @@ fn load_table_general(bytes: &[u8], name: &str, format: Format) -> Result<Loaded
         message,
     })?;
     Ok(LoadedTable { table, format, lines })
+}
+
+/// A loaded history written by Jepsen's `jepsen.independent`, its ops' `[key value]`
+/// tuples split into keys and values ([`crate::independent::split_tuples`]); errors name
+/// the line, as the loader's do.
+pub fn split_independent(loaded: Loaded, name: &str) -> Result<Loaded, LoadError> {
+    let Loaded { history, format, lines } = loaded;
+    match crate::independent::split_tuples(history) {
+        Ok(history) => Ok(Loaded { history, format, lines }),
+        Err(e) => Err(LoadError {
+            path: name.into(),
+            line: lines.get(e.event),
+            message: one_line(&with_related(e, |i| lines.get(i))),
+        }),
+    }
+}
+
+/// A history error's message, with the line of the event it conflicts with.
+fn with_related(e: crate::history::HistoryError, line_of: impl Fn(usize) -> Option<usize>) -> String {
+    match e.related.and_then(line_of) {
+        Some(line) => format!("{} (see line {line})", e.message),
+        None => e.message,
+    }
 }
 
 /// A loaded history as the table of its operations, with the format and the source line
@@ -316,11 +344,8 @@ pub fn load_bytes(bytes: &[u8], name: &str, format: Format) -> Result<Loaded, Lo
     }
     let Parsed { events, lines } = parsed;
     let history = History::from_events(events).map_err(|e| {
-        let related = match e.related.and_then(|r| lines.get(r)) {
-            Some(line) => format!(" (see line {line})"),
-            None => String::new(),
-        };
-        at(lines.get(e.event).copied(), format!("{}{related}", e.message))
+        let line = lines.get(e.event).copied();
+        at(line, with_related(e, |i| lines.get(i).copied()))
     })?;
     Ok(Loaded { history, format, lines: lines.into() })
 }

@@ -3,9 +3,10 @@
 //! one line and names the file; a loaded history has dense indices, a line for every event,
 //! and reads back unchanged from the native format. The table loader
 //! ([`super::load_table`], the command-line check's path) agrees with it on every input:
-//! the same error, or the same operations and lines.
+//! the same error, or the same operations and lines. Read as a `jepsen.independent`
+//! history, a loaded one splits or is refused in one line.
 
-use super::{load_bytes, load_table, write_jsonl, Format};
+use super::{load_bytes, load_table, split_independent, write_jsonl, Format};
 use crate::op_table::OpTable;
 
 /// Load `bytes` as `format` and panic if a promise is broken.
@@ -45,6 +46,13 @@ pub fn assert_loader_properties(bytes: &[u8], format: Format) {
                 "the table loader's ops"
             );
             assert_eq!((table.format, &table.lines), (loaded.format, &loaded.lines), "its format and lines");
+            match split_independent(loaded.clone(), "input") {
+                Ok(split) => assert_eq!(split.lines, loaded.lines, "splitting tuples keeps every event"),
+                Err(e) => {
+                    let text = e.to_string();
+                    assert!(!text.contains('\n') && text.starts_with("input:"), "independent: {text:?}");
+                }
+            }
             let mut native = Vec::new();
             write_jsonl(events, &mut native).expect("writing to memory");
             let again = load_bytes(&native, "native", Format::Jsonl)

@@ -7,6 +7,10 @@
 //! from `--model`, else the run directory, else the format (Jepsen logs hold a
 //! `cas-register`, Porcupine kv files a `kv`); with none of these the file is refused.
 //!
+//! `--independent` reads a history written by Jepsen's `jepsen.independent` (each op's
+//! value a `[key value]` tuple, no op naming a key) per key; a history that looks like one
+//! read without it is checked as written, with a note saying so.
+//!
 //! `--model list-append` or `rw-register` judges transactions (`f: "txn"`, Jepsen's
 //! `[:append :x 1]` micro-ops) with `checkers::txn` instead of linearizability, against
 //! `--consistency` (default strict-serializable): the text lists the anomalies by kind,
@@ -26,7 +30,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use checkers::format::{
-    load_bytes, load_path_detailed, load_path_table, load_table, Format, LoadError, Loaded, LoadedTable,
+    load_bytes, load_path_detailed, load_path_table, load_table, split_independent, table_of, Format,
+    LoadError, Loaded, LoadedTable,
 };
 use checkers::txn::{Consistency, TxnModel, TxnOptions, TxnReport};
 use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
@@ -58,6 +63,10 @@ pub struct Args {
     /// Check a kv history as one map-valued object instead of per key.
     #[arg(long)]
     pub no_partition: bool,
+    /// Read each op's value as a `[key value]` tuple, as Jepsen's `jepsen.independent`
+    /// writes them: the key is the object the op acts on, and the check splits per key.
+    #[arg(long)]
+    pub independent: bool,
     /// Give up after this many seconds per file; the verdict is then unknown.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub time_limit: Option<Duration>,
@@ -136,6 +145,8 @@ fn misplaced_flag(args: &Args) -> Option<String> {
                 "--initial"
             } else if args.no_partition {
                 "--no-partition"
+            } else if args.independent {
+                "--independent"
             } else if args.memory_limit.is_some() {
                 "--memory-limit"
             } else {
@@ -153,28 +164,17 @@ enum Outcome {
         format: Format,
         failing_line: Option<usize>,
         report: Box<CheckReport>,
+        /// What the reader may have meant, when the history suggests another reading.
+        hint: Option<&'static str>,
     },
     /// A transactional history, judged for isolation anomalies.
-    Txn {
-        file: String,
-        format: Format,
-        report: Box<TxnReport>,
-    },
+    Txn { file: String, format: Format, report: Box<TxnReport> },
     /// A stored bank run, judged by the bank checker.
-    Bank {
-        file: String,
-        report: checkers::bank::BankReport,
-    },
+    Bank { file: String, report: checkers::bank::BankReport },
     /// The input could not be read or used: exit 254.
-    Refused {
-        file: String,
-        message: String,
-    },
+    Refused { file: String, message: String },
     /// faultline failed on it: exit 255.
-    Crashed {
-        file: String,
-        message: String,
-    },
+    Crashed { file: String, message: String },
 }
 
 impl Outcome {
@@ -190,11 +190,12 @@ impl Outcome {
 
     fn to_json(&self) -> serde_json::Value {
         match self {
-            Outcome::Checked { file, format, failing_line, report } => json!({
+            Outcome::Checked { file, format, failing_line, report, hint } => json!({
                 "file": file,
                 "format": format.as_str(),
                 "verdict": report.verdict,
                 "failing_line": failing_line,
+                "hint": hint,
                 "report": report,
             }),
             Outcome::Txn { file, format, report } => json!({
@@ -234,10 +235,13 @@ fn exit_code(outcomes: &[Outcome]) -> u8 {
 
 fn print_text(outcome: &Outcome) {
     match outcome {
-        Outcome::Checked { file, failing_line, report, .. } => {
+        Outcome::Checked { file, failing_line, report, hint, .. } => {
             print!("{file}: {}", report.render_text());
             if let Some(line) = failing_line {
                 println!("  the op that cannot be linearized was invoked at {file}:{line}");
+            }
+            if let Some(hint) = hint {
+                println!("  note: {hint}");
             }
         }
         Outcome::Txn { file, report, .. } => print!("{file}: {}", report.render_text()),
@@ -317,9 +321,20 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         Some(CheckModel::Linear(model)) => Some(model),
         None => None,
     };
-    let loaded = match &stdin_bytes {
-        Some(bytes) => load_table(bytes, STDIN_NAME, args.format),
-        None => load_path_table(&history_path, args.format),
+    let loaded = if args.independent {
+        // Tuples are split in the events, so such a history is read the general way.
+        let name = if from_stdin { STDIN_NAME.to_string() } else { history_path.display().to_string() };
+        match &stdin_bytes {
+            Some(bytes) => load_bytes(bytes, STDIN_NAME, args.format),
+            None => load_path_detailed(&history_path, args.format),
+        }
+        .and_then(|loaded| split_independent(loaded, &name))
+        .and_then(|loaded| table_of(loaded, &name))
+    } else {
+        match &stdin_bytes {
+            Some(bytes) => load_table(bytes, STDIN_NAME, args.format),
+            None => load_path_table(&history_path, args.format),
+        }
     };
     let loaded = match loaded {
         Ok(loaded) => loaded,
@@ -349,11 +364,23 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         Ok(Ok(report)) => {
             let failing_line =
                 report.counterexample.as_ref().and_then(|c| loaded.line_of(c.failing_op.invoke_index));
-            Outcome::Checked { file: shown, format: loaded.format, failing_line, report: Box::new(report) }
+            let hint = (!args.independent && loaded.table.looks_independent()).then_some(INDEPENDENT_HINT);
+            Outcome::Checked {
+                file: shown,
+                format: loaded.format,
+                failing_line,
+                report: Box::new(report),
+                hint,
+            }
         }
         Ok(Err(e)) => {
             let at = e.event.and_then(|i| loaded.line_of(i)).map(|l| format!(":{l}")).unwrap_or_default();
-            refuse(format!("{shown}{at}: {} (model {model})", e.message))
+            let hint = if !args.independent && loaded.table.looks_independent() {
+                format!("; {INDEPENDENT_HINT}")
+            } else {
+                String::new()
+            };
+            refuse(format!("{shown}{at}: {} (model {model}){hint}", e.message))
         }
     };
     // About a hundred bytes an op, its lines included.
@@ -361,6 +388,10 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
     checkers::format::free_elsewhere(loaded, size);
     outcome
 }
+
+/// Said of a history that reads as one object whose every value is a pair.
+const INDEPENDENT_HINT: &str = "no op names a key and every op's value is a pair: if jepsen.independent \
+     wrote this history, its pairs are [key value] tuples; check it per key with --independent";
 
 /// Judge a loaded history's transactions.
 fn check_txn_one(
