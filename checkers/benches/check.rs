@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use checkers::format::{load_bytes, load_path_table, write_jsonl, Format};
+use checkers::format::{
+    load_bytes, load_path_table, load_path_table_independent, split_independent, write_jsonl, Format,
+};
 use checkers::{
     check, check_table, generate, CheckOptions, Event, GenOptions, History, ModelKind, OpTable, Process,
     Verdict,
@@ -304,7 +306,7 @@ fn hard_shapes() {
 /// The hard shape `name` written as Jepsen op maps, one to a line (a `history.edn`): the
 /// time to read it into a table straight, and as events the general way; a fresh process.
 fn edn_maps(name: &str, events: &[Event], states: u64) {
-    let text = op_maps(events);
+    let text = op_maps(events, false);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("hard.edn");
     std::fs::write(&path, &text).expect("writing the history");
@@ -334,11 +336,47 @@ fn edn_maps(name: &str, events: &[Event], states: u64) {
         wall.as_secs_f64() / its_check.as_secs_f64(),
         ms(its_check),
     );
+    drop(text);
+    independent_maps(name, events, states);
+}
+
+/// The hard shape `name` written as `jepsen.independent` writes it (no `:key`, each value
+/// `[key value]`): the time to read it into a table with its tuples split, straight, and
+/// as events the general way then split.
+fn independent_maps(name: &str, events: &[Event], states: u64) {
+    let text = op_maps(events, true);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("independent.edn");
+    std::fs::write(&path, &text).expect("writing the history");
+    let started = Instant::now();
+    let loaded = load_bytes(text.as_bytes(), name, Format::Edn).expect("op maps load");
+    let split = split_independent(loaded, name).expect("tuples split");
+    let general = started.elapsed();
+    drop(split);
+    let options = CheckOptions::new(ModelKind::CasRegister);
+    let mut best_load = Duration::MAX;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let loaded = load_path_table_independent(&path, Format::Auto).expect("op maps load");
+        best_load = best_load.min(started.elapsed());
+        let report = check_table(&loaded.table, &options).expect("op maps check");
+        let found = (report.verdict, report.stats.states_explored);
+        assert_eq!(found, (Verdict::Valid, states), "{name} as jepsen.independent op maps");
+        checkers::format::free_elsewhere(loaded.table, text.len());
+    }
+    println!(
+        "  the same as jepsen.independent op maps ({:.0} MB): into a table, tuples split, {:.0} ms (as events \
+         from memory, then split, {:.0} ms)",
+        text.len() as f64 / 1e6,
+        ms(best_load),
+        ms(general),
+    );
 }
 
 /// Events as Jepsen writes them: `{:type :invoke, :f :write, :key "k3", :value 5,
-/// :process 7, :index 12}`, one to a line; values are `nil`, integers or pairs.
-fn op_maps(events: &[Event]) -> String {
+/// :process 7, :index 12}`, one to a line; values are `nil`, integers or pairs. With
+/// `independent`, as `jepsen.independent` writes them: no `:key`, and `:value [3 5]`.
+fn op_maps(events: &[Event], independent: bool) -> String {
     use std::fmt::Write;
     let edn = |value: &serde_json::Value| match value {
         serde_json::Value::Array(items) => {
@@ -354,12 +392,14 @@ fn op_maps(events: &[Event]) -> String {
             Process::Client(p) => p.to_string(),
             Process::Nemesis => ":nemesis".to_string(),
         };
-        let key = e.key.as_ref().map(|k| format!(" :key {k:?},")).unwrap_or_default();
+        let (key, value) = match (&e.key, independent) {
+            (Some(k), true) => (String::new(), format!("[{} {}]", k.trim_start_matches('k'), edn(&e.value))),
+            (key, _) => (key.as_ref().map(|k| format!(" :key {k:?},")).unwrap_or_default(), edn(&e.value)),
+        };
         let _ = writeln!(
             out,
-            "{{:type :{kind}, :f :{},{key} :value {}, :process {process}, :index {index}}}",
+            "{{:type :{kind}, :f :{},{key} :value {value}, :process {process}, :index {index}}}",
             e.f,
-            edn(&e.value)
         );
     }
     out

@@ -23,13 +23,14 @@ use super::jsonl_table::{word, EventLine, Field, Kind, Quoted, Scanned, ScannedV
 use crate::op_ref::ValueRef;
 use crate::op_table::{packed, Name};
 
-/// The lines of a piece of op maps, read one map to a line.
-pub(super) struct MapLine<'t> {
+/// The lines of a piece of op maps, read one map to a line; with `INDEPENDENT`, each op's
+/// value a `[key value]` tuple split as [`crate::independent::split_tuples`] splits it.
+pub(super) struct MapLine<'t, const INDEPENDENT: bool> {
     text: &'t [u8],
     at: usize,
 }
 
-impl<'t> EventLine<'t> for MapLine<'t> {
+impl<'t, const INDEPENDENT: bool> EventLine<'t> for MapLine<'t, INDEPENDENT> {
     #[inline(always)]
     fn more(&self) -> bool {
         self.at < self.text.len()
@@ -61,6 +62,7 @@ impl<'t> EventLine<'t> for MapLine<'t> {
         (event.key, event.time) = (None, None);
         event.value = ScannedValue::Compact(ValueRef::Null);
         let mut seen = 0u16;
+        let mut tuple = false;
         loop {
             self.skip_space();
             match *self.text.get(self.at)? {
@@ -87,8 +89,30 @@ impl<'t> EventLine<'t> for MapLine<'t> {
                 Field::Type => event.kind = self.kind()?,
                 Field::Process => event.process = self.process()?,
                 Field::F => event.f = self.name()?,
+                // A key beside a tuple is the general loader's to refuse; `nil` is none.
+                Field::Key if INDEPENDENT => {
+                    if self.key()?.is_some() {
+                        return None;
+                    }
+                }
                 Field::Key => event.key = self.key()?,
-                Field::Value => event.value = self.value()?,
+                Field::Value if INDEPENDENT => {
+                    let start = self.at;
+                    if let Some((key, value)) = self.tuple() {
+                        (event.key, event.value, tuple) = (Some(key), value, true);
+                    } else {
+                        // Any other value is kept whole, as the split keeps it, unless
+                        // the split would take it for a tuple (a list or set of two, a
+                        // vector whose key is not read here).
+                        self.at = start;
+                        let value = self.value(1)?;
+                        if value.is_pair() {
+                            return None;
+                        }
+                        event.value = value;
+                    }
+                }
+                Field::Value => event.value = self.value(1)?,
                 Field::Time => event.time = self.time()?,
                 Field::Index | Field::Error | Field::Node | Field::Other => self.skip_value()?,
             }
@@ -97,7 +121,10 @@ impl<'t> EventLine<'t> for MapLine<'t> {
         // leave `f` out.
         let required = Field::Type.bit() | Field::Process.bit();
         let f_known = seen & Field::F.bit() != 0 || event.process.is_none();
-        (seen & required == required && f_known && self.end_of_line()).then_some(())
+        // Split, a client's invocation must have had a tuple (the general loader says why
+        // not); a nemesis event's value is not looked at.
+        let split = !INDEPENDENT || tuple || event.kind != Kind::Invoke || event.process.is_none();
+        (seen & required == required && f_known && split && self.end_of_line()).then_some(())
     }
 }
 
@@ -156,8 +183,8 @@ const OK: Word = word(b":ok", None);
 const FAIL: Word = word(b":fail", None);
 const INFO: Word = word(b":info", None);
 
-impl<'t> MapLine<'t> {
-    pub(super) fn over(text: &'t [u8]) -> MapLine<'t> {
+impl<'t, const INDEPENDENT: bool> MapLine<'t, INDEPENDENT> {
+    pub(super) fn over(text: &'t [u8]) -> MapLine<'t, INDEPENDENT> {
         MapLine { text, at: 0 }
     }
 
@@ -407,8 +434,23 @@ impl<'t> MapLine<'t> {
         u64::try_from(self.int()?).ok().map(Some)
     }
 
-    /// A `:value`: the common shapes read here, any other by the general reader.
-    fn value(&mut self) -> Option<ScannedValue<'t>> {
+    /// A `[key value]` tuple: its key read as a `:key` is, but for `nil` (which the split
+    /// makes the key `null`), and its value as a `:value` is, one level deeper. `None` for
+    /// any other vector, which the general loader judges.
+    fn tuple(&mut self) -> Option<(Name<'t>, ScannedValue<'t>)> {
+        self.expect(b'[')?;
+        self.skip_space();
+        let key = self.key()??;
+        self.skip_space();
+        let value = self.value(2)?;
+        self.skip_space();
+        self.expect(b']')?;
+        Some((key, value))
+    }
+
+    /// A `:value`, at `depth` in the general reader (1 for a map's value): the common
+    /// shapes read here, any other by the general reader.
+    fn value(&mut self, depth: usize) -> Option<ScannedValue<'t>> {
         let start = self.at;
         let compact = match self.text.get(self.at)? {
             b'n' if self.nil() => Some(ValueRef::Null),
@@ -424,7 +466,7 @@ impl<'t> MapLine<'t> {
             Some(value) => Some(ScannedValue::Compact(value)),
             None => {
                 self.at = start;
-                self.any().map(|form| ScannedValue::Json(form.to_json()))
+                self.any(depth).map(|form| ScannedValue::Json(form.to_json()))
             }
         }
     }
@@ -454,23 +496,23 @@ impl<'t> MapLine<'t> {
         };
         if !plain {
             self.at = start;
-            self.any()?;
+            self.any(1)?;
         }
         Some(())
     }
 
-    /// One value of any shape, read by the general reader from here to the line's end, as
-    /// deep as a map's value in a stream of maps; `None` for one it refuses, or a line
-    /// that is not UTF-8 or holds a NUL, which the general loader refuses whole.
+    /// One value of any shape, read by the general reader from here to the line's end, at
+    /// `depth` in a stream of maps (1 for a map's value); `None` for one it refuses, or a
+    /// line that is not UTF-8 or holds a NUL, which the general loader refuses whole.
     #[inline(never)]
-    fn any(&mut self) -> Option<Edn> {
+    fn any(&mut self, depth: usize) -> Option<Edn> {
         let rest = &self.text[self.at..];
         let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
         if line.contains(&0) {
             return None;
         }
         let mut reader = Reader::new(std::str::from_utf8(line).ok()?, 1);
-        let form = reader.read_within(1).ok()??;
+        let form = reader.read_within(depth).ok()??;
         self.at += reader.offset();
         Some(form)
     }
@@ -487,7 +529,7 @@ mod tests {
     use crate::op_table::OpTable;
     use crate::options::ModelKind;
 
-    const EDN: Reading = Reading { format: Format::Edn, auto: false };
+    const EDN: Reading = Reading { format: Format::Edn, auto: false, independent: false };
 
     fn general(text: &str, format: Format) -> Option<(OpTable, EventLines)> {
         let loaded = load_bytes(text.as_bytes(), "h", format).ok()?;
@@ -677,6 +719,115 @@ mod tests {
         assert!(scan_as(ok, EDN).is_none());
     }
 
+    const INDEPENDENT: Reading = Reading { format: Format::Edn, auto: false, independent: true };
+
+    /// The general loader's table of `text` with its tuples split.
+    fn general_split(text: &str) -> Option<(OpTable, EventLines)> {
+        let loaded = load_bytes(text.as_bytes(), "h", Format::Edn).ok()?;
+        let loaded = super::super::split_independent(loaded, "h").ok()?;
+        Some((OpTable::from_history(&loaded.history).ok()?, loaded.lines))
+    }
+
+    /// `events` as `jepsen.independent` records them: each client event's key moved into
+    /// its value as `[key value]` (`k7` as the integer 7, every fourth key as a keyword),
+    /// but a `fail` with no value, which keeps a bare `nil`.
+    fn tupled(events: &[Event]) -> Vec<Event> {
+        let mut events = events.to_vec();
+        for e in &mut events {
+            let Some(key) = e.key.take() else { continue };
+            if e.kind.as_str() == "fail" && e.value.is_null() {
+                continue;
+            }
+            let n: u64 = key.trim_start_matches('k').parse().unwrap();
+            let key = if n.is_multiple_of(4) { Value::from(format!("key{n}")) } else { Value::from(n) };
+            e.value = Value::Array(vec![key, e.value.take()]);
+        }
+        events
+    }
+
+    #[test]
+    fn independent_histories_read_as_the_general_loader_splits_them() {
+        let models =
+            [ModelKind::Register, ModelKind::CasRegister, ModelKind::Kv, ModelKind::Set, ModelKind::Mutex];
+        for (seed, model) in models.into_iter().enumerate() {
+            let events = tupled(&generated(model, seed as u64));
+            for style in 0..4 {
+                let text = maps(&events, style);
+                let fast = scan_as(&text, INDEPENDENT);
+                assert!(fast.is_some(), "{model:?}, style {style}: tuples are split");
+                assert_eq!(fast, general_split(&text), "{model:?}, style {style}");
+                for pieces in [2, 7] {
+                    let split = scan_in_pieces(text.as_bytes(), pieces, INDEPENDENT);
+                    assert_eq!(split, fast, "{model:?}, style {style}, {pieces} pieces");
+                }
+                // Read as written, the same text is one object of tuples.
+                assert_eq!(scan_as(&text, EDN), general(&text, Format::Edn), "{model:?}");
+            }
+        }
+    }
+
+    /// Tuples the reader splits, each the general loader's way, and values it leaves to
+    /// that loader, whatever it makes of them.
+    #[test]
+    fn unusual_tuples_are_split_exactly_or_left_to_the_general_loader() {
+        let ok = "{:type :ok, :f :write, :value [7 1], :process 0}\n";
+        let taken = [
+            "{:type :invoke, :f :write, :value [7 1], :process 0}\n",
+            "{:process 0 :value [7,1] :f :write :type :invoke}\n",
+            "{:type :invoke, :f :write, :value [ 7  #_ 9 1 ], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7 [1 [2 #{3}] {:a nil}]], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7 1.5], :process 0, :key nil}\n",
+            "{:type :invoke, :f :write, :value [7 \"a\"], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7 :x], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7 nil], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7 [1 2]], :process 0}\n",
+            "#jepsen.history.Op{:index 0, :type :invoke, :process 0, :f :write, :value [7 1]}\n",
+        ];
+        for first in taken {
+            for last in [
+                ok,
+                "{:type :fail, :f :write, :process 0}\n",
+                "{:type :info, :f :write, :value 3, :process 0}\n",
+            ] {
+                let text =
+                    format!("{first}{{:type :info, :f :start, :process :nemesis, :value [1 2 3]}}\n{last}");
+                let fast = scan_as(&text, INDEPENDENT);
+                assert!(fast.is_some(), "taken: {text}");
+                assert_eq!(fast, general_split(&text), "{text}");
+            }
+        }
+        for key in ["\"7\"", ":7", "-7"] {
+            let text =
+                format!("{}{ok}", "{:type :invoke, :f :write, :value [K 1], :process 0}\n".replace('K', key));
+            let fast = scan_as(&text, INDEPENDENT);
+            assert_eq!(fast, general_split(&text), "{text}");
+            assert_eq!(fast.is_some(), key != "-7", "{text}: the completion's key 7 is another than -7");
+        }
+        let left = [
+            "{:type :invoke, :f :write, :value 1, :process 0}\n",
+            "{:type :invoke, :f :write, :value [nil 1], :process 0}\n",
+            "{:type :invoke, :f :write, :value [1.5 1], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7 1 2], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7], :process 0}\n",
+            "{:type :invoke, :f :write, :value [], :process 0}\n",
+            "{:type :invoke, :f :write, :value (7 1), :process 0}\n",
+            "{:type :invoke, :f :write, :value [07 1], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7 1], :key 7, :process 0}\n",
+            "{:type :invoke, :f :write, :key \"k\", :value [7 1], :process 0}\n",
+            "{:type :invoke, :f :write, :value [7 1, :process 0}\n",
+        ];
+        for first in left {
+            let text = format!("{first}{ok}");
+            assert!(scan_as(&text, INDEPENDENT).is_none(), "left: {text}");
+        }
+        // A completion's value the split would take for a tuple, where the reader does not.
+        let invoke = "{:type :invoke, :f :write, :value [7 1], :process 0}\n";
+        for value in ["(7 1)", "#{7 1}", "[nil 1]", "[7.0 1]"] {
+            let text = format!("{invoke}{{:type :ok, :f :write, :value {value}, :process 0}}\n");
+            assert!(scan_as(&text, INDEPENDENT).is_none(), "left: {text}");
+        }
+    }
+
     /// Every byte inside or after a keyword, a number or a name is read as the EDN reader
     /// reads it, or left to it.
     #[test]
@@ -725,7 +876,8 @@ mod tests {
             assert!(text.len() as u64 >= super::super::LARGE_FILE, "{} bytes", text.len());
             let path = dir.path().join(format!("history-{style}.edn"));
             std::fs::write(&path, &text).unwrap();
-            let scanned = super::super::scan_path(&path, Format::Auto).expect("read straight from the file");
+            let scanned =
+                super::super::scan_path(&path, Format::Auto, false).expect("read straight from the file");
             let general = super::super::load_path_detailed(&path, Format::Auto).unwrap();
             assert_eq!(scanned.table, OpTable::from_history(&general.history).unwrap(), "style {style}");
             assert_eq!((scanned.format, &scanned.lines), (general.format, &general.lines), "style {style}");

@@ -36,7 +36,7 @@ pub(crate) fn scan(text: &str) -> Option<(OpTable, EventLines)> {
 /// [`scan`] of lines of the format `reading` names.
 #[cfg(test)]
 pub(crate) fn scan_as(text: &str, reading: Reading) -> Option<(OpTable, EventLines)> {
-    let mut piece = Piece::new(true, text.len(), reading.maps());
+    let mut piece = Piece::new(true, text.len(), reading.lines());
     piece.feed(text.as_bytes())?;
     finish(piece)
 }
@@ -48,18 +48,34 @@ pub(crate) fn scan_as(text: &str, reading: Reading) -> Option<(OpTable, EventLin
 pub(crate) struct Reading {
     pub(crate) format: Format,
     pub(crate) auto: bool,
+    /// Whether each op map's value is a `[key value]` tuple to be split, as
+    /// [`crate::independent`] splits one (op maps only).
+    pub(crate) independent: bool,
 }
 
 impl Reading {
     #[cfg(test)]
     pub(crate) const fn jsonl(auto: bool) -> Reading {
-        Reading { format: Format::Jsonl, auto }
+        Reading { format: Format::Jsonl, auto, independent: false }
     }
 
-    /// Whether the lines are op maps, read by [`super::edn_table`].
-    fn maps(self) -> bool {
-        self.format != Format::Jsonl
+    /// How the lines are read: JSON Lines, or op maps by [`super::edn_table`].
+    fn lines(self) -> Lines {
+        match (self.format, self.independent) {
+            (Format::Jsonl, _) => Lines::Json,
+            (_, false) => Lines::Maps,
+            (_, true) => Lines::IndependentMaps,
+        }
     }
+}
+
+/// How a piece's lines are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    Json,
+    Maps,
+    /// Op maps whose values are `[key value]` tuples.
+    IndependentMaps,
 }
 
 /// Below this many bytes per thread, a file is scanned on one.
@@ -100,7 +116,7 @@ pub(super) fn scan_in_pieces(bytes: &[u8], pieces: usize, reading: Reading) -> O
     let bounds = bounds(bytes.len(), pieces, |from| piece_start(bytes, from));
     let scan = |k: usize| -> Option<Piece> {
         let first = k == 0;
-        let mut piece = Piece::new(first, bounds[k + 1] - bounds[k], reading.maps());
+        let mut piece = Piece::new(first, bounds[k + 1] - bounds[k], reading.lines());
         // A later piece is of the format if the first is.
         let undecided = &mut (first && reading.auto);
         piece.feed(region(&bytes[bounds[k]..bounds[k + 1]], first, undecided, reading.format)?)?;
@@ -218,7 +234,7 @@ fn file_in_pieces_from(
     let scan = |k: usize, buffer: &mut Vec<u8>| -> Option<(usize, Piece)> {
         let Stretch { next: start, end } = lock()[k];
         let first = start == 0;
-        let mut piece = Piece::new(first, end - start, reading.maps());
+        let mut piece = Piece::new(first, end - start, reading.lines());
         let (mut filled, mut start_of_file) = (0, first);
         let mut undecided = first && reading.auto;
         loop {
@@ -335,8 +351,8 @@ struct Piece {
     heard: Vec<u64>,
     /// Completions whose invocation is in an earlier piece, in order.
     dangling: Vec<Dangling>,
-    /// Whether its lines are op maps ([`super::edn_table`]) rather than JSON.
-    maps: bool,
+    /// How its lines are read.
+    lines_are: Lines,
 }
 
 /// What a piece knows of each process, indexed by the process for the small numbers
@@ -401,7 +417,7 @@ struct Dangling {
 
 impl Piece {
     /// An empty piece of `bytes` of text, with room for their ops.
-    fn new(first: bool, bytes: usize, maps: bool) -> Piece {
+    fn new(first: bool, bytes: usize, lines_are: Lines) -> Piece {
         // About two lines per op and eighty bytes a line; the vector grows past a guess.
         Piece {
             first,
@@ -411,16 +427,16 @@ impl Piece {
             processes: Processes::default(),
             heard: Vec::new(),
             dangling: Vec::new(),
-            maps,
+            lines_are,
         }
     }
 
     /// Scans the next whole lines of the piece.
     fn feed(&mut self, text: &[u8]) -> Option<()> {
-        if self.maps {
-            self.feed_lines(super::edn_table::MapLine::over(text))
-        } else {
-            self.feed_lines(Scanner::<false> { text, at: 0 })
+        match self.lines_are {
+            Lines::Json => self.feed_lines(Scanner::<false> { text, at: 0 }),
+            Lines::Maps => self.feed_lines(super::edn_table::MapLine::<false>::over(text)),
+            Lines::IndependentMaps => self.feed_lines(super::edn_table::MapLine::<true>::over(text)),
         }
     }
 
@@ -654,6 +670,14 @@ pub(super) enum ScannedValue<'t> {
 }
 
 impl ScannedValue<'_> {
+    /// Whether the value is an array of two, which [`crate::independent`] splits.
+    pub(super) fn is_pair(&self) -> bool {
+        match self {
+            ScannedValue::Compact(value) => matches!(value, ValueRef::Pair(..)),
+            ScannedValue::Json(value) => value.as_array().is_some_and(|items| items.len() == 2),
+        }
+    }
+
     #[inline(always)]
     fn into_table(self, side: &mut Side) -> TableValue {
         match self {

@@ -153,15 +153,30 @@ pub fn load_path_detailed(path: &Path, format: Format) -> Result<Loaded, LoadErr
 /// plain shape straight, anything else as a validated [`History`] first. Errors are those
 /// of [`load_path_detailed`].
 pub fn load_path_table(path: &Path, format: Format) -> Result<LoadedTable, LoadError> {
+    load_path_table_as(path, format, false)
+}
+
+/// [`load_path_table`] of a history `jepsen.independent` wrote, its tuples split as
+/// [`split_independent`] splits them: op maps one to a line straight, anything else (JSON
+/// Lines included) the general way. Errors are those of [`load_path_detailed`] and then
+/// of [`split_independent`].
+pub fn load_path_table_independent(path: &Path, format: Format) -> Result<LoadedTable, LoadError> {
+    load_path_table_as(path, format, true)
+}
+
+fn load_path_table_as(path: &Path, format: Format, independent: bool) -> Result<LoadedTable, LoadError> {
     let tried = format != Format::JepsenLog && is_large_file(path);
     if tried {
-        if let Some(loaded) = scan_path(path, format) {
+        if let Some(loaded) = scan_path(path, format, independent) {
             return Ok(loaded);
         }
     }
     let (bytes, name) = read_file(path)?;
-    let loaded =
-        if tried { load_table_general(&bytes, &name, format) } else { load_table(&bytes, &name, format) };
+    let loaded = if tried {
+        load_table_general(&bytes, &name, format, independent)
+    } else {
+        load_table_as(&bytes, &name, format, independent)
+    };
     let size = bytes.len();
     free_elsewhere(bytes, size);
     loaded
@@ -177,13 +192,13 @@ fn is_large_file(path: &Path) -> bool {
 
 /// A large file of JSON Lines or op maps scanned straight into a table, each thread
 /// reading its own piece; `None` when the general loader must decide.
-fn scan_path(path: &Path, format: Format) -> Option<LoadedTable> {
+fn scan_path(path: &Path, format: Format, independent: bool) -> Option<LoadedTable> {
     use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(path).ok()?;
     let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
     let mut head = vec![0u8; if format == Format::Auto { len.min(HEAD_BYTES) } else { 0 }];
     file.read_exact_at(&mut head, 0).ok()?;
-    let reading = table_reading(&head, head.len() == len, format)?;
+    let reading = table_reading(&head, head.len() == len, format, independent)?;
     let (table, lines) = jsonl_table::scan_file(&file, len, crate::threads::cores(), reading)?;
     Some(LoadedTable { table, format: reading.format, lines })
 }
@@ -193,13 +208,29 @@ const HEAD_BYTES: usize = 64 << 10;
 
 /// How a table scan reads a history named `format`, whose text starts with `head` (all
 /// of it if `whole`): JSON Lines or op maps one to a line, the format to be confirmed by
-/// the first lines if it was not named. `None` for a format no scan reads (a Jepsen log),
-/// or a start that does not tell: [`detect`] judges JSON Lines and EDN by their first line
-/// that is not blank, which must be whole in `head`.
-fn table_reading(head: &[u8], whole: bool, format: Format) -> Option<jsonl_table::Reading> {
+/// the first lines if it was not named, and op maps only if `independent`. `None` for a
+/// format no scan reads (a Jepsen log), or a start that does not tell: [`detect`] judges
+/// JSON Lines and EDN by their first line that is not blank, which must be whole in
+/// `head`.
+fn table_reading(
+    head: &[u8],
+    whole: bool,
+    format: Format,
+    independent: bool,
+) -> Option<jsonl_table::Reading> {
+    let reading = any_table_reading(head, whole, format)?;
+    match independent {
+        false => Some(reading),
+        true => (reading.format != Format::Jsonl).then_some(jsonl_table::Reading { independent, ..reading }),
+    }
+}
+
+fn any_table_reading(head: &[u8], whole: bool, format: Format) -> Option<jsonl_table::Reading> {
     use jsonl_table::Reading;
     match format {
-        Format::Jsonl | Format::Edn | Format::PorcupineKv => Some(Reading { format, auto: false }),
+        Format::Jsonl | Format::Edn | Format::PorcupineKv => {
+            Some(Reading { format, auto: false, independent: false })
+        }
         Format::JepsenLog => None,
         Format::Auto => {
             let head = head.strip_prefix("\u{feff}".as_bytes()).unwrap_or(head);
@@ -214,15 +245,15 @@ fn table_reading(head: &[u8], whole: bool, format: Format) -> Option<jsonl_table
                 None => return None,
             };
             let format = detect(&text[..end])?;
-            (format != Format::JepsenLog).then_some(Reading { format, auto: true })
+            (format != Format::JepsenLog).then_some(Reading { format, auto: true, independent: false })
         }
     }
 }
 
 /// [`table_reading`] for a history held in memory.
-fn bytes_reading(bytes: &[u8], format: Format) -> Option<jsonl_table::Reading> {
+fn bytes_reading(bytes: &[u8], format: Format, independent: bool) -> Option<jsonl_table::Reading> {
     let head = &bytes[..bytes.len().min(HEAD_BYTES)];
-    table_reading(head, head.len() == bytes.len(), format)
+    table_reading(head, head.len() == bytes.len(), format, independent)
 }
 
 /// Drops `value` (of about `bytes` bytes) on a thread of its own when it is more than a
@@ -240,17 +271,37 @@ pub fn free_elsewhere<T: Send + 'static>(value: T, bytes: usize) {
 
 /// [`load_path_table`] for a history held in memory; `name` stands for the file in errors.
 pub fn load_table(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
-    if let Some(reading) = bytes_reading(bytes, format) {
+    load_table_as(bytes, name, format, false)
+}
+
+/// [`load_path_table_independent`] for a history held in memory.
+pub fn load_table_independent(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
+    load_table_as(bytes, name, format, true)
+}
+
+fn load_table_as(
+    bytes: &[u8],
+    name: &str,
+    format: Format,
+    independent: bool,
+) -> Result<LoadedTable, LoadError> {
+    if let Some(reading) = bytes_reading(bytes, format, independent) {
         if let Some((table, lines)) = jsonl_table::scan_bytes(bytes, crate::threads::cores(), reading) {
             return Ok(LoadedTable { table, format: reading.format, lines });
         }
     }
-    load_table_general(bytes, name, format)
+    load_table_general(bytes, name, format, independent)
 }
 
-/// [`load_table`] by the general loader alone.
-fn load_table_general(bytes: &[u8], name: &str, format: Format) -> Result<LoadedTable, LoadError> {
-    table_of(load_bytes(bytes, name, format)?, name)
+/// [`load_table_as`] by the general loader alone.
+fn load_table_general(
+    bytes: &[u8],
+    name: &str,
+    format: Format,
+    independent: bool,
+) -> Result<LoadedTable, LoadError> {
+    let loaded = load_bytes(bytes, name, format)?;
+    table_of(if independent { split_independent(loaded, name)? } else { loaded }, name)
 }
 
 /// A loaded history as the table of its operations; `name` stands for the file in errors.

@@ -30,8 +30,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use checkers::format::{
-    load_bytes, load_path_detailed, load_path_table, load_table, split_independent, table_of, Format,
-    LoadError, Loaded, LoadedTable,
+    load_bytes, load_path_detailed, load_path_table, load_path_table_independent, load_table,
+    load_table_independent, Format, LoadError, Loaded, LoadedTable,
 };
 use checkers::txn::{Consistency, TxnModel, TxnOptions, TxnReport};
 use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
@@ -321,20 +321,11 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         Some(CheckModel::Linear(model)) => Some(model),
         None => None,
     };
-    let loaded = if args.independent {
-        // Tuples are split in the events, so such a history is read the general way.
-        let name = if from_stdin { STDIN_NAME.to_string() } else { history_path.display().to_string() };
-        match &stdin_bytes {
-            Some(bytes) => load_bytes(bytes, STDIN_NAME, args.format),
-            None => load_path_detailed(&history_path, args.format),
-        }
-        .and_then(|loaded| split_independent(loaded, &name))
-        .and_then(|loaded| table_of(loaded, &name))
-    } else {
-        match &stdin_bytes {
-            Some(bytes) => load_table(bytes, STDIN_NAME, args.format),
-            None => load_path_table(&history_path, args.format),
-        }
+    let loaded = match (&stdin_bytes, args.independent) {
+        (Some(bytes), false) => load_table(bytes, STDIN_NAME, args.format),
+        (Some(bytes), true) => load_table_independent(bytes, STDIN_NAME, args.format),
+        (None, false) => load_path_table(&history_path, args.format),
+        (None, true) => load_path_table_independent(&history_path, args.format),
     };
     let loaded = match loaded {
         Ok(loaded) => loaded,
