@@ -488,3 +488,16 @@ fn independent_refuses_a_history_without_tuples_in_one_line() {
     assert_eq!(code, 254);
     assert!(err.contains("--independent applies to linearizability models, not to list-append"), "{err}");
 }
+
+#[test]
+fn a_jepsen_independent_history_names_its_failing_key_and_line() {
+    let bad = golden("edn/independent-bad.edn");
+    let (code, out, err) = faultline(&["check", "--model", "cas-register", "--independent", &bad]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("not linearizable on key \"2\": p2 read \"2\" -> 3"), "{out}");
+    assert!(out.contains(&format!("invoked at {bad}:13")), "{out}");
+    let ok = golden("edn/independent-ok.edn");
+    let (code, out, err) = faultline(&["check", "--model", "cas-register", "--independent", &ok]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("linearizable: 7 ops in 2 independent objects"), "{out}");
+}
