@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use checkers::format::{load_bytes, split_independent, table_of, Format};
+use checkers::format::{load_table, load_table_independent, Format};
 use checkers::{
     check, check_table, generate, CheckOptions, Event, GenOptions, History, ModelKind, Process, Verdict,
 };
@@ -72,14 +72,13 @@ fn split_tuples_give_the_keyed_verdict_and_failing_key_over_many_seeds() {
                 let events = generate(&gen);
                 let keyed = check(&History::from_events(events.clone()).unwrap(), &options(model)).unwrap();
                 let text = independent_edn(&events);
-                let loaded = load_bytes(text.as_bytes(), "h.edn", Format::Auto).unwrap();
-                assert_eq!(loaded.format, Format::Edn);
-                let whole = table_of(loaded.clone(), "h.edn").unwrap();
+                let whole = load_table(text.as_bytes(), "h.edn", Format::Auto).unwrap();
                 assert!(
                     whole.table.looks_independent(),
                     "{model} seed {seed}: read whole, it looks independent"
                 );
-                let split = table_of(split_independent(loaded, "h.edn").unwrap(), "h.edn").unwrap();
+                let split = load_table_independent(text.as_bytes(), "h.edn", Format::Auto).unwrap();
+                assert_eq!(split.format, Format::Edn);
                 assert!(!split.table.looks_independent());
                 let report = check_table(&split.table, &options(model)).unwrap();
                 assert_eq!(
