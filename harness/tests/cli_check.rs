@@ -501,3 +501,18 @@ fn a_jepsen_independent_history_names_its_failing_key_and_line() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("linearizable: 7 ops in 2 independent objects"), "{out}");
 }
+
+#[test]
+fn a_jepsen_store_directory_is_checked_by_its_history_edn() {
+    let store = tempfile::tempdir().unwrap();
+    std::fs::copy(golden("edn/independent-bad.edn"), store.path().join("history.edn")).unwrap();
+    std::fs::write(store.path().join("results.edn"), "{:valid? false}\n").unwrap();
+    let dir = path_text(store.path().to_path_buf());
+    let (code, out, err) = faultline(&["check", "--model", "cas-register", "--independent", &dir]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(&format!("invoked at {dir}/history.edn:13")), "{out}");
+    let (code, _, err) = faultline(&["check", &dir]);
+    assert_eq!(code, 254, "{err}");
+    assert!(err.contains("a Jepsen store directory (history.edn, no run.json): name the model"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -2,7 +2,8 @@
 //!
 //! Each FILE is a history in any format `checkers::format` reads (`--format auto`
 //! recognises it by content), or a stored run directory such as `store/latest`, whose
-//! `history.jsonl` is checked against the `"model"` named in its `run.json`, or `-` for
+//! `history.jsonl` is checked against the `"model"` named in its `run.json`, or a Jepsen
+//! test's store directory, whose `history.edn` is checked against `--model`, or `-` for
 //! standard input (`faultline gen ... | faultline check --model kv -`). The model comes
 //! from `--model`, else the run directory, else the format (Jepsen logs hold a
 //! `cas-register`, Porcupine kv files a `kv`); with none of these the file is refused.
@@ -42,7 +43,8 @@ use crate::{EXIT_BAD_INPUT, EXIT_INTERNAL};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// History files, stored run directories (their history.jsonl, model from run.json), or
+    /// History files, stored run directories (their history.jsonl, model from run.json),
+    /// Jepsen store directories (their history.edn; name the model), or
     /// `-` for standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -279,6 +281,17 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
     // --consistency says otherwise.
     let mut run_consistency = None;
     let (history_path, run_model) = if path.is_dir() {
+        // A Jepsen test's store directory holds its history as history.edn, and no run.json.
+        let jepsen = path.join("history.edn");
+        if !path.join("history.jsonl").exists() && jepsen.is_file() {
+            return match args.model {
+                Some(_) => check_one(&jepsen, args, initial),
+                None => refuse(format!(
+                    "{}: a Jepsen store directory (history.edn, no run.json): name the model with --model",
+                    path.display()
+                )),
+            };
+        }
         let model = match args.model {
             Some(_) => None,
             None => match run_dir_model(path) {
