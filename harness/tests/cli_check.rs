@@ -99,7 +99,10 @@ fn wrong_format_unknown_model_and_missing_model_exit_254() {
     // JSON Lines do not imply a model.
     let (code, _, err) = faultline(&["check", &jsonl]);
     assert_eq!(code, 254);
-    assert!(err.contains("name one with --model"), "{err}");
+    assert!(err.contains("no model for a jsonl history: name one with --model"), "{err}");
+    let (code, _, err) = faultline(&["check", &golden("edn/cas-register-ok.edn")]);
+    assert_eq!(code, 254);
+    assert!(err.contains("no model for an edn history"), "{err}");
     let (code, _, err) = faultline(&["check", "--model", "queue", &jsonl]);
     assert_eq!(code, 254);
     assert!(err.contains("unknown model"), "{err}");

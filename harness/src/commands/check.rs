@@ -346,7 +346,8 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
     };
     let Some(model) = named.or_else(|| default_model(&loaded)) else {
         return refuse(format!(
-            "{shown}: no model for a {} history: name one with --model ({})",
+            "{shown}: no model for {} {} history: name one with --model ({})",
+            if loaded.format == Format::Edn { "an" } else { "a" },
             loaded.format,
             model_names()
         ));
