@@ -20,6 +20,7 @@ use crate::counterexample::{self, Counterexample, PREFIX_SHOWN};
 use crate::history::{History, Operation};
 use crate::lost_writes::{self, SetHistory};
 use crate::memo::Memo;
+use crate::model::counter::CounterModel;
 use crate::model::kv::{KvMapModel, KvModel};
 use crate::model::mutex::MutexModel;
 use crate::model::register::RegisterModel;
@@ -72,6 +73,9 @@ fn judge(ops: &OpTable, options: &CheckOptions, started: Instant) -> Result<Chec
         }
         ModelKind::Mutex => {
             linearizability(&MutexModel::new(initial).map_err(bad_initial)?, ops, options, started)
+        }
+        ModelKind::Counter => {
+            linearizability(&CounterModel::new(initial).map_err(bad_initial)?, ops, options, started)
         }
         ModelKind::Set => {
             let model = SetModel::new(initial).map_err(bad_initial)?;

@@ -12,7 +12,8 @@
 //!
 //! With `violate`, one op is added whose result no linearization can explain: a read of a
 //! value never written (register, cas-register, kv), a read of an element never added
-//! (set), or an acquire of a lock that an idle process holds (mutex).
+//! (set), an acquire of a lock that an idle process holds (mutex), or a read of a total
+//! above every increment invoked so far together (counter).
 //!
 //! Written values are unique (a counter), as in Jepsen's register workloads with
 //! independent keys, so a read names the write it saw; the etcd corpus covers the harder
@@ -74,6 +75,7 @@ enum Truth {
     Kv(String),
     Set(BTreeSet<i64>),
     Mutex(bool),
+    Counter(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +122,7 @@ impl<'a> Sim<'a> {
             ModelKind::Kv => Truth::Kv(String::new()),
             ModelKind::Set => Truth::Set(BTreeSet::new()),
             ModelKind::Mutex => Truth::Mutex(false),
+            ModelKind::Counter => Truth::Counter(0),
         };
         Sim {
             options,
@@ -250,6 +253,13 @@ impl<'a> Sim<'a> {
                 Some(held) => Op { key: held, f: "release", arg: Value::Null },
                 None => Op { key, f: "acquire", arg: Value::Null },
             },
+            // Small increments, as Jepsen's counter workload makes; now and then a
+            // decrement.
+            ModelKind::Counter if roll < 60 => {
+                let n = if self.rng.gen_bool(0.1) { -1 } else { self.rng.gen_range(1..=5) };
+                Op { key, f: "add", arg: json!(n) }
+            }
+            ModelKind::Counter => Op { key, f: "read", arg: Value::Null },
         }
     }
 
@@ -294,6 +304,11 @@ impl<'a> Sim<'a> {
                 Some(Value::Null)
             }
             (Truth::Mutex(_), _) => None,
+            (Truth::Counter(total), "add") => {
+                *total += op.arg.as_i64().unwrap_or_default();
+                Some(op.arg.clone())
+            }
+            (Truth::Counter(total), "read") => Some(json!(*total)),
             (truth, f) => unreachable!("generator produced {f} for {truth:?}"),
         }
     }
@@ -313,6 +328,19 @@ impl<'a> Sim<'a> {
             ModelKind::Set => {
                 let process = self.fresh_process();
                 self.sequential(process, key, "read", Value::Null, json!([NEVER_WRITTEN]));
+            }
+            ModelKind::Counter => {
+                // A total no subset of the adds so far, in any order, can reach: one more
+                // than every positive increment together.
+                let reachable: i64 = self
+                    .events
+                    .iter()
+                    .filter(|e| e.kind == EventType::Invoke && e.f == "add")
+                    .filter_map(|e| e.value.as_i64())
+                    .filter(|&n| n > 0)
+                    .sum();
+                let process = self.fresh_process();
+                self.sequential(process, key, "read", Value::Null, json!(reachable + 1));
             }
             ModelKind::Mutex => {
                 // Needs an idle process holding a lock (acquired ok, release not invoked).

@@ -32,8 +32,8 @@
 //!   with a three-valued [`Verdict`], a [`Counterexample`] and, for sets, [`LostWrites`].
 //!   [`check_table`] checks the same ops held as an [`OpTable`], the compact form
 //!   [`format::load_path_table`] reads JSON Lines into (what `faultline check` uses).
-//! - `model/`: the sequential specifications (register, cas-register, kv, set, mutex),
-//!   each a pure step function over interned states; `model/strings` keeps kv strings as
+//! - `model/`: the sequential specifications (register, cas-register, kv, set, mutex,
+//!   counter), each a pure step function over interned states; `model/strings` keeps kv strings as
 //!   hashed append chains so that an append never copies the string.
 //! - `search`, `memo`, `budget`: Wing & Gong / Lowe linearizability search (resumable, so
 //!   the searches of many keys take turns on the worker threads), its memo of explored

@@ -20,12 +20,20 @@ pub enum ModelKind {
     Set,
     /// `acquire` / `release`.
     Mutex,
+    /// `add` of an integer, `read` of the total.
+    Counter,
 }
 
 impl ModelKind {
     /// Every model, in the order the command line lists them.
-    pub const ALL: [ModelKind; 5] =
-        [ModelKind::Register, ModelKind::CasRegister, ModelKind::Kv, ModelKind::Set, ModelKind::Mutex];
+    pub const ALL: [ModelKind; 6] = [
+        ModelKind::Register,
+        ModelKind::CasRegister,
+        ModelKind::Kv,
+        ModelKind::Set,
+        ModelKind::Mutex,
+        ModelKind::Counter,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +42,7 @@ impl ModelKind {
             ModelKind::Kv => "kv",
             ModelKind::Set => "set",
             ModelKind::Mutex => "mutex",
+            ModelKind::Counter => "counter",
         }
     }
 }
@@ -48,10 +57,9 @@ impl FromStr for ModelKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ModelKind::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("unknown model {s:?} (expected register, cas-register, kv, set, mutex)"))
+        ModelKind::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            format!("unknown model {s:?} (expected register, cas-register, kv, set, mutex, counter)")
+        })
     }
 }
 

@@ -519,3 +519,20 @@ fn a_jepsen_store_directory_is_checked_by_its_history_edn() {
     assert!(err.contains("a Jepsen store directory (history.edn, no run.json): name the model"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_counter_read_no_single_order_explains_is_found() {
+    // Each read is within the bounds of the adds around it; together they are not
+    // linearizable.
+    let bad = golden("edn/counter-bad.edn");
+    let (code, out, err) = faultline(&["check", "--model", "counter", &bad]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("invalid (counter): not linearizable: p3 read -> 2"), "{out}");
+    assert!(out.contains(&format!("invoked at {bad}:7")), "{out}");
+    let (code, out, err) = faultline(&["check", "--model", "counter", &golden("edn/counter-ok.edn")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = faultline(&["check", "--model", "counter", &golden("edn/cas-register-ok.edn")]);
+    assert_eq!(code, 254, "{err}");
+    assert!(err.contains("the counter model has no operation \"write\" (expected add or read)"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -96,6 +96,11 @@ fn mutex_round_trips() {
 }
 
 #[test]
+fn counter_round_trips() {
+    round_trips("counter", 0..40);
+}
+
+#[test]
 fn the_same_flags_give_the_same_bytes() {
     let args = ["--ops", "300", "--keys", "3", "--concurrency", "4", "--seed", "42", "--model", "kv"];
     let (_, a) = gen(&args);

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::op_ref::{OpRef, OutcomeRef, ValueRef};
 
 pub(crate) mod cas_register;
+pub(crate) mod counter;
 pub(crate) mod kv;
 pub(crate) mod mutex;
 pub(crate) mod register;

@@ -48,8 +48,8 @@ pub struct Args {
     /// `-` for standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Model to check against: register, cas-register, kv, set, mutex (linearizability), or
-    /// list-append, rw-register (transactions).
+    /// Model to check against: register, cas-register, kv, set, mutex, counter
+    /// (linearizability), or list-append, rw-register (transactions).
     #[arg(long, value_name = "MODEL")]
     pub model: Option<CheckModel>,
     /// For list-append and rw-register: the isolation level the transactions are held to:

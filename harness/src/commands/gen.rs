@@ -1,6 +1,7 @@
 //! `faultline gen`: a synthetic history as JSON Lines on stdout.
 //!
-//! Single-object models (register, cas-register, kv, set, mutex) come from `checkers::gen`:
+//! Single-object models (register, cas-register, kv, set, mutex, counter) come from
+//! `checkers::gen`:
 //! linearizable by construction, or with `--violate` holding one known violation.
 //! Transactional models (list-append, rw-register) come from `checkers::txn::gen`:
 //! strict-serializable by construction, or with `--violate KIND` holding one planted anomaly
@@ -41,7 +42,7 @@ pub struct Args {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Model whose operations to generate: register, cas-register, kv, set, mutex,
+    /// Model whose operations to generate: register, cas-register, kv, set, mutex, counter,
     /// list-append, rw-register.
     #[arg(long, value_name = "MODEL", default_value = "cas-register")]
     pub model: GenModel,
@@ -69,7 +70,7 @@ impl FromStr for GenModel {
         s.parse::<ModelKind>().map(GenModel::Object).map_err(|_| {
             format!(
                 "unknown model {s:?}; expected register, cas-register, kv, set, mutex, \
-                 list-append or rw-register"
+                 counter, list-append or rw-register"
             )
         })
     }
