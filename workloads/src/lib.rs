@@ -6,12 +6,13 @@
 //!   the value recorded in the history ([`Op::completion_value`]);
 //! - which checkers judge the history ([`Workload::checkers`], [`Workload::model`]).
 //!
-//! Tour: [`op`] the operations, [`register`], [`set`], [`bank`], [`list_append`] the
+//! Tour: [`op`] the operations, [`register`], [`set`], [`bank`], [`list_append`], [`counter`] the
 //! generators, [`workload`] the choice among them and their parameters.
 //!
 //! Nothing here does I/O: the harness sends the requests and records the answers.
 
 pub mod bank;
+pub mod counter;
 pub mod list_append;
 pub mod op;
 pub mod register;

@@ -5,7 +5,8 @@
 //! `cas` carries `[from, to]`, a `read` completes with the value read (or null); a set `add`
 //! carries its element and a set `read` completes with the sorted elements; a bank
 //! `transfer` carries `{"from", "to", "amount"}` and a bank `read` completes with
-//! `{account: balance}`. A list-append `txn` carries its steps as `[["append", k, v],
+//! `{account: balance}`. A counter `add` carries its delta and a counter `read` completes
+//! with the total (an absent counter reads 0). A list-append `txn` carries its steps as `[["append", k, v],
 //! ["r", k, null]]` and completes with each read's list in place of its null
 //! (`checkers::txn`'s format).
 
@@ -34,16 +35,20 @@ pub enum Op {
     ReadAccounts { accounts: Vec<String> },
     /// A list-append transaction: its steps, applied atomically.
     Txn { ops: Vec<MicroOp> },
+    /// Add `delta` to a counter.
+    Increment { key: String, delta: i64 },
+    /// Read a counter's total.
+    ReadCounter { key: String },
 }
 
 impl Op {
     /// The history's `f`.
     pub fn f(&self) -> &'static str {
         match self {
-            Op::Read { .. } | Op::ReadSet { .. } | Op::ReadAccounts { .. } => "read",
+            Op::Read { .. } | Op::ReadSet { .. } | Op::ReadAccounts { .. } | Op::ReadCounter { .. } => "read",
             Op::Write { .. } => "write",
             Op::Cas { .. } => "cas",
-            Op::Add { .. } => "add",
+            Op::Add { .. } | Op::Increment { .. } => "add",
             Op::Transfer { .. } => "transfer",
             Op::Txn { .. } => "txn",
         }
@@ -57,7 +62,9 @@ impl Op {
             | Op::Write { key, .. }
             | Op::Cas { key, .. }
             | Op::Add { key, .. }
-            | Op::ReadSet { key } => Some(key),
+            | Op::ReadSet { key }
+            | Op::Increment { key, .. }
+            | Op::ReadCounter { key } => Some(key),
             Op::Transfer { .. } | Op::ReadAccounts { .. } | Op::Txn { .. } => None,
         }
     }
@@ -65,7 +72,10 @@ impl Op {
     /// The invocation's value (the argument).
     pub fn invoke_value(&self) -> Value {
         match self {
-            Op::Read { .. } | Op::ReadSet { .. } | Op::ReadAccounts { .. } => Value::Null,
+            Op::Read { .. } | Op::ReadSet { .. } | Op::ReadAccounts { .. } | Op::ReadCounter { .. } => {
+                Value::Null
+            }
+            Op::Increment { delta, .. } => json!(delta),
             Op::Write { value, .. } => json!(value),
             Op::Cas { from, to, .. } => json!([from, to]),
             Op::Add { element, .. } => json!(element),
@@ -89,6 +99,10 @@ impl Op {
             Op::Cas { key, from, to } => Request::Cas { key: key.clone(), from: *from, to: *to },
             Op::Add { key, element } => Request::SetAdd { key: key.clone(), element: *element },
             Op::ReadSet { key } => Request::SetRead { key: key.clone() },
+            Op::Increment { key, delta } => {
+                Request::Txn { ops: vec![TxnOp::Add { key: key.clone(), delta: *delta }] }
+            }
+            Op::ReadCounter { key } => Request::Get { key: key.clone() },
             Op::Transfer { from, to, amount } => Request::Txn {
                 ops: vec![
                     TxnOp::Check { key: from.clone(), at_least: *amount },
@@ -143,6 +157,18 @@ impl Op {
             Op::Read { .. } => {
                 let ValueBody { value } = decode(self, body)?;
                 Ok(json!(value))
+            }
+            // A counter no add has reached is absent, and counts as 0.
+            Op::ReadCounter { .. } => {
+                let ValueBody { value } = decode(self, body)?;
+                Ok(json!(value.unwrap_or(0)))
+            }
+            Op::Increment { .. } => {
+                let ResultsBody { results } = decode(self, body)?;
+                if results.len() != 1 {
+                    return Err(format!("{} results for an add of 1 step", results.len()));
+                }
+                Ok(self.invoke_value())
             }
             Op::ReadSet { .. } => {
                 let ElementsBody { mut elements } = decode(self, body)?;
@@ -253,6 +279,21 @@ mod tests {
         );
         assert!(op.completion_value(br#"{"results":[null,5]}"#).is_err(), "a register value for a list");
         assert!(op.completion_value(br#"{"results":[null]}"#).is_err(), "a result short");
+    }
+
+    #[test]
+    fn a_counter_adds_in_one_step_and_reads_absent_as_zero() {
+        let add = Op::Increment { key: "c1".into(), delta: 3 };
+        assert_eq!((add.f(), add.key(), add.invoke_value()), ("add", Some("c1"), json!(3)));
+        assert_eq!(add.request(), Request::Txn { ops: vec![TxnOp::Add { key: "c1".into(), delta: 3 }] });
+        assert_eq!(add.completion_value(br#"{"results":[7]}"#), Ok(json!(3)));
+        assert!(add.completion_value(br#"{"results":[]}"#).is_err());
+        let read = Op::ReadCounter { key: "c1".into() };
+        assert_eq!((read.f(), read.invoke_value()), ("read", Value::Null));
+        assert!(read.request().is_read_only());
+        assert_eq!(read.completion_value(br#"{"value":7}"#), Ok(json!(7)));
+        assert_eq!(read.completion_value(br#"{"value":null}"#), Ok(json!(0)));
+        assert!(read.completion_value(b"{}").is_err());
     }
 
     #[test]

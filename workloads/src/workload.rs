@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::bank::{BankGenerator, BankParams};
+use crate::counter::{CounterGenerator, CounterParams};
 use crate::list_append::{ListAppendGenerator, ListAppendParams};
 use crate::op::Op;
 use crate::register::{RegisterGenerator, RegisterParams};
@@ -24,11 +25,17 @@ pub enum WorkloadName {
     Bank,
     #[serde(rename = "list-append")]
     ListAppend,
+    Counter,
 }
 
 impl WorkloadName {
-    pub const ALL: [WorkloadName; 4] =
-        [WorkloadName::Register, WorkloadName::Set, WorkloadName::Bank, WorkloadName::ListAppend];
+    pub const ALL: [WorkloadName; 5] = [
+        WorkloadName::Register,
+        WorkloadName::Set,
+        WorkloadName::Bank,
+        WorkloadName::ListAppend,
+        WorkloadName::Counter,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +43,7 @@ impl WorkloadName {
             WorkloadName::Set => "set",
             WorkloadName::Bank => "bank",
             WorkloadName::ListAppend => "list-append",
+            WorkloadName::Counter => "counter",
         }
     }
 }
@@ -67,6 +75,9 @@ pub struct Workload {
     /// Absent from the `run.json` of a run older than the workload: its defaults.
     #[serde(default)]
     pub list_append: ListAppendParams,
+    /// Absent from the `run.json` of a run older than the workload: its defaults.
+    #[serde(default)]
+    pub counter: CounterParams,
 }
 
 impl Workload {
@@ -78,6 +89,7 @@ impl Workload {
             set: SetParams::default(),
             bank: BankParams::default(),
             list_append: ListAppendParams::default(),
+            counter: CounterParams::default(),
         }
     }
 
@@ -88,13 +100,14 @@ impl Workload {
             WorkloadName::Set => "set",
             WorkloadName::Bank => "bank",
             WorkloadName::ListAppend => "list-append",
+            WorkloadName::Counter => "counter",
         }
     }
 
     /// The checkers that judge this workload's history, in the order they run.
     pub fn checkers(&self) -> Vec<CheckName> {
         let own = match self.name {
-            WorkloadName::Register => vec![CheckName::Linearizable],
+            WorkloadName::Register | WorkloadName::Counter => vec![CheckName::Linearizable],
             WorkloadName::Set => vec![CheckName::LostWrites],
             WorkloadName::Bank => vec![CheckName::Bank],
             WorkloadName::ListAppend => vec![CheckName::Isolation],
@@ -110,6 +123,7 @@ impl Workload {
             WorkloadName::Set => Kind::Set(SetGenerator::new(self.set.clone())),
             WorkloadName::Bank => Kind::Bank(BankGenerator::new(self.bank.clone())),
             WorkloadName::ListAppend => Kind::ListAppend(ListAppendGenerator::new(self.list_append.clone())),
+            WorkloadName::Counter => Kind::Counter(CounterGenerator::new(self.counter.clone())),
         };
         Generator { rng, kind }
     }
@@ -118,7 +132,9 @@ impl Workload {
     pub fn setup(&self) -> Option<nodes::api::Request> {
         match self.name {
             WorkloadName::Bank => Some(self.bank.setup()),
-            WorkloadName::Register | WorkloadName::Set | WorkloadName::ListAppend => None,
+            WorkloadName::Register | WorkloadName::Set | WorkloadName::ListAppend | WorkloadName::Counter => {
+                None
+            }
         }
     }
 
@@ -126,7 +142,10 @@ impl Workload {
     pub fn final_read(&self) -> Option<Op> {
         match self.name {
             WorkloadName::Set => Some(SetGenerator::final_read(&self.set)),
-            WorkloadName::Register | WorkloadName::Bank | WorkloadName::ListAppend => None,
+            WorkloadName::Register
+            | WorkloadName::Bank
+            | WorkloadName::ListAppend
+            | WorkloadName::Counter => None,
         }
     }
 }
@@ -144,6 +163,7 @@ enum Kind {
     Set(SetGenerator),
     Bank(BankGenerator),
     ListAppend(ListAppendGenerator),
+    Counter(CounterGenerator),
 }
 
 impl Generator {
@@ -153,6 +173,7 @@ impl Generator {
             Kind::Set(g) => g.next_op(),
             Kind::Bank(g) => g.next_op(&mut self.rng),
             Kind::ListAppend(g) => g.next_op(&mut self.rng),
+            Kind::Counter(g) => g.next_op(&mut self.rng),
         }
     }
 }
@@ -189,7 +210,7 @@ mod tests {
         assert!("queue"
             .parse::<WorkloadName>()
             .unwrap_err()
-            .contains("known: register, set, bank, list-append"));
+            .contains("known: register, set, bank, list-append, counter"));
         assert_eq!("list-append".parse::<WorkloadName>(), Ok(WorkloadName::ListAppend));
         assert_eq!(serde_json::to_value(WorkloadName::ListAppend).unwrap(), "list-append");
         let list_append = Workload::new(WorkloadName::ListAppend);
@@ -202,5 +223,8 @@ mod tests {
         assert!(set.final_read().is_some());
         assert!(Workload::new(WorkloadName::Bank).setup().is_some());
         assert_eq!(Workload::new(WorkloadName::Register).model(), "cas-register");
+        let counter = Workload::new(WorkloadName::Counter);
+        assert_eq!((counter.model(), counter.checkers()[0]), ("counter", CheckName::Linearizable));
+        assert_eq!("counter".parse::<WorkloadName>(), Ok(WorkloadName::Counter));
     }
 }

@@ -34,7 +34,8 @@ pub struct Args {
     /// The protocol under test: pb-async, pb-sync, 2pc, paxos, raft, zab.
     #[arg(long, default_value = DEFAULT_PROTOCOL)]
     pub protocol: ProtocolName,
-    /// The workload: register, set, bank, list-append (transactions checked for isolation).
+    /// The workload: register, set, bank, list-append (transactions checked for isolation),
+    /// counter (adds and reads, checked as a linearizable counter).
     #[arg(long, default_value = "register")]
     pub workload: WorkloadName,
     /// list-append: the isolation level the transactions are held to: read-committed,

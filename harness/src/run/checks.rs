@@ -15,7 +15,7 @@ use checkers::split_brain::Sample;
 use checkers::stats::FaultWindow;
 use checkers::{CheckDetails, CheckName, CheckOptions, History, ModelKind, Verdict};
 use results::{CheckResult, RunResults};
-use workloads::Workload;
+use workloads::{Workload, WorkloadName};
 
 /// Everything a run recorded that the checkers judge.
 pub struct Evidence {
@@ -73,7 +73,13 @@ pub fn merge(checks: BTreeMap<CheckName, CheckResult>, reproduce: String) -> Run
 
 fn one(name: CheckName, workload: &Workload, evidence: &Evidence, time_limit: Duration) -> CheckResult {
     match name {
-        CheckName::Linearizable => model_check(ModelKind::CasRegister, evidence, time_limit),
+        CheckName::Linearizable => {
+            let model = match workload.name {
+                WorkloadName::Counter => ModelKind::Counter,
+                _ => ModelKind::CasRegister,
+            };
+            model_check(model, evidence, time_limit)
+        }
         CheckName::LostWrites => lost_writes(evidence, time_limit.min(SET_SEARCH_LIMIT)),
         CheckName::Bank => {
             let report =

@@ -329,7 +329,9 @@ pub fn request(op: &Op, serializable_reads: bool) -> Option<(&'static str, Value
         | Op::ReadSet { .. }
         | Op::Transfer { .. }
         | Op::ReadAccounts { .. }
-        | Op::Txn { .. } => None,
+        | Op::Txn { .. }
+        | Op::Increment { .. }
+        | Op::ReadCounter { .. } => None,
     }
 }
 

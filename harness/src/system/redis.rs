@@ -399,7 +399,11 @@ pub fn command(op: &Op) -> Option<Vec<Vec<u8>>> {
         ])),
         Op::Add { key, element } => Some(args(&[b"SADD", key.as_bytes(), element.to_string().as_bytes()])),
         Op::ReadSet { key } => Some(args(&[b"SMEMBERS", key.as_bytes()])),
-        Op::Transfer { .. } | Op::ReadAccounts { .. } | Op::Txn { .. } => None,
+        Op::Transfer { .. }
+        | Op::ReadAccounts { .. }
+        | Op::Txn { .. }
+        | Op::Increment { .. }
+        | Op::ReadCounter { .. } => None,
     }
 }
 
