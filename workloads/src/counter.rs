@@ -13,6 +13,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::KeyRotation;
 use crate::op::Op;
 
 /// Parameters of the counter workload.
@@ -36,27 +37,18 @@ impl Default for CounterParams {
 #[derive(Debug, Clone)]
 pub struct CounterGenerator {
     params: CounterParams,
-    /// (counter number, operations issued on it so far), one slot per active counter.
-    active: Vec<(u64, u64)>,
-    next_key: u64,
+    keys: KeyRotation,
 }
 
 impl CounterGenerator {
     pub fn new(params: CounterParams) -> CounterGenerator {
         assert!(params.active_keys > 0 && params.ops_per_key > 0 && params.max_delta > 0, "{params:?}");
-        let active = (0..params.active_keys as u64).map(|k| (k, 0)).collect();
-        CounterGenerator { next_key: params.active_keys as u64, active, params }
+        let keys = KeyRotation::new("c", params.active_keys, params.ops_per_key);
+        CounterGenerator { keys, params }
     }
 
     pub fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Op {
-        let slot = rng.gen_range(0..self.active.len());
-        let (number, used) = &mut self.active[slot];
-        let key = format!("c{number}");
-        *used += 1;
-        if *used >= self.params.ops_per_key {
-            self.active[slot] = (self.next_key, 0);
-            self.next_key += 1;
-        }
+        let key = self.keys.next(rng);
         match rng.gen_range(0..10) {
             0..=5 => Op::Increment { key, delta: rng.gen_range(1..=self.params.max_delta) },
             _ => Op::ReadCounter { key },

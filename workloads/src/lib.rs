@@ -13,6 +13,7 @@
 
 pub mod bank;
 pub mod counter;
+mod keys;
 pub mod list_append;
 pub mod op;
 pub mod register;

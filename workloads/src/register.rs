@@ -10,6 +10,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::KeyRotation;
 use crate::op::Op;
 
 /// Parameters of the register workload.
@@ -33,27 +34,18 @@ impl Default for RegisterParams {
 #[derive(Debug, Clone)]
 pub struct RegisterGenerator {
     params: RegisterParams,
-    /// (key number, operations issued on it so far), one slot per active key.
-    active: Vec<(u64, u64)>,
-    next_key: u64,
+    keys: KeyRotation,
 }
 
 impl RegisterGenerator {
     pub fn new(params: RegisterParams) -> RegisterGenerator {
         assert!(params.active_keys > 0 && params.ops_per_key > 0 && params.values > 0, "{params:?}");
-        let active = (0..params.active_keys as u64).map(|k| (k, 0)).collect();
-        RegisterGenerator { next_key: params.active_keys as u64, active, params }
+        let keys = KeyRotation::new("r", params.active_keys, params.ops_per_key);
+        RegisterGenerator { keys, params }
     }
 
     pub fn next_op(&mut self, rng: &mut ChaCha8Rng) -> Op {
-        let slot = rng.gen_range(0..self.active.len());
-        let (number, used) = &mut self.active[slot];
-        let key = format!("r{number}");
-        *used += 1;
-        if *used >= self.params.ops_per_key {
-            self.active[slot] = (self.next_key, 0);
-            self.next_key += 1;
-        }
+        let key = self.keys.next(rng);
         let values = self.params.values;
         match rng.gen_range(0..10) {
             0..=3 => Op::Read { key },
