@@ -30,10 +30,13 @@ pub fn split_tuples(history: History) -> Result<History, HistoryError> {
         }
         let refuse = |message: String| HistoryError { event: i, message, related: None };
         let tuple = match &mut event.value {
-            Value::Array(items) if items.len() == 2 => Some((items.swap_remove(1), items.pop())),
+            Value::Array(items) if items.len() == 2 => {
+                let value = items.pop();
+                items.pop().zip(value)
+            }
             _ => None,
         };
-        let Some((value, Some(key))) = tuple else {
+        let Some((key, value)) = tuple else {
             if event.kind == EventType::Invoke {
                 return Err(refuse(format!(
                     "--independent: the invocation's value `{}` is not a [key value] tuple",

@@ -63,6 +63,15 @@ impl<'h> ValueRef<'h> {
         }
     }
 
+    /// The integer, if the value is one within `i64` (the inverse of [`ValueRef::int`]).
+    pub(crate) fn as_i64(self) -> Option<i64> {
+        match self {
+            ValueRef::Int(n) => i64::try_from(n).ok(),
+            ValueRef::Neg(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// The value itself.
     pub(crate) fn to_value(self) -> Value {
         match self {

@@ -305,7 +305,7 @@ fn load_table_general(
 }
 
 /// A loaded history as the table of its operations; `name` stands for the file in errors.
-pub(crate) fn table_of(loaded: Loaded, name: &str) -> Result<LoadedTable, LoadError> {
+fn table_of(loaded: Loaded, name: &str) -> Result<LoadedTable, LoadError> {
     let Loaded { history, format, lines } = loaded;
     // Unreachable from input within `MAX_INPUT_BYTES`, whose events are far fewer.
     let table = OpTable::from_history(&history).map_err(|message| LoadError {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{ok_result, unknown_f, Machine, Model, StateId};
 use crate::hash::FxHashMap;
-use crate::op_ref::{OpRef, ValueRef};
+use crate::op_ref::OpRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CounterOp {
@@ -29,18 +29,11 @@ impl CounterModel {
     pub(crate) fn new(initial: Option<Value>) -> Result<Self, String> {
         match initial {
             None | Some(Value::Null) => Ok(CounterModel { initial: 0 }),
-            Some(Value::Number(n)) if n.is_i64() => Ok(CounterModel { initial: n.as_i64().unwrap_or(0) }),
-            Some(other) => Err(format!("the counter model's initial value is an integer, got {other}")),
+            Some(value) => value
+                .as_i64()
+                .map(|initial| CounterModel { initial })
+                .ok_or_else(|| format!("the counter model's initial value is an integer, got {value}")),
         }
-    }
-}
-
-/// An integer value, within `i64`.
-fn integer(value: ValueRef<'_>) -> Option<i64> {
-    match value {
-        ValueRef::Int(n) => i64::try_from(n).ok(),
-        ValueRef::Neg(n) => Some(n),
-        _ => None,
     }
 }
 
@@ -51,13 +44,13 @@ impl Model for CounterModel {
     #[inline]
     fn parse<'h>(&self, op: OpRef<'h>) -> Result<Option<CounterOp>, String> {
         match op.f {
-            "add" => match integer(op.value) {
+            "add" => match op.value.as_i64() {
                 Some(n) => Ok(Some(CounterOp::Add(n))),
                 None => Err(format!("a counter's add takes an integer, got {}", op.value)),
             },
             "read" => match ok_result(op) {
                 None => Ok(None),
-                Some(value) => match integer(value) {
+                Some(value) => match value.as_i64() {
                     Some(n) => Ok(Some(CounterOp::Read(n))),
                     None => Err(format!("a counter's read returns an integer, got {value}")),
                 },

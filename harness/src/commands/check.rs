@@ -364,12 +364,12 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         memory_limit_bytes: args.memory_limit.map(|mb| mb.saturating_mul(1024 * 1024)),
         ..CheckOptions::new(model)
     };
+    let hint = (!args.independent && loaded.table.looks_independent()).then_some(INDEPENDENT_HINT);
     let outcome = match guarded(&shown, || checkers::check_table(&loaded.table, &options)) {
         Err(crashed) => crashed,
         Ok(Ok(report)) => {
             let failing_line =
                 report.counterexample.as_ref().and_then(|c| loaded.line_of(c.failing_op.invoke_index));
-            let hint = (!args.independent && loaded.table.looks_independent()).then_some(INDEPENDENT_HINT);
             Outcome::Checked {
                 file: shown,
                 format: loaded.format,
@@ -380,11 +380,7 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         }
         Ok(Err(e)) => {
             let at = e.event.and_then(|i| loaded.line_of(i)).map(|l| format!(":{l}")).unwrap_or_default();
-            let hint = if !args.independent && loaded.table.looks_independent() {
-                format!("; {INDEPENDENT_HINT}")
-            } else {
-                String::new()
-            };
+            let hint = hint.map(|hint| format!("; {hint}")).unwrap_or_default();
             refuse(format!("{shown}{at}: {} (model {model}){hint}", e.message))
         }
     };

@@ -15,7 +15,7 @@ use checkers::split_brain::Sample;
 use checkers::stats::FaultWindow;
 use checkers::{CheckDetails, CheckName, CheckOptions, History, ModelKind, Verdict};
 use results::{CheckResult, RunResults};
-use workloads::{Workload, WorkloadName};
+use workloads::Workload;
 
 /// Everything a run recorded that the checkers judge.
 pub struct Evidence {
@@ -73,13 +73,15 @@ pub fn merge(checks: BTreeMap<CheckName, CheckResult>, reproduce: String) -> Run
 
 fn one(name: CheckName, workload: &Workload, evidence: &Evidence, time_limit: Duration) -> CheckResult {
     match name {
-        CheckName::Linearizable => {
-            let model = match workload.name {
-                WorkloadName::Counter => ModelKind::Counter,
-                _ => ModelKind::CasRegister,
-            };
-            model_check(model, evidence, time_limit)
-        }
+        // The workload names its model once, as run.json records it.
+        CheckName::Linearizable => match workload.model().parse::<ModelKind>() {
+            Ok(model) => model_check(model, evidence, time_limit),
+            Err(e) => CheckResult {
+                verdict: Verdict::Unknown,
+                summary: format!("the workload names no linearizability model: {e}"),
+                details: None,
+            },
+        },
         CheckName::LostWrites => lost_writes(evidence, time_limit.min(SET_SEARCH_LIMIT)),
         CheckName::Bank => {
             let report =
