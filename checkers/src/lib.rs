@@ -46,6 +46,8 @@
 //!   histories, dependency graphs, G0 to G2-item cycles, [`check_txn`].
 //! - [`independent`]: Jepsen's `[key value]` tuples split into keys, so that a history
 //!   `jepsen.independent` wrote is checked per key.
+//! - [`queue`]: queues, Jepsen's `total-queue` analysis: what came out against what went
+//!   in, with crashed dequeues allowed for ([`queue::check_queue`]).
 //! - [`gen`]: histories that are linearizable by construction, or hold one known
 //!   violation, for tests and benchmarks.
 //!
@@ -60,6 +62,7 @@ pub mod gen;
 pub mod history;
 pub mod independent;
 pub mod log_agreement;
+pub mod queue;
 pub mod split_brain;
 pub mod stats;
 pub mod txn;

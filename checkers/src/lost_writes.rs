@@ -35,8 +35,13 @@ pub struct ElementCount {
 }
 
 impl ElementCount {
-    fn note(&mut self, key: &Option<String>, element: &Value) {
-        self.count += 1;
+    pub(crate) fn note(&mut self, key: &Option<String>, element: &Value) {
+        self.note_n(key, element, 1);
+    }
+
+    /// [`ElementCount::note`] for `n` copies of one element, shown once.
+    pub(crate) fn note_n(&mut self, key: &Option<String>, element: &Value, n: u64) {
+        self.count += n;
         if self.examples.len() < EXAMPLES {
             self.examples.push(match key {
                 Some(k) => serde_json::json!({ "key": k, "element": element }),

@@ -536,3 +536,72 @@ fn a_counter_read_no_single_order_explains_is_found() {
     assert!(err.contains("the counter model has no operation \"write\" (expected add or read)"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_queue_history_is_judged_by_what_came_out_against_what_went_in() {
+    let bad = golden("queue/queue-bad.edn");
+    let (code, out, err) = faultline(&["check", "--model", "total-queue", &bad]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with(&format!("{bad}: invalid (total-queue)\n")), "{out}");
+    assert!(out.contains("1 lost (1 missing), 1 unexpected"), "{out}");
+    assert!(out.contains("missing: 1 (e.g. 5)") && out.contains("unexpected: 1 (e.g. 9)"), "{out}");
+
+    // A dequeue that timed out may have taken the missing element: not a loss.
+    let crashed = golden("queue/crashed-dequeue.edn");
+    let (code, out, err) = faultline(&["check", "--model", "total-queue", "--json", &crashed]);
+    assert_eq!(code, 0, "{out}{err}");
+    let document: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let queue = &document["files"][0]["queue"];
+    assert_eq!(document["verdict"], "valid");
+    assert_eq!((queue["lost"].as_u64(), queue["missing"]["count"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(queue["crashed_dequeues"], 1);
+}
+
+#[test]
+fn a_queue_check_refuses_other_ops_and_misplaced_flags_in_one_line() {
+    let register = golden("edn/cas-register-ok.edn");
+    let (code, _, err) = faultline(&["check", "--model", "total-queue", &register]);
+    assert_eq!(code, 254, "{err}");
+    assert!(err.contains(&format!("{register}:")), "{err}");
+    assert!(
+        err.contains("is not a queue operation (enqueue, dequeue or drain) (model total-queue)"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let ok = golden("queue/queue-ok.edn");
+    for flag in [&["--initial", "3"][..], &["--time-limit", "1"], &["--no-partition"]] {
+        let mut args = vec!["check", "--model", "total-queue"];
+        args.extend_from_slice(flag);
+        args.push(&ok);
+        let (code, _, err) = faultline(&args);
+        assert_eq!(code, 254, "{flag:?}: {err}");
+        assert!(err.contains(&format!("{} does not apply to total-queue", flag[0])), "{err}");
+    }
+}
+
+#[test]
+fn a_jepsen_independent_queue_history_is_split_per_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.edn");
+    // Queue 1 loses 5; queue 2 returns all it took in.
+    std::fs::write(
+        &path,
+        "{:type :invoke, :f :enqueue, :value [1 5], :process 0}\n\
+         {:type :ok, :f :enqueue, :value [1 5], :process 0}\n\
+         {:type :invoke, :f :enqueue, :value [2 5], :process 1}\n\
+         {:type :ok, :f :enqueue, :value [2 5], :process 1}\n\
+         {:type :invoke, :f :drain, :value [1 nil], :process 2}\n\
+         {:type :ok, :f :drain, :value [1 []], :process 2}\n\
+         {:type :invoke, :f :drain, :value [2 nil], :process 3}\n\
+         {:type :ok, :f :drain, :value [2 [5]], :process 3}\n",
+    )
+    .unwrap();
+    let path = path_text(path);
+    let (code, out, err) = faultline(&["check", "--model", "total-queue", "--independent", &path]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(r#"missing: 1 (e.g. {"element":5,"key":"1"})"#), "{out}");
+    // Read as written, each op's value is a pair: nothing matches.
+    let (code, out, err) = faultline(&["check", "--model", "total-queue", &path]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("unexpected"), "{out}");
+}

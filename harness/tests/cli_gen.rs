@@ -101,6 +101,11 @@ fn counter_round_trips() {
 }
 
 #[test]
+fn total_queue_round_trips() {
+    round_trips("total-queue", 0..40);
+}
+
+#[test]
 fn the_same_flags_give_the_same_bytes() {
     let args = ["--ops", "300", "--keys", "3", "--concurrency", "4", "--seed", "42", "--model", "kv"];
     let (_, a) = gen(&args);
@@ -123,6 +128,7 @@ fn bad_flags_exit_254() {
     assert_eq!(gen(&["--keys", "0"]).0, 254);
     assert_eq!(gen(&["--concurrency", "x"]).0, 254);
     assert_eq!(gen(&["--model", "queue"]).0, 254);
+    assert_eq!(gen(&["--model", "total-queue", "--violate", "lost"]).0, 254);
 }
 
 #[test]

@@ -32,8 +32,9 @@ use std::time::Duration;
 
 use checkers::format::{
     load_bytes, load_path_detailed, load_path_table, load_path_table_independent, load_table,
-    load_table_independent, Format, LoadError, Loaded, LoadedTable,
+    load_table_independent, split_independent, Format, LoadError, Loaded, LoadedTable,
 };
+use checkers::queue::QueueReport;
 use checkers::txn::{Consistency, TxnModel, TxnOptions, TxnReport};
 use checkers::{CheckOptions, CheckReport, ModelKind, Verdict};
 use serde_json::json;
@@ -86,7 +87,12 @@ pub struct Args {
 pub enum CheckModel {
     Linear(ModelKind),
     Txn(TxnModel),
+    /// Jepsen's `total-queue`: what came out of a queue against what went in.
+    Queue,
 }
+
+/// The queue analysis's name, as `--model` takes it.
+const QUEUE_MODEL: &str = "total-queue";
 
 impl std::str::FromStr for CheckModel {
     type Err = String;
@@ -94,6 +100,9 @@ impl std::str::FromStr for CheckModel {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Ok(model) = s.parse::<ModelKind>() {
             return Ok(CheckModel::Linear(model));
+        }
+        if s == QUEUE_MODEL {
+            return Ok(CheckModel::Queue);
         }
         s.parse::<TxnModel>()
             .map(CheckModel::Txn)
@@ -106,6 +115,7 @@ impl std::fmt::Display for CheckModel {
         match self {
             CheckModel::Linear(model) => model.fmt(f),
             CheckModel::Txn(model) => model.fmt(f),
+            CheckModel::Queue => f.write_str(QUEUE_MODEL),
         }
     }
 }
@@ -156,6 +166,23 @@ fn misplaced_flag(args: &Args) -> Option<String> {
             };
             Some(format!("{flag} applies to linearizability models, not to {model}"))
         }
+        // The queue analysis is one pass: nothing to bound, no object to start from.
+        CheckModel::Queue => {
+            let flag = if args.initial.is_some() {
+                "--initial"
+            } else if args.no_partition {
+                "--no-partition"
+            } else if args.memory_limit.is_some() {
+                "--memory-limit"
+            } else if args.time_limit.is_some() {
+                "--time-limit"
+            } else if args.consistency.is_some() {
+                "--consistency"
+            } else {
+                return None;
+            };
+            Some(format!("{flag} does not apply to {QUEUE_MODEL}"))
+        }
     }
 }
 
@@ -171,6 +198,8 @@ enum Outcome {
     },
     /// A transactional history, judged for isolation anomalies.
     Txn { file: String, format: Format, report: Box<TxnReport> },
+    /// A queue history, judged by what came out against what went in.
+    Queue { file: String, format: Format, report: Box<QueueReport> },
     /// A stored bank run, judged by the bank checker.
     Bank { file: String, report: checkers::bank::BankReport },
     /// The input could not be read or used: exit 254.
@@ -186,6 +215,7 @@ impl Outcome {
             Outcome::Checked { report, .. } => report.verdict,
             Outcome::Bank { report, .. } => report.verdict,
             Outcome::Txn { report, .. } => report.verdict,
+            Outcome::Queue { report, .. } => report.verdict,
             _ => Verdict::Unknown,
         }
     }
@@ -205,6 +235,12 @@ impl Outcome {
                 "format": format.as_str(),
                 "verdict": report.verdict,
                 "report": report,
+            }),
+            Outcome::Queue { file, format, report } => json!({
+                "file": file,
+                "format": format.as_str(),
+                "verdict": report.verdict,
+                "queue": report,
             }),
             Outcome::Bank { file, report } => json!({
                 "file": file,
@@ -247,6 +283,10 @@ fn print_text(outcome: &Outcome) {
             }
         }
         Outcome::Txn { file, report, .. } => print!("{file}: {}", report.render_text()),
+        Outcome::Queue { file, report, .. } => {
+            println!("{file}: {} ({QUEUE_MODEL})", report.verdict);
+            print!("{}", report.render_text());
+        }
         Outcome::Bank { file, report } => {
             println!("{file}: {}", report.verdict);
             println!("  bank: {} reads, {} broke a rule", report.reads, report.bad_reads);
@@ -329,6 +369,30 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
             return match loaded {
                 Ok(loaded) => check_txn_one(loaded, shown, model, run_consistency, args),
                 Err(e) => refuse(e.to_string()),
+            };
+        }
+        Some(CheckModel::Queue) => {
+            let loaded = match &stdin_bytes {
+                Some(bytes) => load_bytes(bytes, STDIN_NAME, args.format),
+                None => load_path_detailed(&history_path, args.format),
+            };
+            let loaded = match loaded {
+                Ok(loaded) if args.independent => match split_independent(loaded, &shown) {
+                    Ok(loaded) => loaded,
+                    Err(e) => return refuse(e.to_string()),
+                },
+                Ok(loaded) => loaded,
+                Err(e) => return refuse(e.to_string()),
+            };
+            return match guarded(&shown, || checkers::queue::check_queue(&loaded.history)) {
+                Err(crashed) => crashed,
+                Ok(Ok(report)) => {
+                    Outcome::Queue { file: shown, format: loaded.format, report: Box::new(report) }
+                }
+                Ok(Err(e)) => {
+                    let at = loaded.line_of(e.event).map(|l| format!(":{l}")).unwrap_or_default();
+                    refuse(format!("{shown}{at}: {} (model {QUEUE_MODEL})", e.message))
+                }
             };
         }
         Some(CheckModel::Linear(model)) => Some(model),
@@ -555,5 +619,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 fn model_names() -> String {
     let linear = ModelKind::ALL.iter().map(|m| m.as_str());
-    linear.chain(TxnModel::ALL.iter().map(|m| m.as_str())).collect::<Vec<_>>().join(", ")
+    let txn = TxnModel::ALL.iter().map(|m| m.as_str());
+    linear.chain(txn).chain([QUEUE_MODEL]).collect::<Vec<_>>().join(", ")
 }

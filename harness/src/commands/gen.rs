@@ -3,6 +3,8 @@
 //! Single-object models (register, cas-register, kv, set, mutex, counter) come from
 //! `checkers::gen`:
 //! linearizable by construction, or with `--violate` holding one known violation.
+//! Queues (`total-queue`) come from `checkers::queue::gen`: every element accounted for, or
+//! with `--violate` one lost, duplicated or unexpected element.
 //! Transactional models (list-append, rw-register) come from `checkers::txn::gen`:
 //! strict-serializable by construction, or with `--violate KIND` holding one planted anomaly
 //! of that kind (G0, G1a, G1b, G1c, G-single, G2-item, internal, duplicate-appends,
@@ -14,6 +16,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use checkers::gen::{generate, GenOptions};
+use checkers::queue::gen::{generate_queue, QueueGenOptions};
 use checkers::txn::gen::{generate_txn, TxnGenOptions, TxnViolation};
 use checkers::txn::TxnModel;
 use checkers::{Event, ModelKind};
@@ -43,7 +46,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Model whose operations to generate: register, cas-register, kv, set, mutex, counter,
-    /// list-append, rw-register.
+    /// list-append, rw-register, total-queue.
     #[arg(long, value_name = "MODEL", default_value = "cas-register")]
     pub model: GenModel,
     /// Plant one violation in the history. Transactional models take the anomaly's kind:
@@ -58,6 +61,8 @@ pub struct Args {
 pub enum GenModel {
     Object(ModelKind),
     Txn(TxnModel),
+    /// Enqueues, dequeues and a final drain per queue.
+    Queue,
 }
 
 impl FromStr for GenModel {
@@ -67,10 +72,13 @@ impl FromStr for GenModel {
         if let Ok(model) = s.parse::<TxnModel>() {
             return Ok(GenModel::Txn(model));
         }
+        if s == "total-queue" {
+            return Ok(GenModel::Queue);
+        }
         s.parse::<ModelKind>().map(GenModel::Object).map_err(|_| {
             format!(
                 "unknown model {s:?}; expected register, cas-register, kv, set, mutex, \
-                 counter, list-append or rw-register"
+                 counter, list-append, rw-register or total-queue"
             )
         })
     }
@@ -109,6 +117,20 @@ fn history(args: &Args) -> Result<Vec<Event>, String> {
                 seed: args.seed,
                 violate: args.violate.is_some(),
                 ..GenOptions::new(model)
+            }))
+        }
+        GenModel::Queue => {
+            if let Some(Some(kind)) = &args.violate {
+                return Err(format!(
+                    "--violate takes no kind for total-queue (got {kind:?}); the seed picks the fault"
+                ));
+            }
+            Ok(generate_queue(&QueueGenOptions {
+                ops: args.ops as usize,
+                keys: args.keys.unwrap_or(1) as usize,
+                concurrency: args.concurrency as usize,
+                seed: args.seed,
+                violate: args.violate.is_some(),
             }))
         }
         GenModel::Txn(model) => {
