@@ -90,9 +90,11 @@ impl LostWrites {
 
     /// One line for the report's reason.
     pub(crate) fn summary(&self) -> String {
+        // Recovered adds are the unacknowledged ones a read showed: not "of" the
+        // acknowledged.
         format!(
-            "{} lost, {} stale, {} never read, {} recovered of {} acknowledged adds",
-            self.lost.count, self.stale.count, self.never_read.count, self.recovered.count, self.acknowledged
+            "{} lost, {} stale, {} never read of {} acknowledged adds; {} recovered",
+            self.lost.count, self.stale.count, self.never_read.count, self.acknowledged, self.recovered.count
         )
     }
 }
