@@ -29,10 +29,13 @@ pub enum CheckName {
     /// No transactional anomaly the consistency model forbids (dependency cycles G0 to
     /// G2-item, aborted and intermediate reads), as [`crate::txn::check_txn`] finds them.
     Isolation,
+    /// Every acknowledged element comes out of the queue once, and nothing else does
+    /// ([`crate::queue::check_queue`]).
+    Queue,
 }
 
 impl CheckName {
-    pub const ALL: [CheckName; 8] = [
+    pub const ALL: [CheckName; 9] = [
         CheckName::Linearizable,
         CheckName::LostWrites,
         CheckName::Bank,
@@ -41,12 +44,18 @@ impl CheckName {
         CheckName::DeposedLeader,
         CheckName::LogAgreement,
         CheckName::Isolation,
+        CheckName::Queue,
     ];
 
     /// The checks that judge safety (consistency of the data), as opposed to split brain,
     /// deposed leaders and the statistics.
-    pub const SAFETY: [CheckName; 4] =
-        [CheckName::Linearizable, CheckName::LostWrites, CheckName::Bank, CheckName::Isolation];
+    pub const SAFETY: [CheckName; 5] = [
+        CheckName::Linearizable,
+        CheckName::LostWrites,
+        CheckName::Bank,
+        CheckName::Isolation,
+        CheckName::Queue,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +67,7 @@ impl CheckName {
             CheckName::DeposedLeader => "deposed-leader",
             CheckName::LogAgreement => "log-agreement",
             CheckName::Isolation => "isolation",
+            CheckName::Queue => "queue",
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::counterexample::Counterexample;
 use crate::deposed_leader::DeposedLeaderReport;
 use crate::log_agreement::LogAgreementReport;
 use crate::lost_writes::LostWrites;
+use crate::queue::QueueReport;
 use crate::report::CheckReport;
 use crate::split_brain::SplitBrainReport;
 use crate::stats::StatsReport;
@@ -33,6 +34,8 @@ pub enum CheckDetails {
     LogAgreement(LogAgreementReport),
     /// The transactional checker's report: anomalies by kind, each explained.
     Isolation(TxnReport),
+    /// The queue analysis: what came out against what went in.
+    Queue(QueueReport),
 }
 
 impl CheckDetails {
@@ -47,6 +50,7 @@ impl CheckDetails {
             CheckDetails::DeposedLeader(_) => CheckName::DeposedLeader,
             CheckDetails::LogAgreement(_) => CheckName::LogAgreement,
             CheckDetails::Isolation(_) => CheckName::Isolation,
+            CheckDetails::Queue(_) => CheckName::Queue,
         }
     }
 
@@ -66,6 +70,14 @@ impl CheckDetails {
             CheckDetails::Linearizable(report) | CheckDetails::LostWrites(report) => {
                 report.lost_writes.as_ref()
             }
+            _ => None,
+        }
+    }
+
+    /// The queue analysis.
+    pub fn queue(&self) -> Option<&QueueReport> {
+        match self {
+            CheckDetails::Queue(report) => Some(report),
             _ => None,
         }
     }

@@ -6,19 +6,8 @@
 
 mod e2e_support;
 
-use std::time::Duration;
-
 use checkers::{CheckName, Verdict};
 use e2e_support::*;
-
-/// Kill node 1, pb-async's primary, for two and a half seconds.
-const KILL_THE_PRIMARY: &str = r#"{
-  "seed": 0, "kinds": ["kill"], "interval_ms": 3000, "time_limit_ms": 7000, "nodes": [1, 2, 3],
-  "steps": [
-    {"at_ms": 2500, "id": 0, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
-    {"at_ms": 5000, "id": 0, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}}
-  ]
-}"#;
 
 /// Cut off whoever leads for six seconds.
 const ISOLATE_LEADER: &str = r#"{
@@ -29,50 +18,18 @@ const ISOLATE_LEADER: &str = r#"{
   ]
 }"#;
 
-/// Halves, then kill -9 of node 1, then SIGSTOP of node 2.
-const PARTITION_KILL_PAUSE: &str = r#"{
-  "seed": 5, "kinds": ["partition-halves", "kill", "pause"], "interval_ms": 2000, "time_limit_ms": 10000,
-  "nodes": [1, 2, 3],
-  "steps": [
-    {"at_ms": 1000, "id": 0, "action": "start", "fault": {"type": "partition", "kind": "partition-halves", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
-    {"at_ms": 3000, "id": 0, "action": "stop", "fault": {"type": "partition", "kind": "partition-halves", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
-    {"at_ms": 4000, "id": 1, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
-    {"at_ms": 6000, "id": 1, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
-    {"at_ms": 7000, "id": 2, "action": "start", "fault": {"type": "pause", "nodes": [2]}},
-    {"at_ms": 9000, "id": 2, "action": "stop", "fault": {"type": "pause", "nodes": [2]}}
-  ]
-}"#;
-
 /// A counter run of `protocol` under `schedule`, with `extra` flags; its exit code and
 /// the linearizability check's verdict and summary.
 fn counter_run(protocol: &str, schedule: &str, extra: &[&str]) -> (Option<i32>, Verdict, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let path = dir.path().join("schedule.json");
-    std::fs::write(&path, schedule).unwrap();
-    let time_limit =
-        (serde_json::from_str::<serde_json::Value>(schedule).unwrap()["time_limit_ms"].as_u64().unwrap()
-            / 1000)
-            .to_string();
-    let args = [
-        &["--protocol", protocol, "--workload", "counter", "--schedule", path.to_str().unwrap()][..],
-        &["--time-limit", &time_limit],
-        extra,
-    ]
-    .concat();
-    let output = run_test(&store, &args, Duration::from_secs(180));
-    let results = results(&store);
-    let windows = &results.stats().expect("the stats check's report").faults;
-    assert!(windows.iter().all(|w| w.took_effect), "a fault did not take effect: {windows:?}");
-    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
-    let linearizable = &results.checks[&CheckName::Linearizable];
-    // The stored run names its model, so `faultline check` judges it again the same way.
-    let run = latest(&store).path().to_path_buf();
-    let again = faultline().arg("check").arg(&run).output().unwrap();
-    let text = String::from_utf8_lossy(&again.stdout);
+    let run = scheduled_run(protocol, "counter", schedule, extra);
+    let linearizable = &run.results.checks[&CheckName::Linearizable];
     let verdict_word = if linearizable.verdict == Verdict::Valid { "valid" } else { "invalid" };
-    assert!(text.contains(&format!(": {verdict_word} (counter)")), "{text}");
-    (output.status.code(), linearizable.verdict, format!("{}\n{}", linearizable.summary, describe(&output)))
+    assert!(run.recheck.contains(&format!(": {verdict_word} (counter)")), "{}", run.recheck);
+    (
+        run.output.status.code(),
+        linearizable.verdict,
+        format!("{}\n{}", linearizable.summary, describe(&run.output)),
+    )
 }
 
 #[test]

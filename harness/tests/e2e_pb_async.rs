@@ -9,14 +9,6 @@ use std::time::Duration;
 use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
 
-const KILL_THE_PRIMARY: &str = r#"{
-  "seed": 0, "kinds": ["kill"], "interval_ms": 3000, "time_limit_ms": 7000, "nodes": [1, 2, 3],
-  "steps": [
-    {"at_ms": 2500, "id": 0, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
-    {"at_ms": 5000, "id": 0, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}}
-  ]
-}"#;
-
 #[test]
 fn pb_async_with_its_primary_killed_is_invalid_with_lost_writes() {
     let dir = tempfile::tempdir().unwrap();

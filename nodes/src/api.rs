@@ -65,6 +65,9 @@ pub enum TxnOp {
     Append { key: String, value: i64 },
     /// Read a whole list; the result is the list, oldest first (`[]` if absent).
     ReadList { key: String },
+    /// Remove a list's first element; the result is that element (null if the list is
+    /// empty or absent). Appends and pops make a list a FIFO queue.
+    Pop { key: String },
 }
 
 impl TxnOp {
@@ -76,7 +79,8 @@ impl TxnOp {
             | TxnOp::Add { key, .. }
             | TxnOp::Check { key, .. }
             | TxnOp::Append { key, .. }
-            | TxnOp::ReadList { key } => key,
+            | TxnOp::ReadList { key }
+            | TxnOp::Pop { key } => key,
         }
     }
 
@@ -84,7 +88,7 @@ impl TxnOp {
     pub fn is_read_only(&self) -> bool {
         match self {
             TxnOp::Read { .. } | TxnOp::Check { .. } | TxnOp::ReadList { .. } => true,
-            TxnOp::Write { .. } | TxnOp::Add { .. } | TxnOp::Append { .. } => false,
+            TxnOp::Write { .. } | TxnOp::Add { .. } | TxnOp::Append { .. } | TxnOp::Pop { .. } => false,
         }
     }
 }

@@ -158,6 +158,15 @@ impl Store {
                     };
                     results.push(TxnResult::List(list));
                 }
+                TxnOp::Pop { .. } => {
+                    self.ensure_kind(key, Kind::List)?;
+                    let list = staged
+                        .lists
+                        .entry(key)
+                        .or_insert_with(|| self.lists.get(key).cloned().unwrap_or_default());
+                    let first = (!list.is_empty()).then(|| list.remove(0));
+                    results.push(TxnResult::Value(first));
+                }
                 TxnOp::Read { .. } | TxnOp::Write { .. } | TxnOp::Add { .. } | TxnOp::Check { .. } => {
                     self.ensure_kind(key, Kind::Register)?;
                     let current =
@@ -198,7 +207,7 @@ impl Store {
                 }
                 Ok(Some(seen))
             }
-            TxnOp::Append { .. } | TxnOp::ReadList { .. } => {
+            TxnOp::Append { .. } | TxnOp::ReadList { .. } | TxnOp::Pop { .. } => {
                 unreachable!("a list step is staged by stage_txn: {op:?}")
             }
         }
@@ -212,7 +221,8 @@ impl Store {
             };
         }
         for (key, list) in staged.lists {
-            // A read of an absent list stages nothing; an append always leaves one element.
+            // A read of an absent list stages nothing. A pop may leave a list empty: it
+            // stays, a list, so that the key keeps its kind.
             self.lists.insert(key.to_string(), list);
         }
     }
@@ -326,6 +336,34 @@ mod tests {
         s.apply(&Request::Txn { ops: vec![append("x", 1)] }).unwrap();
         assert_eq!(s.apply(&put("x", 1)).unwrap_err().code, ErrorCode::BadRequest);
         assert_eq!(s.apply(&Request::SetRead { key: "x".into() }).unwrap_err().code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn appends_and_pops_make_a_fifo_queue() {
+        let mut s = Store::new();
+        let pop = || Request::Txn { ops: vec![TxnOp::Pop { key: "q".into() }] };
+        assert_eq!(s.apply(&pop()).unwrap(), Response::Results { results: vec![None.into()] }, "empty");
+        s.apply(&Request::Txn { ops: vec![append("q", 1), append("q", 2)] }).unwrap();
+        assert!(!pop().is_read_only());
+        assert_eq!(s.apply(&pop()).unwrap(), Response::Results { results: vec![Some(1).into()] });
+        // Within one transaction, a pop sees the appends before it.
+        let txn = Request::Txn { ops: vec![append("q", 3), TxnOp::Pop { key: "q".into() }, read_list("q")] };
+        assert_eq!(
+            s.apply(&txn).unwrap(),
+            Response::Results { results: vec![None.into(), Some(2).into(), TxnResult::List(vec![3])] }
+        );
+        // A failed transaction pops nothing.
+        let before = s.clone();
+        let aborted =
+            Request::Txn { ops: vec![TxnOp::Pop { key: "q".into() }, TxnOp::Read { key: "q".into() }] };
+        assert_eq!(s.apply(&aborted).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(s, before);
+        assert_eq!(s.apply(&pop()).unwrap(), Response::Results { results: vec![Some(3).into()] });
+        assert_eq!(
+            s.apply(&put("q", 1)).unwrap_err().code,
+            ErrorCode::BadRequest,
+            "an emptied queue is a list"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //!   the value recorded in the history ([`Op::completion_value`]);
 //! - which checkers judge the history ([`Workload::checkers`], [`Workload::model`]).
 //!
-//! Tour: [`op`] the operations, [`register`], [`set`], [`bank`], [`list_append`], [`counter`] the
-//! generators, [`workload`] the choice among them and their parameters.
+//! Tour: [`op`] the operations, [`register`], [`set`], [`bank`], [`list_append`], [`counter`],
+//! [`queue`] the generators, [`workload`] the choice among them and their parameters.
 //!
 //! Nothing here does I/O: the harness sends the requests and records the answers.
 
@@ -16,6 +16,7 @@ pub mod counter;
 mod keys;
 pub mod list_append;
 pub mod op;
+pub mod queue;
 pub mod register;
 pub mod set;
 pub mod workload;

@@ -6,7 +6,8 @@
 //! carries its element and a set `read` completes with the sorted elements; a bank
 //! `transfer` carries `{"from", "to", "amount"}` and a bank `read` completes with
 //! `{account: balance}`. A counter `add` carries its delta and a counter `read` completes
-//! with the total (an absent counter reads 0). A list-append `txn` carries its steps as `[["append", k, v],
+//! with the total (an absent counter reads 0). A queue `enqueue` carries its element and a
+//! `dequeue` completes with the element taken, or null when the queue was empty. A list-append `txn` carries its steps as `[["append", k, v],
 //! ["r", k, null]]` and completes with each read's list in place of its null
 //! (`checkers::txn`'s format).
 
@@ -39,6 +40,10 @@ pub enum Op {
     Increment { key: String, delta: i64 },
     /// Read a counter's total.
     ReadCounter { key: String },
+    /// Put a unique element at the tail of a queue.
+    Enqueue { key: String, element: i64 },
+    /// Take the element at the head of a queue.
+    Dequeue { key: String },
 }
 
 impl Op {
@@ -51,6 +56,8 @@ impl Op {
             Op::Add { .. } | Op::Increment { .. } => "add",
             Op::Transfer { .. } => "transfer",
             Op::Txn { .. } => "txn",
+            Op::Enqueue { .. } => "enqueue",
+            Op::Dequeue { .. } => "dequeue",
         }
     }
 
@@ -64,7 +71,9 @@ impl Op {
             | Op::Add { key, .. }
             | Op::ReadSet { key }
             | Op::Increment { key, .. }
-            | Op::ReadCounter { key } => Some(key),
+            | Op::ReadCounter { key }
+            | Op::Enqueue { key, .. }
+            | Op::Dequeue { key } => Some(key),
             Op::Transfer { .. } | Op::ReadAccounts { .. } | Op::Txn { .. } => None,
         }
     }
@@ -72,10 +81,13 @@ impl Op {
     /// The invocation's value (the argument).
     pub fn invoke_value(&self) -> Value {
         match self {
-            Op::Read { .. } | Op::ReadSet { .. } | Op::ReadAccounts { .. } | Op::ReadCounter { .. } => {
-                Value::Null
-            }
+            Op::Read { .. }
+            | Op::ReadSet { .. }
+            | Op::ReadAccounts { .. }
+            | Op::ReadCounter { .. }
+            | Op::Dequeue { .. } => Value::Null,
             Op::Increment { delta, .. } => json!(delta),
+            Op::Enqueue { element, .. } => json!(element),
             Op::Write { value, .. } => json!(value),
             Op::Cas { from, to, .. } => json!([from, to]),
             Op::Add { element, .. } => json!(element),
@@ -103,6 +115,10 @@ impl Op {
                 Request::Txn { ops: vec![TxnOp::Add { key: key.clone(), delta: *delta }] }
             }
             Op::ReadCounter { key } => Request::Get { key: key.clone() },
+            Op::Enqueue { key, element } => {
+                Request::Txn { ops: vec![TxnOp::Append { key: key.clone(), value: *element }] }
+            }
+            Op::Dequeue { key } => Request::Txn { ops: vec![TxnOp::Pop { key: key.clone() }] },
             Op::Transfer { from, to, amount } => Request::Txn {
                 ops: vec![
                     TxnOp::Check { key: from.clone(), at_least: *amount },
@@ -169,6 +185,21 @@ impl Op {
                     return Err(format!("{} results for an add of 1 step", results.len()));
                 }
                 Ok(self.invoke_value())
+            }
+            Op::Enqueue { .. } => {
+                let ResultsBody { results } = decode(self, body)?;
+                if results.len() != 1 {
+                    return Err(format!("{} results for an enqueue of 1 step", results.len()));
+                }
+                Ok(self.invoke_value())
+            }
+            // The element taken, or null: the queue was empty.
+            Op::Dequeue { .. } => {
+                let ResultsBody { results } = decode(self, body)?;
+                match results[..] {
+                    [taken] => Ok(json!(taken)),
+                    _ => Err(format!("{} results for a dequeue of 1 step", results.len())),
+                }
             }
             Op::ReadSet { .. } => {
                 let ElementsBody { mut elements } = decode(self, body)?;

@@ -13,6 +13,7 @@ use crate::bank::{BankGenerator, BankParams};
 use crate::counter::{CounterGenerator, CounterParams};
 use crate::list_append::{ListAppendGenerator, ListAppendParams};
 use crate::op::Op;
+use crate::queue::{QueueGenerator, QueueParams};
 use crate::register::{RegisterGenerator, RegisterParams};
 use crate::set::{SetGenerator, SetParams};
 
@@ -26,15 +27,17 @@ pub enum WorkloadName {
     #[serde(rename = "list-append")]
     ListAppend,
     Counter,
+    Queue,
 }
 
 impl WorkloadName {
-    pub const ALL: [WorkloadName; 5] = [
+    pub const ALL: [WorkloadName; 6] = [
         WorkloadName::Register,
         WorkloadName::Set,
         WorkloadName::Bank,
         WorkloadName::ListAppend,
         WorkloadName::Counter,
+        WorkloadName::Queue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl WorkloadName {
             WorkloadName::Bank => "bank",
             WorkloadName::ListAppend => "list-append",
             WorkloadName::Counter => "counter",
+            WorkloadName::Queue => "queue",
         }
     }
 }
@@ -78,6 +82,9 @@ pub struct Workload {
     /// Absent from the `run.json` of a run older than the workload: its defaults.
     #[serde(default)]
     pub counter: CounterParams,
+    /// Absent from the `run.json` of a run older than the workload: its defaults.
+    #[serde(default)]
+    pub queue: QueueParams,
 }
 
 impl Workload {
@@ -90,6 +97,7 @@ impl Workload {
             bank: BankParams::default(),
             list_append: ListAppendParams::default(),
             counter: CounterParams::default(),
+            queue: QueueParams::default(),
         }
     }
 
@@ -101,6 +109,7 @@ impl Workload {
             WorkloadName::Bank => "bank",
             WorkloadName::ListAppend => "list-append",
             WorkloadName::Counter => "counter",
+            WorkloadName::Queue => "total-queue",
         }
     }
 
@@ -111,6 +120,7 @@ impl Workload {
             WorkloadName::Set => vec![CheckName::LostWrites],
             WorkloadName::Bank => vec![CheckName::Bank],
             WorkloadName::ListAppend => vec![CheckName::Isolation],
+            WorkloadName::Queue => vec![CheckName::Queue],
         };
         own.into_iter().chain([CheckName::SplitBrain, CheckName::DeposedLeader, CheckName::Stats]).collect()
     }
@@ -124,6 +134,7 @@ impl Workload {
             WorkloadName::Bank => Kind::Bank(BankGenerator::new(self.bank.clone())),
             WorkloadName::ListAppend => Kind::ListAppend(ListAppendGenerator::new(self.list_append.clone())),
             WorkloadName::Counter => Kind::Counter(CounterGenerator::new(self.counter.clone())),
+            WorkloadName::Queue => Kind::Queue(QueueGenerator::new(self.queue.clone())),
         };
         Generator { rng, kind }
     }
@@ -132,9 +143,11 @@ impl Workload {
     pub fn setup(&self) -> Option<nodes::api::Request> {
         match self.name {
             WorkloadName::Bank => Some(self.bank.setup()),
-            WorkloadName::Register | WorkloadName::Set | WorkloadName::ListAppend | WorkloadName::Counter => {
-                None
-            }
+            WorkloadName::Register
+            | WorkloadName::Set
+            | WorkloadName::ListAppend
+            | WorkloadName::Counter
+            | WorkloadName::Queue => None,
         }
     }
 
@@ -145,8 +158,15 @@ impl Workload {
             WorkloadName::Register
             | WorkloadName::Bank
             | WorkloadName::ListAppend
-            | WorkloadName::Counter => None,
+            | WorkloadName::Counter
+            | WorkloadName::Queue => None,
         }
+    }
+
+    /// The dequeue repeated after healing until the queue answers empty, if the workload
+    /// has a queue to drain.
+    pub fn final_dequeue(&self) -> Option<Op> {
+        (self.name == WorkloadName::Queue).then(|| QueueGenerator::final_dequeue(&self.queue))
     }
 }
 
@@ -164,6 +184,7 @@ enum Kind {
     Bank(BankGenerator),
     ListAppend(ListAppendGenerator),
     Counter(CounterGenerator),
+    Queue(QueueGenerator),
 }
 
 impl Generator {
@@ -174,6 +195,7 @@ impl Generator {
             Kind::Bank(g) => g.next_op(&mut self.rng),
             Kind::ListAppend(g) => g.next_op(&mut self.rng),
             Kind::Counter(g) => g.next_op(&mut self.rng),
+            Kind::Queue(g) => g.next_op(&mut self.rng),
         }
     }
 }
@@ -207,10 +229,10 @@ mod tests {
     #[test]
     fn names_parse_and_each_workload_names_its_model_and_checkers() {
         assert_eq!("bank".parse::<WorkloadName>(), Ok(WorkloadName::Bank));
-        assert!("queue"
+        assert!("fifo"
             .parse::<WorkloadName>()
             .unwrap_err()
-            .contains("known: register, set, bank, list-append, counter"));
+            .contains("known: register, set, bank, list-append, counter, queue"));
         assert_eq!("list-append".parse::<WorkloadName>(), Ok(WorkloadName::ListAppend));
         assert_eq!(serde_json::to_value(WorkloadName::ListAppend).unwrap(), "list-append");
         let list_append = Workload::new(WorkloadName::ListAppend);
@@ -226,5 +248,9 @@ mod tests {
         let counter = Workload::new(WorkloadName::Counter);
         assert_eq!((counter.model(), counter.checkers()[0]), ("counter", CheckName::Linearizable));
         assert_eq!("counter".parse::<WorkloadName>(), Ok(WorkloadName::Counter));
+        let queue = Workload::new(WorkloadName::Queue);
+        assert_eq!((queue.model(), queue.checkers()[0]), ("total-queue", CheckName::Queue));
+        assert_eq!(queue.final_dequeue(), Some(Op::Dequeue { key: "q".into() }));
+        assert_eq!(Workload::new(WorkloadName::Set).final_dequeue(), None);
     }
 }

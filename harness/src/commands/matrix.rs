@@ -58,7 +58,7 @@ pub struct Args {
     /// Where the runs, matrix.md and matrix.json go.
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
-    /// The workload of every run: register, set, bank, list-append, counter.
+    /// The workload of every run: register, set, bank, list-append, counter, queue.
     #[arg(long, default_value = "register")]
     pub workload: String,
     /// Real systems to add, comma-separated: zookeeper (plain and synced reads; register
@@ -191,9 +191,9 @@ fn validate(args: &Args) -> Result<(), String> {
         let known: Vec<&str> = FAULTS.iter().map(|(name, _)| *name).collect();
         return Err(format!("--nemeses: unknown fault {bad:?} (known: {})", known.join(", ")));
     }
-    if !["register", "set", "bank", "list-append", "counter"].contains(&args.workload.as_str()) {
+    if !["register", "set", "bank", "list-append", "counter", "queue"].contains(&args.workload.as_str()) {
         return Err(format!(
-            "--workload must be register, set, bank, list-append or counter, got {:?}",
+            "--workload must be register, set, bank, list-append, counter or queue, got {:?}",
             args.workload
         ));
     }

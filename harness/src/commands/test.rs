@@ -35,7 +35,8 @@ pub struct Args {
     #[arg(long, default_value = DEFAULT_PROTOCOL)]
     pub protocol: ProtocolName,
     /// The workload: register, set, bank, list-append (transactions checked for isolation),
-    /// counter (adds and reads, checked as a linearizable counter).
+    /// counter (adds and reads, checked as a linearizable counter), queue (enqueues and
+    /// dequeues, drained at the end, checked by what came out against what went in).
     #[arg(long, default_value = "register")]
     pub workload: WorkloadName,
     /// list-append: the isolation level the transactions are held to: read-committed,

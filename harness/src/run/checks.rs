@@ -128,6 +128,14 @@ fn one(name: CheckName, workload: &Workload, evidence: &Evidence, time_limit: Du
             result(report.verdict, report.summary(), CheckDetails::DeposedLeader(report))
         }
         CheckName::Isolation => isolation(workload, evidence, time_limit),
+        CheckName::Queue => match checkers::queue::check_queue(&evidence.history) {
+            Ok(report) => result(report.verdict, report.summary(), CheckDetails::Queue(report)),
+            Err(e) => CheckResult {
+                verdict: Verdict::Unknown,
+                summary: format!("the history does not fit a queue: {e}"),
+                details: None,
+            },
+        },
         CheckName::Stats => {
             let report = checkers::stats::check(&evidence.history, &evidence.windows, evidence.messages);
             let c = report.counts;

@@ -1,4 +1,5 @@
-//! Final reads: after the faults heal, what does every node hold?
+//! Final reads: after the faults heal, what does every node hold? And, for a queue, what
+//! is left in it?
 //!
 //! For the set workload each node is read once it answers; the reads are ordinary operations
 //! in the history (fresh processes), so the lost-write analysis and a later
@@ -14,7 +15,7 @@ use checkers::EventType;
 use nodes::api::NodeId;
 use workloads::Op;
 
-use super::client::ClientShared;
+use super::client::{next_node, ClientShared};
 
 /// Time between two attempts on one node.
 const RETRY: Duration = Duration::from_millis(100);
@@ -48,4 +49,29 @@ pub async fn read_every_node(
         answered.insert(node, ok);
     }
     Ok(answered)
+}
+
+/// Repeat the dequeue `op` until the queue answers empty (an `ok` with no element), or the
+/// deadline passes; whether it answered empty. Each dequeue is an ordinary operation of
+/// the history (a fresh process), sent where the last answer pointed, as a client's next
+/// operation is: a leader's hint, the next node after a node that leads nothing, home
+/// after a timeout. The empty answer is what lets the queue check judge every element
+/// acknowledged before it; elements left when the deadline passes stay "not drained".
+pub async fn dequeue_until_empty(shared: &ClientShared, op: &Op, deadline: Duration) -> anyhow::Result<bool> {
+    let until = Instant::now() + deadline;
+    let home = shared.nodes[0];
+    let mut node = home;
+    loop {
+        let completion = shared.perform(shared.new_process(), node, op).await?;
+        if completion.kind == EventType::Ok && completion.value.is_null() {
+            return Ok(true);
+        }
+        if Instant::now() + RETRY >= until {
+            return Ok(false);
+        }
+        if completion.kind != EventType::Ok {
+            node = next_node(&shared.nodes, home, node, &completion);
+            tokio::time::sleep(RETRY).await;
+        }
+    }
 }

@@ -352,6 +352,12 @@ async fn phases(
             progress.phase(&format!("nodes {silent:?} gave no final read"));
         }
     }
+    if let Some(dequeue) = spec.workload.final_dequeue() {
+        progress.phase("draining the queue");
+        if !final_reads::dequeue_until_empty(&shared, &dequeue, FINAL_READ_DEADLINE).await? {
+            progress.phase("the queue never answered empty");
+        }
+    }
     let _ = stop_polling.send(true);
     while host_watcher.join_next().await.is_some() {}
     let samples =

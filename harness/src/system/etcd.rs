@@ -331,7 +331,9 @@ pub fn request(op: &Op, serializable_reads: bool) -> Option<(&'static str, Value
         | Op::ReadAccounts { .. }
         | Op::Txn { .. }
         | Op::Increment { .. }
-        | Op::ReadCounter { .. } => None,
+        | Op::ReadCounter { .. }
+        | Op::Enqueue { .. }
+        | Op::Dequeue { .. } => None,
     }
 }
 

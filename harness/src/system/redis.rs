@@ -403,7 +403,9 @@ pub fn command(op: &Op) -> Option<Vec<Vec<u8>>> {
         | Op::ReadAccounts { .. }
         | Op::Txn { .. }
         | Op::Increment { .. }
-        | Op::ReadCounter { .. } => None,
+        | Op::ReadCounter { .. }
+        | Op::Enqueue { .. }
+        | Op::Dequeue { .. } => None,
     }
 }
 

@@ -65,6 +65,70 @@ pub fn wait_for_events(store: &Path, events: usize, deadline: Duration) -> RunDi
     }
 }
 
+/// Kill node 1, the primary of pb-async (and 2pc's coordinator), for two and a half seconds.
+pub const KILL_THE_PRIMARY: &str = r#"{
+  "seed": 0, "kinds": ["kill"], "interval_ms": 3000, "time_limit_ms": 7000, "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 2500, "id": 0, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
+    {"at_ms": 5000, "id": 0, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}}
+  ]
+}"#;
+
+/// Halves, then kill -9 of node 1, then SIGSTOP of node 2.
+pub const PARTITION_KILL_PAUSE: &str = r#"{
+  "seed": 5, "kinds": ["partition-halves", "kill", "pause"], "interval_ms": 2000, "time_limit_ms": 10000,
+  "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 1000, "id": 0, "action": "start", "fault": {"type": "partition", "kind": "partition-halves", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
+    {"at_ms": 3000, "id": 0, "action": "stop", "fault": {"type": "partition", "kind": "partition-halves", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
+    {"at_ms": 4000, "id": 1, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
+    {"at_ms": 6000, "id": 1, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
+    {"at_ms": 7000, "id": 2, "action": "start", "fault": {"type": "pause", "nodes": [2]}},
+    {"at_ms": 9000, "id": 2, "action": "stop", "fault": {"type": "pause", "nodes": [2]}}
+  ]
+}"#;
+
+/// A finished run of [`scheduled_run`].
+pub struct ScheduledRun {
+    pub output: Output,
+    pub results: RunResults,
+    /// What `faultline check` on the stored run printed.
+    pub recheck: String,
+    /// The run's store, removed when the run is dropped.
+    _dir: tempfile::TempDir,
+}
+
+/// `faultline test --protocol P --workload W` replaying `schedule` (written out and given
+/// with `--schedule`, so each fault is certain to happen) for the schedule's time limit,
+/// with `extra` flags, in a store of its own. Asserts that every fault took effect and
+/// that no process of the run is left, and checks the stored run again with `faultline
+/// check RUN`, which judges it by the model its run.json names.
+pub fn scheduled_run(protocol: &str, workload: &str, schedule: &str, extra: &[&str]) -> ScheduledRun {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let path = dir.path().join("schedule.json");
+    std::fs::write(&path, schedule).unwrap();
+    let time_limit =
+        (serde_json::from_str::<serde_json::Value>(schedule).unwrap()["time_limit_ms"].as_u64().unwrap()
+            / 1000)
+            .to_string();
+    let args = [
+        &["--protocol", protocol, "--workload", workload, "--schedule", path.to_str().unwrap()][..],
+        &["--time-limit", &time_limit],
+        extra,
+    ]
+    .concat();
+    let output = run_test(&store, &args, Duration::from_secs(180));
+    let results = results(&store);
+    let windows = &results.stats().expect("the stats check's report").faults;
+    assert!(windows.iter().all(|w| w.took_effect), "a fault did not take effect: {windows:?}");
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+    let run = latest(&store).path().to_path_buf();
+    let again = faultline().arg("check").arg(&run).output().unwrap();
+    let recheck = String::from_utf8_lossy(&again.stdout).into_owned();
+    ScheduledRun { output, results, recheck, _dir: dir }
+}
+
 /// The run `store/latest` points at.
 pub fn latest(store: &Path) -> RunDir {
     RunDir::open(&store.join("latest")).expect("the store has a latest run")

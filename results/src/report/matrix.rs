@@ -68,10 +68,11 @@ pub struct Row {
     pub run: String,
     /// The run's overall verdict; `None` when the harness failed.
     pub verdict: Option<Verdict>,
-    /// Safety: the linearizability, lost-write, bank or isolation checks, merged (the field
-    /// keeps its first name so older matrix.json files load).
+    /// Safety: the linearizability, lost-write, bank, isolation or queue checks, merged
+    /// (the field keeps its first name so older matrix.json files load).
     pub linearizable: Option<Verdict>,
-    /// Acknowledged writes the final reads did not show (set workload only).
+    /// Acknowledged writes the final reads did not show (set workload), or acknowledged
+    /// elements the queue lost (queue workload).
     pub lost_writes: Option<u64>,
     /// The split-brain check found two leaders of one term.
     pub split_brain: Option<Verdict>,
@@ -140,7 +141,10 @@ impl Row {
         row.lost_writes = results
             .details(CheckName::LostWrites)
             .and_then(CheckDetails::lost_writes)
-            .map(|lost| lost.lost.count);
+            .map(|lost| lost.lost.count)
+            .or_else(|| {
+                results.details(CheckName::Queue).and_then(CheckDetails::queue).map(|queue| queue.lost)
+            });
         row.split_brain = results.check(CheckName::SplitBrain).map(|c| c.verdict);
         row.deposed_leader = results.check(CheckName::DeposedLeader).map(|c| c.verdict);
         row.log_agreement = results.check(CheckName::LogAgreement).map(|c| c.verdict);
@@ -158,7 +162,7 @@ impl Row {
         let violations: Vec<&str> = [
             (
                 row.linearizable == Some(Verdict::Invalid),
-                "not safe (linearizability, lost writes, bank or isolation)",
+                "not safe (linearizability, lost writes, bank, isolation or queue)",
             ),
             (row.lost_writes.is_some_and(|n| n > 0), "lost acknowledged writes"),
             (row.split_brain == Some(Verdict::Invalid), "split brain"),

@@ -9,7 +9,9 @@
 //! same order; only the answers differ from the serializable mode's. Two transactions that
 //! read a key and then append to it, queued behind the same transaction in flight, each
 //! read the key without the other's append while one append lands after the other: a
-//! lost update (G-single), which the list-append workload's checker must catch.
+//! lost update (G-single), which the list-append workload's checker must catch. Two pops
+//! of a queue arriving together both answer its head, and its second element is removed
+//! unseen: a duplicate and a loss, which the queue workload's checker must catch.
 
 use crate::api::{ApiError, Response, TxnOp, TxnResult};
 use crate::state_machine::Store;
@@ -47,8 +49,11 @@ impl EarlyReads {
 }
 
 /// A step whose result is a value read (a `Check` decides the commit and stays with it).
+/// A `Pop` answers with the element it reads at the head of the list, as a queue on such
+/// a store does (read the head, delete the head at commit): two pops that arrive together
+/// both answer the same element, and the second element is removed unseen.
 fn is_plain_read(op: &TxnOp) -> bool {
-    matches!(op, TxnOp::Read { .. } | TxnOp::ReadList { .. })
+    matches!(op, TxnOp::Read { .. } | TxnOp::ReadList { .. } | TxnOp::Pop { .. })
 }
 
 #[cfg(test)]
@@ -76,5 +81,26 @@ mod tests {
         );
         let append_only = [TxnOp::Append { key: "x".into(), value: 3 }];
         assert_eq!(EarlyReads::now(&store, &append_only), None);
+    }
+
+    #[test]
+    fn two_pops_arriving_together_answer_the_same_head() {
+        let mut store = Store::new();
+        store.apply(&Request::Txn { ops: vec![TxnOp::Append { key: "q".into(), value: 1 }] }).unwrap();
+        store.apply(&Request::Txn { ops: vec![TxnOp::Append { key: "q".into(), value: 2 }] }).unwrap();
+        let pop = vec![TxnOp::Pop { key: "q".into() }];
+        let first = EarlyReads::now(&store, &pop).expect("a pop reads");
+        let second = EarlyReads::now(&store, &pop).expect("a pop reads");
+        let head = Ok(Response::Results { results: vec![Some(1).into()] });
+        assert_eq!(first.overlay(store.apply(&Request::Txn { ops: pop.clone() })), head);
+        assert_eq!(
+            second.overlay(store.apply(&Request::Txn { ops: pop.clone() })),
+            head,
+            "2 was removed unseen"
+        );
+        assert_eq!(
+            store.apply(&Request::Txn { ops: pop }),
+            Ok(Response::Results { results: vec![None.into()] })
+        );
     }
 }
