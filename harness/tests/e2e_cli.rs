@@ -21,7 +21,7 @@ fn bad_flags_exit_254_with_the_reason() {
     refused(&["--nodes", "0"], "--nodes");
     refused(&["--nemesis", "earthquake"], "unknown fault");
     refused(&["--protocol", "viewstamped"], "unknown protocol");
-    refused(&["--workload", "queue"], "unknown workload");
+    refused(&["--workload", "fifo"], "unknown workload");
     refused(&["--rate=-5"], "--rate");
 }
 
