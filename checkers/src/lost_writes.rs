@@ -51,6 +51,16 @@ impl ElementCount {
     }
 }
 
+/// A line per category that is not empty: its name, count and examples.
+pub(crate) fn render_counts(out: &mut String, counts: &[(&str, &ElementCount)]) {
+    for (name, c) in counts {
+        if c.count > 0 {
+            let examples: Vec<String> = c.examples.iter().map(Value::to_string).collect();
+            out.push_str(&format!("    {name}: {} (e.g. {})\n", c.count, examples.join(", ")));
+        }
+    }
+}
+
 /// The lost-write analysis of a set history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LostWrites {
@@ -73,18 +83,16 @@ impl LostWrites {
             "  lost writes: {} ({} adds attempted, {} acknowledged, {} stable)\n",
             self.verdict, self.attempted, self.acknowledged, self.stable
         );
-        for (name, c) in [
-            ("lost", &self.lost),
-            ("stale", &self.stale),
-            ("never read", &self.never_read),
-            ("recovered", &self.recovered),
-            ("unexpected", &self.unexpected),
-        ] {
-            if c.count > 0 {
-                let examples: Vec<String> = c.examples.iter().map(Value::to_string).collect();
-                out.push_str(&format!("    {name}: {} (e.g. {})\n", c.count, examples.join(", ")));
-            }
-        }
+        render_counts(
+            &mut out,
+            &[
+                ("lost", &self.lost),
+                ("stale", &self.stale),
+                ("never read", &self.never_read),
+                ("recovered", &self.recovered),
+                ("unexpected", &self.unexpected),
+            ],
+        );
         out
     }
 

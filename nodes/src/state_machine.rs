@@ -135,10 +135,7 @@ impl Store {
             match op {
                 TxnOp::Append { value, .. } => {
                     self.ensure_kind(key, Kind::List)?;
-                    let list = staged
-                        .lists
-                        .entry(key)
-                        .or_insert_with(|| self.lists.get(key).cloned().unwrap_or_default());
+                    let list = self.staged_list(&mut staged, key);
                     if list.len() >= MAX_LIST_LEN {
                         return Err(ApiError::new(
                             ErrorCode::PreconditionFailed,
@@ -160,10 +157,7 @@ impl Store {
                 }
                 TxnOp::Pop { .. } => {
                     self.ensure_kind(key, Kind::List)?;
-                    let list = staged
-                        .lists
-                        .entry(key)
-                        .or_insert_with(|| self.lists.get(key).cloned().unwrap_or_default());
+                    let list = self.staged_list(&mut staged, key);
                     let first = (!list.is_empty()).then(|| list.remove(0));
                     results.push(TxnResult::Value(first));
                 }
@@ -176,6 +170,11 @@ impl Store {
             }
         }
         Ok((results, staged))
+    }
+
+    /// The transaction's copy of list `key`, made from the store's on first write.
+    fn staged_list<'s, 'a>(&self, staged: &'s mut Staged<'a>, key: &'a str) -> &'s mut Vec<i64> {
+        staged.lists.entry(key).or_insert_with(|| self.lists.get(key).cloned().unwrap_or_default())
     }
 
     /// One register step of a transaction over the register's staged value `current`.

@@ -179,17 +179,11 @@ impl Op {
                 let ValueBody { value } = decode(self, body)?;
                 Ok(json!(value.unwrap_or(0)))
             }
-            Op::Increment { .. } => {
+            // One-step transactions whose acknowledgement is their own argument.
+            Op::Increment { .. } | Op::Enqueue { .. } => {
                 let ResultsBody { results } = decode(self, body)?;
                 if results.len() != 1 {
-                    return Err(format!("{} results for an add of 1 step", results.len()));
-                }
-                Ok(self.invoke_value())
-            }
-            Op::Enqueue { .. } => {
-                let ResultsBody { results } = decode(self, body)?;
-                if results.len() != 1 {
-                    return Err(format!("{} results for an enqueue of 1 step", results.len()));
+                    return Err(format!("{} results for an {} of 1 step", results.len(), self.f()));
                 }
                 Ok(self.invoke_value())
             }

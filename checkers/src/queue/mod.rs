@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::history::{History, Outcome};
-use crate::lost_writes::ElementCount;
+use crate::lost_writes::{render_counts, ElementCount};
 use crate::model::canonical;
 use crate::verdict::Verdict;
 
@@ -106,18 +106,16 @@ impl QueueReport {
     /// The summary, then each category that is not empty with examples.
     pub fn render_text(&self) -> String {
         let mut out = format!("  queue: {}\n", self.summary());
-        for (name, c) in [
-            ("missing", &self.missing),
-            ("unexpected", &self.unexpected),
-            ("duplicated", &self.duplicated),
-            ("recovered", &self.recovered),
-            ("not drained", &self.not_drained),
-        ] {
-            if c.count > 0 {
-                let examples: Vec<String> = c.examples.iter().map(Value::to_string).collect();
-                out.push_str(&format!("    {name}: {} (e.g. {})\n", c.count, examples.join(", ")));
-            }
-        }
+        render_counts(
+            &mut out,
+            &[
+                ("missing", &self.missing),
+                ("unexpected", &self.unexpected),
+                ("duplicated", &self.duplicated),
+                ("recovered", &self.recovered),
+                ("not drained", &self.not_drained),
+            ],
+        );
         out
     }
 }
@@ -130,8 +128,6 @@ struct Element {
     attempted: u64,
     /// Completion positions of the acknowledged enqueues.
     acknowledged: Vec<u64>,
-    /// Enqueues that failed.
-    failed: u64,
     /// Times an `ok` dequeue or drain returned it.
     taken: u64,
 }
@@ -140,8 +136,9 @@ struct Element {
 #[derive(Default)]
 struct Queue {
     elements: BTreeMap<String, Element>,
-    /// Invocation positions of the `ok` drains and of the dequeues that found nothing.
-    empty_seen: Vec<u64>,
+    /// The latest invocation position of an `ok` drain or a dequeue that found nothing:
+    /// the last time the queue was seen empty.
+    last_empty: Option<u64>,
     crashed_dequeues: u64,
     crashed_drains: u64,
 }
@@ -159,18 +156,17 @@ pub fn check_queue(history: &History) -> Result<QueueReport, QueueError> {
                         "an enqueue of null: a dequeue that returns null found the queue empty".into(),
                     ));
                 }
-                let e = element(queue, &op.value);
-                match op.outcome {
-                    Outcome::Ok(_) => {
-                        e.attempted += 1;
+                // A failed enqueue definitely did not happen: its element is not counted in.
+                if op.outcome != Outcome::Fail {
+                    let e = element(queue, &op.value);
+                    e.attempted += 1;
+                    if let Outcome::Ok(_) = op.outcome {
                         e.acknowledged.push(op.complete_index.unwrap_or(u64::MAX));
                     }
-                    Outcome::Info => e.attempted += 1,
-                    Outcome::Fail => e.failed += 1,
                 }
             }
             "dequeue" => match &op.outcome {
-                Outcome::Ok(Value::Null) => queue.empty_seen.push(op.invoke_index),
+                Outcome::Ok(Value::Null) => queue.saw_empty(op.invoke_index),
                 Outcome::Ok(value) => element(queue, value).taken += 1,
                 Outcome::Fail => {}
                 Outcome::Info => queue.crashed_dequeues += 1,
@@ -190,7 +186,7 @@ pub fn check_queue(history: &History) -> Result<QueueReport, QueueError> {
                         }
                         element(queue, item).taken += 1;
                     }
-                    queue.empty_seen.push(op.invoke_index);
+                    queue.saw_empty(op.invoke_index);
                 }
                 Outcome::Fail => {}
                 Outcome::Info => queue.crashed_drains += 1,
@@ -200,7 +196,13 @@ pub fn check_queue(history: &History) -> Result<QueueReport, QueueError> {
             }
         }
     }
-    Ok(analyze(&queues))
+    Ok(analyze(queues))
+}
+
+impl Queue {
+    fn saw_empty(&mut self, at: u64) {
+        self.last_empty = self.last_empty.max(Some(at));
+    }
 }
 
 fn element<'q>(queue: &'q mut Queue, value: &Value) -> &'q mut Element {
@@ -211,7 +213,7 @@ fn element<'q>(queue: &'q mut Queue, value: &Value) -> &'q mut Element {
     e
 }
 
-fn analyze(queues: &BTreeMap<Option<String>, Queue>) -> QueueReport {
+fn analyze(queues: BTreeMap<Option<String>, Queue>) -> QueueReport {
     let mut report = QueueReport {
         verdict: Verdict::Unknown,
         attempted: 0,
@@ -229,11 +231,12 @@ fn analyze(queues: &BTreeMap<Option<String>, Queue>) -> QueueReport {
     // Acknowledged enqueues judged (returned, or missing after the queue was seen empty).
     let mut judged = 0u64;
     for (key, queue) in queues {
+        let key = &key;
         report.crashed_dequeues += queue.crashed_dequeues;
         report.crashed_drains += queue.crashed_drains;
-        let last_empty = queue.empty_seen.iter().copied().max();
+        let last_empty = queue.last_empty;
         let mut missing = 0u64;
-        for e in queue.elements.values() {
+        for mut e in queue.elements.into_values() {
             report.attempted += e.attempted;
             report.acknowledged += e.acknowledged.len() as u64;
             report.dequeued += e.taken;
@@ -250,10 +253,9 @@ fn analyze(queues: &BTreeMap<Option<String>, Queue>) -> QueueReport {
             // The acknowledged copies not returned. The takes are counted against the
             // earliest acknowledged, which an empty queue seen later proves gone first, so
             // the copies left missing are the latest: the reading kindest to the system.
-            let mut acknowledged = e.acknowledged.clone();
-            acknowledged.sort_unstable();
+            e.acknowledged.sort_unstable();
             let returned = e.taken.min(e.acknowledged.len() as u64) as usize;
-            let unreturned = &acknowledged[returned..];
+            let unreturned = &e.acknowledged[returned..];
             let due =
                 unreturned.iter().filter(|&&at| last_empty.is_some_and(|empty| empty > at)).count() as u64;
             let undecided = unreturned.len() as u64 - due;

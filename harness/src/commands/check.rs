@@ -358,25 +358,21 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
     } else {
         None
     };
-    // Transactions are checked from the general history (their values are micro-op lists);
-    // every other model from the compact op table.
+    // Transactions (whose values are micro-op lists) and queues are checked from the
+    // general history; every other model from the compact op table.
+    let load_history = || match &stdin_bytes {
+        Some(bytes) => load_bytes(bytes, STDIN_NAME, args.format),
+        None => load_path_detailed(&history_path, args.format),
+    };
     let named = match args.model.or(run_model) {
         Some(CheckModel::Txn(model)) => {
-            let loaded = match &stdin_bytes {
-                Some(bytes) => load_bytes(bytes, STDIN_NAME, args.format),
-                None => load_path_detailed(&history_path, args.format),
-            };
-            return match loaded {
+            return match load_history() {
                 Ok(loaded) => check_txn_one(loaded, shown, model, run_consistency, args),
                 Err(e) => refuse(e.to_string()),
             };
         }
         Some(CheckModel::Queue) => {
-            let loaded = match &stdin_bytes {
-                Some(bytes) => load_bytes(bytes, STDIN_NAME, args.format),
-                None => load_path_detailed(&history_path, args.format),
-            };
-            let loaded = match loaded {
+            let loaded = match load_history() {
                 Ok(loaded) if args.independent => match split_independent(loaded, &shown) {
                     Ok(loaded) => loaded,
                     Err(e) => return refuse(e.to_string()),
