@@ -56,9 +56,11 @@ pub enum NodeState {
     Paused {
         pid: u32,
     },
-    /// Dead: killed by us or exited on its own; `status` says how, for people.
+    /// Dead: killed by us or exited on its own; `status` says how, for people, and `code`
+    /// is the exit code where the process exited on its own and the host can tell.
     Exited {
         status: String,
+        code: Option<i32>,
     },
 }
 

@@ -99,7 +99,7 @@ async fn three_servers_in_namespaces_elect_a_leader_serve_the_register_and_survi
     for spec in &specs {
         let id = spec.id;
         wait_for("every server healthy", || async {
-            if let NodeState::Exited { status } = servers.host.state(id) {
+            if let NodeState::Exited { status, .. } = servers.host.state(id) {
                 panic!("node {id} exited ({status}):\n{}", log_tail(&spec.log_path));
             }
             zk.health(id, Duration::from_secs(1)).await.map_err(|e| format!("{e:#}"))

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("faultline-node: error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(nodes::runtime::failure_code(&e))
         }
     }
 }

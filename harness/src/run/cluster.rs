@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ use crate::net::Network;
 use crate::netns::{NetnsNetwork, RunTag};
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::ssh::{Remotes, SshHost, SshNetwork, SshOptions};
-use crate::supervisor::{allocate_addrs, on_forced_exit, LocalHost, NodeCommand, Supervisor};
+use crate::supervisor::{allocate_addrs, on_forced_exit, AddressTaken, LocalHost, NodeCommand, Supervisor};
 use crate::system::builtin::Builtin;
 use crate::system::etcd::{Etcd, EtcdOptions};
 use crate::system::redis::{Redis, RedisOptions};
@@ -42,8 +43,13 @@ pub const SSH_CLIENT_PORT: u16 = 7401;
 
 /// How long every node has to answer `/health` after it is started.
 pub const START_DEADLINE: Duration = Duration::from_secs(20);
+/// How many times [`Cluster::start`] chooses ports for the built-in nodes.
+pub const START_ATTEMPTS: u32 = 3;
 /// How often readiness polls `/status`.
 const READY_POLL: Duration = Duration::from_millis(50);
+
+/// Addresses for the built-in nodes with these ids (normally [`allocate_addrs`]).
+pub type ChoosePorts<'a> = dyn FnMut(&[NodeId]) -> anyhow::Result<BTreeMap<NodeId, NodeAddrs>> + 'a;
 
 /// A running cluster.
 pub struct Cluster {
@@ -60,31 +66,68 @@ pub struct Cluster {
 
 impl Cluster {
     /// Start the proxy and every built-in node, and wait for each to be healthy.
+    ///
+    /// A node's ports are chosen free, but only the node can hold them, so another process
+    /// may take one first. A node that finds its address taken exits with its own code
+    /// ([`AddressTaken`]); the whole cluster then starts again on new ports, with empty
+    /// data directories, up to [`START_ATTEMPTS`] times.
     pub async fn start(spec: &RunSpec, run_dir: &RunDir, http: reqwest::Client) -> anyhow::Result<Cluster> {
-        let ids: Vec<NodeId> = (1..=spec.nodes).collect();
-        let addrs = allocate_addrs(ids.iter().copied())?;
+        let program = std::env::current_exe().context("finding the faultline executable")?;
+        Cluster::start_with(spec, run_dir, http, &program, &mut |ids| allocate_addrs(ids.iter().copied()))
+            .await
+    }
+
+    /// [`Cluster::start`], with the nodes run as `program node ...` on the addresses
+    /// `choose` gives for the node ids, asked again for each attempt.
+    pub async fn start_with(
+        spec: &RunSpec,
+        run_dir: &RunDir,
+        http: reqwest::Client,
+        program: &Path,
+        choose: &mut ChoosePorts<'_>,
+    ) -> anyhow::Result<Cluster> {
+        let mut attempt = 1;
+        loop {
+            let ids: Vec<NodeId> = (1..=spec.nodes).collect();
+            let addrs = choose(&ids)?;
+            let cluster = Cluster::builtin(spec, run_dir, http.clone(), program, &addrs).await?;
+            match cluster.supervisor.start_all(START_DEADLINE).await {
+                Ok(()) => return Ok(cluster),
+                Err(e) if attempt < START_ATTEMPTS && e.is::<AddressTaken>() => {
+                    eprintln!("faultline: a node's port was taken by another process; choosing new ports");
+                    cluster.supervisor.shutdown();
+                    for id in cluster.supervisor.node_ids() {
+                        cluster.supervisor.host().wipe(id)?;
+                    }
+                    attempt += 1;
+                }
+                // On failure the cluster is dropped here, which kills whatever started.
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The proxy and the supervisor of the built-in nodes on `addrs`; no node started yet.
+    async fn builtin(
+        spec: &RunSpec,
+        run_dir: &RunDir,
+        http: reqwest::Client,
+        program: &Path,
+        addrs: &BTreeMap<NodeId, NodeAddrs>,
+    ) -> anyhow::Result<Cluster> {
+        let ids: Vec<NodeId> = addrs.keys().copied().collect();
         let targets: BTreeMap<NodeId, SocketAddr> =
             addrs.iter().map(|(&id, a)| (id, a.peer_listen)).collect();
         let proxy = Proxy::start(&targets, ProxyConfig::frames(spec.seed))
             .await
             .context("starting the fault proxy")?;
-        let program = std::env::current_exe().context("finding the faultline executable")?;
         let specs = ids
             .iter()
-            .map(|&id| builtin_node(spec, &program, id, addrs[&id], proxy.peers_of(id)).spec(run_dir.path()))
+            .map(|&id| builtin_node(spec, program, id, addrs[&id], proxy.peers_of(id)).spec(run_dir.path()))
             .collect::<Vec<_>>();
         let system = Arc::new(Builtin::new(spec.protocol, specs.clone(), http));
         let supervisor = Arc::new(Supervisor::with_probe(Arc::new(LocalHost::new()), specs, system.clone()));
-        let cluster = Cluster {
-            supervisor,
-            network: Arc::new(proxy),
-            clients: system.clients(),
-            system,
-            remotes: None,
-        };
-        // On failure the cluster is dropped here, which kills whatever started.
-        cluster.supervisor.start_all(START_DEADLINE).await?;
-        Ok(cluster)
+        Ok(Cluster { supervisor, network: Arc::new(proxy), clients: system.clients(), system, remotes: None })
     }
 
     /// Build the run's network namespaces and start a real system's nodes in them, and

@@ -197,7 +197,7 @@ impl Host for SshHost {
     fn kill(&self, id: NodeId) -> anyhow::Result<bool> {
         let killed = self.signal(id, "KILL")?;
         if let Some(slot) = self.lock().get_mut(&id) {
-            slot.state = NodeState::Exited { status: "killed by SIGKILL".into() };
+            slot.state = NodeState::Exited { status: "killed by SIGKILL".into(), code: None };
         }
         Ok(killed)
     }
@@ -206,8 +206,11 @@ impl Host for SshHost {
         let NodeState::Running { pid } = self.state(id) else { return Ok(false) };
         let stopped = self.signal(id, "STOP")?;
         if let Some(slot) = self.lock().get_mut(&id) {
-            slot.state =
-                if stopped { NodeState::Paused { pid } } else { NodeState::Exited { status: "gone".into() } };
+            slot.state = if stopped {
+                NodeState::Paused { pid }
+            } else {
+                NodeState::Exited { status: "gone".into(), code: None }
+            };
         }
         Ok(stopped)
     }
@@ -219,7 +222,7 @@ impl Host for SshHost {
             slot.state = if continued {
                 NodeState::Running { pid }
             } else {
-                NodeState::Exited { status: "gone".into() }
+                NodeState::Exited { status: "gone".into(), code: None }
             };
         }
         Ok(continued)
@@ -279,7 +282,7 @@ impl Host for SshHost {
             let mut nodes = self.lock();
             for slot in nodes.values_mut() {
                 if slot.state.is_alive() {
-                    slot.state = NodeState::Exited { status: "killed by SIGKILL".into() };
+                    slot.state = NodeState::Exited { status: "killed by SIGKILL".into(), code: None };
                 }
             }
             nodes.iter().map(|(&id, s)| (id, s.spec.log_path.clone())).collect()

@@ -29,8 +29,8 @@ struct Slot {
     spec: NodeSpec,
     child: Option<Child>,
     paused: bool,
-    /// How the last life ended, once it was reaped.
-    last_exit: Option<String>,
+    /// How the last life ended, once it was reaped: for people, and its exit code.
+    last_exit: Option<(String, Option<i32>)>,
 }
 
 impl LocalHost {
@@ -52,22 +52,22 @@ impl Slot {
         match child.try_wait() {
             Ok(None) => true,
             Ok(Some(status)) => {
-                self.reaped(status.to_string());
+                self.reaped(status.to_string(), status.code());
                 false
             }
             Err(e) => {
-                self.reaped(format!("unknown ({e})"));
+                self.reaped(format!("unknown ({e})"), None);
                 false
             }
         }
     }
 
-    fn reaped(&mut self, status: String) {
+    fn reaped(&mut self, status: String, code: Option<i32>) {
         if let Some(child) = self.child.take() {
             spawn::unregister_group(child.id() as i32);
         }
         self.paused = false;
-        self.last_exit = Some(status);
+        self.last_exit = Some((status, code));
     }
 }
 
@@ -115,7 +115,7 @@ impl Host for LocalHost {
         let pgid = child.id() as i32;
         spawn::signal_group(pgid, libc::SIGKILL).with_context(|| format!("killing node {id}"))?;
         let status = child.wait().with_context(|| format!("reaping node {id}"))?;
-        slot.reaped(format!("killed by the harness ({status})"));
+        slot.reaped(format!("killed by the harness ({status})"), None);
         Ok(true)
     }
 
@@ -170,7 +170,8 @@ impl Host for LocalHost {
                 NodeState::Running { pid }
             }
         } else {
-            NodeState::Exited { status: slot.last_exit.clone().unwrap_or_default() }
+            let (status, code) = slot.last_exit.clone().unwrap_or_default();
+            NodeState::Exited { status, code }
         }
     }
 
@@ -188,7 +189,7 @@ impl Host for LocalHost {
             if let Some(child) = slot.child.as_mut() {
                 let _ = spawn::signal_group(child.id() as i32, libc::SIGKILL);
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                slot.reaped(format!("killed by the harness ({status})"));
+                slot.reaped(format!("killed by the harness ({status})"), None);
             }
         }
     }

@@ -37,6 +37,23 @@ pub use signals::{install_panic_hook, kill_all_nodes, on_forced_exit, Terminatio
 
 use crate::host::{Host, NodeSpec, NodeState, Probe};
 
+/// A node exited at start because an address it was told to listen on was in use: another
+/// process took the port between its choice and the node's bind. The cluster may choose
+/// new ports and start again ([`crate::run::cluster`] does).
+#[derive(Debug)]
+pub struct AddressTaken {
+    /// The whole error, the end of the node's log included.
+    pub message: String,
+}
+
+impl std::fmt::Display for AddressTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AddressTaken {}
+
 /// How often a health wait polls.
 const HEALTH_POLL: Duration = Duration::from_millis(20);
 /// Timeout of one `/health` request.
@@ -123,8 +140,13 @@ impl Supervisor {
         self.known(id)?;
         let until = Instant::now() + deadline;
         loop {
-            if let NodeState::Exited { status } = self.host.state(id) {
-                bail!("node {id} exited before it was healthy ({status}){}", self.log_tail(id));
+            if let NodeState::Exited { status, code } = self.host.state(id) {
+                let message =
+                    format!("node {id} exited before it was healthy ({status}){}", self.log_tail(id));
+                if code == Some(i32::from(nodes::runtime::EXIT_ADDRESS_IN_USE)) {
+                    return Err(AddressTaken { message }.into());
+                }
+                bail!(message);
             }
             let answer = self.probe.health(id, HEALTH_REQUEST_TIMEOUT).await;
             let Err(error) = answer else { return Ok(()) };

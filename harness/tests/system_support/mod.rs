@@ -123,7 +123,7 @@ impl Cluster {
     pub async fn wait_node_healthy(&self, system: &dyn System, id: NodeId) {
         let until = Instant::now() + DEADLINE;
         loop {
-            if let NodeState::Exited { status } = self.host.state(id) {
+            if let NodeState::Exited { status, .. } = self.host.state(id) {
                 panic!("node {id} exited before it was healthy ({status}){}", self.log_tail(id));
             }
             match system.health(id, Duration::from_secs(1)).await {

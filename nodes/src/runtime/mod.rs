@@ -156,6 +156,24 @@ pub async fn serve<P: Protocol>(
     }
 }
 
+/// The exit code of a node that could not listen because an address it was given is in
+/// use (Linux's `EADDRINUSE`). Whoever chose the address may choose another and start the
+/// node again; every other failure exits 1.
+pub const EXIT_ADDRESS_IN_USE: u8 = 98;
+
+/// The exit code for a failure of [`run`]: [`EXIT_ADDRESS_IN_USE`] where a listen address
+/// was taken, 1 otherwise.
+pub fn failure_code(error: &anyhow::Error) -> u8 {
+    let taken = error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+    });
+    if taken {
+        EXIT_ADDRESS_IN_USE
+    } else {
+        1
+    }
+}
+
 /// Run the node the flags describe, blocking until SIGTERM or SIGINT (Ok) or a failure.
 ///
 /// Prints one line to stdout once both listeners are bound:
