@@ -5,7 +5,8 @@
 //!   pauses;
 //! - etcd with serializable reads serves stale reads when the leader is cut off;
 //! - Redis, failed over by an operator while its primary is cut off, loses acknowledged
-//!   writes;
+//!   writes, and a queue in it loses elements or hands them out twice; with no failover
+//!   the same queue survives a cut, kill -9 and a pause of its primary;
 //! - ZooKeeper with `sync` before every read stays valid under partitions (the leader's
 //!   too), kill -9 and pauses.
 //!
@@ -114,6 +115,23 @@ const REDIS_FAILOVER: &str = r#"{
   ]
 }"#;
 
+/// The primary (node 1) cut off, killed and paused in turn, with nobody to fail it over.
+const REDIS_PRIMARY_FAULTS: &str = r#"{
+  "seed": 5,
+  "kinds": ["partition-one", "kill", "pause"],
+  "interval_ms": 2500,
+  "time_limit_ms": 14000,
+  "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 1500, "id": 0, "action": "start", "fault": {"type": "partition", "kind": "partition-one", "grudge": {"1": [2, 3], "2": [1], "3": [1]}}},
+    {"at_ms": 4000, "id": 0, "action": "stop", "fault": {"type": "partition", "kind": "partition-one", "grudge": {"1": [2, 3], "2": [1], "3": [1]}}},
+    {"at_ms": 5500, "id": 1, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
+    {"at_ms": 8000, "id": 1, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
+    {"at_ms": 9500, "id": 2, "action": "start", "fault": {"type": "pause", "nodes": [1]}},
+    {"at_ms": 12000, "id": 2, "action": "stop", "fault": {"type": "pause", "nodes": [1]}}
+  ]
+}"#;
+
 /// Run `faultline test --system SYSTEM` with `schedule` and `extra` flags in a fresh store.
 fn run_real(
     dir: &Path,
@@ -144,6 +162,18 @@ fn run_real(
     args.extend_from_slice(extra);
     let output = run_test(&store, &args, Duration::from_secs(240));
     (output, store)
+}
+
+/// Whether the run's last dequeue found the queue empty: the final drain got its answer.
+fn drained_to_empty(store: &Path) -> bool {
+    let path = latest(store).path().join("history.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let last = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON event"))
+        .filter(|event| event["f"] == "dequeue" && event["type"] != "invoke")
+        .last();
+    last.is_some_and(|event| event["type"] == "ok" && event["value"].is_null())
 }
 
 fn fault_took_effect(store: &Path, kind: &str) -> bool {
@@ -230,6 +260,47 @@ fn redis_failover_loses_acknowledged_writes() {
     assert!(count > 0, "no acknowledged write was lost: {}", lost.summary);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+    assert_network_gone(&store);
+}
+
+/// The old primary keeps taking enqueues and dequeues from its clients while it is cut off;
+/// when it follows the promoted replica, what it took in is gone (lost), and what it
+/// handed out is still in the new primary's copy (handed out again).
+#[test]
+fn redis_failover_loses_queued_elements_or_hands_them_out_twice() {
+    require("redis-server", "redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let (output, store) = run_real(dir.path(), "redis", REDIS_FAILOVER, "11", &["--workload", "queue"]);
+    assert!(fault_took_effect(&store, "failover"), "no failover happened\n{}", describe(&output));
+    let results = results(&store);
+    let check = &results.checks[&CheckName::Queue];
+    assert_eq!(check.verdict, Verdict::Invalid, "{}\n{}", check.summary, describe(&output));
+    let report = check.details.as_ref().and_then(CheckDetails::queue).expect("the queue report");
+    assert!(report.lost + report.duplicated.count > 0, "{}", check.summary);
+    assert_eq!(report.not_drained.count, 0, "{}", check.summary);
+    assert!(drained_to_empty(&store), "the drain found the new primary\n{}", describe(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+    assert_network_gone(&store);
+}
+
+/// No failover, so one primary holds the queue throughout: a cut, kill -9 (its
+/// append-only file written before each answer) and a pause lose nothing acknowledged.
+#[test]
+fn redis_keeps_a_queue_through_a_cut_kill_and_pause_of_its_primary() {
+    require("redis-server", "redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let (output, store) = run_real(dir.path(), "redis", REDIS_PRIMARY_FAULTS, "14", &["--workload", "queue"]);
+    let stats = assert_valid_run(&store, &output, &[CheckName::Queue]);
+    for kind in ["partition", "kill", "pause"] {
+        assert!(fault_took_effect(&store, kind), "no {kind} took effect: {stats:?}");
+    }
+    let results = results(&store);
+    let check = &results.checks[&CheckName::Queue];
+    let report = check.details.as_ref().and_then(CheckDetails::queue).expect("the queue report");
+    assert!(report.acknowledged > 100, "{}", check.summary);
+    assert_eq!(report.not_drained.count, 0, "{}", check.summary);
+    assert!(drained_to_empty(&store), "{}", describe(&output));
     assert_network_gone(&store);
 }
 

@@ -127,10 +127,15 @@ pub fn next_node(ids: &[NodeId], home: NodeId, node: NodeId, completion: &Comple
         return leader;
     }
     if completion.kind == EventType::Fail && error.starts_with("not_leader") {
-        let at = ids.iter().position(|&id| id == node).unwrap_or(0);
-        return ids[(at + 1) % ids.len()];
+        return node_after(ids, node);
     }
     node
+}
+
+/// The node after `node` in id order, the first after the last.
+pub fn node_after(ids: &[NodeId], node: NodeId) -> NodeId {
+    let at = ids.iter().position(|&id| id == node).unwrap_or(0);
+    ids[(at + 1) % ids.len()]
 }
 
 #[cfg(test)]

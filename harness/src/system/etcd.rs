@@ -43,7 +43,7 @@ use serde_json::{json, Value};
 use workloads::{Op, WorkloadName};
 
 use super::version::program_version;
-use super::{BoxFuture, System, Topology};
+use super::{BoxFuture, System, SystemName, Topology};
 use crate::host::{Clocks, NodeAddrs, NodeSpec, Operator, Probe};
 use crate::system::outcome::{Answer, Completion};
 
@@ -184,7 +184,7 @@ impl System for Etcd {
     }
 
     fn workloads(&self) -> &'static [WorkloadName] {
-        &[WorkloadName::Register]
+        SystemName::Etcd.workloads()
     }
 
     fn node_spec(&self, id: NodeId, run_dir: &Path) -> anyhow::Result<NodeSpec> {

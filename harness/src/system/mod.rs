@@ -69,7 +69,9 @@ impl SystemName {
         match self {
             SystemName::Faultline => &WorkloadName::ALL,
             SystemName::Etcd => &[WorkloadName::Register],
-            SystemName::Redis => &[WorkloadName::Register, WorkloadName::Set],
+            SystemName::Redis => {
+                &[WorkloadName::Register, WorkloadName::Set, WorkloadName::Counter, WorkloadName::Queue]
+            }
             SystemName::ZooKeeper => &[WorkloadName::Register],
         }
     }

@@ -17,7 +17,10 @@
 //! (`replica-serve-stale-data yes`, the default), and refuse writes (`replica-read-only`).
 //!
 //! Workloads: register (`GET`, `SET`, and cas as a Lua script that compares and sets in
-//! one step, returning 1 when it matched) and set (`SADD`, `SMEMBERS`).
+//! one step, returning 1 when it matched), set (`SADD`, `SMEMBERS`), counter (`INCRBY`, and
+//! `GET`, an absent counter reading 0) and queue (`RPUSH` to enqueue, `LPOP` to dequeue, a
+//! nil answer meaning empty). A dequeue takes an element, so it is a write: a timeout may
+//! have taken one, and is `info`.
 //!
 //! Classification ([`complete`], pure): a read that did not produce a value is `fail` (it
 //! changed nothing). A write is `fail` when the connection could not be opened, when the
@@ -45,7 +48,7 @@ use workloads::{Op, WorkloadName};
 
 use super::resp::{CallError, Connection, Limits, Reply};
 use super::version::program_version;
-use super::{BoxFuture, System, Topology};
+use super::{BoxFuture, System, SystemName, Topology};
 use crate::host::{Clocks, NodeAddrs, NodeSpec, Operator, Probe};
 use crate::system::outcome::Completion;
 
@@ -219,7 +222,7 @@ impl System for Redis {
     }
 
     fn workloads(&self) -> &'static [WorkloadName] {
-        &[WorkloadName::Register, WorkloadName::Set]
+        SystemName::Redis.workloads()
     }
 
     fn node_spec(&self, id: NodeId, run_dir: &Path) -> anyhow::Result<NodeSpec> {
@@ -399,19 +402,21 @@ pub fn command(op: &Op) -> Option<Vec<Vec<u8>>> {
         ])),
         Op::Add { key, element } => Some(args(&[b"SADD", key.as_bytes(), element.to_string().as_bytes()])),
         Op::ReadSet { key } => Some(args(&[b"SMEMBERS", key.as_bytes()])),
-        Op::Transfer { .. }
-        | Op::ReadAccounts { .. }
-        | Op::Txn { .. }
-        | Op::Increment { .. }
-        | Op::ReadCounter { .. }
-        | Op::Enqueue { .. }
-        | Op::Dequeue { .. } => None,
+        Op::Increment { key, delta } => {
+            Some(args(&[b"INCRBY", key.as_bytes(), delta.to_string().as_bytes()]))
+        }
+        Op::ReadCounter { key } => Some(args(&[b"GET", key.as_bytes()])),
+        Op::Enqueue { key, element } => {
+            Some(args(&[b"RPUSH", key.as_bytes(), element.to_string().as_bytes()]))
+        }
+        Op::Dequeue { key } => Some(args(&[b"LPOP", key.as_bytes()])),
+        Op::Transfer { .. } | Op::ReadAccounts { .. } | Op::Txn { .. } => None,
     }
 }
 
 /// How what a command got becomes its completion (see the module doc for the rules).
 pub fn complete(op: &Op, exchange: &Exchange) -> Completion {
-    let read = matches!(op, Op::Read { .. } | Op::ReadSet { .. });
+    let read = matches!(op, Op::Read { .. } | Op::ReadSet { .. } | Op::ReadCounter { .. });
     let reply = match exchange {
         Exchange::Reply(reply) => reply,
         Exchange::NotSent(_) => return ended(EventType::Fail, op, describe(exchange)),
@@ -441,8 +446,14 @@ pub fn complete(op: &Op, exchange: &Exchange) -> Completion {
                 elements.sort_unstable();
                 json!(elements)
             }),
+        (Op::ReadCounter { .. }, Reply::Bulk(None)) => Ok(json!(0)),
+        (Op::ReadCounter { .. }, Reply::Bulk(Some(bytes))) => integer(bytes).map(|v| json!(v)),
+        (Op::Dequeue { .. }, Reply::Bulk(None)) => Ok(Value::Null),
+        (Op::Dequeue { .. }, Reply::Bulk(Some(bytes))) => integer(bytes).map(|v| json!(v)),
         (Op::Write { .. }, Reply::Simple(s)) if s == "OK" => Ok(op.invoke_value()),
         (Op::Add { .. }, Reply::Integer(0 | 1)) => Ok(op.invoke_value()),
+        // The counter's new value, and the queue's new length: only the fact is kept.
+        (Op::Increment { .. } | Op::Enqueue { .. }, Reply::Integer(_)) => Ok(op.invoke_value()),
         (Op::Cas { .. }, Reply::Integer(1)) => Ok(op.invoke_value()),
         (Op::Cas { .. }, Reply::Integer(0)) => {
             return ended(EventType::Fail, op, "precondition_failed: the value did not match".into())
@@ -594,6 +605,41 @@ mod tests {
         assert_eq!(command(&Op::Add { key: "s".into(), element: 7 }).unwrap()[0], b"SADD");
         assert_eq!(command(&Op::ReadSet { key: "s".into() }).unwrap()[0], b"SMEMBERS");
         assert_eq!(command(&Op::Transfer { from: "a".into(), to: "b".into(), amount: 1 }), None);
+        let c = command(&Op::Increment { key: "c".into(), delta: 4 }).unwrap();
+        assert_eq!(c, [b"INCRBY".to_vec(), b"c".to_vec(), b"4".to_vec()]);
+        assert_eq!(command(&Op::ReadCounter { key: "c".into() }).unwrap(), [b"GET".to_vec(), b"c".to_vec()]);
+        let c = command(&Op::Enqueue { key: "q".into(), element: 12 }).unwrap();
+        assert_eq!(c, [b"RPUSH".to_vec(), b"q".to_vec(), b"12".to_vec()]);
+        assert_eq!(command(&Op::Dequeue { key: "q".into() }).unwrap(), [b"LPOP".to_vec(), b"q".to_vec()]);
+    }
+
+    #[test]
+    fn a_counter_reads_0_until_added_to_and_an_add_is_a_write() {
+        let read = Op::ReadCounter { key: "c".into() };
+        assert_eq!(complete(&read, &reply(Reply::Bulk(None))).value, json!(0));
+        assert_eq!(complete(&read, &reply(bulk("17"))).value, json!(17));
+        assert_eq!(complete(&read, &Exchange::TimedOut).kind, EventType::Fail, "a read changed nothing");
+        let add = Op::Increment { key: "c".into(), delta: 3 };
+        let c = complete(&add, &reply(Reply::Integer(20)));
+        assert_eq!((c.kind, c.value), (EventType::Ok, json!(3)), "the add's own delta, not the total");
+        assert_eq!(complete(&add, &Exchange::TimedOut).kind, EventType::Info);
+        assert_eq!(complete(&add, &reply(Reply::Error("READONLY replica".into()))).kind, EventType::Fail);
+    }
+
+    #[test]
+    fn a_dequeue_answers_its_element_or_empty_and_a_timeout_may_have_taken_one() {
+        let enqueue = Op::Enqueue { key: "q".into(), element: 8 };
+        let c = complete(&enqueue, &reply(Reply::Integer(3)));
+        assert_eq!((c.kind, c.value), (EventType::Ok, json!(8)));
+        assert_eq!(complete(&enqueue, &Exchange::Lost("reset".into())).kind, EventType::Info);
+        let dequeue = Op::Dequeue { key: "q".into() };
+        let c = complete(&dequeue, &reply(bulk("8")));
+        assert_eq!((c.kind, c.value), (EventType::Ok, json!(8)));
+        let c = complete(&dequeue, &reply(Reply::Bulk(None)));
+        assert_eq!((c.kind, c.value), (EventType::Ok, Value::Null), "nil: the queue was empty");
+        assert_eq!(complete(&dequeue, &Exchange::TimedOut).kind, EventType::Info);
+        assert_eq!(complete(&dequeue, &reply(Reply::Error("READONLY replica".into()))).kind, EventType::Fail);
+        assert_eq!(complete(&dequeue, &reply(bulk("x"))).kind, EventType::Info, "an unreadable element");
     }
 
     #[test]

@@ -63,7 +63,7 @@ use workloads::{Op, WorkloadName};
 use zookeeper_client as zk;
 
 use super::outcome::Completion;
-use super::{BoxFuture, System, Topology};
+use super::{BoxFuture, System, SystemName, Topology};
 use crate::host::{Clocks, NodeAddrs, NodeSpec, Operator, Probe};
 
 /// The port servers serve clients (and the four-letter words) on.
@@ -284,7 +284,7 @@ impl System for ZooKeeper {
     }
 
     fn workloads(&self) -> &'static [WorkloadName] {
-        &[WorkloadName::Register]
+        SystemName::ZooKeeper.workloads()
     }
 
     fn node_spec(&self, id: NodeId, run_dir: &Path) -> anyhow::Result<NodeSpec> {
