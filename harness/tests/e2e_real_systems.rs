@@ -170,9 +170,9 @@ fn drained_to_empty(store: &Path) -> bool {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let last = text
         .lines()
+        .rev()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON event"))
-        .filter(|event| event["f"] == "dequeue" && event["type"] != "invoke")
-        .last();
+        .find(|event| event["f"] == "dequeue" && event["type"] != "invoke");
     last.is_some_and(|event| event["type"] == "ok" && event["value"].is_null())
 }
 
