@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use checkers::format::{load_bytes, load_path_detailed, Format};
+use checkers::format::{load_bytes, load_path_detailed, load_path_table, load_table, Format};
 use checkers::queue::gen::{generate_queue, QueueGenOptions};
-use checkers::queue::{check_queue, QueueReport};
+use checkers::queue::{check_queue, check_queue_table, QueueReport};
 use checkers::Verdict;
 use serde_json::json;
 
@@ -13,9 +13,13 @@ fn golden(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/queue").join(file)
 }
 
+/// The report of a golden file, the same whether it was loaded as events or as a table.
 fn check_file(file: &str) -> QueueReport {
     let loaded = load_path_detailed(&golden(file), Format::Edn).unwrap_or_else(|e| panic!("{e}"));
-    check_queue(&loaded.history).unwrap_or_else(|e| panic!("{file}: {e}"))
+    let report = check_queue(&loaded.history).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let table = load_path_table(&golden(file), Format::Edn).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(check_queue_table(&table.table).as_ref(), Ok(&report), "{file} as a table");
+    report
 }
 
 #[test]
@@ -55,6 +59,8 @@ fn generated_histories_read_back_from_json_lines_keep_their_verdicts() {
             checkers::format::write_jsonl(&generate_queue(&options), &mut bytes).unwrap();
             let loaded = load_bytes(&bytes, "generated", Format::Auto).unwrap();
             let report = check_queue(&loaded.history).unwrap();
+            let table = load_table(&bytes, "generated", Format::Auto).unwrap();
+            assert_eq!(check_queue_table(&table.table).as_ref(), Ok(&report), "seed {seed} as a table");
             let want = if violate { Verdict::Invalid } else { Verdict::Valid };
             assert_eq!(report.verdict, want, "seed {seed}: {}", report.summary());
             // Crashed dequeues that took an element leave it missing, never lost.

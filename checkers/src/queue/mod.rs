@@ -29,14 +29,15 @@
 
 pub mod gen;
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::history::{History, Outcome};
+use crate::hash::FxHashMap;
+use crate::history::History;
 use crate::lost_writes::{render_counts, ElementCount};
-use crate::model::canonical;
+use crate::model::ValueKey;
+use crate::op_ref::{op_refs, OpRef, OutcomeRef, ValueRef};
+use crate::op_table::OpTable;
 use crate::verdict::Verdict;
 
 /// What the queue analysis found, over every key.
@@ -123,7 +124,8 @@ impl QueueReport {
 /// What one element went through, on one key.
 #[derive(Default)]
 struct Element {
-    value: Value,
+    /// The element itself where its key cannot give it back (anything but an integer).
+    value: Option<Value>,
     /// Enqueues that did not fail.
     attempted: u64,
     /// Completion positions of the acknowledged enqueues.
@@ -135,7 +137,7 @@ struct Element {
 /// One key's ops, as the analysis needs them.
 #[derive(Default)]
 struct Queue {
-    elements: BTreeMap<String, Element>,
+    elements: FxHashMap<ValueKey, Element>,
     /// The latest invocation position of an `ok` drain or a dequeue that found nothing:
     /// the last time the queue was seen empty.
     last_empty: Option<u64>,
@@ -145,51 +147,74 @@ struct Queue {
 
 /// The analysis of `history` as a queue's (see the module documentation).
 pub fn check_queue(history: &History) -> Result<QueueReport, QueueError> {
-    let mut queues: BTreeMap<Option<String>, Queue> = BTreeMap::new();
-    for op in history.operations() {
+    check_ops(op_refs(history))
+}
+
+/// [`check_queue`] of a history loaded as a table ([`crate::format::load_path_table`]):
+/// the same report, without the general history's owned events.
+pub fn check_queue_table(table: &OpTable) -> Result<QueueReport, QueueError> {
+    check_ops((0..table.len()).map(|at| table.op_ref(at)))
+}
+
+fn check_ops<'h>(ops: impl IntoIterator<Item = OpRef<'h>>) -> Result<QueueReport, QueueError> {
+    let mut queues: FxHashMap<Option<&'h str>, Queue> = FxHashMap::default();
+    for op in ops {
         let error = |message: String| QueueError { event: op.invoke_index, message };
-        let queue = queues.entry(op.key.clone()).or_default();
-        match op.f.as_str() {
+        let queue = queues.entry(op.key).or_default();
+        match op.f {
             "enqueue" => {
-                if op.value.is_null() {
+                if op.value == ValueRef::Null {
                     return Err(error(
                         "an enqueue of null: a dequeue that returns null found the queue empty".into(),
                     ));
                 }
                 // A failed enqueue definitely did not happen: its element is not counted in.
-                if op.outcome != Outcome::Fail {
-                    let e = element(queue, &op.value);
+                if op.outcome != OutcomeRef::Fail {
+                    let e = element(queue, op.value);
                     e.attempted += 1;
-                    if let Outcome::Ok(_) = op.outcome {
+                    if let OutcomeRef::Ok(_) = op.outcome {
                         e.acknowledged.push(op.complete_index.unwrap_or(u64::MAX));
                     }
                 }
             }
-            "dequeue" => match &op.outcome {
-                Outcome::Ok(Value::Null) => queue.saw_empty(op.invoke_index),
-                Outcome::Ok(value) => element(queue, value).taken += 1,
-                Outcome::Fail => {}
-                Outcome::Info => queue.crashed_dequeues += 1,
+            "dequeue" => match op.outcome {
+                OutcomeRef::Ok(ValueRef::Null) => queue.saw_empty(op.invoke_index),
+                OutcomeRef::Ok(value) => element(queue, value).taken += 1,
+                OutcomeRef::Fail => {}
+                OutcomeRef::Info => queue.crashed_dequeues += 1,
             },
-            "drain" => match &op.outcome {
-                Outcome::Ok(value) => {
-                    let taken = match value {
-                        Value::Array(items) => items,
-                        Value::Null => &Vec::new(),
-                        other => {
-                            return Err(error(format!("a drain returned {other}, not a list of elements")))
-                        }
-                    };
-                    for item in taken {
-                        if item.is_null() {
+            "drain" => match op.outcome {
+                OutcomeRef::Ok(value) => {
+                    let mut take = |item: ValueRef<'_>| -> Result<(), QueueError> {
+                        if item == ValueRef::Null {
                             return Err(error("a drain returned null among its elements".into()));
                         }
                         element(queue, item).taken += 1;
+                        Ok(())
+                    };
+                    match value {
+                        ValueRef::Null => {}
+                        // Two small integers are held as a pair, not as JSON.
+                        ValueRef::Pair(a, b) => {
+                            take(ValueRef::int(a.into()))?;
+                            take(ValueRef::int(b.into()))?;
+                        }
+                        ValueRef::Json(Value::Array(items)) => {
+                            for item in items {
+                                take(ValueRef::of(item))?;
+                            }
+                        }
+                        other => {
+                            return Err(error(format!(
+                                "a drain returned {}, not a list of elements",
+                                other.to_value()
+                            )))
+                        }
                     }
                     queue.saw_empty(op.invoke_index);
                 }
-                Outcome::Fail => {}
-                Outcome::Info => queue.crashed_drains += 1,
+                OutcomeRef::Fail => {}
+                OutcomeRef::Info => queue.crashed_drains += 1,
             },
             other => {
                 return Err(error(format!("{other:?} is not a queue operation (enqueue, dequeue or drain)")))
@@ -205,15 +230,81 @@ impl Queue {
     }
 }
 
-fn element<'q>(queue: &'q mut Queue, value: &Value) -> &'q mut Element {
-    let e = queue.elements.entry(canonical(value)).or_default();
-    if e.value.is_null() {
-        e.value = value.clone();
+fn element<'q>(queue: &'q mut Queue, value: ValueRef<'_>) -> &'q mut Element {
+    let key = value.key();
+    let keeps_value = matches!(key, ValueKey::Text(_));
+    let e = queue.elements.entry(key).or_default();
+    if keeps_value && e.value.is_none() {
+        e.value = Some(value.to_value());
     }
     e
 }
 
-fn analyze(queues: BTreeMap<Option<String>, Queue>) -> QueueReport {
+/// An element's value, for a report.
+fn element_value(key: &ValueKey, e: &Element) -> Value {
+    match key {
+        ValueKey::Null => Value::Null,
+        ValueKey::Int(u) => Value::from(*u),
+        ValueKey::Neg(i) => Value::from(*i),
+        ValueKey::Text(_) => e.value.clone().unwrap_or_default(),
+    }
+}
+
+/// The elements of a queue in the order of their canonical JSON text, as reports list
+/// examples. An integer's text is made on the stack, once per element.
+fn in_text_order(elements: FxHashMap<ValueKey, Element>) -> Vec<(ValueKey, Element)> {
+    use std::io::Write;
+    let mut elements: Vec<(ValueKey, Element)> = elements.into_iter().collect();
+    elements.sort_by_cached_key(|(key, _)| {
+        let mut text = [0u8; 24];
+        let len = {
+            let mut at = &mut text[..];
+            let written = match key {
+                ValueKey::Null => at.write_all(b"null"),
+                ValueKey::Int(u) => write!(at, "{u}"),
+                ValueKey::Neg(i) => write!(at, "{i}"),
+                ValueKey::Text(_) => Ok(()),
+            };
+            debug_assert!(written.is_ok(), "an integer's text fits 24 bytes");
+            24 - at.len()
+        };
+        match key {
+            ValueKey::Text(t) => TextKey::Heap(t.clone()),
+            _ => TextKey::Stack(text, len as u8),
+        }
+    });
+    elements
+}
+
+/// A canonical text to sort by: short ones inline.
+#[derive(PartialEq, Eq)]
+enum TextKey {
+    Stack([u8; 24], u8),
+    Heap(String),
+}
+
+impl TextKey {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            TextKey::Stack(text, len) => &text[..*len as usize],
+            TextKey::Heap(text) => text.as_bytes(),
+        }
+    }
+}
+
+impl Ord for TextKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+impl PartialOrd for TextKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn analyze(queues: FxHashMap<Option<&str>, Queue>) -> QueueReport {
     let mut report = QueueReport {
         verdict: Verdict::Unknown,
         attempted: 0,
@@ -230,25 +321,28 @@ fn analyze(queues: BTreeMap<Option<String>, Queue>) -> QueueReport {
     };
     // Acknowledged enqueues judged (returned, or missing after the queue was seen empty).
     let mut judged = 0u64;
+    let mut queues: Vec<(Option<&str>, Queue)> = queues.into_iter().collect();
+    queues.sort_unstable_by_key(|&(key, _)| key);
     for (key, queue) in queues {
-        let key = &key;
+        let key = &key.map(str::to_string);
         report.crashed_dequeues += queue.crashed_dequeues;
         report.crashed_drains += queue.crashed_drains;
         let last_empty = queue.last_empty;
         let mut missing = 0u64;
-        for mut e in queue.elements.into_values() {
+        for (element, mut e) in in_text_order(queue.elements) {
+            let value = element_value(&element, &e);
             report.attempted += e.attempted;
             report.acknowledged += e.acknowledged.len() as u64;
             report.dequeued += e.taken;
             if e.taken > 0 && e.attempted == 0 {
-                report.unexpected.note_n(key, &e.value, e.taken);
+                report.unexpected.note_n(key, &value, e.taken);
                 continue;
             }
             if e.taken > e.attempted {
-                report.duplicated.note_n(key, &e.value, e.taken - e.attempted);
+                report.duplicated.note_n(key, &value, e.taken - e.attempted);
             }
             if e.taken > 0 && e.acknowledged.is_empty() {
-                report.recovered.note(key, &e.value);
+                report.recovered.note(key, &value);
             }
             // The acknowledged copies not returned. The takes are counted against the
             // earliest acknowledged, which an empty queue seen later proves gone first, so
@@ -262,10 +356,10 @@ fn analyze(queues: BTreeMap<Option<String>, Queue>) -> QueueReport {
             judged += returned as u64 + due;
             missing += due;
             if due > 0 {
-                report.missing.note_n(key, &e.value, due);
+                report.missing.note_n(key, &value, due);
             }
             if undecided > 0 {
-                report.not_drained.note_n(key, &e.value, undecided);
+                report.not_drained.note_n(key, &value, undecided);
             }
         }
         if queue.crashed_drains == 0 {

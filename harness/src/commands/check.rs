@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use checkers::format::{
     load_bytes, load_path_detailed, load_path_table, load_path_table_independent, load_table,
-    load_table_independent, split_independent, Format, LoadError, Loaded, LoadedTable,
+    load_table_independent, Format, LoadError, Loaded, LoadedTable,
 };
 use checkers::queue::QueueReport;
 use checkers::txn::{Consistency, TxnModel, TxnOptions, TxnReport};
@@ -358,11 +358,17 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
     } else {
         None
     };
-    // Transactions (whose values are micro-op lists) and queues are checked from the
-    // general history; every other model from the compact op table.
+    // Transactions (whose values are micro-op lists) are checked from the general history;
+    // every other model from the compact op table.
     let load_history = || match &stdin_bytes {
         Some(bytes) => load_bytes(bytes, STDIN_NAME, args.format),
         None => load_path_detailed(&history_path, args.format),
+    };
+    let load_ops = || match (&stdin_bytes, args.independent) {
+        (Some(bytes), false) => load_table(bytes, STDIN_NAME, args.format),
+        (Some(bytes), true) => load_table_independent(bytes, STDIN_NAME, args.format),
+        (None, false) => load_path_table(&history_path, args.format),
+        (None, true) => load_path_table_independent(&history_path, args.format),
     };
     let named = match args.model.or(run_model) {
         Some(CheckModel::Txn(model)) => {
@@ -372,15 +378,11 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
             };
         }
         Some(CheckModel::Queue) => {
-            let loaded = match load_history() {
-                Ok(loaded) if args.independent => match split_independent(loaded, &shown) {
-                    Ok(loaded) => loaded,
-                    Err(e) => return refuse(e.to_string()),
-                },
+            let loaded = match load_ops() {
                 Ok(loaded) => loaded,
                 Err(e) => return refuse(e.to_string()),
             };
-            return match guarded(&shown, || checkers::queue::check_queue(&loaded.history)) {
+            return match guarded(&shown, || checkers::queue::check_queue_table(&loaded.table)) {
                 Err(crashed) => crashed,
                 Ok(Ok(report)) => {
                     Outcome::Queue { file: shown, format: loaded.format, report: Box::new(report) }
@@ -394,13 +396,7 @@ fn check_one(path: &Path, args: &Args, initial: Option<&serde_json::Value>) -> O
         Some(CheckModel::Linear(model)) => Some(model),
         None => None,
     };
-    let loaded = match (&stdin_bytes, args.independent) {
-        (Some(bytes), false) => load_table(bytes, STDIN_NAME, args.format),
-        (Some(bytes), true) => load_table_independent(bytes, STDIN_NAME, args.format),
-        (None, false) => load_path_table(&history_path, args.format),
-        (None, true) => load_path_table_independent(&history_path, args.format),
-    };
-    let loaded = match loaded {
+    let loaded = match load_ops() {
         Ok(loaded) => loaded,
         Err(e) => return refuse(e.to_string()),
     };
