@@ -4,6 +4,7 @@
 //! - etcd with its default (linearizable) reads stays valid under partitions, kill -9 and
 //!   pauses;
 //! - etcd with serializable reads serves stale reads when the leader is cut off;
+//! - etcd's queue recipe keeps every element through the same faults;
 //! - Redis, failed over by an operator while its primary is cut off, loses acknowledged
 //!   writes, and a queue in it loses elements or hands them out twice; with no failover
 //!   the same queue survives a cut, kill -9 and a pause of its primary;
@@ -198,6 +199,26 @@ fn etcd_stays_linearizable_under_partitions_kills_and_pauses() {
     assert_eq!(info.spec["system"], "etcd");
     assert_eq!(info.versions["system"], "etcd");
     assert!(info.versions["etcd"].starts_with("3."), "the binary's own version: {:?}", info.versions);
+    assert_network_gone(&store);
+}
+
+/// etcd's queue recipe (a head read, then a delete only if the head is unchanged) under
+/// the same faults: every acknowledged element comes out once, and the drain ends empty.
+#[test]
+fn etcd_keeps_a_queue_through_partitions_kills_and_pauses() {
+    require("etcd", "etcd-server");
+    let dir = tempfile::tempdir().unwrap();
+    let (output, store) = run_real(dir.path(), "etcd", ETCD_FAULTS, "20", &["--workload", "queue"]);
+    let stats = assert_valid_run(&store, &output, &[CheckName::Queue, CheckName::SplitBrain]);
+    for kind in ["partition", "kill", "pause"] {
+        assert!(fault_took_effect(&store, kind), "no {kind} took effect: {stats:?}");
+    }
+    let results = results(&store);
+    let check = &results.checks[&CheckName::Queue];
+    let report = check.details.as_ref().and_then(CheckDetails::queue).expect("the queue report");
+    assert!(report.acknowledged > 100 && report.dequeued > 100, "{}", check.summary);
+    assert_eq!(report.not_drained.count, 0, "{}", check.summary);
+    assert!(drained_to_empty(&store), "{}", describe(&output));
     assert_network_gone(&store);
 }
 

@@ -14,6 +14,17 @@
 //! - `cas`: `POST /v3/kv/txn` comparing the key's value with `from` and putting `to` when
 //!   it matches; `"succeeded"` absent (the gateway omits `false`) means it did not match.
 //!
+//! The queue workload is etcd's own queue recipe, one key per element under the queue's
+//! prefix (`<queue>/<element>`, non-negative elements zero-padded so that keys sort as
+//! numbers):
+//! - `enqueue`: a txn that creates the element's key if it is absent (an element already
+//!   queued is refused, never merged into one copy);
+//! - `dequeue`: a range of the prefix, limit 1, for the head (empty: the dequeue answers
+//!   null), then a txn that deletes the head if its `mod_revision` is still the one read. A
+//!   head another dequeue took first is looked for again while the op's time lasts. Only
+//!   the delete can take an element, so the dequeue is `info` only when the delete's answer
+//!   is lost; a range that did not answer took nothing and is `fail`.
+//!
 //! Classification ([`complete`], pure): reads change nothing, so any read that did not
 //! produce a value is `fail`. A write or cas is `fail` only when the answer proves it did
 //! not happen: a cas that did not match, a refused connection, or an error etcd raises
@@ -131,6 +142,50 @@ impl Etcd {
         exchange(request, timeout).await
     }
 
+    /// The queue recipe's dequeue (see the module doc): the head, then its delete if nobody
+    /// took it first, again while `timeout` lasts.
+    async fn dequeue(&self, node: NodeId, op: &Op, queue: &str, timeout: Duration) -> Completion {
+        let until = tokio::time::Instant::now() + timeout;
+        let left = || until.saturating_duration_since(tokio::time::Instant::now());
+        loop {
+            let answer = self
+                .post(node, "/v3/kv/range", &head_request(queue, self.options.serializable_reads), left())
+                .await;
+            let head = match &answer {
+                Answer::Success(body) => match queue_head(queue, body) {
+                    Ok(None) => {
+                        return Completion {
+                            kind: EventType::Ok,
+                            value: Value::Null,
+                            error: None,
+                            leader_hint: None,
+                        }
+                    }
+                    Ok(Some(head)) => head,
+                    Err(e) => return ended(EventType::Fail, op, format!("unreadable answer: {e}")),
+                },
+                // Nothing was taken yet: whatever went wrong, the dequeue did not happen.
+                other => return ended(EventType::Fail, op, describe(other)),
+            };
+            if left().is_zero() {
+                return ended(EventType::Fail, op, "timeout: no time left to take the head".into());
+            }
+            let answer = self.post(node, "/v3/kv/txn", &take_request(&head), left()).await;
+            match complete_take(op, &head, &answer) {
+                Some(completion) => return completion,
+                // Taken by another dequeue between the range and the txn: look again.
+                None if !left().is_zero() => continue,
+                None => {
+                    return ended(
+                        EventType::Fail,
+                        op,
+                        "precondition_failed: every head was taken first".into(),
+                    )
+                }
+            }
+        }
+    }
+
     /// The node a member id belongs to, asking `via` for the member list if not yet known.
     async fn node_of_member(&self, member: u64, via: NodeId, timeout: Duration) -> Option<NodeId> {
         if let Some(&id) = self.lock_members().get(&member) {
@@ -229,6 +284,9 @@ impl System for Etcd {
 
     fn invoke<'a>(&'a self, node: NodeId, op: &'a Op, timeout: Duration) -> BoxFuture<'a, Completion> {
         Box::pin(async move {
+            if let Op::Dequeue { key } = op {
+                return self.dequeue(node, op, key, timeout).await;
+            }
             match request(op, self.options.serializable_reads) {
                 Some((path, body)) => complete(op, &self.post(node, path, &body, timeout).await),
                 None => unsupported(op),
@@ -325,6 +383,16 @@ pub fn request(op: &Op, serializable_reads: bool) -> Option<(&'static str, Value
                 "success": [{ "requestPut": { "key": b(key), "value": b(&to.to_string()) } }],
             }),
         )),
+        Op::Enqueue { key, element } => {
+            let at = b(&element_key(key, *element));
+            Some((
+                "/v3/kv/txn",
+                json!({
+                    "compare": [{ "key": at, "target": "CREATE", "result": "EQUAL", "create_revision": "0" }],
+                    "success": [{ "requestPut": { "key": at, "value": b(&element.to_string()) } }],
+                }),
+            ))
+        }
         Op::Add { .. }
         | Op::ReadSet { .. }
         | Op::Transfer { .. }
@@ -332,8 +400,87 @@ pub fn request(op: &Op, serializable_reads: bool) -> Option<(&'static str, Value
         | Op::Txn { .. }
         | Op::Increment { .. }
         | Op::ReadCounter { .. }
-        | Op::Enqueue { .. }
         | Op::Dequeue { .. } => None,
+    }
+}
+
+/// The key of `element` in `queue`: non-negative elements zero-padded, so that keys sort
+/// in the elements' order.
+fn element_key(queue: &str, element: i64) -> String {
+    if element >= 0 {
+        format!("{queue}/{element:020}")
+    } else {
+        format!("{queue}/{element}")
+    }
+}
+
+/// The range for a queue's head: the first key under `<queue>/`.
+fn head_request(queue: &str, serializable: bool) -> Value {
+    let prefix = format!("{queue}/");
+    // Every key with the prefix sorts below the prefix with its last byte raised.
+    let mut end = prefix.clone().into_bytes();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    let mut body = json!({
+        "key": BASE64.encode(prefix.as_bytes()),
+        "range_end": BASE64.encode(&end),
+        "limit": "1",
+    });
+    if serializable {
+        body["serializable"] = json!(true);
+    }
+    body
+}
+
+/// A queue's head as a range found it: its key (base64, as the gateway speaks), the
+/// revision it was last written at, and its element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    key: String,
+    mod_revision: String,
+    element: i64,
+}
+
+/// The head in a range answer for `queue`, or `None` when the queue is empty.
+fn queue_head(queue: &str, body: &[u8]) -> Result<Option<Head>, String> {
+    let answer: RangeAnswer = decode(body)?;
+    let Some(kv) = answer.kvs.first() else { return Ok(None) };
+    let found = BASE64.decode(&kv.key).map_err(|e| format!("key {:?} is not base64: {e}", kv.key))?;
+    if !found.starts_with(format!("{queue}/").as_bytes()) {
+        return Err(format!("asked for the head of {queue:?}, got {:?}", String::from_utf8_lossy(&found)));
+    }
+    let bytes = BASE64.decode(&kv.value).map_err(|e| format!("value {:?} is not base64: {e}", kv.value))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let element = text.parse::<i64>().map_err(|_| format!("element {text:?} is not an integer"))?;
+    let mod_revision = kv.mod_revision.clone().ok_or("the head has no mod_revision")?;
+    Ok(Some(Head { key: kv.key.clone(), mod_revision, element }))
+}
+
+/// The txn that deletes `head` if nobody wrote or deleted it since it was read.
+fn take_request(head: &Head) -> Value {
+    json!({
+        "compare": [{ "key": head.key, "target": "MOD", "result": "EQUAL", "mod_revision": head.mod_revision }],
+        "success": [{ "requestDeleteRange": { "key": head.key } }],
+    })
+}
+
+/// How the answer to [`take_request`] ends the dequeue: `ok` with the element when the
+/// delete happened, `None` when another dequeue had taken the head, and otherwise as a
+/// write ends (`info` unless the answer proves nothing happened).
+fn complete_take(op: &Op, head: &Head, answer: &Answer) -> Option<Completion> {
+    match answer {
+        Answer::Success(body) => match decode::<TxnAnswer>(body) {
+            Ok(TxnAnswer { succeeded: true, .. }) => Some(Completion {
+                kind: EventType::Ok,
+                value: json!(head.element),
+                error: None,
+                leader_hint: None,
+            }),
+            Ok(TxnAnswer { succeeded: false, .. }) => None,
+            Err(e) => Some(ended(EventType::Info, op, format!("unreadable answer: {e}"))),
+        },
+        other => Some(complete(op, other)),
     }
 }
 
@@ -346,6 +493,7 @@ pub fn complete(op: &Op, answer: &Answer) -> Completion {
                 Op::Read { key } => read_value(key, body).map(|v| (true, json!(v))),
                 Op::Write { .. } => decode::<Acknowledged>(body).map(|_| (true, op.invoke_value())),
                 Op::Cas { .. } => decode::<TxnAnswer>(body).map(|t| (t.succeeded, op.invoke_value())),
+                Op::Enqueue { .. } => decode::<TxnAnswer>(body).map(|t| (t.succeeded, op.invoke_value())),
                 _ => return unsupported(op),
             };
             match decoded {
@@ -353,7 +501,11 @@ pub fn complete(op: &Op, answer: &Answer) -> Completion {
                     Completion { kind: EventType::Ok, value, error: None, leader_hint: None }
                 }
                 Ok((false, _)) => {
-                    ended(EventType::Fail, op, "precondition_failed: the value did not match".into())
+                    let why = match op {
+                        Op::Enqueue { .. } => "the element is queued already",
+                        _ => "the value did not match",
+                    };
+                    ended(EventType::Fail, op, format!("precondition_failed: {why}"))
                 }
                 Err(e) if read => ended(EventType::Fail, op, format!("unreadable answer: {e}")),
                 Err(e) => ended(EventType::Info, op, format!("unreadable answer: {e}")),
@@ -498,6 +650,9 @@ struct KeyValue {
     key: String,
     #[serde(default)]
     value: String,
+    /// A decimal string, as etcd's JSON renders int64.
+    #[serde(default)]
+    mod_revision: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -743,6 +898,70 @@ mod tests {
         assert_eq!((c.kind, c.value), (EventType::Fail, json!([1, 2])));
         assert!(c.error.unwrap().starts_with("precondition_failed"));
         assert_eq!(complete(&cas, &Answer::TimedOut).kind, EventType::Info);
+    }
+
+    #[test]
+    fn an_enqueue_creates_its_element_key_once() {
+        let enqueue = Op::Enqueue { key: "q".into(), element: 42 };
+        let (path, body) = request(&enqueue, false).unwrap();
+        assert_eq!(path, "/v3/kv/txn");
+        let at = b64("q/00000000000000000042");
+        assert_eq!(
+            body["compare"][0],
+            json!({ "key": at, "target": "CREATE", "result": "EQUAL", "create_revision": "0" })
+        );
+        assert_eq!(body["success"][0]["requestPut"], json!({ "key": at, "value": b64("42") }));
+        assert_eq!(element_key("q", -5), "q/-5");
+        let created = Answer::Success(br#"{"header":{"member_id":"1"},"succeeded":true}"#.to_vec());
+        let c = complete(&enqueue, &created);
+        assert_eq!((c.kind, c.value), (EventType::Ok, json!(42)));
+        let queued = complete(&enqueue, &Answer::Success(br#"{"header":{"member_id":"1"}}"#.to_vec()));
+        assert_eq!(queued.kind, EventType::Fail);
+        assert!(queued.error.unwrap().contains("queued already"));
+        assert_eq!(complete(&enqueue, &Answer::TimedOut).kind, EventType::Info);
+        assert_eq!(complete(&enqueue, &Answer::NotSent("refused".into())).kind, EventType::Fail);
+    }
+
+    #[test]
+    fn a_dequeue_reads_the_head_then_deletes_it_only_if_unchanged() {
+        let body = head_request("q", false);
+        assert_eq!((body["key"].clone(), body["range_end"].clone()), (json!(b64("q/")), json!(b64("q0"))));
+        assert_eq!(body["limit"], "1");
+        assert_eq!(head_request("q", true)["serializable"], true);
+        let answer =
+            |kvs: Value| serde_json::to_vec(&json!({ "header": { "member_id": "7" }, "kvs": kvs })).unwrap();
+        let found = answer(
+            json!([{ "key": b64("q/00000000000000000007"), "value": b64("7"), "mod_revision": "12" }]),
+        );
+        let head = queue_head("q", &found).unwrap().unwrap();
+        assert_eq!(head.element, 7);
+        assert_eq!(queue_head("q", br#"{"header":{"member_id":"7"}}"#), Ok(None), "no kvs: empty");
+        let stranger = answer(json!([{ "key": b64("r1"), "value": b64("7"), "mod_revision": "12" }]));
+        assert!(queue_head("q", &stranger).is_err());
+        let no_revision = answer(json!([{ "key": b64("q/1"), "value": b64("1") }]));
+        assert!(queue_head("q", &no_revision).is_err());
+        assert!(queue_head(
+            "q",
+            &answer(json!([{ "key": b64("q/1"), "value": b64("x"), "mod_revision": "2" }]))
+        )
+        .is_err());
+
+        let take = take_request(&head);
+        assert_eq!(take["compare"][0]["mod_revision"], "12");
+        assert_eq!(take["compare"][0]["target"], "MOD");
+        assert_eq!(take["success"][0]["requestDeleteRange"]["key"], json!(b64("q/00000000000000000007")));
+        let dequeue = Op::Dequeue { key: "q".into() };
+        let taken = Answer::Success(br#"{"header":{"member_id":"1"},"succeeded":true}"#.to_vec());
+        let c = complete_take(&dequeue, &head, &taken).unwrap();
+        assert_eq!((c.kind, c.value), (EventType::Ok, json!(7)));
+        let beaten = Answer::Success(br#"{"header":{"member_id":"1"}}"#.to_vec());
+        assert_eq!(complete_take(&dequeue, &head, &beaten), None, "taken first by another: look again");
+        let lost = complete_take(&dequeue, &head, &Answer::TimedOut).unwrap();
+        assert_eq!((lost.kind, lost.value), (EventType::Info, Value::Null), "the delete may have happened");
+        let refused = complete_take(&dequeue, &head, &gateway_error(400, 3, "bad request")).unwrap();
+        assert_eq!(refused.kind, EventType::Fail);
+        let unreadable = complete_take(&dequeue, &head, &Answer::Success(b"junk".to_vec())).unwrap();
+        assert_eq!(unreadable.kind, EventType::Info);
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl SystemName {
     pub fn workloads(self) -> &'static [WorkloadName] {
         match self {
             SystemName::Faultline => &WorkloadName::ALL,
-            SystemName::Etcd => &[WorkloadName::Register],
+            SystemName::Etcd => &[WorkloadName::Register, WorkloadName::Queue],
             SystemName::Redis => {
                 &[WorkloadName::Register, WorkloadName::Set, WorkloadName::Counter, WorkloadName::Queue]
             }
