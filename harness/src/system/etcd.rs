@@ -171,17 +171,13 @@ impl Etcd {
                 return ended(EventType::Fail, op, "timeout: no time left to take the head".into());
             }
             let answer = self.post(node, "/v3/kv/txn", &take_request(&head), left()).await;
-            match complete_take(op, &head, &answer) {
-                Some(completion) => return completion,
-                // Taken by another dequeue between the range and the txn: look again.
-                None if !left().is_zero() => continue,
-                None => {
-                    return ended(
-                        EventType::Fail,
-                        op,
-                        "precondition_failed: every head was taken first".into(),
-                    )
-                }
+            if let Some(completion) = complete_take(op, &head, &answer) {
+                return completion;
+            }
+            // Taken by another dequeue between the range and the txn: look again, if
+            // there is time.
+            if left().is_zero() {
+                return ended(EventType::Fail, op, "precondition_failed: every head was taken first".into());
             }
         }
     }
