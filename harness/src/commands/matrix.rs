@@ -15,8 +15,9 @@
 //! Beside faultline's own protocols, `--systems zookeeper` adds two real-system rows per
 //! fault: ZooKeeper with plain reads (`zookeeper`: sequentially consistent, so a stale read
 //! under a fault is allowed) and with `sync` before each read (`zookeeper+sync`: must stay
-//! linearizable). They need the network-namespace backend (root, `ip`, `nft`) and Debian's
-//! `zookeeper`; without them the rows are left out, and the matrix says so and why.
+//! linearizable); with `--workload queue` both must keep the queue. They need the
+//! network-namespace backend (root, `ip`, `nft`) and Debian's `zookeeper`; without them
+//! the rows are left out, and the matrix says so and why.
 //!
 //! Exit 0 when every row is as expected, 1 when any is not, 254 for bad flags. A run that
 //! the harness could not complete is a row too (unexpected), so one broken cell never hides
@@ -61,8 +62,8 @@ pub struct Args {
     /// The workload of every run: register, set, bank, list-append, counter, queue.
     #[arg(long, default_value = "register")]
     pub workload: String,
-    /// Real systems to add, comma-separated: zookeeper (plain and synced reads; register
-    /// workload, network namespaces). Default: none.
+    /// Real systems to add, comma-separated: zookeeper (plain and synced reads; register or
+    /// queue workload, network namespaces). Default: none.
     #[arg(long, value_delimiter = ',')]
     pub systems: Vec<MatrixSystem>,
 }
@@ -92,13 +93,15 @@ impl Subject {
         }
     }
 
-    /// Whether the design promises linearizability under every fault.
-    fn safe_by_design(self) -> bool {
+    /// Whether the design promises the workload's safety check under every fault.
+    fn safe_by_design(self, workload: &str) -> bool {
         match self {
             Subject::Protocol(p) => p.safe_by_design(),
             // Plain reads are served from the connected server's own state (sequential
-            // consistency); with `sync` first they see every committed write.
-            Subject::ZooKeeper { sync_reads } => sync_reads,
+            // consistency); with `sync` first they see every committed write. The queue
+            // recipe's dequeue takes an element only by a delete the leader orders, so a
+            // stale listing cannot hand one element out twice.
+            Subject::ZooKeeper { sync_reads } => sync_reads || workload == "queue",
         }
     }
 
@@ -197,9 +200,9 @@ fn validate(args: &Args) -> Result<(), String> {
             args.workload
         ));
     }
-    if !args.systems.is_empty() && args.workload != "register" {
+    if !args.systems.is_empty() && !["register", "queue"].contains(&args.workload.as_str()) {
         return Err(format!(
-            "--systems: zookeeper has a client for the register workload only, not {}",
+            "--systems: zookeeper has clients for the register and queue workloads only, not {}",
             args.workload
         ));
     }
@@ -215,11 +218,11 @@ fn validate(args: &Args) -> Result<(), String> {
 /// subject must be safe; a fault outside the consensus protocols' safety model
 /// (`lose-disk`) may break any of them; under any other fault, those safe by design must
 /// stay so and the others may fail.
-pub fn expectation(subject: Subject, fault: &str) -> Expect {
+pub fn expectation(subject: Subject, fault: &str, workload: &str) -> Expect {
     let kinds = matrix::nemesis_of(fault).and_then(|n| FaultKind::parse_list(n).ok()).unwrap_or_default();
     if kinds.iter().any(|k| k.outside_consensus_model()) {
         Expect::OutsideModel
-    } else if fault == "none" || subject.safe_by_design() {
+    } else if fault == "none" || subject.safe_by_design(workload) {
         Expect::Safe
     } else {
         Expect::MayFail
@@ -249,7 +252,7 @@ pub fn cell_line(done: usize, total: u64, row: &Row) -> String {
 
 /// Run one `faultline test` and measure it.
 fn one_run(me: &Path, args: &Args, subject: Subject, fault: &str, seed: u64) -> Row {
-    let expect = expectation(subject, fault);
+    let expect = expectation(subject, fault, &args.workload);
     let label = subject.label();
     let failed = |run: String, why: String| Row::measure(label, fault, seed, expect, run, Err(why));
     let nemesis = matrix::nemesis_of(fault).expect("validated");
@@ -305,12 +308,12 @@ mod tests {
     #[test]
     fn primary_backup_may_fail_under_a_fault_and_everything_is_safe_without_one() {
         let protocol = Subject::Protocol;
-        assert_eq!(expectation(protocol(ProtocolName::PbAsync), "kill"), Expect::MayFail);
-        assert_eq!(expectation(protocol(ProtocolName::PbSync), "partition"), Expect::MayFail);
-        assert_eq!(expectation(protocol(ProtocolName::PbAsync), "none"), Expect::Safe);
+        assert_eq!(expectation(protocol(ProtocolName::PbAsync), "kill", "register"), Expect::MayFail);
+        assert_eq!(expectation(protocol(ProtocolName::PbSync), "partition", "register"), Expect::MayFail);
+        assert_eq!(expectation(protocol(ProtocolName::PbAsync), "none", "register"), Expect::Safe);
         for p in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft, ProtocolName::Zab] {
             for (fault, _) in FAULTS.iter().filter(|(f, _)| *f != "lose-disk") {
-                assert_eq!(expectation(protocol(p), fault), Expect::Safe, "{p} under {fault}");
+                assert_eq!(expectation(protocol(p), fault, "register"), Expect::Safe, "{p} under {fault}");
             }
         }
     }
@@ -330,12 +333,15 @@ mod tests {
         for protocol in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft, ProtocolName::Zab] {
             assert!(protocol.safe_by_design(), "{protocol}");
             assert_eq!(
-                expectation(Subject::Protocol(protocol), "lose-disk"),
+                expectation(Subject::Protocol(protocol), "lose-disk", "register"),
                 Expect::OutsideModel,
                 "{protocol}"
             );
         }
-        assert_eq!(expectation(Subject::Protocol(ProtocolName::PbAsync), "lose-disk"), Expect::OutsideModel);
+        assert_eq!(
+            expectation(Subject::Protocol(ProtocolName::PbAsync), "lose-disk", "register"),
+            Expect::OutsideModel
+        );
         let defaults = <Args as clap::Args>::augment_args(clap::Command::new("m"))
             .get_matches_from(["m"])
             .get_many::<String>("nemeses")
@@ -352,10 +358,11 @@ mod tests {
         let (plain, synced) =
             (Subject::ZooKeeper { sync_reads: false }, Subject::ZooKeeper { sync_reads: true });
         assert_eq!((plain.label(), synced.label()), ("zookeeper", "zookeeper+sync"));
-        assert_eq!(expectation(plain, "none"), Expect::Safe);
+        assert_eq!(expectation(plain, "none", "register"), Expect::Safe);
         for (fault, _) in FAULTS.iter().skip(1).filter(|(f, _)| *f != "lose-disk") {
-            assert_eq!(expectation(plain, fault), Expect::MayFail, "zookeeper under {fault}");
-            assert_eq!(expectation(synced, fault), Expect::Safe, "zookeeper+sync under {fault}");
+            assert_eq!(expectation(plain, fault, "register"), Expect::MayFail, "zookeeper under {fault}");
+            assert_eq!(expectation(synced, fault, "register"), Expect::Safe, "zookeeper+sync under {fault}");
+            assert_eq!(expectation(plain, fault, "queue"), Expect::Safe, "zookeeper's queue under {fault}");
         }
         assert_eq!(synced.test_flags(), ["--system", "zookeeper", "--zk-sync-reads"]);
         assert_eq!(Subject::Protocol(ProtocolName::Zab).test_flags(), ["--protocol", "zab"]);

@@ -72,7 +72,7 @@ impl SystemName {
             SystemName::Redis => {
                 &[WorkloadName::Register, WorkloadName::Set, WorkloadName::Counter, WorkloadName::Queue]
             }
-            SystemName::ZooKeeper => &[WorkloadName::Register],
+            SystemName::ZooKeeper => &[WorkloadName::Register, WorkloadName::Queue],
         }
     }
 

@@ -31,6 +31,17 @@
 //!   leader checks the version when it orders the write, so the write happens only if
 //!   nothing changed the znode since the read.
 //!
+//! The queue workload is ZooKeeper's queue recipe, the queue a persistent znode
+//! (`/faultline-<key>`) and each element a child of it named after the element
+//! (`e-<element>`, non-negative elements zero-padded so that names sort as numbers):
+//! - `enqueue`: `create` the element's child (and the queue's znode first, if absent). An
+//!   element already queued is refused (`NodeExists`), never merged into one copy.
+//! - `dequeue`: `getChildren` (after a `sync` with [`ZkOptions::sync_reads`]), then
+//!   `delete` of the first child in order. The leader orders the deletes, so one dequeue
+//!   gets each child; a child another dequeue deleted first (`NoNode`) sends this one to the
+//!   next. No children, or no queue znode yet: the dequeue answers null. Only the delete
+//!   takes an element, so a dequeue is `info` only when a delete's answer is lost.
+//!
 //! Classification ([`write_outcome`], pure): reads change nothing, so any read that did not
 //! produce a value is `fail`. A write or cas step is `fail` only when ZooKeeper's answer
 //! proves it did not happen: `BadVersion`, `NoNode`, `NodeExists` and the errors a server
@@ -245,6 +256,86 @@ impl ZooKeeper {
     }
 }
 
+impl ZooKeeper {
+    async fn enqueue(
+        &self,
+        client: &zk::Client,
+        op: &Op,
+        queue: &str,
+        element: i64,
+        deadline: Instant,
+    ) -> Completion {
+        let parent = znode(queue);
+        let child = element_znode(queue, element);
+        let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        for _ in 0..WRITE_ATTEMPTS {
+            match within(deadline, client.create(&child, element.to_string().as_bytes(), &options)).await {
+                // The queue's znode is not there yet: make it, then the element.
+                Call::Failed(zk::Error::NoNode) => {}
+                Call::Failed(zk::Error::NodeExists) => {
+                    return ended(
+                        EventType::Fail,
+                        op,
+                        "precondition_failed: the element is queued already".into(),
+                    )
+                }
+                other => return write_outcome(op, other),
+            }
+            match within(deadline, client.create(&parent, b"", &options)).await {
+                Call::Done(_) | Call::Failed(zk::Error::NodeExists) => {}
+                other => {
+                    return ended(
+                        EventType::Fail,
+                        op,
+                        format!("not sent: the queue's znode: {}", other.describe()),
+                    )
+                }
+            }
+        }
+        ended(EventType::Fail, op, format!("the queue's znode {parent} kept vanishing"))
+    }
+
+    async fn dequeue(&self, client: &zk::Client, op: &Op, queue: &str, deadline: Instant) -> Completion {
+        let parent = znode(queue);
+        loop {
+            if self.options.sync_reads {
+                match within(deadline, client.sync(&parent)).await {
+                    Call::Done(()) | Call::Failed(zk::Error::NoNode) => {}
+                    other => return ended(EventType::Fail, op, format!("sync: {}", other.describe())),
+                }
+            }
+            let mut children = match within(deadline, client.list_children(&parent)).await {
+                Call::Done(children) => children,
+                Call::Failed(zk::Error::NoNode) => Vec::new(),
+                other => return ended(EventType::Fail, op, format!("listing: {}", other.describe())),
+            };
+            if children.is_empty() {
+                return Completion {
+                    kind: EventType::Ok,
+                    value: Value::Null,
+                    error: None,
+                    leader_hint: None,
+                };
+            }
+            children.sort_unstable();
+            for name in &children {
+                let Some(element) = element_of(name) else {
+                    return ended(
+                        EventType::Fail,
+                        op,
+                        format!("not sent: {name:?} is not an element's znode"),
+                    );
+                };
+                let deleted = within(deadline, client.delete(&format!("{parent}/{name}"), None)).await;
+                if let Some(completion) = take_outcome(op, element, deleted) {
+                    return completion;
+                }
+            }
+            // Every child listed was taken by others first: list again.
+        }
+    }
+}
+
 impl Operator for ZooKeeper {
     fn system_name(&self) -> &'static str {
         "zookeeper"
@@ -354,7 +445,10 @@ impl System for ZooKeeper {
             let deadline = Instant::now() + timeout;
             let unsupported =
                 || ended(EventType::Fail, op, format!("not sent: zookeeper has no client for {op:?}"));
-            if !matches!(op, Op::Read { .. } | Op::Write { .. } | Op::Cas { .. }) {
+            if !matches!(
+                op,
+                Op::Read { .. } | Op::Write { .. } | Op::Cas { .. } | Op::Enqueue { .. } | Op::Dequeue { .. }
+            ) {
                 return unsupported();
             }
             let client = match self.session(node, deadline).await {
@@ -365,6 +459,8 @@ impl System for ZooKeeper {
                 Op::Read { key } => self.read(&client, op, key, deadline).await,
                 Op::Write { key, value } => self.write(&client, op, key, *value, deadline).await,
                 Op::Cas { key, from, to } => self.cas(&client, op, key, *from, *to, deadline).await,
+                Op::Enqueue { key, element } => self.enqueue(&client, op, key, *element, deadline).await,
+                Op::Dequeue { key } => self.dequeue(&client, op, key, deadline).await,
                 _ => unsupported(),
             }
         })
@@ -520,9 +616,38 @@ fn zk_files(id: NodeId, run_dir: &Path) -> [PathBuf; 2] {
     ]
 }
 
-/// The znode of a register key.
+/// The znode of a register key, or of a queue.
 fn znode(key: &str) -> String {
     format!("/faultline-{key}")
+}
+
+/// The znode of `element` in `queue`: non-negative elements zero-padded, so that names
+/// sort in the elements' order.
+fn element_znode(queue: &str, element: i64) -> String {
+    if element >= 0 {
+        format!("{}/e-{element:020}", znode(queue))
+    } else {
+        format!("{}/e-{element}", znode(queue))
+    }
+}
+
+/// The element a queue's child is named after.
+fn element_of(name: &str) -> Option<i64> {
+    name.strip_prefix("e-")?.parse().ok()
+}
+
+/// How the delete of a queue's child ends a dequeue: `ok` with the element when it was
+/// deleted, `None` when another dequeue deleted it first (try the next child), and
+/// otherwise as a write ends (`info` unless ZooKeeper's answer proves nothing happened;
+/// a timeout also ends the dequeue).
+pub fn take_outcome(op: &Op, element: i64, call: Call<()>) -> Option<Completion> {
+    match call {
+        Call::Done(()) => {
+            Some(Completion { kind: EventType::Ok, value: json!(element), error: None, leader_hint: None })
+        }
+        Call::Failed(zk::Error::NoNode) => None,
+        other => Some(write_outcome(op, other)),
+    }
 }
 
 /// How one call to a server ended.
@@ -758,6 +883,34 @@ mod tests {
         ] {
             assert_eq!(read_outcome(&read, call.clone()).kind, EventType::Fail, "{call:?}");
         }
+    }
+
+    #[test]
+    fn queue_elements_are_children_named_to_sort_as_numbers() {
+        assert_eq!(element_znode("q", 42), "/faultline-q/e-00000000000000000042");
+        assert_eq!(element_znode("q", -3), "/faultline-q/e--3");
+        assert_eq!(element_of("e-00000000000000000042"), Some(42));
+        assert_eq!(element_of("e--3"), Some(-3));
+        assert_eq!(element_of("x-1"), None);
+        assert_eq!(element_of("e-x"), None);
+        let mut names = vec!["e-00000000000000000010".to_string(), "e-00000000000000000009".to_string()];
+        names.sort_unstable();
+        assert_eq!(element_of(&names[0]), Some(9), "children sort in the elements' order");
+    }
+
+    #[test]
+    fn a_dequeue_takes_what_it_deleted_and_moves_on_from_what_others_took() {
+        let dequeue = Op::Dequeue { key: "q".into() };
+        let c = take_outcome(&dequeue, 7, Call::Done(())).unwrap();
+        assert_eq!((c.kind, c.value), (EventType::Ok, json!(7)));
+        assert_eq!(take_outcome(&dequeue, 7, Call::Failed(zk::Error::NoNode)), None, "taken first: next");
+        let lost = take_outcome(&dequeue, 7, Call::Failed(zk::Error::ConnectionLoss)).unwrap();
+        assert_eq!((lost.kind, lost.value), (EventType::Info, Value::Null), "the delete may have happened");
+        assert_eq!(take_outcome(&dequeue, 7, Call::TimedOut).unwrap().kind, EventType::Info);
+        assert_eq!(
+            take_outcome(&dequeue, 7, Call::Failed(zk::Error::NotReadOnly)).unwrap().kind,
+            EventType::Fail
+        );
     }
 
     #[test]
