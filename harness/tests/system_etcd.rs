@@ -66,7 +66,7 @@ fn read(key: &str) -> Op {
 async fn three_members_elect_one_leader_and_serve_a_linearizable_register() {
     let (topology, etcd, cluster) = started(3).await;
     let leader = one_leader(&etcd, &[1, 2, 3]).await;
-    assert_eq!(etcd.workloads(), &[WorkloadName::Register]);
+    assert_eq!(etcd.workloads(), &[WorkloadName::Register, WorkloadName::Queue]);
     let version = etcd.version();
     assert!(version.starts_with("3."), "version {version:?}");
 

@@ -64,7 +64,10 @@ fn write(key: &str, value: i64) -> Op {
 #[tokio::test]
 async fn replicas_copy_the_primary_and_refuse_writes() {
     let (redis, cluster) = started(Appendfsync::Everysec).await;
-    assert_eq!(redis.workloads(), &[WorkloadName::Register, WorkloadName::Set]);
+    assert_eq!(
+        redis.workloads(),
+        &[WorkloadName::Register, WorkloadName::Set, WorkloadName::Counter, WorkloadName::Queue]
+    );
     let version = redis.version();
     assert!(version.starts_with("7."), "version {version:?}");
     eventually_role(&redis, 1, Role::Primary, 1).await;

@@ -87,7 +87,7 @@ async fn three_servers_in_namespaces_elect_a_leader_serve_the_register_and_survi
     let tag = cleaner.0.clone();
     let topology = network.topology();
     let zk = zookeeper(&topology, true);
-    assert_eq!(zk.workloads(), &[WorkloadName::Register]);
+    assert_eq!(zk.workloads(), &[WorkloadName::Register, WorkloadName::Queue]);
     assert!(zk.version().starts_with("3."), "version {:?}", zk.version());
 
     let run_dir = tempfile::tempdir().unwrap();
