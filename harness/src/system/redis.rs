@@ -23,7 +23,8 @@
 //! have taken one, and is `info`.
 //!
 //! Classification ([`complete`], pure): a read that did not produce a value is `fail` (it
-//! changed nothing). A write is `fail` when the connection could not be opened, when the
+//! changed nothing). A replica's `READONLY` is recorded as `not_leader`, so that a worker
+//! moves on to the next node instead of asking the replica again. A write is `fail` when the connection could not be opened, when the
 //! cas did not match, or when Redis refused it with an error it raises before executing:
 //! `READONLY` (a replica), `LOADING`, `MASTERDOWN`, `NOREPLICAS`, `OOM`, `BUSY`, `WRONGTYPE`,
 //! `NOAUTH`, `NOPERM`, `NOSCRIPT`. A timeout, a broken connection, an unreadable reply or
@@ -426,10 +427,13 @@ pub fn complete(op: &Op, exchange: &Exchange) -> Completion {
     if let Reply::Error(e) = reply {
         let kind = e.split_whitespace().next().unwrap_or_default();
         let definite = read || DEFINITE_ERRORS.contains(&kind);
+        // A replica refusing a write is a node that does not lead: the worker moves on to
+        // the next node, as a client looking for the primary would.
+        let not_leader = if kind == "READONLY" { "not_leader: " } else { "" };
         return ended(
             if definite { EventType::Fail } else { EventType::Info },
             op,
-            format!("redis error: {e}"),
+            format!("{not_leader}redis error: {e}"),
         );
     }
     let value: Result<Value, String> = match (op, reply) {
@@ -687,6 +691,27 @@ mod tests {
         let add = Op::Add { key: "s".into(), element: 5 };
         let c = complete(&add, &reply(Reply::Integer(1)));
         assert_eq!((c.kind, c.value), (EventType::Ok, json!(5)));
+    }
+
+    #[test]
+    fn a_replica_refusing_a_write_sends_the_worker_to_the_next_node() {
+        let write = Op::Write { key: "r1".into(), value: 3 };
+        let refused = complete(
+            &write,
+            &reply(Reply::Error("READONLY You can't write against a read only replica.".into())),
+        );
+        assert_eq!(refused.kind, EventType::Fail);
+        assert!(
+            refused.error.as_deref().unwrap().starts_with("not_leader: redis error: READONLY"),
+            "{refused:?}"
+        );
+        assert_eq!(crate::run::client::next_node(&[1, 2, 3], 2, 2, &refused), 3);
+        let loading = complete(&write, &reply(Reply::Error("LOADING loading".into())));
+        assert_eq!(
+            crate::run::client::next_node(&[1, 2, 3], 2, 2, &loading),
+            2,
+            "not a question of who leads"
+        );
     }
 
     #[test]

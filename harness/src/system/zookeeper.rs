@@ -893,7 +893,7 @@ mod tests {
         assert_eq!(element_of("e--3"), Some(-3));
         assert_eq!(element_of("x-1"), None);
         assert_eq!(element_of("e-x"), None);
-        let mut names = vec!["e-00000000000000000010".to_string(), "e-00000000000000000009".to_string()];
+        let mut names = ["e-00000000000000000010".to_string(), "e-00000000000000000009".to_string()];
         names.sort_unstable();
         assert_eq!(element_of(&names[0]), Some(9), "children sort in the elements' order");
     }
