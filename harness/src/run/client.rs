@@ -133,7 +133,7 @@ pub fn next_node(ids: &[NodeId], home: NodeId, node: NodeId, completion: &Comple
 }
 
 /// The node after `node` in id order, the first after the last.
-pub fn node_after(ids: &[NodeId], node: NodeId) -> NodeId {
+fn node_after(ids: &[NodeId], node: NodeId) -> NodeId {
     let at = ids.iter().position(|&id| id == node).unwrap_or(0);
     ids[(at + 1) % ids.len()]
 }

@@ -15,7 +15,7 @@ use checkers::EventType;
 use nodes::api::NodeId;
 use workloads::Op;
 
-use super::client::{next_node, node_after, ClientShared};
+use super::client::{next_node, ClientShared};
 
 /// Time between two attempts on one node.
 const RETRY: Duration = Duration::from_millis(100);
@@ -55,9 +55,7 @@ pub async fn read_every_node(
 /// deadline passes; whether it answered empty. Each dequeue is an ordinary operation of
 /// the history (a fresh process), sent where the last answer pointed, as a client's next
 /// operation is: a leader's hint, the next node after a node that leads nothing, home
-/// after a timeout. A refusal that points nowhere (a Redis replica's `READONLY`) moves the
-/// drain to the next node too: a worker may keep asking a node that refuses it, but the
-/// drain must find the one that will answer. The empty answer is what lets the queue check judge every element
+/// after a timeout. The empty answer is what lets the queue check judge every element
 /// acknowledged before it; elements left when the deadline passes stay "not drained".
 pub async fn dequeue_until_empty(shared: &ClientShared, op: &Op, deadline: Duration) -> anyhow::Result<bool> {
     let until = Instant::now() + deadline;
@@ -72,12 +70,7 @@ pub async fn dequeue_until_empty(shared: &ClientShared, op: &Op, deadline: Durat
             return Ok(false);
         }
         if completion.kind != EventType::Ok {
-            let next = next_node(&shared.nodes, home, node, &completion);
-            node = if next == node && completion.kind == EventType::Fail {
-                node_after(&shared.nodes, node)
-            } else {
-                next
-            };
+            node = next_node(&shared.nodes, home, node, &completion);
             tokio::time::sleep(RETRY).await;
         }
     }
