@@ -52,5 +52,7 @@ fn pb_async_with_its_primary_killed_is_invalid_with_lost_writes() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().find(|l| l.starts_with("reproduce: faultline test")).expect("a reproduce line");
     assert!(line.contains("--seed 11") && line.contains("--schedule"), "{line}");
+    // The schedule decides the faults: no `--nemesis` default beside it.
+    assert!(!line.contains("--nemesis"), "{line}");
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
 }

@@ -299,6 +299,32 @@ mod tests {
             .contains("--workload"));
     }
 
+    /// Regression: a replayed schedule's run recorded and reproduced the `--nemesis`
+    /// default (`partition`) beside `--schedule`, though the schedule decided the faults.
+    #[test]
+    fn a_replayed_schedule_decides_the_faults_the_run_records_and_reproduces() {
+        use crate::nemesis::schedule::{Schedule, ScheduleParams};
+        let mut spec = parse(&["--schedule", "/runs/x/schedule.json", "--seed", "3"]).to_spec().unwrap();
+        let schedule = Schedule::generate(&ScheduleParams {
+            seed: 9,
+            kinds: vec![FaultKind::Kill, FaultKind::PauseLeader],
+            interval_ms: 1500,
+            time_limit_ms: 10_000,
+            nodes: vec![1, 2, 3],
+        })
+        .unwrap();
+        spec.adopt_schedule(&schedule);
+        assert_eq!(spec.nemesis, [FaultKind::Kill, FaultKind::PauseLeader]);
+        assert_eq!(spec.nemesis_flag, "kill,pause-leader");
+        assert_eq!(spec.nemesis_interval, Duration::from_millis(1500));
+        assert_eq!(spec.to_json()["nemesis"], "kill,pause-leader");
+        let reproduce = spec.reproduce_command();
+        assert!(reproduce.contains("--schedule /runs/x/schedule.json"), "{reproduce}");
+        assert!(!reproduce.contains("--nemesis"), "{reproduce}");
+        let plain = parse(&["--nemesis", "kill"]).to_spec().unwrap().reproduce_command();
+        assert!(plain.contains("--nemesis kill") && plain.contains("--nemesis-interval"), "{plain}");
+    }
+
     #[test]
     fn protocol_options_pass_through_to_the_nodes() {
         let spec = parse(&["--read", "local", "--heartbeat-ms", "20", "--phase1-every-op", "--seed", "7"])

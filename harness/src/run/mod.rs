@@ -99,7 +99,7 @@ enum Ended {
     Interrupted(TerminationSignal),
 }
 
-async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
+async fn run_async(mut spec: RunSpec) -> anyhow::Result<ExitCode> {
     let termination = Termination::install()?;
     let schedule = match faults::schedule_for(&spec) {
         Ok(schedule) => schedule,
@@ -108,9 +108,11 @@ async fn run_async(spec: RunSpec) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(crate::EXIT_BAD_INPUT));
         }
     };
+    if spec.schedule.is_some() {
+        spec.adopt_schedule(&schedule);
+    }
     let run_dir = RunDir::create(&spec.store, &spec.test_name)?;
     let reproduce = spec.reproduce_command();
-    // A replayed schedule decides the faults; `--nemesis` is then only its default.
     let faults = match &spec.schedule {
         Some(path) => format!("schedule {}", path.display()),
         None => format!("nemesis {}", spec.nemesis_flag),

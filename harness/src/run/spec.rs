@@ -26,7 +26,7 @@ pub struct RunSpec {
     pub test_name: String,
     pub protocol: ProtocolName,
     pub workload: Workload,
-    /// The `--nemesis` flag as given, for the reproducing command.
+    /// The `--nemesis` flag as given (for a replayed schedule, its kinds), for `run.json`.
     pub nemesis_flag: String,
     pub nemesis: FaultKinds,
     pub nodes: u32,
@@ -57,6 +57,22 @@ pub struct SshSpec {
 }
 
 impl RunSpec {
+    /// Takes the faults and their interval from the replayed `schedule`, which decides
+    /// them: what `run.json` records and what the run warns about is then what will
+    /// happen, not the `--nemesis` default the flags left in place. The kinds are the ones
+    /// the schedule was made from and any a hand-edited step adds.
+    pub fn adopt_schedule(&mut self, schedule: &crate::nemesis::schedule::Schedule) {
+        let drawn = schedule.steps.iter().map(|step| step.fault.kind());
+        let kinds: std::collections::BTreeSet<_> = schedule.kinds.iter().copied().chain(drawn).collect();
+        self.nemesis = kinds.into_iter().collect();
+        self.nemesis_flag = if self.nemesis.is_empty() {
+            "none".into()
+        } else {
+            self.nemesis.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+        };
+        self.nemesis_interval = Duration::from_millis(schedule.interval_ms);
+    }
+
     /// What is tested, for people: the protocol of faultline's own nodes, or the system.
     pub fn subject(&self) -> String {
         if self.system.is_builtin() {
@@ -97,19 +113,23 @@ impl RunSpec {
         } else {
             format!("--system {}", self.system)
         };
-        let mut parts: Vec<String> = vec![
-            "faultline test".into(),
-            subject_flag,
-            format!("--workload {}", self.workload.name),
-            format!("--nemesis {}", shell_word(&self.nemesis_flag)),
+        let mut parts: Vec<String> =
+            vec!["faultline test".into(), subject_flag, format!("--workload {}", self.workload.name)];
+        // A replayed schedule (`--schedule`, below) decides the faults and their timing.
+        if self.schedule.is_none() {
+            parts.push(format!("--nemesis {}", shell_word(&self.nemesis_flag)));
+        }
+        parts.extend([
             format!("--nodes {}", self.nodes),
             format!("--time-limit {}", self.time_limit.as_secs_f64()),
             format!("--rate {}", self.rate),
             format!("--concurrency {}", self.concurrency),
             format!("--seed {}", self.seed),
-            format!("--nemesis-interval {}", self.nemesis_interval.as_secs_f64()),
-            format!("--op-timeout-ms {}", self.op_timeout.as_millis()),
-        ];
+        ]);
+        if self.schedule.is_none() {
+            parts.push(format!("--nemesis-interval {}", self.nemesis_interval.as_secs_f64()));
+        }
+        parts.push(format!("--op-timeout-ms {}", self.op_timeout.as_millis()));
         if self.workload.name == workloads::WorkloadName::ListAppend
             && self.workload.list_append.consistency != checkers::txn::Consistency::StrictSerializable
         {
