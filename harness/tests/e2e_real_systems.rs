@@ -9,7 +9,9 @@
 //!   writes, and a queue in it loses elements or hands them out twice; with no failover
 //!   the same queue survives a cut, kill -9 and a pause of its primary;
 //! - ZooKeeper with `sync` before every read stays valid under partitions (the leader's
-//!   too), kill -9 and pauses, and so does its queue recipe, even with plain reads.
+//!   too), kill -9 and pauses, and so does its queue recipe, even with plain reads;
+//! - `faultline matrix --systems etcd,redis` judges their rows against the design, and
+//!   runs the failover on Redis's row alone.
 //!
 //! Each needs root, `ip`, `nft` and the system's binary. Without them the test fails and
 //! says what is missing (`.ci/run` installs the packages); it never passes vacuously. After
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
+use results::RunDir;
 
 /// Fail, saying why, unless this machine can run `binary` in network namespaces.
 #[allow(unsafe_code, reason = "geteuid(2)")]
@@ -42,14 +45,22 @@ fn require(binary: &str, package: &str) {
 
 /// The run's network record, written by the harness before it created anything.
 fn network_record(store: &Path) -> serde_json::Value {
-    let path = latest(store).path().join("network.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    record_at(&latest(store).path().join("network.json"))
+}
+
+fn record_at(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
-/// Assert that nothing named in the run's network record is left on this machine.
+/// Assert that nothing named in the latest run's network record is left on this machine.
 fn assert_network_gone(store: &Path) {
-    let record = network_record(store);
+    assert_network_gone_after(&latest(store).path().join("network.json"));
+}
+
+/// [`assert_network_gone`] for the run whose network record is `path`.
+fn assert_network_gone_after(path: &Path) {
+    let record = record_at(path);
     let tag = record["tag"].as_str().expect("the record names its tag").to_string();
     let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let namespaces = String::from_utf8_lossy(&namespaces.stdout).into_owned();
@@ -334,6 +345,61 @@ fn redis_keeps_a_queue_through_a_cut_kill_and_pause_of_its_primary() {
 
 /// Ctrl-C in the middle of a Redis run: the nodes die, the namespaces, bridge, rules and
 /// state file go, and the history recorded so far stays checkable.
+/// `faultline matrix --systems etcd,redis`: every system row under a fault it must come
+/// through with its queue kept, and Redis under an operator's failover, which only its
+/// row takes. Each cell is judged against the design, and each run leaves nothing behind.
+#[test]
+fn the_matrix_judges_etcd_and_redis_rows_and_fails_over_redis_alone() {
+    require("etcd", "etcd-server");
+    require("redis-server", "redis-server");
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["matrix", "--protocols", "raft", "--systems", "etcd,redis", "--workload", "queue"])
+        .args(["--nemeses", "kill,failover", "--time-limit", "4", "--seeds", "1", "--store"])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let json = std::fs::read_to_string(store.path().join("matrix.json")).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let cells: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (r["protocol"].as_str().unwrap(), r["fault"].as_str().unwrap(), r["expect"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            ("raft", "kill", "safe"),
+            ("etcd", "kill", "safe"),
+            ("etcd+serializable", "kill", "safe"),
+            ("redis", "kill", "safe"),
+            ("redis", "failover", "may-fail"),
+        ],
+        "{stdout}"
+    );
+    for row in &rows {
+        assert_eq!(row["expected"], true, "{row}");
+        assert!(row["verdict"].is_string(), "every run finished: {row}");
+        if row["expect"] == "safe" {
+            assert_eq!(row["linearizable"], "valid", "{row}");
+            assert_eq!(row["lost_writes"], 0, "{row}");
+        }
+        let run = Path::new(row["run"].as_str().unwrap());
+        if row["protocol"] != "raft" {
+            assert_network_gone_after(&run.join("network.json"));
+        }
+        let window = |fault: &str| {
+            let results = RunDir::open(run).unwrap().read_results().unwrap();
+            results.stats().is_some_and(|s| s.faults.iter().any(|w| w.fault == fault && w.took_effect))
+        };
+        assert!(window(row["fault"].as_str().unwrap()), "the fault took effect: {row}");
+    }
+    assert!(wait_for_no_process(&canonical(store.path()), Duration::from_secs(10)).is_empty());
+}
+
 #[allow(unsafe_code, reason = "kill(2) sends the harness its Ctrl-C")]
 #[test]
 fn sigint_mid_run_removes_the_namespaces_and_keeps_the_history() {

@@ -61,7 +61,7 @@ fn bad_matrix_flags_exit_254_with_one_line() {
     for argv in [
         vec!["matrix", "--nemeses", "earthquake"],
         vec!["matrix", "--protocols", "viewstamped"],
-        vec!["matrix", "--systems", "etcd"],
+        vec!["matrix", "--systems", "redis"],
         vec!["matrix", "--systems", "zookeeper", "--workload", "set"],
         vec!["matrix", "--time-limit", "0"],
         vec!["matrix", "--seeds", "0"],

@@ -12,12 +12,22 @@
 //! CI log) one line per finished cell goes to stderr instead ([`cell_line`]), so a long
 //! matrix is never silent.
 //!
-//! Beside faultline's own protocols, `--systems zookeeper` adds two real-system rows per
-//! fault: ZooKeeper with plain reads (`zookeeper`: sequentially consistent, so a stale read
-//! under a fault is allowed) and with `sync` before each read (`zookeeper+sync`: must stay
-//! linearizable); with `--workload queue` both must keep the queue. They need the
-//! network-namespace backend (root, `ip`, `nft`) and Debian's `zookeeper`; without them
-//! the rows are left out, and the matrix says so and why.
+//! Beside faultline's own protocols, `--systems` adds real-system rows, each run under
+//! every fault like a protocol:
+//! - `zookeeper`: ZooKeeper with plain reads (`zookeeper`: sequentially consistent, so a
+//!   stale read under a fault is allowed) and with `sync` before each read
+//!   (`zookeeper+sync`: must stay linearizable);
+//! - `etcd`: etcd with linearizable reads (`etcd`: must stay linearizable) and with
+//!   serializable ones (`etcd+serializable`: a member's local state, stale reads allowed);
+//! - `redis`: Redis with its queue (`RPUSH`/`LPOP`), which must keep every element under
+//!   every fault but an operator's `failover`, the one fault only Redis takes and that
+//!   the matrix runs only when named (`--nemeses failover`): its cut-off primary's
+//!   enqueues are gone once it follows the promoted replica.
+//!
+//! With `--workload queue` every system's rows must keep the queue: etcd's and ZooKeeper's
+//! dequeues take an element only by a delete their leader orders. The rows need the
+//! network-namespace backend (root, `ip`, `nft`) and Debian's packages; without them they
+//! are left out, and the matrix says so and why.
 //!
 //! Exit 0 when every row is as expected, 1 when any is not, 254 for bad flags. A run that
 //! the harness could not complete is a row too (unexpected), so one broken cell never hides
@@ -43,7 +53,8 @@ pub struct Args {
     pub protocols: Vec<ProtocolName>,
     /// Faults, comma-separated: none, partition, kill, pause, one-way, link, kill-leader,
     /// pause-leader, kill-minority, kill-majority, hold, clock (the default: all of these),
-    /// and lose-disk (by name only: outside the consensus protocols' safety model).
+    /// lose-disk (by name only: outside the consensus protocols' safety model) and
+    /// failover (by name only: an operator's failover, run on the redis rows alone).
     #[arg(
         long,
         value_delimiter = ',',
@@ -62,8 +73,9 @@ pub struct Args {
     /// The workload of every run: register, set, bank, list-append, counter, queue.
     #[arg(long, default_value = "register")]
     pub workload: String,
-    /// Real systems to add, comma-separated: zookeeper (plain and synced reads; register or
-    /// queue workload, network namespaces). Default: none.
+    /// Real systems to add, comma-separated (network namespaces): zookeeper (plain and
+    /// synced reads; register or queue workload), etcd (linearizable and serializable
+    /// reads; register or queue), redis (queue). Default: none.
     #[arg(long, value_delimiter = ',')]
     pub systems: Vec<MatrixSystem>,
 }
@@ -72,6 +84,41 @@ pub struct Args {
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatrixSystem {
     Zookeeper,
+    Etcd,
+    Redis,
+}
+
+impl MatrixSystem {
+    fn name(self) -> &'static str {
+        match self {
+            MatrixSystem::Zookeeper => "zookeeper",
+            MatrixSystem::Etcd => "etcd",
+            MatrixSystem::Redis => "redis",
+        }
+    }
+
+    /// The workloads its rows can be judged on: each has a client for them, and under no
+    /// fault each must be safe on them (Redis's replicas serve reads that lag the primary
+    /// with no fault at all, so its register and counter are left out).
+    fn workloads(self) -> &'static [&'static str] {
+        match self {
+            MatrixSystem::Zookeeper | MatrixSystem::Etcd => &["register", "queue"],
+            MatrixSystem::Redis => &["queue"],
+        }
+    }
+
+    /// Its rows' subjects.
+    fn subjects(self) -> Vec<Subject> {
+        match self {
+            MatrixSystem::Zookeeper => {
+                [false, true].map(|sync_reads| Subject::ZooKeeper { sync_reads }).into()
+            }
+            MatrixSystem::Etcd => {
+                [false, true].map(|serializable_reads| Subject::Etcd { serializable_reads }).into()
+            }
+            MatrixSystem::Redis => vec![Subject::Redis],
+        }
+    }
 }
 
 /// What one row of the matrix runs.
@@ -81,6 +128,10 @@ pub enum Subject {
     Protocol(ProtocolName),
     /// ZooKeeper, its reads plain (`sync_reads` false) or after a `sync`.
     ZooKeeper { sync_reads: bool },
+    /// etcd, its reads linearizable (`serializable_reads` false) or serializable.
+    Etcd { serializable_reads: bool },
+    /// Redis: one primary, asynchronous replicas, failover by an operator.
+    Redis,
 }
 
 impl Subject {
@@ -90,7 +141,16 @@ impl Subject {
             Subject::Protocol(p) => p.as_str(),
             Subject::ZooKeeper { sync_reads: false } => "zookeeper",
             Subject::ZooKeeper { sync_reads: true } => "zookeeper+sync",
+            Subject::Etcd { serializable_reads: false } => "etcd",
+            Subject::Etcd { serializable_reads: true } => "etcd+serializable",
+            Subject::Redis => "redis",
         }
+    }
+
+    /// Whether the matrix fault `fault` runs on this row: an operator's failover only on
+    /// the system that has an operator.
+    fn takes(self, fault: &str) -> bool {
+        fault != "failover" || self == Subject::Redis
     }
 
     /// Whether the design promises the workload's safety check under every fault.
@@ -102,6 +162,14 @@ impl Subject {
             // recipe's dequeue takes an element only by a delete the leader orders, so a
             // stale listing cannot hand one element out twice.
             Subject::ZooKeeper { sync_reads } => sync_reads || workload == "queue",
+            // etcd's linearizable reads go through its Raft log (ReadIndex); serializable
+            // ones are a member's own state. The queue's dequeue is a delete guarded by a
+            // compare that only the leader orders, whatever the reads.
+            Subject::Etcd { serializable_reads } => !serializable_reads || workload == "queue",
+            // Every write goes to the one primary, and without a failover no replica is
+            // promoted: kill -9 keeps what the AOF wrote, a cut or paused primary stays
+            // the primary. Its failover is judged apart ([`expectation`]).
+            Subject::Redis => true,
         }
     }
 
@@ -111,32 +179,56 @@ impl Subject {
             Subject::Protocol(p) => vec!["--protocol", p.as_str()],
             Subject::ZooKeeper { sync_reads: false } => vec!["--system", "zookeeper"],
             Subject::ZooKeeper { sync_reads: true } => vec!["--system", "zookeeper", "--zk-sync-reads"],
+            Subject::Etcd { serializable_reads: false } => vec!["--system", "etcd"],
+            Subject::Etcd { serializable_reads: true } => {
+                vec!["--system", "etcd", "--etcd-serializable-reads"]
+            }
+            Subject::Redis => vec!["--system", "redis"],
         }
     }
 }
 
-/// Why ZooKeeper cannot run on this machine, if it cannot.
-fn zookeeper_missing() -> Option<String> {
+/// Why `system` cannot run on this machine, if it cannot.
+fn missing(system: MatrixSystem) -> Option<String> {
     if let Err(e) = crate::netns::preflight() {
         return Some(format!("{e:#}"));
     }
-    let jar = crate::system::zookeeper::ZkOptions::default().jar_dir.join("zookeeper.jar");
-    (!jar.is_file()).then(|| {
-        format!("{} is missing (Debian package {})", jar.display(), crate::system::zookeeper::PACKAGE)
-    })
+    let program = match system {
+        MatrixSystem::Zookeeper => {
+            let jar = crate::system::zookeeper::ZkOptions::default().jar_dir.join("zookeeper.jar");
+            return (!jar.is_file()).then(|| {
+                format!("{} is missing (Debian package {})", jar.display(), crate::system::zookeeper::PACKAGE)
+            });
+        }
+        MatrixSystem::Etcd => ("etcd", "etcd-server"),
+        MatrixSystem::Redis => ("redis-server", "redis-server"),
+    };
+    let (binary, package) = program;
+    (!crate::netns::command::on_path(binary))
+        .then(|| format!("{binary} is not on PATH (Debian package {package})"))
 }
 
 /// The rows' subjects: the protocols, then each system asked for that can run here. Says on
 /// stderr which systems are left out, and why.
 fn subjects(args: &Args) -> Vec<Subject> {
     let mut subjects: Vec<Subject> = args.protocols.iter().map(|&p| Subject::Protocol(p)).collect();
-    if args.systems.contains(&MatrixSystem::Zookeeper) {
-        match zookeeper_missing() {
-            None => subjects.extend([false, true].map(|sync_reads| Subject::ZooKeeper { sync_reads })),
-            Some(why) => eprintln!("faultline: matrix: zookeeper rows left out: {why}"),
+    for &system in &args.systems {
+        match missing(system) {
+            None => subjects.extend(system.subjects()),
+            Some(why) => eprintln!("faultline: matrix: {} rows left out: {why}", system.name()),
         }
     }
     subjects
+}
+
+/// The cells to run, in order: each subject under each fault it takes, each seed.
+fn cells<'a>(args: &'a Args, subjects: &'a [Subject]) -> impl Iterator<Item = (Subject, &'a str, u64)> + 'a {
+    subjects.iter().flat_map(move |&subject| {
+        args.nemeses
+            .iter()
+            .filter(move |fault| subject.takes(fault))
+            .flat_map(move |fault| (1..=args.seeds).map(move |seed| (subject, fault.as_str(), seed)))
+    })
 }
 
 /// The most runs one matrix may ask for.
@@ -150,7 +242,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.store).with_context(|| format!("creating {}", args.store.display()))?;
     let me = std::env::current_exe().context("finding the faultline executable")?;
     let subjects = subjects(&args);
-    let total = subjects.len() as u64 * args.nemeses.len() as u64 * args.seeds;
+    if args.nemeses.iter().any(|f| f == "failover") && !subjects.contains(&Subject::Redis) {
+        eprintln!("faultline: matrix: failover runs on the redis rows only, and there are none");
+    }
+    let total = cells(&args, &subjects).count() as u64;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs {msg}")
@@ -158,18 +253,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let attended = std::io::stderr().is_terminal();
     let mut rows = Vec::new();
-    for &subject in &subjects {
-        for fault in &args.nemeses {
-            for seed in 1..=args.seeds {
-                bar.set_message(format!("{} under {fault}, seed {seed}", subject.label()));
-                let row = one_run(&me, &args, subject, fault, seed);
-                if !attended {
-                    eprintln!("faultline: {}", cell_line(rows.len() + 1, total, &row));
-                }
-                rows.push(row);
-                bar.inc(1);
-            }
+    for (subject, fault, seed) in cells(&args, &subjects) {
+        bar.set_message(format!("{} under {fault}, seed {seed}", subject.label()));
+        let row = one_run(&me, &args, subject, fault, seed);
+        if !attended {
+            eprintln!("faultline: {}", cell_line(rows.len() + 1, total, &row));
         }
+        rows.push(row);
+        bar.inc(1);
     }
     bar.finish_and_clear();
     let table = matrix::markdown(&rows);
@@ -200,9 +291,12 @@ fn validate(args: &Args) -> Result<(), String> {
             args.workload
         ));
     }
-    if !args.systems.is_empty() && !["register", "queue"].contains(&args.workload.as_str()) {
+    if let Some(system) = args.systems.iter().find(|s| !s.workloads().contains(&args.workload.as_str())) {
         return Err(format!(
-            "--systems: zookeeper has clients for the register and queue workloads only, not {}",
+            "--systems: the matrix runs {} with the {} workload{} only, not {}",
+            system.name(),
+            system.workloads().join(" and "),
+            if system.workloads().len() > 1 { "s" } else { "" },
             args.workload
         ));
     }
@@ -216,12 +310,15 @@ fn validate(args: &Args) -> Result<(), String> {
 
 /// What the design promises of a subject under a matrix fault: with no fault every
 /// subject must be safe; a fault outside the consensus protocols' safety model
-/// (`lose-disk`) may break any of them; under any other fault, those safe by design must
-/// stay so and the others may fail.
+/// (`lose-disk`) may break any of them; an operator's failover of an asynchronously
+/// replicated primary may lose what it acknowledged; under any other fault, those safe by
+/// design must stay so and the others may fail.
 pub fn expectation(subject: Subject, fault: &str, workload: &str) -> Expect {
     let kinds = matrix::nemesis_of(fault).and_then(|n| FaultKind::parse_list(n).ok()).unwrap_or_default();
     if kinds.iter().any(|k| k.outside_consensus_model()) {
         Expect::OutsideModel
+    } else if kinds.contains(&FaultKind::Failover) {
+        Expect::MayFail
     } else if fault == "none" || subject.safe_by_design(workload) {
         Expect::Safe
     } else {
@@ -305,6 +402,12 @@ fn one_run(me: &Path, args: &Args, subject: Subject, fault: &str, seed: u64) -> 
 mod tests {
     use super::*;
 
+    /// The matrix's faults inside the consensus model and taken by every row: all but
+    /// lose-disk and failover.
+    fn consensus_faults() -> impl Iterator<Item = &'static str> {
+        FAULTS.iter().map(|(f, _)| *f).filter(|f| !["lose-disk", "failover"].contains(f))
+    }
+
     #[test]
     fn primary_backup_may_fail_under_a_fault_and_everything_is_safe_without_one() {
         let protocol = Subject::Protocol;
@@ -312,7 +415,7 @@ mod tests {
         assert_eq!(expectation(protocol(ProtocolName::PbSync), "partition", "register"), Expect::MayFail);
         assert_eq!(expectation(protocol(ProtocolName::PbAsync), "none", "register"), Expect::Safe);
         for p in [ProtocolName::TwoPc, ProtocolName::Paxos, ProtocolName::Raft, ProtocolName::Zab] {
-            for (fault, _) in FAULTS.iter().filter(|(f, _)| *f != "lose-disk") {
+            for fault in consensus_faults() {
                 assert_eq!(expectation(protocol(p), fault, "register"), Expect::Safe, "{p} under {fault}");
             }
         }
@@ -349,8 +452,7 @@ mod tests {
             .cloned()
             .collect::<Vec<_>>();
         let defaults: Vec<&str> = defaults.iter().flat_map(|d| d.split(',')).collect();
-        assert_eq!(defaults.len(), FAULTS.len() - 1, "every fault but lose-disk by default: {defaults:?}");
-        assert!(!defaults.contains(&"lose-disk"), "{defaults:?}");
+        assert_eq!(defaults, consensus_faults().collect::<Vec<_>>(), "lose-disk and failover by name only");
     }
 
     #[test]
@@ -359,12 +461,72 @@ mod tests {
             (Subject::ZooKeeper { sync_reads: false }, Subject::ZooKeeper { sync_reads: true });
         assert_eq!((plain.label(), synced.label()), ("zookeeper", "zookeeper+sync"));
         assert_eq!(expectation(plain, "none", "register"), Expect::Safe);
-        for (fault, _) in FAULTS.iter().skip(1).filter(|(f, _)| *f != "lose-disk") {
+        for fault in consensus_faults().skip(1) {
             assert_eq!(expectation(plain, fault, "register"), Expect::MayFail, "zookeeper under {fault}");
             assert_eq!(expectation(synced, fault, "register"), Expect::Safe, "zookeeper+sync under {fault}");
             assert_eq!(expectation(plain, fault, "queue"), Expect::Safe, "zookeeper's queue under {fault}");
         }
         assert_eq!(synced.test_flags(), ["--system", "zookeeper", "--zk-sync-reads"]);
         assert_eq!(Subject::Protocol(ProtocolName::Zab).test_flags(), ["--protocol", "zab"]);
+    }
+
+    #[test]
+    fn etcd_must_stay_linearizable_and_keep_its_queue_and_redis_may_lose_only_to_a_failover() {
+        let (linear, serializable) =
+            (Subject::Etcd { serializable_reads: false }, Subject::Etcd { serializable_reads: true });
+        assert_eq!((linear.label(), serializable.label()), ("etcd", "etcd+serializable"));
+        assert_eq!(serializable.test_flags(), ["--system", "etcd", "--etcd-serializable-reads"]);
+        assert_eq!(expectation(serializable, "none", "register"), Expect::Safe);
+        for fault in consensus_faults() {
+            assert_eq!(expectation(linear, fault, "register"), Expect::Safe, "etcd under {fault}");
+            assert_eq!(expectation(linear, fault, "queue"), Expect::Safe, "etcd's queue under {fault}");
+            assert_eq!(expectation(serializable, fault, "queue"), Expect::Safe, "{fault}");
+            assert_eq!(expectation(Subject::Redis, fault, "queue"), Expect::Safe, "redis under {fault}");
+        }
+        for fault in consensus_faults().skip(1) {
+            assert_eq!(expectation(serializable, fault, "register"), Expect::MayFail, "{fault}");
+        }
+        assert_eq!(expectation(Subject::Redis, "failover", "queue"), Expect::MayFail);
+        assert_eq!(expectation(Subject::Redis, "lose-disk", "queue"), Expect::OutsideModel);
+        assert_eq!(Subject::Redis.test_flags(), ["--system", "redis"]);
+    }
+
+    #[test]
+    fn a_failover_runs_on_the_redis_rows_alone() {
+        let args = <Args as clap::Args>::augment_args(clap::Command::new("m"))
+            .try_get_matches_from(["m", "--nemeses", "none,failover", "--seeds", "2", "--workload", "queue"])
+            .and_then(|m| <Args as clap::FromArgMatches>::from_arg_matches(&m))
+            .unwrap();
+        let subjects = [Subject::Protocol(ProtocolName::Raft), Subject::Redis];
+        let cells: Vec<(&str, &str, u64)> =
+            cells(&args, &subjects).map(|(subject, fault, seed)| (subject.label(), fault, seed)).collect();
+        assert_eq!(
+            cells,
+            [
+                ("raft", "none", 1),
+                ("raft", "none", 2),
+                ("redis", "none", 1),
+                ("redis", "none", 2),
+                ("redis", "failover", 1),
+                ("redis", "failover", 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn each_system_runs_only_the_workloads_its_rows_can_be_judged_on() {
+        let parse = |argv: &[&str]| {
+            let argv = ["m"].iter().chain(argv).copied().collect::<Vec<_>>();
+            let matches =
+                <Args as clap::Args>::augment_args(clap::Command::new("m")).try_get_matches_from(argv);
+            matches.and_then(|m| <Args as clap::FromArgMatches>::from_arg_matches(&m)).unwrap()
+        };
+        assert!(validate(&parse(&["--systems", "etcd,zookeeper", "--workload", "queue"])).is_ok());
+        assert!(validate(&parse(&["--systems", "etcd"])).is_ok());
+        assert!(validate(&parse(&["--systems", "redis", "--workload", "queue"])).is_ok());
+        let refused = validate(&parse(&["--systems", "redis"])).unwrap_err();
+        assert_eq!(refused, "--systems: the matrix runs redis with the queue workload only, not register");
+        let refused = validate(&parse(&["--systems", "etcd", "--workload", "set"])).unwrap_err();
+        assert!(refused.contains("etcd with the register and queue workloads only"), "{refused}");
     }
 }

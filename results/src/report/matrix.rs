@@ -23,8 +23,9 @@ use crate::run_info::RunResults;
 
 /// The faults of the matrix and the `--nemesis` each maps to.
 /// `lose-disk` is asked for by name only (`--nemeses lose-disk`): it is outside the safety
-/// model of the consensus protocols.
-pub const FAULTS: [(&str, &str); 13] = [
+/// model of the consensus protocols. So is `failover`, an operator's failover, which only a
+/// system with an operator (Redis) takes.
+pub const FAULTS: [(&str, &str); 14] = [
     ("none", "none"),
     ("partition", "partition-halves,partition-leader"),
     ("kill", "kill"),
@@ -38,6 +39,7 @@ pub const FAULTS: [(&str, &str); 13] = [
     ("hold", "hold"),
     ("clock", "clock"),
     ("lose-disk", "lose-disk"),
+    ("failover", "failover"),
 ];
 
 /// The `--nemesis` of a matrix fault name.
