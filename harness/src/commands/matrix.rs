@@ -48,9 +48,14 @@ use crate::run::run_dir_file::{self, RUN_DIR_FILE_ENV};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Protocols, comma-separated (default: every one).
-    #[arg(long, value_delimiter = ',', default_value = "pb-async,pb-sync,2pc,paxos,raft,zab")]
-    pub protocols: Vec<ProtocolName>,
+    /// Protocols, comma-separated (default: every one); `none` for the --systems rows alone.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pb-async,pb-sync,2pc,paxos,raft,zab",
+        value_parser = protocol_or_none
+    )]
+    pub protocols: Vec<Option<ProtocolName>>,
     /// Faults, comma-separated: none, partition, kill, pause, one-way, link, kill-leader,
     /// pause-leader, kill-minority, kill-majority, hold, clock (the default: all of these),
     /// lose-disk (by name only: outside the consensus protocols' safety model) and
@@ -78,6 +83,14 @@ pub struct Args {
     /// reads; register or queue), redis (queue). Default: none.
     #[arg(long, value_delimiter = ',')]
     pub systems: Vec<MatrixSystem>,
+}
+
+/// A protocol's name, or `none` (no protocol rows).
+fn protocol_or_none(word: &str) -> Result<Option<ProtocolName>, String> {
+    match word {
+        "none" => Ok(None),
+        name => name.parse().map(Some),
+    }
 }
 
 /// A real system the matrix can add.
@@ -211,7 +224,7 @@ fn missing(system: MatrixSystem) -> Option<String> {
 /// The rows' subjects: the protocols, then each system asked for that can run here. Says on
 /// stderr which systems are left out, and why.
 fn subjects(args: &Args) -> Vec<Subject> {
-    let mut subjects: Vec<Subject> = args.protocols.iter().map(|&p| Subject::Protocol(p)).collect();
+    let mut subjects: Vec<Subject> = args.protocols.iter().flatten().map(|&p| Subject::Protocol(p)).collect();
     for &system in &args.systems {
         match missing(system) {
             None => subjects.extend(system.subjects()),
@@ -278,8 +291,11 @@ fn validate(args: &Args) -> Result<(), String> {
     if !(args.time_limit.is_finite() && (0.5..=3600.0).contains(&args.time_limit)) {
         return Err(format!("--time-limit must be between 0.5 and 3600 seconds, got {}", args.time_limit));
     }
-    if args.protocols.is_empty() || args.nemeses.is_empty() {
-        return Err("--protocols and --nemeses need at least one name each".into());
+    if args.nemeses.is_empty() {
+        return Err("--nemeses needs at least one name".into());
+    }
+    if args.protocols.iter().flatten().next().is_none() && args.systems.is_empty() {
+        return Err("--protocols none leaves nothing to run without --systems".into());
     }
     if let Some(bad) = args.nemeses.iter().find(|f| matrix::nemesis_of(f).is_none()) {
         let known: Vec<&str> = FAULTS.iter().map(|(name, _)| *name).collect();
@@ -300,7 +316,7 @@ fn validate(args: &Args) -> Result<(), String> {
             args.workload
         ));
     }
-    let subjects = (args.protocols.len() + 2 * args.systems.len()) as u64;
+    let subjects = (args.protocols.iter().flatten().count() + 2 * args.systems.len()) as u64;
     let total = subjects * args.nemeses.len() as u64 * args.seeds;
     if args.seeds == 0 || total > MAX_RUNS {
         return Err(format!("--seeds must give between 1 and {MAX_RUNS} runs in all, got {total}"));
@@ -524,6 +540,10 @@ mod tests {
         assert!(validate(&parse(&["--systems", "etcd,zookeeper", "--workload", "queue"])).is_ok());
         assert!(validate(&parse(&["--systems", "etcd"])).is_ok());
         assert!(validate(&parse(&["--systems", "redis", "--workload", "queue"])).is_ok());
+        let systems_alone = parse(&["--protocols", "none", "--systems", "redis", "--workload", "queue"]);
+        assert!(validate(&systems_alone).is_ok() && systems_alone.protocols == [None]);
+        let refused = validate(&parse(&["--protocols", "none"])).unwrap_err();
+        assert_eq!(refused, "--protocols none leaves nothing to run without --systems");
         let refused = validate(&parse(&["--systems", "redis"])).unwrap_err();
         assert_eq!(refused, "--systems: the matrix runs redis with the queue workload only, not register");
         let refused = validate(&parse(&["--systems", "etcd", "--workload", "set"])).unwrap_err();
