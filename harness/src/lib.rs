@@ -20,6 +20,7 @@ pub mod lab;
 pub mod nemesis;
 pub mod net;
 pub mod netns;
+pub mod out;
 pub mod proxy;
 pub mod run;
 pub mod ssh;

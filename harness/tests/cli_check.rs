@@ -68,6 +68,39 @@ fn the_worst_verdict_over_several_files_decides_the_exit_code() {
     assert_eq!(code, 254);
 }
 
+/// Regression: `faultline check a b c | head -1` panicked ("failed printing to stdout")
+/// once the reader had gone. Every file is still checked, and the exit code is theirs.
+#[test]
+fn a_reader_that_goes_away_ends_the_printing_not_the_check() {
+    let (ok, bad) = (porcupine("jepsen/etcd_002.log"), porcupine("jepsen/etcd_000.log"));
+    for (files, want) in [(vec![&ok, &ok, &ok], 0), (vec![&ok, &ok, &bad], 1)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .arg("check")
+            .args(&files)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the first verdict is printed.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(want), "{err}");
+        assert!(err.is_empty(), "nothing to say on stderr: {err}");
+    }
+    // Any other failure to write is said, once.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", &ok, &bad])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("faultline: error: writing to standard output: "), "{err}");
+}
+
 #[test]
 fn bad_input_is_one_line_naming_file_and_line_and_exits_254() {
     let cases = [

@@ -141,7 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "verdict": Verdict::merge_all(outcomes.iter().map(Outcome::verdict)),
             "files": outcomes.iter().map(Outcome::to_json).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&document)?);
     }
     Ok(ExitCode::from(exit_code(&outcomes)))
 }
@@ -274,26 +274,29 @@ fn exit_code(outcomes: &[Outcome]) -> u8 {
 fn print_text(outcome: &Outcome) {
     match outcome {
         Outcome::Checked { file, failing_line, report, hint, .. } => {
-            print!("{file}: {}", report.render_text());
+            crate::out!("{file}: {}", report.render_text());
             if let Some(line) = failing_line {
-                println!("  the op that cannot be linearized was invoked at {file}:{line}");
+                crate::outln!("  the op that cannot be linearized was invoked at {file}:{line}");
             }
             if let Some(hint) = hint {
-                println!("  note: {hint}");
+                crate::outln!("  note: {hint}");
             }
         }
-        Outcome::Txn { file, report, .. } => print!("{file}: {}", report.render_text()),
+        Outcome::Txn { file, report, .. } => crate::out!("{file}: {}", report.render_text()),
         Outcome::Queue { file, report, .. } => {
-            println!("{file}: {} ({QUEUE_MODEL})", report.verdict);
-            print!("{}", report.render_text());
+            crate::outln!("{file}: {} ({QUEUE_MODEL})", report.verdict);
+            crate::out!("{}", report.render_text());
         }
         Outcome::Bank { file, report } => {
-            println!("{file}: {}", report.verdict);
-            println!("  bank: {} reads, {} broke a rule", report.reads, report.bad_reads);
+            crate::outln!("{file}: {}", report.verdict);
+            crate::outln!("  bank: {} reads, {} broke a rule", report.reads, report.bad_reads);
             for error in &report.errors {
-                println!(
+                crate::outln!(
                     "  event {}: {:?}: {} (sum {:?})",
-                    error.index, error.kind, error.value, error.total
+                    error.index,
+                    error.kind,
+                    error.value,
+                    error.total
                 );
             }
         }

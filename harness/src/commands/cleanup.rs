@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(crate::EXIT_BAD_INPUT));
         }
     };
-    let mut print = |line: String| println!("{line}");
+    let mut print = |line: String| crate::outln!("{line}");
     if let Some(hosts) = &args.ssh {
         let targets = match crate::ssh::hosts::load(hosts) {
             Ok(targets) => targets,

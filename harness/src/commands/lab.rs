@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let state = lab::up(nodes, &dir)?;
             let dir = dir.canonicalize()?;
             let hosts = std::fs::read_to_string(lab::hosts_path(&dir))?;
-            print!("{hosts}");
+            crate::out!("{hosts}");
             eprintln!(
                 "faultline: lab {} up on {}: faultline test --ssh {} --ssh-key {} --ssh-known-hosts {}",
                 state.tag,
@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Down { dir } => {
-            lab::down(&dir, &mut |line| println!("{line}"))?;
+            lab::down(&dir, &mut |line| crate::outln!("{line}"))?;
             Ok(ExitCode::SUCCESS)
         }
     }

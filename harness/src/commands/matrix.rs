@@ -277,12 +277,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     let table = matrix::markdown(&rows);
-    println!("{table}");
+    // Written before it is printed: the files are the record, stdout only a view of it.
     let md = args.store.join("matrix.md");
     results::write_atomically(&md, table.as_bytes())?;
     let json = args.store.join("matrix.json");
     let text = serde_json::to_string_pretty(&rows).context("encoding the matrix")?;
     results::write_atomically(&json, (text + "\n").as_bytes())?;
+    crate::outln!("{table}");
     eprintln!("faultline: matrix written to {} and {}", md.display(), json.display());
     Ok(if rows.iter().all(|r| r.expected) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -22,6 +22,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let path = results::report::write_report(&run)?;
-    println!("{}", path.display());
+    crate::outln!("{}", path.display());
     Ok(ExitCode::SUCCESS)
 }

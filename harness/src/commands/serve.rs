@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         let local = listener.local_addr().context("reading the bound address")?;
-        println!("listening on http://{local}/");
+        crate::outln!("listening on http://{local}/");
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let shutdown = async {

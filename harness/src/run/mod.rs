@@ -442,9 +442,9 @@ fn finish_unchecked(run_dir: &RunDir, why: String, reproduce: String) -> anyhow:
 }
 
 fn print_results(results: &RunResults, run_dir: &RunDir) {
-    println!();
+    crate::outln!();
     for (name, check) in &results.checks {
-        println!("{name:<14} {:<8} {}", check.verdict.as_str(), check.summary);
+        crate::outln!("{name:<14} {:<8} {}", check.verdict.as_str(), check.summary);
     }
     // The overlapping claims and the offending writes, not only the first.
     if let Some(CheckDetails::DeposedLeader(deposed)) = results
@@ -454,7 +454,7 @@ fn print_results(results: &RunResults, run_dir: &RunDir) {
         .and_then(|c| c.details.as_ref())
     {
         for line in deposed.render_text(5).lines().skip(1) {
-            println!("               {}", line.trim_start());
+            crate::outln!("               {}", line.trim_start());
         }
     }
     // The isolation anomalies by type, allowed ones included (the summary names the
@@ -464,19 +464,19 @@ fn print_results(results: &RunResults, run_dir: &RunDir) {
     {
         for (kind, count) in &report.anomaly_counts {
             let allowed = if kind.is_forbidden_under(report.consistency) { "" } else { " (allowed)" };
-            println!("               {kind:<18} {count}{allowed}");
+            crate::outln!("               {kind:<18} {count}{allowed}");
         }
     }
     if let Some(stats) = results.stats() {
         print_stats(stats);
     }
-    println!();
-    println!("verdict: {}  ({})", results.valid, run_dir.path().display());
+    crate::outln!();
+    crate::outln!("verdict: {}  ({})", results.valid, run_dir.path().display());
     for reason in &results.reasons {
-        println!("  {reason}");
+        crate::outln!("  {reason}");
     }
     if results.valid != Verdict::Valid {
-        println!("reproduce: {}", results.reproduce);
+        crate::outln!("reproduce: {}", results.reproduce);
     }
 }
 
@@ -492,11 +492,11 @@ fn print_stats(stats: &StatsReport) {
     if let Some(m) = stats.messages_per_ok_op {
         line.push_str(&format!(", {m:.1} msgs/op"));
     }
-    println!("{line}");
+    crate::outln!("{line}");
     for w in &stats.faults {
         let availability = w.availability.map_or("-".to_string(), |a| format!("{:.0}%", a * 100.0));
         let end = w.end_s.map_or("end".to_string(), |e| format!("{e:.1}s"));
-        println!(
+        crate::outln!(
             "               {:<24} {:>6.1}s-{:<7} availability {availability}{}",
             w.fault,
             w.start_s,
