@@ -54,5 +54,7 @@ fn pb_async_with_its_primary_killed_is_invalid_with_lost_writes() {
     assert!(line.contains("--seed 11") && line.contains("--schedule"), "{line}");
     // The schedule decides the faults: no `--nemesis` default beside it.
     assert!(!line.contains("--nemesis"), "{line}");
+    // A run that is not valid keeps its nodes' data for whoever investigates it.
+    assert!(latest(&store).path().join("data/1").is_dir(), "the invalid run kept its data");
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
 }

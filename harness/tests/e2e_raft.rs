@@ -114,10 +114,14 @@ fn raft_conserves_money_under_partitions_and_kills() {
             "5",
             "--seed",
             "4",
+            "--keep-data",
         ],
         Duration::from_secs(150),
     );
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    // Asked to, a valid run keeps its nodes' data (without it, `assert_valid_run` checks
+    // that none is left).
+    assert!(latest(&store).path().join("data/1").is_dir(), "{}", describe(&output));
     let results = results(&store);
     let bank = &results.checks[&CheckName::Bank];
     assert_eq!(bank.verdict, Verdict::Valid, "{}", bank.summary);

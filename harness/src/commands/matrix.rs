@@ -83,6 +83,9 @@ pub struct Args {
     /// reads; register or queue), redis (queue). Default: none.
     #[arg(long, value_delimiter = ',')]
     pub systems: Vec<MatrixSystem>,
+    /// Keep the nodes' data directories of valid runs too (`faultline test --keep-data`).
+    #[arg(long)]
+    pub keep_data: bool,
 }
 
 /// A protocol's name, or `none` (no protocol rows).
@@ -386,6 +389,7 @@ fn one_run(me: &Path, args: &Args, subject: Subject, fault: &str, seed: u64) -> 
         .args(["--nemesis", nemesis, "--workload", &args.workload])
         .args(["--name", &name])
         .args(["--time-limit", &args.time_limit.to_string(), "--nemesis-interval", &interval.to_string()])
+        .args(args.keep_data.then_some("--keep-data"))
         .args(["--seed", &seed.to_string(), "--store"])
         .arg(&args.store)
         .env(RUN_DIR_FILE_ENV, &dir_file)

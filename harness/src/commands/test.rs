@@ -79,6 +79,10 @@ pub struct Args {
     /// Budget of the linearizability check, in seconds (then `unknown`).
     #[arg(long, default_value_t = 30.0)]
     pub check_time_limit: f64,
+    /// Keep the nodes' data directories (`data/`) of a valid run too; a run that is not
+    /// valid always keeps them.
+    #[arg(long)]
+    pub keep_data: bool,
 
     /// Protocol options, passed to every node as given (faultline's own nodes only).
     #[command(flatten)]
@@ -226,6 +230,7 @@ impl Args {
             schedule: self.schedule.clone(),
             op_timeout: Duration::from_millis(self.op_timeout_ms),
             check_time_limit,
+            keep_data: self.keep_data,
             protocol_flags: self.protocol_flags.clone(),
             ssh,
         })

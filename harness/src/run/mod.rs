@@ -221,9 +221,27 @@ async fn run_async(mut spec: RunSpec) -> anyhow::Result<ExitCode> {
     };
     run_dir.write_results(&results)?;
     results::report::write_report(&run_dir)?;
+    if results.valid == Verdict::Valid && !spec.keep_data {
+        drop_node_data(&run_dir);
+    }
     print_results(&results, &run_dir);
     progress.verdict(results.valid, run_dir.path());
     Ok(ExitCode::from(results.valid.exit_code()))
+}
+
+/// Removes a valid run's node data directories once it is judged. They are the nodes' own
+/// state, not the record (history, schedule, node logs and results stay), and etcd's
+/// preallocated write-ahead logs alone make them over 300 MB a run: a matrix of etcd
+/// filled a disk. A run that is not valid keeps them for whoever investigates it.
+fn drop_node_data(run_dir: &RunDir) {
+    let data = run_dir.path().join(results::run_dir::DATA_DIR);
+    match std::fs::remove_dir_all(&data) {
+        Ok(()) => eprintln!(
+            "faultline: the nodes' data directories of this valid run removed (--keep-data keeps them)"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => eprintln!("faultline: warning: removing {}: {e}", data.display()),
+    }
 }
 
 /// Whether the run's network counts protocol frames (the proxy, between built-in nodes on

@@ -39,6 +39,8 @@ pub struct RunSpec {
     pub schedule: Option<PathBuf>,
     pub op_timeout: Duration,
     pub check_time_limit: Duration,
+    /// Keep the nodes' data directories of a valid run (`--keep-data`).
+    pub keep_data: bool,
     /// Protocol options passed to every node, as given.
     pub protocol_flags: ProtocolFlags,
     /// Run the nodes on SSH hosts instead of this machine.

@@ -214,5 +214,7 @@ pub fn assert_valid_run(store: &Path, output: &Output, checks: &[CheckName]) -> 
     assert!(stats.faults.iter().any(|w| w.took_effect), "{stats:?}");
     assert!(stats.counts.ok > 100, "{stats:?}");
     assert!(wait_for_no_process(&canonical(store), Duration::from_secs(10)).is_empty());
+    let data = latest(store).path().join("data");
+    assert!(!data.exists(), "a valid run keeps no node data without --keep-data: {}", data.display());
     stats
 }
