@@ -13,7 +13,7 @@
 //! matrix is never silent.
 //!
 //! Beside faultline's own protocols, `--systems` adds real-system rows, each run under
-//! every fault like a protocol:
+//! every fault it can take (not `hold` or `clock`, see [`Subject::takes`]):
 //! - `zookeeper`: ZooKeeper with plain reads (`zookeeper`: sequentially consistent, so a
 //!   stale read under a fault is allowed) and with `sync` before each read
 //!   (`zookeeper+sync`: must stay linearizable);
@@ -164,9 +164,19 @@ impl Subject {
     }
 
     /// Whether the matrix fault `fault` runs on this row: an operator's failover only on
-    /// the system that has an operator.
+    /// the system that has an operator; `hold` and `clock` only on faultline's own nodes;
+    /// `lose-disk` not on ZooKeeper. A real system's nodes sit in network namespaces,
+    /// which cannot keep a link's packets and release them later; etcd, Redis and
+    /// ZooKeeper keep their time where libfaketime cannot reach it; a wiped ZooKeeper
+    /// server has lost its identity. Such a run would record the fault as not taken and
+    /// test nothing, so it is not made.
     fn takes(self, fault: &str) -> bool {
-        fault != "failover" || self == Subject::Redis
+        match fault {
+            "failover" => self == Subject::Redis,
+            "hold" | "clock" => matches!(self, Subject::Protocol(_)),
+            "lose-disk" => !matches!(self, Subject::ZooKeeper { .. }),
+            _ => true,
+        }
     }
 
     /// Whether the design promises the workload's safety check under every fault.
@@ -258,8 +268,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.store).with_context(|| format!("creating {}", args.store.display()))?;
     let me = std::env::current_exe().context("finding the faultline executable")?;
     let subjects = subjects(&args);
-    if args.nemeses.iter().any(|f| f == "failover") && !subjects.contains(&Subject::Redis) {
-        eprintln!("faultline: matrix: failover runs on the redis rows only, and there are none");
+    for fault in &args.nemeses {
+        let left_out: Vec<&str> = subjects.iter().filter(|s| !s.takes(fault)).map(|s| s.label()).collect();
+        if !left_out.is_empty() {
+            eprintln!(
+                "faultline: matrix: {fault} is left out of the rows that cannot take it: {}",
+                left_out.join(", ")
+            );
+        }
     }
     let total = cells(&args, &subjects).count() as u64;
     let bar = ProgressBar::new(total);
@@ -513,12 +529,28 @@ mod tests {
     }
 
     #[test]
-    fn a_failover_runs_on_the_redis_rows_alone() {
+    fn a_failover_runs_on_the_redis_rows_alone_and_hold_and_clock_on_the_protocols() {
         let args = <Args as clap::Args>::augment_args(clap::Command::new("m"))
             .try_get_matches_from(["m", "--nemeses", "none,failover", "--seeds", "2", "--workload", "queue"])
             .and_then(|m| <Args as clap::FromArgMatches>::from_arg_matches(&m))
             .unwrap();
         let subjects = [Subject::Protocol(ProtocolName::Raft), Subject::Redis];
+        for system in [
+            Subject::Redis,
+            Subject::Etcd { serializable_reads: false },
+            Subject::ZooKeeper { sync_reads: true },
+        ] {
+            assert!(
+                !system.takes("hold") && !system.takes("clock") && system.takes("kill"),
+                "{}",
+                system.label()
+            );
+        }
+        assert!(
+            !Subject::ZooKeeper { sync_reads: false }.takes("lose-disk") && Subject::Redis.takes("lose-disk")
+        );
+        let raft = Subject::Protocol(ProtocolName::Raft);
+        assert!(raft.takes("hold") && raft.takes("clock") && !raft.takes("failover"));
         let cells: Vec<(&str, &str, u64)> =
             cells(&args, &subjects).map(|(subject, fault, seed)| (subject.label(), fault, seed)).collect();
         assert_eq!(
