@@ -43,6 +43,15 @@ fn require(binary: &str, package: &str) {
     }
 }
 
+/// [`require`] for ZooKeeper: Java and Debian's jar.
+fn require_zookeeper() {
+    require("java", "zookeeper");
+    assert!(
+        Path::new("/usr/share/java/zookeeper.jar").is_file(),
+        "this test needs ZooKeeper's jar: Debian package zookeeper (.ci/run installs it)"
+    );
+}
+
 /// The run's network record, written by the harness before it created anything.
 fn network_record(store: &Path) -> serde_json::Value {
     record_at(&latest(store).path().join("network.json"))
@@ -205,7 +214,11 @@ fn drained_to_empty(store: &Path) -> bool {
 }
 
 fn fault_took_effect(store: &Path, kind: &str) -> bool {
-    let results = results(store);
+    took_effect(&results(store), kind)
+}
+
+/// Whether a fault of `kind` took effect in the run with these results.
+fn took_effect(results: &results::RunResults, kind: &str) -> bool {
     results.stats().is_some_and(|stats| stats.faults.iter().any(|w| w.fault == kind && w.took_effect))
 }
 
@@ -260,11 +273,7 @@ fn etcd_serializable_reads_are_stale_when_the_leader_is_cut_off() {
 
 #[test]
 fn zookeeper_with_synced_reads_stays_linearizable_under_partitions_kills_and_pauses() {
-    require("java", "zookeeper");
-    assert!(
-        Path::new("/usr/share/java/zookeeper.jar").is_file(),
-        "this test needs ZooKeeper's jar: Debian package zookeeper (.ci/run installs it)"
-    );
+    require_zookeeper();
     let dir = tempfile::tempdir().unwrap();
     let (output, store) =
         run_real(dir.path(), "zookeeper", ETCD_FAULTS, "20", &["--workload", "register", "--zk-sync-reads"]);
@@ -289,7 +298,7 @@ fn zookeeper_with_synced_reads_stays_linearizable_under_partitions_kills_and_pau
 /// never hand one child to two, since the leader orders the deletes.
 #[test]
 fn zookeeper_keeps_a_queue_through_partitions_kills_and_pauses() {
-    require("java", "zookeeper");
+    require_zookeeper();
     let dir = tempfile::tempdir().unwrap();
     let (output, store) = run_real(dir.path(), "zookeeper", ETCD_FAULTS, "20", &["--workload", "queue"]);
     assert_queue_kept(&store, &output, &[CheckName::Queue, CheckName::SplitBrain]);
@@ -398,11 +407,8 @@ fn the_matrix_judges_etcd_and_redis_rows_and_fails_over_redis_alone() {
         if row["protocol"] != "raft" {
             assert_network_gone_after(&run.join("network.json"));
         }
-        let window = |fault: &str| {
-            let results = RunDir::open(run).unwrap().read_results().unwrap();
-            results.stats().is_some_and(|s| s.faults.iter().any(|w| w.fault == fault && w.took_effect))
-        };
-        assert!(window(row["fault"].as_str().unwrap()), "the fault took effect: {row}");
+        let results = RunDir::open(run).unwrap().read_results().unwrap();
+        assert!(took_effect(&results, row["fault"].as_str().unwrap()), "the fault took effect: {row}");
     }
     assert!(wait_for_no_process(&canonical(store.path()), Duration::from_secs(10)).is_empty());
 }

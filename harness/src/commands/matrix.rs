@@ -219,7 +219,7 @@ fn missing(system: MatrixSystem) -> Option<String> {
     if let Err(e) = crate::netns::preflight() {
         return Some(format!("{e:#}"));
     }
-    let program = match system {
+    let (binary, package) = match system {
         MatrixSystem::Zookeeper => {
             let jar = crate::system::zookeeper::ZkOptions::default().jar_dir.join("zookeeper.jar");
             return (!jar.is_file()).then(|| {
@@ -229,7 +229,6 @@ fn missing(system: MatrixSystem) -> Option<String> {
         MatrixSystem::Etcd => ("etcd", "etcd-server"),
         MatrixSystem::Redis => ("redis-server", "redis-server"),
     };
-    let (binary, package) = program;
     (!crate::netns::command::on_path(binary))
         .then(|| format!("{binary} is not on PATH (Debian package {package})"))
 }
@@ -336,7 +335,8 @@ fn validate(args: &Args) -> Result<(), String> {
             args.workload
         ));
     }
-    let subjects = (args.protocols.iter().flatten().count() + 2 * args.systems.len()) as u64;
+    let systems: usize = args.systems.iter().map(|s| s.subjects().len()).sum();
+    let subjects = (args.protocols.iter().flatten().count() + systems) as u64;
     let total = subjects * args.nemeses.len() as u64 * args.seeds;
     if args.seeds == 0 || total > MAX_RUNS {
         return Err(format!("--seeds must give between 1 and {MAX_RUNS} runs in all, got {total}"));

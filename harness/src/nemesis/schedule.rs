@@ -204,6 +204,12 @@ impl Schedule {
         })
     }
 
+    /// The kind of every fault its steps start or stop (a hand-edited schedule may hold
+    /// kinds its `kinds` do not name).
+    pub fn drawn_kinds(&self) -> impl Iterator<Item = FaultKind> + '_ {
+        self.steps.iter().map(|step| step.fault.kind())
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a schedule serializes")
     }

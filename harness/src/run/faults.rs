@@ -49,8 +49,8 @@ pub fn schedule_for(spec: &RunSpec) -> anyhow::Result<Schedule> {
 /// is outside the consensus protocols' safety model, saying so; printed at the start, so a
 /// reader of an invalid verdict knows it was expected.
 pub fn outside_model_notices(kinds: &[FaultKind], schedule: &Schedule) -> Vec<&'static str> {
-    let drawn = schedule.steps.iter().map(|step| step.fault.kind());
-    let all: std::collections::BTreeSet<FaultKind> = kinds.iter().copied().chain(drawn).collect();
+    let all: std::collections::BTreeSet<FaultKind> =
+        kinds.iter().copied().chain(schedule.drawn_kinds()).collect();
     all.into_iter().filter_map(FaultKind::outside_model_reason).collect()
 }
 

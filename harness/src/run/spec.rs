@@ -64,8 +64,8 @@ impl RunSpec {
     /// happen, not the `--nemesis` default the flags left in place. The kinds are the ones
     /// the schedule was made from and any a hand-edited step adds.
     pub fn adopt_schedule(&mut self, schedule: &crate::nemesis::schedule::Schedule) {
-        let drawn = schedule.steps.iter().map(|step| step.fault.kind());
-        let kinds: std::collections::BTreeSet<_> = schedule.kinds.iter().copied().chain(drawn).collect();
+        let kinds: std::collections::BTreeSet<_> =
+            schedule.kinds.iter().copied().chain(schedule.drawn_kinds()).collect();
         self.nemesis = kinds.into_iter().collect();
         self.nemesis_flag = if self.nemesis.is_empty() {
             "none".into()

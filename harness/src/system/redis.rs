@@ -24,8 +24,9 @@
 //!
 //! Classification ([`complete`], pure): a read that did not produce a value is `fail` (it
 //! changed nothing). A replica's `READONLY` is recorded as `not_leader`, so that a worker
-//! moves on to the next node instead of asking the replica again. A write is `fail` when the connection could not be opened, when the
-//! cas did not match, or when Redis refused it with an error it raises before executing:
+//! moves on to the next node instead of asking the replica again. A write is `fail` when
+//! the connection could not be opened, when the cas did not match, or when Redis refused
+//! it with an error it raises before executing:
 //! `READONLY` (a replica), `LOADING`, `MASTERDOWN`, `NOREPLICAS`, `OOM`, `BUSY`, `WRONGTYPE`,
 //! `NOAUTH`, `NOPERM`, `NOSCRIPT`. A timeout, a broken connection, an unreadable reply or
 //! any other error is `info`.

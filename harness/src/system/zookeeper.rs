@@ -254,9 +254,7 @@ impl ZooKeeper {
             other => write_outcome(op, other),
         }
     }
-}
 
-impl ZooKeeper {
     async fn enqueue(
         &self,
         client: &zk::Client,
