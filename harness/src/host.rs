@@ -32,12 +32,17 @@ pub struct NodeAddrs {
 }
 
 /// Everything needed to (re)start one node. Restarting uses the same spec, so the same
-/// data directory and the same log file (appended to, so earlier lives stay readable).
+/// data directory and the same log file (appended to, so earlier lives stay readable),
+/// and the same argv unless `rejoin_argv` says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
     pub id: NodeId,
     /// The program and its arguments; `argv[0]` is the program. Never run through a shell.
     pub argv: Vec<OsString>,
+    /// The argv of every start after the first, where it must differ: a member whose
+    /// first start bootstraps the cluster must, started again, join the cluster it is
+    /// already in, even on a data directory `lose-disk` wiped. `None`: `argv` every time.
+    pub rejoin_argv: Option<Vec<OsString>>,
     pub data_dir: PathBuf,
     /// Receives the node's stdout and stderr.
     pub log_path: PathBuf,
@@ -130,6 +135,14 @@ pub trait Operator: Send + Sync {
     fn check_lose_disk(&self, id: NodeId) -> anyhow::Result<()> {
         let _ = id;
         Ok(())
+    }
+    /// Make the cluster ready to take back node `id`, whose disk `lose-disk` wiped, before
+    /// it starts again, within `timeout`: what an operator does for a member whose disk was
+    /// replaced. The default does nothing (faultline's own nodes and Redis start from an
+    /// empty directory as they are).
+    fn readmit(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
+        let _ = (id, timeout);
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -322,6 +322,63 @@ async fn a_refused_lose_disk_is_not_taken_and_leaves_the_node_and_its_data_alone
     assert!(!nemesis.execute(&stop).await.took_effect, "nothing to stop");
 }
 
+/// An operator that readmits a node after its disk was lost, refusing the first time.
+#[derive(Default)]
+struct Readmits {
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+impl host::Operator for Readmits {
+    fn system_name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn readmit(&self, id: u32, _: Duration) -> host::BoxFuture<'_, anyhow::Result<()>> {
+        let mut log = self.log.lock().unwrap();
+        log.push(format!("readmit {id}"));
+        let first = log.len() == 1;
+        Box::pin(async move {
+            if first {
+                anyhow::bail!("the cluster has no quorum to change its members");
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_node_that_lost_its_disk_is_readmitted_before_it_starts_and_only_then() {
+    let c = cluster(Some(2)).await;
+    let (start, stop) = first_step(FaultKind::LoseDisk, vec![1, 2, 3]);
+    let Fault::LoseDisk { node } = start.fault else { panic!("{start:?}") };
+    let operator = Arc::new(Readmits::default());
+    let mut nemesis = nemesis(&c).with_operator(operator.clone());
+    assert!(nemesis.execute(&start).await.took_effect);
+
+    let refused = nemesis.execute(&stop).await;
+    assert!(!refused.took_effect, "{refused:?}");
+    let error = refused.error.unwrap();
+    assert!(error.contains("readmit it after its disk was lost: the cluster has no quorum"), "{error}");
+    assert!(!c.supervisor.state(node).is_alive(), "a node not readmitted is not started");
+
+    let healed = nemesis.heal_all().await;
+    let heal = healed.last().unwrap();
+    assert_eq!(heal.value["restarted"], serde_json::json!([node]), "{heal:?}");
+    assert_eq!(*operator.log.lock().unwrap(), [format!("readmit {node}"), format!("readmit {node}")]);
+
+    // Readmitted and healthy, the node is an ordinary one again: a kill's restart asks nothing.
+    let kill = Step {
+        at_ms: 0,
+        id: 9,
+        action: Action::Start,
+        fault: Fault::Kill { kind: FaultKind::Kill, nodes: vec![node] },
+    };
+    assert!(nemesis.execute(&kill).await.took_effect);
+    assert!(nemesis.execute(&Step { action: Action::Stop, ..kill }).await.took_effect);
+    assert_eq!(operator.log.lock().unwrap().len(), 2);
+    assert!(all_running(&c.supervisor));
+}
+
 #[tokio::test]
 async fn faults_that_cannot_apply_say_they_did_not_take_effect() {
     let c = cluster(None).await;

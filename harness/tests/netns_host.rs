@@ -41,6 +41,7 @@ fn spec(net: &NetnsNetwork, run_dir: &Path, id: u32) -> NodeSpec {
     NodeSpec {
         id,
         argv: role_argv(ENTRY, "node", &[id.to_string(), addr.to_string()]),
+        rejoin_argv: None,
         data_dir: run_dir.join("data").join(id.to_string()),
         log_path: run_dir.join("nodes").join(format!("{id}.log")),
         addrs: NodeAddrs { peer_listen: addr, client: addr },

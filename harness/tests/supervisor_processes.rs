@@ -112,6 +112,7 @@ async fn a_node_that_dies_or_never_answers_fails_the_health_wait_with_its_log() 
     let dies = NodeSpec {
         id: 1,
         argv: vec!["/usr/bin/env".into(), "ls".into(), "/no/such/path/at/all".into()],
+        rejoin_argv: None,
         data_dir: run.path().join("data/1"),
         log_path: run.path().join("nodes/1.log"),
         addrs: addrs[&1],
@@ -119,6 +120,7 @@ async fn a_node_that_dies_or_never_answers_fails_the_health_wait_with_its_log() 
     let mute = NodeSpec {
         id: 2,
         argv: vec!["/usr/bin/env".into(), "sleep".into(), "600".into()],
+        rejoin_argv: None,
         data_dir: run.path().join("data/2"),
         log_path: run.path().join("nodes/2.log"),
         addrs: addrs[&2],
@@ -314,4 +316,43 @@ async fn a_panic_in_the_harness_kills_every_node_through_the_hook() {
     .await
     .unwrap();
     drop(harness);
+}
+
+#[tokio::test]
+async fn a_node_starts_with_its_argv_once_and_with_its_rejoin_argv_ever_after() {
+    let run = tempfile::tempdir().unwrap();
+    let addrs = allocate_addrs([1]).unwrap();
+    let say = |word: &str| -> Vec<std::ffi::OsString> {
+        vec!["/bin/sh".into(), "-c".into(), format!("echo {word}; exec sleep 600").into()]
+    };
+    let spec = NodeSpec {
+        id: 1,
+        argv: say("bootstrap"),
+        rejoin_argv: Some(say("rejoin")),
+        data_dir: run.path().join("data/1"),
+        log_path: run.path().join("nodes/1.log"),
+        addrs: addrs[&1],
+    };
+    let log = spec.log_path.clone();
+    let sup = Supervisor::new(Arc::new(LocalHost::new()), vec![spec]);
+    let said = |lines: usize| {
+        let until = std::time::Instant::now() + DEADLINE;
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let words: Vec<String> =
+                text.lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
+            if words.len() >= lines || std::time::Instant::now() > until {
+                return words;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    for life in 1..=3 {
+        sup.start(1).unwrap();
+        let words = said(life);
+        assert_eq!(words.len(), life, "{words:?}");
+        assert!(sup.kill(1).unwrap());
+        let expected: Vec<&str> = (1..=life).map(|l| if l == 1 { "bootstrap" } else { "rejoin" }).collect();
+        assert_eq!(words, expected);
+    }
 }

@@ -18,7 +18,7 @@ pub mod partitions;
 pub mod record;
 pub mod schedule;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +63,9 @@ pub struct Nemesis {
     config: NemesisConfig,
     /// Faults started and not yet stopped, by step id.
     active: BTreeMap<u32, InForce>,
+    /// Nodes whose disk was lost and that have not been healthy since: the operator
+    /// readmits each before it starts again.
+    wiped: BTreeSet<NodeId>,
 }
 
 /// A fault in force, as it was resolved when it started.
@@ -78,7 +81,15 @@ enum InForce {
 
 impl Nemesis {
     pub fn new(supervisor: Arc<Supervisor>, network: Arc<dyn Network>, config: NemesisConfig) -> Nemesis {
-        Nemesis { supervisor, network, operator: None, clocks: None, config, active: BTreeMap::new() }
+        Nemesis {
+            supervisor,
+            network,
+            operator: None,
+            clocks: None,
+            config,
+            active: BTreeMap::new(),
+            wiped: BTreeSet::new(),
+        }
     }
 
     /// Give the nemesis the system's operator actions (needed by `failover`).
@@ -200,11 +211,9 @@ impl Nemesis {
                     Err(e) => errors.push(format!("resume {id}: {e:#}")),
                 },
                 NodeState::Exited { .. } | NodeState::NotStarted => {
-                    match self.supervisor.restart(id, self.config.health_deadline).await {
-                        Ok(true) => restarted.push(id),
-                        Ok(false) => {}
-                        Err(e) => errors.push(format!("restart {id}: {e:#}")),
-                    }
+                    let (done, failed) = self.restart_all(&[id]).await;
+                    restarted.extend(done);
+                    errors.extend(failed.into_iter().map(|e| format!("restart {e}")));
                 }
                 NodeState::Running { .. } => {}
             }
@@ -321,6 +330,7 @@ impl Nemesis {
             Fault::LoseDisk { node } => {
                 match self.check_lose_disk(*node).and_then(|()| self.supervisor.lose_disk(*node)) {
                     Ok(was_alive) => {
+                        self.wiped.insert(*node);
                         let value =
                             json!({ "fault": kind, "node": node, "killed": was_alive, "wiped": true });
                         (Record { f, value, took_effect: true, error: None }, in_force(fault))
@@ -504,13 +514,20 @@ impl Nemesis {
     }
 
     /// Restart each node: all are started first, then each waited for, so a cluster that
-    /// needs a quorum to answer `/health` can form one.
-    async fn restart_all(&self, nodes: &[NodeId]) -> (Vec<NodeId>, Vec<String>) {
+    /// needs a quorum to answer `/health` can form one. A node whose disk was lost is first
+    /// readmitted by the system's operator; one the operator could not readmit stays down.
+    async fn restart_all(&mut self, nodes: &[NodeId]) -> (Vec<NodeId>, Vec<String>) {
         let mut started = Vec::new();
         let mut errors = Vec::new();
         for &id in nodes {
             if self.supervisor.state(id).is_alive() {
                 continue;
+            }
+            if let (true, Some(operator)) = (self.wiped.contains(&id), &self.operator) {
+                if let Err(e) = operator.readmit(id, self.config.health_deadline).await {
+                    errors.push(format!("node {id}: readmit it after its disk was lost: {e:#}"));
+                    continue;
+                }
             }
             match self.supervisor.start(id) {
                 Ok(()) => started.push(id),
@@ -522,7 +539,10 @@ impl Nemesis {
         for id in started {
             let left = until.saturating_duration_since(Instant::now());
             match self.supervisor.wait_healthy(id, left).await {
-                Ok(()) => done.push(id),
+                Ok(()) => {
+                    self.wiped.remove(&id);
+                    done.push(id);
+                }
                 Err(e) => errors.push(format!("node {id}: {e:#}")),
             }
         }

@@ -69,6 +69,7 @@ impl NodeCommand {
         NodeSpec {
             id: self.id,
             argv: self.argv(&data_dir),
+            rejoin_argv: None,
             log_path: Self::log_path(run_dir, self.id),
             data_dir,
             addrs: self.addrs,

@@ -118,15 +118,19 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Start one node from its spec (same data directory every time).
+    /// Start one node from its spec (same data directory every time; from the second
+    /// start on, the spec's `rejoin_argv` where it has one).
     pub fn start(&self, id: NodeId) -> anyhow::Result<()> {
         let spec = self.known(id)?;
-        if let Some(starts) = self.starts.get(&id) {
-            // Counted before the process exists: a sample whose question went out after
-            // this line may already see the new life.
-            starts.fetch_add(1, Ordering::SeqCst);
+        // Counted before the process exists: a sample whose question went out after this
+        // line may already see the new life.
+        let earlier = self.starts.get(&id).map_or(0, |starts| starts.fetch_add(1, Ordering::SeqCst));
+        match &spec.rejoin_argv {
+            Some(rejoin) if earlier > 0 => {
+                self.host.start(&NodeSpec { argv: rejoin.clone(), rejoin_argv: None, ..spec.clone() })
+            }
+            _ => self.host.start(spec),
         }
-        self.host.start(spec)
     }
 
     /// How many times node `id` was started by this supervisor (0 for an unknown node).

@@ -3,8 +3,13 @@
 //! Each node is one etcd member named `n<id>` on its own address, with the usual ports
 //! (clients 2379, peers 2380). The cluster is bootstrapped statically: every member is
 //! given the whole `--initial-cluster` and `--initial-cluster-state new`. etcd reads those
-//! flags only when its data directory is empty, so restarting a member with the same spec
-//! on the same data directory rejoins the cluster it already belongs to.
+//! flags only when its data directory is empty. Every later start of a member says
+//! `--initial-cluster-state existing`, which on its own data directory changes nothing.
+//! A member `lose-disk` wiped is first replaced the way etcd's operators replace one (see
+//! [`Operator::readmit`] below: removed, added back under a new member id) and then joins
+//! the running cluster with an empty log. Started again without that, it would never come
+//! back: a bootstrap is refused ("member has already been bootstrapped"), and a join under
+//! its old id panics at the leader's first heartbeat.
 //!
 //! The register workload maps onto three gateway calls (keys and values are base64, as
 //! the gateway's JSON encoding of bytes requires; values are decimal integers):
@@ -66,6 +71,10 @@ pub const PEER_PORT: u16 = 2380;
 const MAX_ANSWER_BYTES: usize = 1 << 20;
 /// How long opening a connection may take; an operation's timeout should exceed it.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one membership call (list, remove, add) may take.
+const MEMBERSHIP_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// The pause between rounds of asking for a member's replacement.
+const MEMBERSHIP_RETRY: Duration = Duration::from_millis(250);
 
 /// How to run and use the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +219,74 @@ impl Operator for Etcd {
     fn system_name(&self) -> &'static str {
         "etcd"
     }
+
+    /// etcd's procedure for a member whose disk was lost: remove the member, add it back
+    /// (a new member id on the same peer URL), and start it with `--initial-cluster-state
+    /// existing` (its [`NodeSpec::rejoin_argv`]). Started under its old id with an empty
+    /// log, the member panics as soon as the leader says what is committed ("tocommit(N)
+    /// is out of range [lastIndex(0)]"); etcd detects that amnesia rather than survive it.
+    fn readmit(&self, id: NodeId, timeout: Duration) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let Some(&ip) = self.topology.nodes.get(&id) else { bail!("no node {id} in the topology") };
+            let peer_url = format!("http://{}", SocketAddr::new(ip, PEER_PORT));
+            let until = tokio::time::Instant::now() + timeout;
+            // etcd refuses to add a member until every voting member has been connected
+            // for five seconds ("unhealthy cluster"), which a cluster that just elected a
+            // leader may not be: ask each other member in turn until the time is up.
+            loop {
+                let mut failures = Vec::new();
+                for &via in self.topology.nodes.keys().filter(|&&n| n != id) {
+                    let left = until.saturating_duration_since(tokio::time::Instant::now());
+                    match self.replace_member(&peer_url, via, left.min(MEMBERSHIP_CALL_TIMEOUT)).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) => failures.push(format!("via node {via}: {e:#}")),
+                    }
+                }
+                if tokio::time::Instant::now() + MEMBERSHIP_RETRY >= until {
+                    bail!("member {} not replaced: {}", member_name(id), failures.join("; "));
+                }
+                tokio::time::sleep(MEMBERSHIP_RETRY).await;
+            }
+        })
+    }
+}
+
+impl Etcd {
+    /// Asking member `via`: the member on `peer_url` removed and added again, unless it was
+    /// added and has not started since (an earlier attempt got that far).
+    async fn replace_member(&self, peer_url: &str, via: NodeId, timeout: Duration) -> anyhow::Result<()> {
+        let body = self.call(via, "/v3/cluster/member/list", &json!({}), timeout).await?;
+        let list: MemberList =
+            serde_json::from_slice(&body).with_context(|| format!("member list {}", excerpt(&body)))?;
+        match list.members.iter().find(|m| m.peer_urls.iter().any(|u| u == peer_url)) {
+            // Added, never started: it has no name yet.
+            Some(member) if member.name.is_empty() => return Ok(()),
+            Some(member) => {
+                self.call(via, "/v3/cluster/member/remove", &json!({ "ID": member.id }), timeout)
+                    .await
+                    .context("member remove")?;
+            }
+            None => {}
+        }
+        self.call(via, "/v3/cluster/member/add", &json!({ "peerURLs": [peer_url] }), timeout)
+            .await
+            .context("member add")?;
+        Ok(())
+    }
+
+    /// A gateway call that must succeed: its body, or what went wrong.
+    async fn call(
+        &self,
+        via: NodeId,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<u8>> {
+        match self.post(via, path, body, timeout).await {
+            Answer::Success(body) => Ok(body),
+            other => bail!("{path}: {}", describe(&other)),
+        }
+    }
 }
 
 /// etcd is a Go binary: the Go runtime reads the clock through the vDSO and raw system
@@ -269,9 +346,14 @@ impl System for Etcd {
         flag("--initial-cluster-token", o.cluster_token.clone().into());
         flag("--heartbeat-interval", o.heartbeat_interval_ms.to_string().into());
         flag("--election-timeout", o.election_timeout_ms.to_string().into());
+        let mut rejoin_argv = argv.clone();
+        if let Some(state) = rejoin_argv.iter().position(|a| a == "--initial-cluster-state") {
+            rejoin_argv[state + 1] = "existing".into();
+        }
         Ok(NodeSpec {
             id,
             argv,
+            rejoin_argv: Some(rejoin_argv),
             data_dir,
             log_path: RunDir::node_log_at(run_dir, id),
             addrs: NodeAddrs { peer_listen: peer, client },
@@ -677,6 +759,8 @@ struct Member {
     id: String,
     #[serde(default)]
     name: String,
+    #[serde(default, rename = "peerURLs")]
+    peer_urls: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -820,6 +904,13 @@ mod tests {
             "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=http://10.0.0.3:2380"
         );
         assert_eq!(value("--initial-cluster-state"), "new");
+        // Started again, the member joins the cluster it is in; nothing else changes.
+        let rejoin = spec.rejoin_argv.as_ref().expect("etcd members rejoin");
+        let differs: Vec<_> = argv.iter().zip(rejoin).filter(|(a, b)| OsString::from(a) != **b).collect();
+        assert_eq!(rejoin.len(), argv.len());
+        assert_eq!(differs.len(), 1, "{differs:?}");
+        let state = rejoin.iter().position(|a| a == "--initial-cluster-state").unwrap();
+        assert_eq!(rejoin[state + 1], "existing");
         assert_eq!(spec.log_path, Path::new("/run/nodes/2.log"));
         assert_eq!(spec.data_dir, Path::new("/run/data/2"));
         assert_eq!(spec.addrs.client.to_string(), "10.0.0.2:2379");

@@ -257,6 +257,7 @@ impl System for Redis {
         Ok(NodeSpec {
             id,
             argv,
+            rejoin_argv: None,
             data_dir,
             log_path: RunDir::node_log_at(run_dir, id),
             addrs: NodeAddrs { peer_listen: addr, client: addr },

@@ -424,6 +424,7 @@ impl System for ZooKeeper {
         Ok(NodeSpec {
             id,
             argv,
+            rejoin_argv: None,
             data_dir,
             log_path: RunDir::node_log_at(run_dir, id),
             addrs: NodeAddrs {

@@ -262,6 +262,7 @@ fn owner(entry: &str, args: &[String]) -> ! {
     let spec = crate::host::NodeSpec {
         id: 2,
         argv: role_argv(entry, "node", &["2".into(), addr.to_string()]),
+        rejoin_argv: None,
         data_dir: dir.join("data"),
         log_path: dir.join("node.log"),
         addrs: crate::host::NodeAddrs { peer_listen: addr, client: addr },

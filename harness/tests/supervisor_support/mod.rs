@@ -72,6 +72,7 @@ pub fn fake_node_spec(
     NodeSpec {
         id,
         argv: role_argv(entry, "node", &args),
+        rejoin_argv: None,
         data_dir,
         log_path: run_dir.join("nodes").join(format!("{id}.log")),
         addrs,
