@@ -337,6 +337,30 @@ fn zookeeper_with_synced_reads_stays_linearizable_under_partitions_kills_and_pau
     assert_network_gone(&store);
 }
 
+/// A server whose disk is lost gets its `myid` back before it starts again, as an operator
+/// provisions a replaced disk, and joins the ensemble empty: both come back, and synced
+/// reads stay linearizable. Without the `myid` the server would never start.
+#[test]
+fn zookeeper_servers_that_lost_their_disks_come_back_and_synced_reads_stay_linearizable() {
+    require_zookeeper();
+    let dir = tempfile::tempdir().unwrap();
+    let (output, store) = run_real(
+        dir.path(),
+        "zookeeper",
+        LOSE_TWO_DISKS,
+        "12",
+        &["--workload", "register", "--zk-sync-reads"],
+    );
+    assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats]);
+    let stops = stop_records(&store, "lose-disk");
+    assert_eq!(stops.len(), 2, "{stops:?}");
+    for (stop, node) in stops.iter().zip([1, 2]) {
+        assert_eq!(stop["value"]["restarted"], serde_json::json!([node]), "{stop}\n{}", describe(&output));
+    }
+    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+    assert_network_gone(&store);
+}
+
 /// ZooKeeper's queue recipe (a child per element, a dequeue deletes the first child it
 /// lists) with plain reads: a stale listing can send a dequeue after a child already gone,
 /// never hand one child to two, since the leader orders the deletes.

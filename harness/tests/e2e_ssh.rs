@@ -2,9 +2,11 @@
 //! lab up` in a temporary directory, `lab down` when the test ends, also on failure):
 //!
 //! - raft over SSH under partitions, and under kill -9, is valid as it is locally;
-//! - etcd (the hosts' own /usr/bin/etcd) over SSH under partitions and kill -9 is valid;
+//! - etcd (the hosts' own /usr/bin/etcd) over SSH under partitions and kill -9 is valid,
+//!   and under `lose-disk` each wiped member is replaced and comes back;
 //! - ZooKeeper (the hosts' own java and jar, its zoo.cfg and myid uploaded) with synced
-//!   reads over SSH under partitions and kill -9 is valid;
+//!   reads over SSH under partitions, kill -9 and `lose-disk` is valid, each wiped server
+//!   given its myid again on its host;
 //! - Redis (the hosts' own redis-server, its role file uploaded), failed over by the
 //!   operator over SSH while its primary is cut off, loses acknowledged writes, as it does
 //!   locally; under kill -9 alone its nodes restart on their uploaded files;
@@ -79,6 +81,20 @@ fn assert_hosts_clean(lab: &Lab, tag: &str) {
     assert!(left.is_empty(), "node processes of run {tag} left: {left:?}");
 }
 
+/// Whether the run lost at least one disk and every node that lost one came back: each
+/// `stop-lose-disk` record restarted its node.
+fn every_lost_disk_came_back(store: &Path) -> bool {
+    let path = latest(store).path().join("history.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let stops: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON event"))
+        .filter(|event| event["f"] == "stop-lose-disk")
+        .collect();
+    !stops.is_empty()
+        && stops.iter().all(|stop| stop["value"]["restarted"] == serde_json::json!([stop["value"]["node"]]))
+}
+
 fn fault_took_effect(store: &Path, kind: &str) -> bool {
     let stats = results(store).stats().expect("stats").clone();
     stats.faults.iter().any(|w| w.took_effect && w.fault.contains(kind))
@@ -108,19 +124,28 @@ fn raft_over_ssh_is_valid_under_partitions_and_kills_and_leaves_nothing() {
 }
 
 #[test]
-fn etcd_over_ssh_is_valid_under_partitions_and_kills_and_leaves_nothing() {
+fn etcd_over_ssh_is_valid_under_partitions_kills_and_lost_disks_and_leaves_nothing() {
     let found = Command::new("sh").args(["-c", "command -v etcd"]).output();
     assert!(
         found.is_ok_and(|o| o.status.success()),
         "this test needs etcd on the hosts (Debian package etcd-server; .ci/run installs it)"
     );
     let lab = Lab::up(3);
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let output = run_over_ssh(&lab, &store, &["--system", "etcd", "--nemesis", "partition,kill"]);
-    assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats]);
-    let tag = run_tag(&store);
-    assert_hosts_clean(&lab, &tag);
+    for nemesis in ["partition,kill", "lose-disk"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let output = run_over_ssh(&lab, &store, &["--system", "etcd", "--nemesis", nemesis]);
+        assert_valid_run(
+            &store,
+            &output,
+            &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats],
+        );
+        if nemesis == "lose-disk" {
+            assert!(every_lost_disk_came_back(&store), "a wiped member stayed down\n{}", describe(&output));
+        }
+        let tag = run_tag(&store);
+        assert_hosts_clean(&lab, &tag);
+    }
 }
 
 /// Fail, saying which package to install, unless `binary` is on PATH (the lab's hosts share
@@ -134,14 +159,14 @@ fn require(binary: &str, package: &str) {
 }
 
 #[test]
-fn zookeeper_over_ssh_with_synced_reads_is_valid_under_partitions_and_kills_and_leaves_nothing() {
+fn zookeeper_over_ssh_with_synced_reads_is_valid_under_partitions_kills_and_lost_disks() {
     require("java", "zookeeper");
     assert!(
         Path::new("/usr/share/java/zookeeper.jar").is_file(),
         "this test needs ZooKeeper's jar on the hosts: Debian package zookeeper"
     );
     let lab = Lab::up(3);
-    for nemesis in ["partition", "kill"] {
+    for nemesis in ["partition", "kill", "lose-disk"] {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("store");
         let output = run_over_ssh(
@@ -149,6 +174,9 @@ fn zookeeper_over_ssh_with_synced_reads_is_valid_under_partitions_and_kills_and_
             &store,
             &["--system", "zookeeper", "--workload", "register", "--zk-sync-reads", "--nemesis", nemesis],
         );
+        if nemesis == "lose-disk" {
+            assert!(every_lost_disk_came_back(&store), "a wiped server stayed down\n{}", describe(&output));
+        }
         assert_valid_run(
             &store,
             &output,

@@ -7,11 +7,14 @@
 //! (2888) and election (3888) ports, binds the client port (2181) to the node's own
 //! address, whitelists the `srvr`, `stat`, `mntr` and `ruok` four-letter words and turns
 //! the admin web server off. The server's `myid` is written into its data directory
-//! (`<run>/data/<id>`), where ZooKeeper insists on finding it; a wiped data directory
-//! would leave a server that refuses to start, as a real one with a replaced disk would
-//! until an operator provisions it again, so the adapter refuses `lose-disk`
-//! ([`ZK_LOSE_DISK_REASON`]) and the fault is recorded as not taken. The JVM heap is capped
-//! ([`ZkOptions::heap_mb`]) so that five servers fit on a small machine.
+//! (`<run>/data/<id>`), where ZooKeeper insists on finding it. A server with a replaced
+//! disk does not start until an operator provisions its `myid` again, so every start after
+//! a server's first does that first, when the file is gone (`lose-disk`): its
+//! [`NodeSpec::rejoin_argv`] is `/bin/sh` with a fixed script ([`PROVISION_MYID`]) that
+//! writes the file if it is missing and then runs the server, the path, the id and the
+//! server's argv passed as arguments, never as script text. The server then joins the
+//! ensemble with an empty log and no memory of what it acknowledged. The JVM heap is
+//! capped ([`ZkOptions::heap_mb`]) so that five servers fit on a small machine.
 //!
 //! Clients: one session per node, connected to that node's server only, so an operation
 //! sent to node `n` is served by `n`'s server (ZooKeeper's clients normally roam the
@@ -338,18 +341,26 @@ impl Operator for ZooKeeper {
     fn system_name(&self) -> &'static str {
         "zookeeper"
     }
-
-    /// Refuses with [`ZK_LOSE_DISK_REASON`], so `lose-disk` is recorded as not taken.
-    fn check_lose_disk(&self, id: NodeId) -> anyhow::Result<()> {
-        bail!("{ZK_LOSE_DISK_REASON} (node {id})")
-    }
 }
 
-/// Why `lose-disk` is not offered on ZooKeeper; said at run start and in each not-taken
-/// record.
-pub const ZK_LOSE_DISK_REASON: &str =
-    "ZooKeeper's disk is not wiped: a server finds its identity (myid) in its data \
-     directory and will not start without it, so an empty disk leaves a node that never comes back";
+/// The script of a server's later starts: `$1` is the `myid` path, `$2` the id, the rest
+/// the server's argv. Writes `myid` only where it is missing, so a server that kept its
+/// disk starts exactly as before.
+pub const PROVISION_MYID: &str = r#"[ -e "$1" ] || printf '%s\n' "$2" > "$1" || exit 1; shift 2; exec "$@""#;
+
+/// `argv` run by [`PROVISION_MYID`] for server `id` whose `myid` lives at `myid`.
+fn provisioning(myid: &Path, id: NodeId, argv: &[OsString]) -> Vec<OsString> {
+    let mut wrapped: Vec<OsString> = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        PROVISION_MYID.into(),
+        "zookeeper-provision".into(),
+        myid.into(),
+        id.to_string().into(),
+    ];
+    wrapped.extend(argv.iter().cloned());
+    wrapped
+}
 
 /// Why a clock fault is not offered on ZooKeeper; said at run start and in each not-taken
 /// record.
@@ -421,10 +432,11 @@ impl System for ZooKeeper {
             "org.apache.zookeeper.server.quorum.QuorumPeerMain".into(),
             config.into(),
         ];
+        let rejoin_argv = Some(provisioning(&myid, id, &argv));
         Ok(NodeSpec {
             id,
             argv,
-            rejoin_argv: None,
+            rejoin_argv,
             data_dir,
             log_path: RunDir::node_log_at(run_dir, id),
             addrs: NodeAddrs {
@@ -831,6 +843,11 @@ mod tests {
         assert_eq!(spec.data_dir, run.join("data/3"));
         assert_eq!(spec.log_path, run.join("nodes/3.log"));
         assert_eq!(spec.addrs.client.to_string(), "10.0.0.3:2181");
+        let rejoin = spec.rejoin_argv.as_ref().expect("later starts provision myid");
+        assert_eq!(rejoin[..3], ["/bin/sh", "-c", PROVISION_MYID]);
+        assert_eq!(rejoin[4], run.join("data/3/myid").as_os_str());
+        assert_eq!(rejoin[5], "3");
+        assert_eq!(rejoin[6..], spec.argv[..], "then the server, as at its first start");
 
         let missing = ZooKeeper::new(
             topology(3),
@@ -841,11 +858,27 @@ mod tests {
         assert!(zk.node_spec(9, &run).is_err(), "a node outside the topology");
     }
 
+    /// A later start writes a missing `myid` and then runs the server's own argv, with
+    /// arguments no shell ever reads as script; a `myid` that is there is left as it is.
     #[test]
-    fn lose_disk_is_refused_with_the_reason_and_the_node() {
-        let zk = ZooKeeper::new(topology(3), ZkOptions::default());
-        let e = zk.check_lose_disk(2).unwrap_err().to_string();
-        assert!(e.starts_with(ZK_LOSE_DISK_REASON) && e.ends_with("(node 2)"), "{e}");
+    fn a_later_start_provisions_a_lost_myid_and_then_runs_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let myid = dir.path().join("data dir; $(touch pwned)").join("myid");
+        std::fs::create_dir_all(myid.parent().unwrap()).unwrap();
+        let server: Vec<OsString> = vec!["/bin/cat".into(), myid.clone().into()];
+        let run = |argv: Vec<OsString>| {
+            let out = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(run(provisioning(&myid, 3, &server)), "3\n", "written, then the server ran");
+        std::fs::write(&myid, "kept\n").unwrap();
+        assert_eq!(run(provisioning(&myid, 3, &server)), "kept\n", "an existing myid is not touched");
+        assert!(!dir.path().join("pwned").exists());
     }
 
     #[test]
