@@ -277,6 +277,15 @@ fn stop_records(store: &Path, family: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Under [`LOSE_TWO_DISKS`]: node 1 and then node 2 were restarted by the stops.
+fn assert_both_wiped_nodes_came_back(store: &Path, output: &std::process::Output) {
+    let stops = stop_records(store, "lose-disk");
+    assert_eq!(stops.len(), 2, "{stops:?}");
+    for (stop, node) in stops.iter().zip([1, 2]) {
+        assert_eq!(stop["value"]["restarted"], serde_json::json!([node]), "{stop}\n{}", describe(output));
+    }
+}
+
 /// A member whose disk is lost is replaced as etcd's operators replace one (removed, added
 /// back, started to join): both come back, and the history stays linearizable. Started
 /// again without that, etcd refuses the empty member and it never comes back.
@@ -286,11 +295,7 @@ fn etcd_replaces_members_that_lost_their_disks_and_stays_linearizable() {
     let dir = tempfile::tempdir().unwrap();
     let (output, store) = run_real(dir.path(), "etcd", LOSE_TWO_DISKS, "12", &["--workload", "register"]);
     assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats]);
-    let stops = stop_records(&store, "lose-disk");
-    assert_eq!(stops.len(), 2, "{stops:?}");
-    for (stop, node) in stops.iter().zip([1, 2]) {
-        assert_eq!(stop["value"]["restarted"], serde_json::json!([node]), "{stop}\n{}", describe(&output));
-    }
+    assert_both_wiped_nodes_came_back(&store, &output);
     let log = std::fs::read_to_string(latest(&store).path().join("nodes/1.log")).unwrap();
     assert_eq!(log.matches("--initial-cluster-state\", \"existing").count(), 1, "one rejoin of node 1");
     assert_network_gone(&store);
@@ -352,11 +357,7 @@ fn zookeeper_servers_that_lost_their_disks_come_back_and_synced_reads_stay_linea
         &["--workload", "register", "--zk-sync-reads"],
     );
     assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats]);
-    let stops = stop_records(&store, "lose-disk");
-    assert_eq!(stops.len(), 2, "{stops:?}");
-    for (stop, node) in stops.iter().zip([1, 2]) {
-        assert_eq!(stop["value"]["restarted"], serde_json::json!([node]), "{stop}\n{}", describe(&output));
-    }
+    assert_both_wiped_nodes_came_back(&store, &output);
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
     assert_network_gone(&store);
 }
