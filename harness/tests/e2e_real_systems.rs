@@ -168,6 +168,25 @@ const LOSE_TWO_DISKS: &str = r#"{
   ]
 }"#;
 
+/// Amnesia at the worst time (as `e2e_amnesia.rs` schedules it for the built-in
+/// protocols): node 3 cut off while 1 and 2 take writes, then node 1 killed and node 2's
+/// fault, `NODE_2`; the cut heals, node 2 comes back, and node 1 only at 8 s.
+const AMNESIA: &str = r#"{
+  "seed": 9,
+  "kinds": ["partition-one", "kill", "lose-disk"],
+  "interval_ms": 1000,
+  "time_limit_ms": 11000,
+  "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 1000, "id": 0, "action": "start", "fault": {"type": "partition", "kind": "partition-one", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
+    {"at_ms": 4000, "id": 1, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
+    {"at_ms": 4100, "id": 2, "action": "start", "fault": NODE_2},
+    {"at_ms": 4300, "id": 0, "action": "stop", "fault": {"type": "partition", "kind": "partition-one", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
+    {"at_ms": 4500, "id": 2, "action": "stop", "fault": NODE_2},
+    {"at_ms": 8000, "id": 1, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}}
+  ]
+}"#;
+
 /// Run `faultline test --system SYSTEM` with `schedule` and `extra` flags in a fresh store.
 fn run_real(
     dir: &Path,
@@ -360,6 +379,46 @@ fn zookeeper_servers_that_lost_their_disks_come_back_and_synced_reads_stay_linea
     assert_both_wiped_nodes_came_back(&store, &output);
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
     assert_network_gone(&store);
+}
+
+/// Synced reads are linearizable under partitions, kills and pauses, but not when a server
+/// that held the latest writes comes back empty while the one that missed them is back
+/// too: those two are a quorum, the stale one leads, and reads go back in time. The same
+/// schedule with node 2 killed instead of wiped stays linearizable.
+#[test]
+fn zookeeper_forgets_acknowledged_writes_when_a_disk_is_lost_at_the_worst_time() {
+    require_zookeeper();
+    let run = |node_2: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let schedule = AMNESIA.replace("NODE_2", node_2);
+        let (output, store) = run_real(
+            dir.path(),
+            "zookeeper",
+            &schedule,
+            "11",
+            &["--workload", "register", "--zk-sync-reads"],
+        );
+        let check = results(&store).checks[&CheckName::Linearizable].clone();
+        assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+        assert_network_gone(&store);
+        (output, check)
+    };
+    // Most runs show it (measured: 12 of 13), but not every one: the cut-off leader's
+    // successor may be elected too late to take many writes, or the keys those writes went
+    // to may not be read again. A few tries, then, each a run of its own.
+    let mut tries = Vec::new();
+    for _ in 0..4 {
+        let (output, check) = run(r#"{"type": "lose-disk", "node": 2}"#);
+        if check.verdict == Verdict::Invalid {
+            assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+            break;
+        }
+        tries.push(format!("{}: {}", check.verdict, check.summary));
+    }
+    assert!(tries.len() < 4, "no run found the lost writes: {tries:?}");
+    let (output, check) = run(r#"{"type": "kill", "kind": "kill", "nodes": [2]}"#);
+    assert_eq!(check.verdict, Verdict::Valid, "{}\n{}", check.summary, describe(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 }
 
 /// ZooKeeper's queue recipe (a child per element, a dequeue deletes the first child it
