@@ -15,28 +15,10 @@ mod e2e_support;
 use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
 
-/// The schedule, node 2's fault written as `NODE_2`.
-const SCHEDULE: &str = r#"{
-  "seed": 9,
-  "kinds": ["partition-one", "kill", "lose-disk"],
-  "interval_ms": 1000,
-  "time_limit_ms": 11000,
-  "nodes": [1, 2, 3],
-  "steps": [
-    {"at_ms": 1000, "id": 0, "action": "start", "fault": {"type": "partition", "kind": "partition-one", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
-    {"at_ms": 4000, "id": 1, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
-    {"at_ms": 4100, "id": 2, "action": "start", "fault": NODE_2},
-    {"at_ms": 4300, "id": 0, "action": "stop", "fault": {"type": "partition", "kind": "partition-one", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
-    {"at_ms": 4500, "id": 2, "action": "stop", "fault": NODE_2},
-    {"at_ms": 8000, "id": 1, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}}
-  ]
-}"#;
-
 /// The lost-writes report of `protocol` under the schedule with node 2's `fault`, and the
 /// run's exit code.
 fn run(protocol: &str, fault: &str) -> (ScheduledRun, u64) {
-    let schedule = SCHEDULE.replace("NODE_2", fault);
-    let run = scheduled_run(protocol, "set", &schedule, &["--seed", "9"]);
+    let run = scheduled_run(protocol, "set", &amnesia_schedule(4000, fault), &["--seed", "9"]);
     let check = &run.results.checks[&CheckName::LostWrites];
     let lost = check.details.as_ref().and_then(CheckDetails::lost_writes).map(|l| l.lost.count);
     let lost = lost.unwrap_or_else(|| panic!("no lost-writes report: {}", check.summary));

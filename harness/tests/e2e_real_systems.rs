@@ -168,25 +168,6 @@ const LOSE_TWO_DISKS: &str = r#"{
   ]
 }"#;
 
-/// Amnesia at the worst time (as `e2e_amnesia.rs` schedules it for the built-in
-/// protocols): node 3 cut off while 1 and 2 take writes, then node 1 killed and node 2's
-/// fault, `NODE_2`; the cut heals, node 2 comes back, and node 1 only at 8 s.
-const AMNESIA: &str = r#"{
-  "seed": 9,
-  "kinds": ["partition-one", "kill", "lose-disk"],
-  "interval_ms": 1000,
-  "time_limit_ms": 11000,
-  "nodes": [1, 2, 3],
-  "steps": [
-    {"at_ms": 1000, "id": 0, "action": "start", "fault": {"type": "partition", "kind": "partition-one", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
-    {"at_ms": 4000, "id": 1, "action": "start", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}},
-    {"at_ms": 4100, "id": 2, "action": "start", "fault": NODE_2},
-    {"at_ms": 4300, "id": 0, "action": "stop", "fault": {"type": "partition", "kind": "partition-one", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}},
-    {"at_ms": 4500, "id": 2, "action": "stop", "fault": NODE_2},
-    {"at_ms": 8000, "id": 1, "action": "stop", "fault": {"type": "kill", "kind": "kill", "nodes": [1]}}
-  ]
-}"#;
-
 /// Run `faultline test --system SYSTEM` with `schedule` and `extra` flags in a fresh store.
 fn run_real(
     dir: &Path,
@@ -390,7 +371,7 @@ fn zookeeper_forgets_acknowledged_writes_when_a_disk_is_lost_at_the_worst_time()
     require_zookeeper();
     let run = |node_2: &str| {
         let dir = tempfile::tempdir().unwrap();
-        let schedule = AMNESIA.replace("NODE_2", node_2);
+        let schedule = amnesia_schedule(4000, node_2);
         let (output, store) = run_real(
             dir.path(),
             "zookeeper",

@@ -105,12 +105,10 @@ pub enum MatrixSystem {
 }
 
 impl MatrixSystem {
-    fn name(self) -> &'static str {
-        match self {
-            MatrixSystem::Zookeeper => "zookeeper",
-            MatrixSystem::Etcd => "etcd",
-            MatrixSystem::Redis => "redis",
-        }
+    /// Its name on the command line.
+    fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value().map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
     }
 
     /// The workloads its rows can be judged on: each has a client for them, and under no

@@ -218,3 +218,30 @@ pub fn assert_valid_run(store: &Path, output: &Output, checks: &[CheckName]) -> 
     assert!(!data.exists(), "a valid run keeps no node data without --keep-data: {}", data.display());
     stats
 }
+
+/// Amnesia at the worst time, as a `--schedule`: node 3 is cut off from 1 s while nodes 1
+/// and 2 take writes; at `kill_at_ms` node 1 is killed and, 100 ms later, node 2 gets
+/// `node_2` (a fault as JSON: a lost disk, or a kill as the control); the cut heals, node 2
+/// comes back 400 ms after its fault, and node 1 only 4 s after its kill. Nodes 2 and 3 are
+/// then a majority, and if node 2 forgot, neither holds the writes of the cut.
+pub fn amnesia_schedule(kill_at_ms: u64, node_2: &str) -> String {
+    let cut =
+        r#"{"type": "partition", "kind": "partition-one", "grudge": {"1": [3], "2": [3], "3": [1, 2]}}"#;
+    let kill_1 = r#"{"type": "kill", "kind": "kill", "nodes": [1]}"#;
+    let step = |at: u64, id: u32, action: &str, fault: &str| {
+        format!(r#"{{"at_ms": {at}, "id": {id}, "action": "{action}", "fault": {fault}}}"#)
+    };
+    let steps = [
+        step(1000, 0, "start", cut),
+        step(kill_at_ms, 1, "start", kill_1),
+        step(kill_at_ms + 100, 2, "start", node_2),
+        step(kill_at_ms + 300, 0, "stop", cut),
+        step(kill_at_ms + 500, 2, "stop", node_2),
+        step(kill_at_ms + 4000, 1, "stop", kill_1),
+    ];
+    format!(
+        r#"{{"seed": 9, "kinds": ["partition-one", "kill", "lose-disk"], "interval_ms": 1000, "time_limit_ms": {}, "nodes": [1, 2, 3], "steps": [{}]}}"#,
+        kill_at_ms + 7000,
+        steps.join(", ")
+    )
+}
