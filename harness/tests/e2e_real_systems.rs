@@ -301,23 +301,39 @@ fn etcd_replaces_members_that_lost_their_disks_and_stays_linearizable() {
     assert_network_gone(&store);
 }
 
+/// A leader cut off from the others keeps answering serializable reads from its own
+/// store while the others elect a new leader and take writes: some read is stale.
 #[test]
 fn etcd_serializable_reads_are_stale_when_the_leader_is_cut_off() {
     require("etcd", "etcd-server");
-    let dir = tempfile::tempdir().unwrap();
-    let (output, store) = run_real(
-        dir.path(),
-        "etcd",
-        ISOLATE_LEADER,
-        "12",
-        &["--workload", "register", "--etcd-serializable-reads"],
-    );
-    assert!(fault_took_effect(&store, "partition"), "the leader was never cut off\n{}", describe(&output));
-    let results = results(&store);
-    assert_eq!(results.checks[&CheckName::Linearizable].verdict, Verdict::Invalid, "{}", describe(&output));
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
-    assert_network_gone(&store);
+    // Every run measured locally shows it, but a run need not: on a loaded machine the
+    // majority may elect its leader too late to take writes the cut-off one then misses
+    // (one CI run: 39% available, valid). A few tries, then, each a run of its own.
+    let mut tries = Vec::new();
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let (output, store) = run_real(
+            dir.path(),
+            "etcd",
+            ISOLATE_LEADER,
+            "12",
+            &["--workload", "register", "--etcd-serializable-reads"],
+        );
+        assert!(
+            fault_took_effect(&store, "partition"),
+            "the leader was never cut off\n{}",
+            describe(&output)
+        );
+        let check = results(&store).checks[&CheckName::Linearizable].clone();
+        assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+        assert_network_gone(&store);
+        if check.verdict == Verdict::Invalid {
+            assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+            break;
+        }
+        tries.push(format!("{}: {}\n{}", check.verdict, check.summary, describe(&output)));
+    }
+    assert!(tries.len() < 3, "no run found a stale read: {tries:#?}");
 }
 
 #[test]
