@@ -37,6 +37,7 @@ fn raft_stays_valid_under_partitions_and_kills() {
     );
     assert_valid_run(&store, &output, &[CheckName::Linearizable, CheckName::SplitBrain, CheckName::Stats]);
     assert_plain_progress(&String::from_utf8_lossy(&output.stderr), "valid");
+    assert_every_key_read_at_the_end(&store);
 }
 
 /// Without a terminal, the run's progress is plain lines in order: the cluster up, the

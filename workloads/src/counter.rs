@@ -7,7 +7,9 @@
 //! against the linearizable counter model: an acknowledged add that a later read does not
 //! count is a lost write, and two reads that disagree on which concurrent adds happened
 //! are a stale read. As with the register workload, each counter is retired after
-//! `ops_per_key` operations, so that each key's history stays small enough to search.
+//! `ops_per_key` operations, so that each key's history stays small enough to search, and
+//! every counter handed out is read from every node once the faults heal
+//! ([`CounterGenerator::final_reads`]), so that an add lost on a retired one is seen.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -53,6 +55,11 @@ impl CounterGenerator {
             0..=5 => Op::Increment { key, delta: rng.gen_range(1..=self.params.max_delta) },
             _ => Op::ReadCounter { key },
         }
+    }
+
+    /// A read of every counter handed out so far, retired ones included.
+    pub fn final_reads(&self) -> Vec<Op> {
+        self.keys.issued().into_iter().map(|key| Op::ReadCounter { key }).collect()
     }
 }
 

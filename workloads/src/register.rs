@@ -4,7 +4,9 @@
 //! forever: a few keys are active at a time, and each is retired after `ops_per_key`
 //! operations and replaced by a fresh one (Jepsen's "independent" keys). Every per-key
 //! history therefore stays small enough to check, however long the run. Values come from a
-//! small range so that compare-and-sets succeed often enough to matter.
+//! small range so that compare-and-sets succeed often enough to matter. After the faults
+//! heal, every key handed out is read from every node ([`RegisterGenerator::final_reads`]):
+//! a write lost on a key the workload had already retired is seen there.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -52,6 +54,11 @@ impl RegisterGenerator {
             4..=6 => Op::Write { key, value: rng.gen_range(0..values) },
             _ => Op::Cas { key, from: rng.gen_range(0..values), to: rng.gen_range(0..values) },
         }
+    }
+
+    /// A read of every key handed out so far, retired ones included.
+    pub fn final_reads(&self) -> Vec<Op> {
+        self.keys.issued().into_iter().map(|key| Op::Read { key }).collect()
     }
 }
 

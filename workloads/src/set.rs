@@ -40,8 +40,8 @@ impl SetGenerator {
     }
 
     /// The read each node answers after healing.
-    pub fn final_read(params: &SetParams) -> Op {
-        Op::ReadSet { key: params.key.clone() }
+    pub fn final_read(&self) -> Op {
+        Op::ReadSet { key: self.params.key.clone() }
     }
 }
 

@@ -151,18 +151,6 @@ impl Workload {
         }
     }
 
-    /// The read every node answers after healing, if the workload needs one.
-    pub fn final_read(&self) -> Option<Op> {
-        match self.name {
-            WorkloadName::Set => Some(SetGenerator::final_read(&self.set)),
-            WorkloadName::Register
-            | WorkloadName::Bank
-            | WorkloadName::ListAppend
-            | WorkloadName::Counter
-            | WorkloadName::Queue => None,
-        }
-    }
-
     /// The dequeue repeated after healing until the queue answers empty, if the workload
     /// has a queue to drain.
     pub fn final_dequeue(&self) -> Option<Op> {
@@ -188,6 +176,19 @@ enum Kind {
 }
 
 impl Generator {
+    /// The reads every node answers after healing, in order: the set's one read; a read of
+    /// every register or counter key handed out so far (retired ones too, which no client
+    /// touches again, so that a write lost on one is seen); nothing for the others (the
+    /// bank's and list-append's own reads see every account and key; a queue is drained).
+    pub fn final_reads(&self) -> Vec<Op> {
+        match &self.kind {
+            Kind::Set(g) => vec![g.final_read()],
+            Kind::Register(g) => g.final_reads(),
+            Kind::Counter(g) => g.final_reads(),
+            Kind::Bank(_) | Kind::ListAppend(_) | Kind::Queue(_) => Vec::new(),
+        }
+    }
+
     pub fn next_op(&mut self) -> Op {
         match &mut self.kind {
             Kind::Register(g) => g.next_op(&mut self.rng),
@@ -227,6 +228,22 @@ mod tests {
     }
 
     #[test]
+    fn register_and_counter_runs_end_reading_every_key_they_ever_touched() {
+        for name in [WorkloadName::Register, WorkloadName::Counter] {
+            let mut generator = Workload::new(name).generator(3);
+            let touched: std::collections::BTreeSet<String> =
+                (0..2000).map(|_| generator.next_op().key().unwrap().to_string()).collect();
+            let reads = generator.final_reads();
+            assert!(reads.iter().all(|op| op.f().starts_with("read")), "{name}: {reads:?}");
+            let read: std::collections::BTreeSet<String> =
+                reads.iter().map(|op| op.key().unwrap().to_string()).collect();
+            assert_eq!(read.len(), reads.len(), "{name}: each key once");
+            assert_eq!(read, touched, "{name}: retired keys included");
+            assert!(touched.len() > 12, "{name}: keys were retired: {}", touched.len());
+        }
+    }
+
+    #[test]
     fn names_parse_and_each_workload_names_its_model_and_checkers() {
         assert_eq!("bank".parse::<WorkloadName>(), Ok(WorkloadName::Bank));
         assert!("fifo"
@@ -242,9 +259,12 @@ mod tests {
         let set = Workload::new(WorkloadName::Set);
         assert_eq!(set.model(), "set");
         assert_eq!(set.checkers()[0], CheckName::LostWrites);
-        assert!(set.final_read().is_some());
+        let mut set_ops = set.generator(1);
+        set_ops.next_op();
+        assert_eq!(set_ops.final_reads(), vec![Op::ReadSet { key: "s".into() }]);
         assert!(Workload::new(WorkloadName::Bank).setup().is_some());
         assert_eq!(Workload::new(WorkloadName::Register).model(), "cas-register");
+        assert!(Workload::new(WorkloadName::Bank).generator(1).final_reads().is_empty());
         let counter = Workload::new(WorkloadName::Counter);
         assert_eq!((counter.model(), counter.checkers()[0]), ("counter", CheckName::Linearizable));
         assert_eq!("counter".parse::<WorkloadName>(), Ok(WorkloadName::Counter));

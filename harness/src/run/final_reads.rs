@@ -1,10 +1,13 @@
 //! Final reads: after the faults heal, what does every node hold? And, for a queue, what
 //! is left in it?
 //!
-//! For the set workload each node is read once it answers; the reads are ordinary operations
-//! in the history (fresh processes), so the lost-write analysis and a later
-//! `faultline check` see them. A node is retried with a new process after an `info` or a
-//! transient failure until it answers `ok` or the deadline passes. A node that answers
+//! The workload names the reads (the set's one read; a read of every register or counter
+//! key ever handed out, retired ones included), and every node is asked each of them in
+//! turn. The reads are ordinary operations in the history (fresh processes), so the
+//! checkers and a later `faultline check` see them: a write lost on a key no client touched
+//! again after the fault is seen here or nowhere. A read is retried with a new process
+//! after an `info` or a transient failure until it answers `ok` or the deadline passes (a
+//! node that never answers is not asked its remaining reads). A node that answers
 //! `not_leader` serves no reads at all (a backup, a follower) and is not asked again. A
 //! node that never answers leaves its adds "never read" rather than "lost".
 
@@ -20,33 +23,32 @@ use super::client::{next_node, ClientShared};
 /// Time between two attempts on one node.
 const RETRY: Duration = Duration::from_millis(100);
 
-/// Read `op` from every node; whether each answered `ok`.
+/// Ask every node each of `reads`, in order; whether each node answered all of them `ok`.
 pub async fn read_every_node(
     shared: &ClientShared,
-    op: &Op,
+    reads: &[Op],
     deadline: Duration,
 ) -> anyhow::Result<BTreeMap<NodeId, bool>> {
     let until = Instant::now() + deadline;
     let mut answered = BTreeMap::new();
     for &node in &shared.nodes {
-        let mut ok = false;
-        loop {
-            let completion = shared.perform(shared.new_process(), node, op).await?;
-            if completion.kind == EventType::Ok {
-                ok = true;
-                break;
+        let mut all = true;
+        'reads: for op in reads {
+            loop {
+                let completion = shared.perform(shared.new_process(), node, op).await?;
+                if completion.kind == EventType::Ok {
+                    continue 'reads;
+                }
+                let serves_no_reads = completion.kind == EventType::Fail
+                    && completion.error.as_deref().is_some_and(|e| e.starts_with("not_leader"));
+                if serves_no_reads || Instant::now() + RETRY >= until {
+                    all = false;
+                    break 'reads;
+                }
+                tokio::time::sleep(RETRY).await;
             }
-            let serves_no_reads = completion.kind == EventType::Fail
-                && completion.error.as_deref().is_some_and(|e| e.starts_with("not_leader"));
-            if serves_no_reads {
-                break;
-            }
-            if Instant::now() + RETRY >= until {
-                break;
-            }
-            tokio::time::sleep(RETRY).await;
         }
-        answered.insert(node, ok);
+        answered.insert(node, all);
     }
     Ok(answered)
 }

@@ -364,9 +364,10 @@ async fn phases(
     }
     cluster.wait_for_leader(RECOVERY_DEADLINE).await;
     tokio::time::sleep(SETTLE).await;
-    if let Some(read) = spec.workload.final_read() {
-        progress.phase("final reads from every node");
-        let answered = final_reads::read_every_node(&shared, &read, FINAL_READ_DEADLINE).await?;
+    let reads = shared.generator.lock().unwrap_or_else(|p| p.into_inner()).final_reads();
+    if !reads.is_empty() {
+        progress.phase(&format!("final reads from every node ({} keys)", reads.len()));
+        let answered = final_reads::read_every_node(&shared, &reads, FINAL_READ_DEADLINE).await?;
         let silent: Vec<_> = answered.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id).collect();
         if !silent.is_empty() {
             progress.phase(&format!("nodes {silent:?} gave no final read"));

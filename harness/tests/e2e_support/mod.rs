@@ -129,6 +129,47 @@ pub fn scheduled_run(protocol: &str, workload: &str, schedule: &str, extra: &[&s
     ScheduledRun { output, results, recheck, _dir: dir }
 }
 
+/// The latest run's final reads: after the workload's last operation, every key a client
+/// touched (retired ones included) is read `ok` from some node. The final reads are the
+/// history's tail of reads, one process each, one after another.
+pub fn assert_every_key_read_at_the_end(store: &Path) {
+    let path = latest(store).path().join("history.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON event"))
+        .filter(|event| event["process"].is_u64())
+        .collect();
+    let mut ops_of = std::collections::HashMap::new();
+    for event in &events {
+        *ops_of.entry(event["process"].as_u64()).or_insert(0) += 1;
+    }
+    let mut start = events.len();
+    while start >= 2 {
+        let (invoke, done) = (&events[start - 2], &events[start - 1]);
+        let one_read = invoke["process"] == done["process"]
+            && ops_of[&invoke["process"].as_u64()] == 2
+            && invoke["type"] == "invoke"
+            && done["type"] != "invoke"
+            && invoke["f"] == "read";
+        if !one_read {
+            break;
+        }
+        start -= 2;
+    }
+    let keys = |events: &[serde_json::Value], ok_only: bool| -> std::collections::BTreeSet<String> {
+        events
+            .iter()
+            .filter(|e| !ok_only || e["type"] == "ok")
+            .filter_map(|e| e["key"].as_str().map(str::to_string))
+            .collect()
+    };
+    let touched = keys(&events[..start], false);
+    let read = keys(&events[start..], true);
+    assert!(!touched.is_empty(), "no client op in {}", path.display());
+    assert_eq!(read, touched, "keys read at the end vs keys touched, in {}", path.display());
+}
+
 /// The run `store/latest` points at.
 pub fn latest(store: &Path) -> RunDir {
     RunDir::open(&store.join("latest")).expect("the store has a latest run")
