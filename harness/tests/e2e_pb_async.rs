@@ -1,6 +1,7 @@
 //! pb-async acknowledges a write before any backup has it: killing the primary loses
-//! acknowledged writes, and the harness must catch it. The schedule is written by hand (and
-//! replayed with `--schedule`) so that the kill hits the primary, node 1, every time.
+//! acknowledged writes, and so does cutting it off while a backup takes over. The harness
+//! must catch both. The schedules are written by hand (and replayed with `--schedule`) so
+//! that the fault hits the primary, node 1, every time.
 
 mod e2e_support;
 
@@ -57,4 +58,33 @@ fn pb_async_with_its_primary_killed_is_invalid_with_lost_writes() {
     // A run that is not valid keeps its nodes' data for whoever investigates it.
     assert!(latest(&store).path().join("data/1").is_dir(), "the invalid run kept its data");
     assert!(wait_for_no_process(&canonical(&store), Duration::from_secs(10)).is_empty());
+}
+
+/// Node 1, the primary, cut off from both backups from 3 s to the end of the run.
+const CUT_THE_PRIMARY_TO_THE_END: &str = r#"{
+  "seed": 0, "kinds": ["partition-halves"], "interval_ms": 5000, "time_limit_ms": 8000, "nodes": [1, 2, 3],
+  "steps": [
+    {"at_ms": 3000, "id": 0, "action": "start", "fault": {"type": "partition", "kind": "partition-halves", "grudge": {"1": [2, 3], "2": [1], "3": [1]}}},
+    {"at_ms": 8000, "id": 0, "action": "stop", "fault": {"type": "partition", "kind": "partition-halves", "grudge": {"1": [2, 3], "2": [1], "3": [1]}}}
+  ]
+}"#;
+
+/// The cut-off primary goes on acknowledging register writes while a backup promotes
+/// itself; the clients never leave the old primary, so no workload read sees the new
+/// one. When the cut heals the old primary steps down and its writes are gone. Only the
+/// final reads (every key the run touched, from every node) see that: the same history
+/// without them is linearizable.
+#[test]
+fn pb_async_loses_register_writes_that_only_the_final_reads_see() {
+    let run = scheduled_run("pb-async", "register", CUT_THE_PRIMARY_TO_THE_END, &["--seed", "2"]);
+    let linearizable = &run.results.checks[&CheckName::Linearizable];
+    assert_eq!(linearizable.verdict, Verdict::Invalid, "{}", describe(&run.output));
+    assert_eq!(run.output.status.code(), Some(1), "{}", describe(&run.output));
+    assert_every_key_read_at_the_end(&run.store);
+    let without = run.store.join("without-final-reads.jsonl");
+    write_history_without_final_reads(&run.store, &without);
+    let check = faultline().args(["check", "--model", "cas-register"]).arg(&without).output().unwrap();
+    let printed = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "without its final reads the history is valid: {printed}");
+    assert!(printed.contains(": valid (cas-register)"), "{printed}");
 }

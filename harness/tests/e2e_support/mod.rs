@@ -94,6 +94,8 @@ pub struct ScheduledRun {
     pub results: RunResults,
     /// What `faultline check` on the stored run printed.
     pub recheck: String,
+    /// The run's store (`store/latest` is the run), inside the directory removed on drop.
+    pub store: PathBuf,
     /// The run's store, removed when the run is dropped.
     _dir: tempfile::TempDir,
 }
@@ -126,13 +128,12 @@ pub fn scheduled_run(protocol: &str, workload: &str, schedule: &str, extra: &[&s
     let run = latest(&store).path().to_path_buf();
     let again = faultline().arg("check").arg(&run).output().unwrap();
     let recheck = String::from_utf8_lossy(&again.stdout).into_owned();
-    ScheduledRun { output, results, recheck, _dir: dir }
+    ScheduledRun { output, results, recheck, store, _dir: dir }
 }
 
-/// The latest run's final reads: after the workload's last operation, every key a client
-/// touched (retired ones included) is read `ok` from some node. The final reads are the
+/// The latest run's client events, and where its final reads start among them: the
 /// history's tail of reads, one process each, one after another.
-pub fn assert_every_key_read_at_the_end(store: &Path) {
+pub fn client_events_and_final_reads(store: &Path) -> (Vec<serde_json::Value>, usize) {
     let path = latest(store).path().join("history.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let events: Vec<serde_json::Value> = text
@@ -157,6 +158,13 @@ pub fn assert_every_key_read_at_the_end(store: &Path) {
         }
         start -= 2;
     }
+    (events, start)
+}
+
+/// The latest run's final reads: after the workload's last operation, every key a client
+/// touched (retired ones included) is read `ok` from some node.
+pub fn assert_every_key_read_at_the_end(store: &Path) {
+    let (events, start) = client_events_and_final_reads(store);
     let keys = |events: &[serde_json::Value], ok_only: bool| -> std::collections::BTreeSet<String> {
         events
             .iter()
@@ -166,8 +174,16 @@ pub fn assert_every_key_read_at_the_end(store: &Path) {
     };
     let touched = keys(&events[..start], false);
     let read = keys(&events[start..], true);
-    assert!(!touched.is_empty(), "no client op in {}", path.display());
-    assert_eq!(read, touched, "keys read at the end vs keys touched, in {}", path.display());
+    assert!(!touched.is_empty(), "no client op in {}", latest(store).path().display());
+    assert_eq!(read, touched, "keys read at the end vs keys touched, in {}", latest(store).path().display());
+}
+
+/// The latest run's history without its final reads, written to `path` (client events
+/// only, as `faultline check` reads them).
+pub fn write_history_without_final_reads(store: &Path, path: &Path) {
+    let (events, start) = client_events_and_final_reads(store);
+    let lines: Vec<String> = events[..start].iter().map(|e| e.to_string()).collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
 
 /// The run `store/latest` points at.
