@@ -6,7 +6,8 @@
 //! 3. **workload with faults** for `--time-limit`: clients at `--rate` and `--concurrency`,
 //!    the nemesis on its seeded schedule, `/status` polled for split brain;
 //! 4. **heal** every fault, **quiesce** (every node healthy, a leader, a short settle);
-//! 5. **final reads** where the workload needs them (the set: every node);
+//! 5. **final reads** where the workload needs them, from every node (the set's one read,
+//!    every register or counter key ever touched), or the queue's **drain**;
 //! 6. **stop** the cluster, **check** the history, **write** `results.json`.
 //!
 //! Ctrl-C or SIGTERM at any point: the phases are dropped (client, poller and nemesis tasks
