@@ -54,6 +54,7 @@ fn raft_keeps_list_append_strict_serializable_through_partitions_and_kills() {
     };
     assert!(report.transactions > 100, "{report:?}");
     assert!(report.anomaly_counts.is_empty(), "{report:?}");
+    assert_every_key_read_at_the_end(&store);
 }
 
 #[test]

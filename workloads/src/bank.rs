@@ -85,6 +85,12 @@ impl BankGenerator {
             amount: rng.gen_range(1..=self.params.max_transfer),
         }
     }
+
+    /// The read of every account each node answers once the faults heal: what the
+    /// cluster settled on must sum to the total too.
+    pub fn final_read(&self) -> Op {
+        Op::ReadAccounts { accounts: self.params.accounts.clone() }
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@
 //! the reads, which is what lets the checker infer the version order of each key and build
 //! the dependency graph. Keys are few at a time (so transactions collide) and each is
 //! retired after `appends_per_key` appends and replaced by a fresh one, so lists stay short
-//! however long the run (reads and the checker's inference stay cheap).
+//! however long the run (reads and the checker's inference stay cheap). No client reads a
+//! retired key again, so once the faults heal every key that took an append is read from
+//! every node ([`ListAppendGenerator::final_reads`]): an append lost after its key's last
+//! read shows there as a read that misses an acknowledged append.
 
 use checkers::txn::Consistency;
 use rand::Rng;
@@ -99,6 +102,17 @@ impl ListAppendGenerator {
             .collect();
         Op::Txn { ops }
     }
+
+    /// One read-only transaction per key that took an append, retired keys included, in
+    /// the order the keys were opened.
+    pub fn final_reads(&self) -> Vec<Op> {
+        let untouched: Vec<u64> =
+            self.active.iter().filter(|(_, last)| *last == 0).map(|(n, _)| *n).collect();
+        (0..self.next_key)
+            .filter(|n| !untouched.contains(n))
+            .map(|n| Op::Txn { ops: vec![MicroOp::Read { key: format!("l{n}") }] })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -131,5 +145,22 @@ mod tests {
         assert!(reads > 0);
         assert!(last.len() > 100, "keys are retired and replaced: {}", last.len());
         assert_eq!(lengths.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        let finals: Vec<String> = generator
+            .final_reads()
+            .into_iter()
+            .map(|op| match op {
+                Op::Txn { ops } if ops.len() == 1 && matches!(ops[0], MicroOp::Read { .. }) => {
+                    ops[0].key().to_string()
+                }
+                other => panic!("not a one-read transaction: {other:?}"),
+            })
+            .collect();
+        let appended: Vec<String> = {
+            let mut keys: Vec<(u64, String)> =
+                last.keys().map(|k| (k[1..].parse::<u64>().unwrap(), k.clone())).collect();
+            keys.sort();
+            keys.into_iter().map(|(_, k)| k).collect()
+        };
+        assert_eq!(finals, appended, "every key that took an append, in order, once");
     }
 }

@@ -176,16 +176,18 @@ enum Kind {
 }
 
 impl Generator {
-    /// The reads every node answers after healing, in order: the set's one read; a read of
-    /// every register or counter key handed out so far (retired ones too, which no client
-    /// touches again, so that a write lost on one is seen); nothing for the others (the
-    /// bank's and list-append's own reads see every account and key; a queue is drained).
+    /// The reads every node answers after healing, in order: the set's one read and the
+    /// bank's read of every account; a read of every register, counter or list key handed
+    /// out so far (retired ones too, which no client touches again, so that a write lost
+    /// on one is seen); nothing for the queue, which is drained instead.
     pub fn final_reads(&self) -> Vec<Op> {
         match &self.kind {
             Kind::Set(g) => vec![g.final_read()],
+            Kind::Bank(g) => vec![g.final_read()],
             Kind::Register(g) => g.final_reads(),
             Kind::Counter(g) => g.final_reads(),
-            Kind::Bank(_) | Kind::ListAppend(_) | Kind::Queue(_) => Vec::new(),
+            Kind::ListAppend(g) => g.final_reads(),
+            Kind::Queue(_) => Vec::new(),
         }
     }
 
@@ -264,7 +266,9 @@ mod tests {
         assert_eq!(set_ops.final_reads(), vec![Op::ReadSet { key: "s".into() }]);
         assert!(Workload::new(WorkloadName::Bank).setup().is_some());
         assert_eq!(Workload::new(WorkloadName::Register).model(), "cas-register");
-        assert!(Workload::new(WorkloadName::Bank).generator(1).final_reads().is_empty());
+        let bank = Workload::new(WorkloadName::Bank).generator(1).final_reads();
+        assert!(matches!(&bank[..], [Op::ReadAccounts { accounts }] if accounts.len() == 5), "{bank:?}");
+        assert!(Workload::new(WorkloadName::Queue).generator(1).final_reads().is_empty());
         let counter = Workload::new(WorkloadName::Counter);
         assert_eq!((counter.model(), counter.checkers()[0]), ("counter", CheckName::Linearizable));
         assert_eq!("counter".parse::<WorkloadName>(), Ok(WorkloadName::Counter));

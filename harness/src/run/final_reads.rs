@@ -1,8 +1,9 @@
 //! Final reads: after the faults heal, what does every node hold? And, for a queue, what
 //! is left in it?
 //!
-//! The workload names the reads (the set's one read; a read of every register or counter
-//! key ever handed out, retired ones included), and every node is asked each of them in
+//! The workload names the reads (the set's one read, the bank's read of every account; a
+//! read of every register, counter or list key ever handed out, retired ones included,
+//! the list's as one-read transactions), and every node is asked each of them in
 //! turn. The reads are ordinary operations in the history (fresh processes), so the
 //! checkers and a later `faultline check` see them: a write lost on a key no client touched
 //! again after the fault is seen here or nowhere. A read is retried with a new process

@@ -6,8 +6,8 @@
 //! 3. **workload with faults** for `--time-limit`: clients at `--rate` and `--concurrency`,
 //!    the nemesis on its seeded schedule, `/status` polled for split brain;
 //! 4. **heal** every fault, **quiesce** (every node healthy, a leader, a short settle);
-//! 5. **final reads** where the workload needs them, from every node (the set's one read,
-//!    every register or counter key ever touched), or the queue's **drain**;
+//! 5. **final reads** from every node (the set, every account, every register, counter or
+//!    list key ever touched), or the queue's **drain**;
 //! 6. **stop** the cluster, **check** the history, **write** `results.json`.
 //!
 //! Ctrl-C or SIGTERM at any point: the phases are dropped (client, poller and nemesis tasks
@@ -367,7 +367,7 @@ async fn phases(
     tokio::time::sleep(SETTLE).await;
     let reads = shared.generator.lock().unwrap_or_else(|p| p.into_inner()).final_reads();
     if !reads.is_empty() {
-        progress.phase(&format!("final reads from every node ({} keys)", reads.len()));
+        progress.phase(&format!("final reads from every node ({} each)", reads.len()));
         let answered = final_reads::read_every_node(&shared, &reads, FINAL_READ_DEADLINE).await?;
         let silent: Vec<_> = answered.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id).collect();
         if !silent.is_empty() {

@@ -148,11 +148,14 @@ pub fn client_events_and_final_reads(store: &Path) -> (Vec<serde_json::Value>, u
     let mut start = events.len();
     while start >= 2 {
         let (invoke, done) = (&events[start - 2], &events[start - 1]);
+        let read_only = invoke["f"] == "read"
+            || (invoke["f"] == "txn"
+                && invoke["value"].as_array().is_some_and(|steps| steps.len() == 1 && steps[0][0] == "r"));
         let one_read = invoke["process"] == done["process"]
             && ops_of[&invoke["process"].as_u64()] == 2
             && invoke["type"] == "invoke"
             && done["type"] != "invoke"
-            && invoke["f"] == "read";
+            && read_only;
         if !one_read {
             break;
         }
@@ -162,18 +165,22 @@ pub fn client_events_and_final_reads(store: &Path) -> (Vec<serde_json::Value>, u
 }
 
 /// The latest run's final reads: after the workload's last operation, every key a client
-/// touched (retired ones included) is read `ok` from some node.
+/// wrote or read (for list-append, every key that took an append), retired ones included,
+/// is read `ok` from some node.
 pub fn assert_every_key_read_at_the_end(store: &Path) {
     let (events, start) = client_events_and_final_reads(store);
-    let keys = |events: &[serde_json::Value], ok_only: bool| -> std::collections::BTreeSet<String> {
-        events
-            .iter()
-            .filter(|e| !ok_only || e["type"] == "ok")
-            .filter_map(|e| e["key"].as_str().map(str::to_string))
-            .collect()
+    // A register or counter op names its key; a transaction names its steps' keys.
+    let keys_of = |e: &serde_json::Value, step: &str| -> Vec<String> {
+        if let Some(key) = e["key"].as_str() {
+            return vec![key.to_string()];
+        }
+        let steps = e["value"].as_array().map(Vec::as_slice).unwrap_or_default();
+        steps.iter().filter(|s| s[0] == step).filter_map(|s| s[1].as_str().map(str::to_string)).collect()
     };
-    let touched = keys(&events[..start], false);
-    let read = keys(&events[start..], true);
+    let touched: std::collections::BTreeSet<String> =
+        events[..start].iter().flat_map(|e| keys_of(e, "append")).collect();
+    let read: std::collections::BTreeSet<String> =
+        events[start..].iter().filter(|e| e["type"] == "ok").flat_map(|e| keys_of(e, "r")).collect();
     assert!(!touched.is_empty(), "no client op in {}", latest(store).path().display());
     assert_eq!(read, touched, "keys read at the end vs keys touched, in {}", latest(store).path().display());
 }
