@@ -26,7 +26,18 @@ use super::client::{next_node, ClientShared};
 /// Time between two attempts on one node.
 const RETRY: Duration = Duration::from_millis(100);
 
-/// Ask every node each of `reads`, in order; whether each node answered all of them `ok`.
+/// How a node took the final reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalAnswer {
+    /// It answered every read `ok`.
+    All,
+    /// It answered `not_leader`: it serves no reads (a backup, a follower).
+    NotLeading,
+    /// It left a read unanswered when the deadline passed.
+    Unanswered,
+}
+
+/// Ask every node each of `reads`, in order; how each node took them.
 ///
 /// A cluster between leaders (a restarted node has just started an election) answers
 /// `not_leader` everywhere; while no node has answered every read and time is left, every
@@ -35,16 +46,16 @@ pub async fn read_every_node(
     shared: &ClientShared,
     reads: &[Op],
     deadline: Duration,
-) -> anyhow::Result<BTreeMap<NodeId, bool>> {
+) -> anyhow::Result<BTreeMap<NodeId, FinalAnswer>> {
     let until = Instant::now() + deadline;
-    let mut answered: BTreeMap<NodeId, bool> = BTreeMap::new();
+    let mut answered: BTreeMap<NodeId, FinalAnswer> = BTreeMap::new();
     loop {
         for &node in &shared.nodes {
-            if answered.get(&node) != Some(&true) {
+            if answered.get(&node) != Some(&FinalAnswer::All) {
                 answered.insert(node, read_all_from(shared, node, reads, until).await?);
             }
         }
-        if answered.values().any(|&all| all) || Instant::now() + RETRY >= until {
+        if answered.values().any(|&a| a == FinalAnswer::All) || Instant::now() + RETRY >= until {
             return Ok(answered);
         }
         tokio::time::sleep(RETRY).await;
@@ -52,14 +63,13 @@ pub async fn read_every_node(
 }
 
 /// Ask `node` each of `reads` in turn, retrying one after an `info` or a transient
-/// failure until `until`; whether it answered all of them `ok`. A `not_leader` answer, or
-/// the deadline, ends the node's turn.
+/// failure until `until`. A `not_leader` answer, or the deadline, ends the node's turn.
 async fn read_all_from(
     shared: &ClientShared,
     node: NodeId,
     reads: &[Op],
     until: Instant,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<FinalAnswer> {
     'reads: for op in reads {
         loop {
             let completion = shared.perform(shared.new_process(), node, op).await?;
@@ -68,13 +78,16 @@ async fn read_all_from(
             }
             let serves_no_reads = completion.kind == EventType::Fail
                 && completion.error.as_deref().is_some_and(|e| e.starts_with("not_leader"));
-            if serves_no_reads || Instant::now() + RETRY >= until {
-                return Ok(false);
+            if serves_no_reads {
+                return Ok(FinalAnswer::NotLeading);
+            }
+            if Instant::now() + RETRY >= until {
+                return Ok(FinalAnswer::Unanswered);
             }
             tokio::time::sleep(RETRY).await;
         }
     }
-    Ok(true)
+    Ok(FinalAnswer::All)
 }
 
 /// Repeat the dequeue `op` until the queue answers empty (an `ok` with no element), or the
@@ -172,7 +185,9 @@ mod tests {
 
     /// Final reads of keys `r0` and `r1` against `system`: who answered all, and the
     /// recorded completions as (node, type).
-    async fn final_reads_against(system: Scripted) -> (BTreeMap<NodeId, bool>, Vec<(String, EventType)>) {
+    async fn final_reads_against(
+        system: Scripted,
+    ) -> (BTreeMap<NodeId, FinalAnswer>, Vec<(String, EventType)>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let recorder =
@@ -202,7 +217,8 @@ mod tests {
     async fn a_follower_that_does_not_lead_is_asked_once_and_the_leader_every_key() {
         let (answered, done) =
             final_reads_against(Scripted { calls: AtomicUsize::new(0), between_leaders: 0, leader: 1 }).await;
-        assert_eq!(answered, BTreeMap::from([(1, true), (2, false), (3, false)]));
+        use FinalAnswer::*;
+        assert_eq!(answered, BTreeMap::from([(1, All), (2, NotLeading), (3, NotLeading)]));
         let ok = ("1".to_string(), EventType::Ok);
         let refused = |node: &str| (node.to_string(), EventType::Fail);
         assert_eq!(done, vec![ok.clone(), ok, refused("2"), refused("3")]);
@@ -212,7 +228,8 @@ mod tests {
     async fn a_cluster_between_leaders_is_asked_again_until_one_node_serves() {
         let (answered, done) =
             final_reads_against(Scripted { calls: AtomicUsize::new(0), between_leaders: 7, leader: 2 }).await;
-        assert_eq!(answered, BTreeMap::from([(1, false), (2, true), (3, false)]));
+        use FinalAnswer::*;
+        assert_eq!(answered, BTreeMap::from([(1, NotLeading), (2, All), (3, NotLeading)]));
         let served: Vec<_> = done.iter().filter(|(_, kind)| *kind == EventType::Ok).collect();
         assert_eq!(served, vec![&("2".to_string(), EventType::Ok); 2], "both keys, from the new leader");
         assert!(done.len() > 6, "more than one round was asked: {done:?}");

@@ -369,9 +369,16 @@ async fn phases(
     if !reads.is_empty() {
         progress.phase(&format!("final reads from every node ({} each)", reads.len()));
         let answered = final_reads::read_every_node(&shared, &reads, FINAL_READ_DEADLINE).await?;
-        let silent: Vec<_> = answered.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id).collect();
+        let silent: Vec<_> = answered
+            .iter()
+            .filter(|(_, a)| **a == final_reads::FinalAnswer::Unanswered)
+            .map(|(id, _)| *id)
+            .collect();
         if !silent.is_empty() {
-            progress.phase(&format!("nodes {silent:?} gave no final read"));
+            progress.phase(&format!("nodes {silent:?} left final reads unanswered"));
+        }
+        if !answered.values().any(|a| *a == final_reads::FinalAnswer::All) {
+            progress.phase("no node answered every final read");
         }
     }
     if let Some(dequeue) = spec.workload.final_dequeue() {
