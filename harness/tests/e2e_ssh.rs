@@ -303,17 +303,7 @@ fn an_unreachable_host_is_named_and_cleanup_removes_leftovers() {
     assert!(out.status.success(), "planting leftovers: {}", String::from_utf8_lossy(&out.stderr));
     let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("the sleeper's pid");
     assert!(lab_support::process_alive(pid));
-    let clean = lab_support::faultline(&[
-        "cleanup",
-        "--ssh",
-        &lab.path("hosts"),
-        "--ssh-key",
-        &lab.path("client_key"),
-        "--ssh-known-hosts",
-        &lab.path("known_hosts"),
-        "--tag",
-        tag,
-    ]);
+    let clean = cleanup_over_ssh(&lab, tag);
     assert!(clean.status.success(), "cleanup: {}", String::from_utf8_lossy(&clean.stderr));
     let said = String::from_utf8_lossy(&clean.stdout);
     // The lab's hosts share one file system, so either host may be the one that kills it.
@@ -364,17 +354,7 @@ fn a_host_lost_mid_run_is_recorded_and_the_run_is_still_checked() {
     let tag = run_tag(&store);
     let until = std::time::Instant::now() + Duration::from_secs(30);
     let clean = loop {
-        let clean = lab_support::faultline(&[
-            "cleanup",
-            "--ssh",
-            &lab.path("hosts"),
-            "--ssh-key",
-            &lab.path("client_key"),
-            "--ssh-known-hosts",
-            &lab.path("known_hosts"),
-            "--tag",
-            &tag,
-        ]);
+        let clean = cleanup_over_ssh(&lab, &tag);
         let unreachable = String::from_utf8_lossy(&clean.stderr).contains("cannot reach node 3");
         if clean.status.success() || !unreachable || std::time::Instant::now() >= until {
             break clean;
@@ -383,4 +363,19 @@ fn a_host_lost_mid_run_is_recorded_and_the_run_is_still_checked() {
     };
     assert!(clean.status.success(), "cleanup: {}", String::from_utf8_lossy(&clean.stderr));
     assert_hosts_clean(&lab, &tag);
+}
+
+/// `faultline cleanup --ssh` of the run tagged `tag` on the lab's hosts.
+fn cleanup_over_ssh(lab: &Lab, tag: &str) -> std::process::Output {
+    lab_support::faultline(&[
+        "cleanup",
+        "--ssh",
+        &lab.path("hosts"),
+        "--ssh-key",
+        &lab.path("client_key"),
+        "--ssh-known-hosts",
+        &lab.path("known_hosts"),
+        "--tag",
+        tag,
+    ])
 }
