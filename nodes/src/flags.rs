@@ -9,6 +9,7 @@
 use clap::ValueEnum;
 
 use crate::protocol::{Isolation, Options, ReadMode};
+use crate::protocols::ProtocolName;
 
 /// `--read`, `--heartbeat-ms`, ...: each, when given, overrides one field of [`Options`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
@@ -71,6 +72,42 @@ impl ProtocolFlags {
             isolation: self.isolation.unwrap_or(default.isolation),
         }
     }
+
+    /// What clap cannot check: each option's range, and the options offered by one protocol
+    /// only. The node and the controller both ask, so a bad flag is refused before any node
+    /// starts, in the words the node would use.
+    pub fn validate(&self, protocol: ProtocolName) -> Result<(), String> {
+        let o = self.options();
+        let timing = [
+            ("heartbeat-ms", o.heartbeat_ms),
+            ("election-timeout-min-ms", o.election_timeout_min_ms),
+            ("election-timeout-max-ms", o.election_timeout_max_ms),
+        ];
+        for (flag, ms) in timing {
+            if !(1..=Self::MAX_TIMING_MS).contains(&ms) {
+                return Err(format!("--{flag} must be between 1 and {}, got {ms}", Self::MAX_TIMING_MS));
+            }
+        }
+        if o.election_timeout_min_ms > o.election_timeout_max_ms {
+            return Err(format!(
+                "--election-timeout-min-ms {} exceeds --election-timeout-max-ms {}",
+                o.election_timeout_min_ms, o.election_timeout_max_ms
+            ));
+        }
+        if o.max_batch == 0 {
+            return Err("--max-batch must be positive, got 0".to_string());
+        }
+        if o.read_mode == ReadMode::Lease && protocol != ProtocolName::Raft {
+            return Err(format!("--read lease is offered by raft only, not {}", protocol.as_str()));
+        }
+        if o.isolation != Isolation::Serializable && protocol != ProtocolName::TwoPc {
+            return Err(format!("--isolation is offered by 2pc only, not {}", protocol.as_str()));
+        }
+        Ok(())
+    }
+
+    /// The longest heartbeat or election timeout taken: an hour.
+    pub const MAX_TIMING_MS: u64 = 3_600_000;
 
     /// The given flags as a node's command line takes them, in a fixed order; empty when
     /// none was given.

@@ -13,7 +13,6 @@ use std::time::Duration;
 use checkers::txn::Consistency;
 use clap::Parser;
 use nodes::flags::ProtocolFlags;
-use nodes::protocol::{Isolation, ReadMode};
 use nodes::protocols::ProtocolName;
 use workloads::{Workload, WorkloadName};
 
@@ -188,13 +187,8 @@ impl Args {
             return Err(format!("--name {name:?} cannot be a directory name"));
         }
         let node_args = self.protocol_flags.to_argv();
-        if self.protocol_flags.read == Some(ReadMode::Lease) && self.protocol != ProtocolName::Raft {
-            return Err(format!("--read lease is offered by raft only, not {}", self.protocol));
-        }
-        if self.protocol_flags.isolation.is_some_and(|i| i != Isolation::Serializable)
-            && self.protocol != ProtocolName::TwoPc
-        {
-            return Err(format!("--isolation is offered by 2pc only, not {}", self.protocol));
+        if self.system.is_builtin() {
+            self.protocol_flags.validate(self.protocol)?;
         }
         if !self.system.is_builtin() && !node_args.is_empty() {
             return Err(format!(
@@ -390,6 +384,16 @@ mod tests {
         let err = parse(&["--protocol", "raft", "--isolation", "read-committed"]).to_spec().unwrap_err();
         assert!(err.contains("2pc only"), "{err}");
         assert!(parse(&["--protocol", "2pc", "--isolation", "read-committed"]).to_spec().is_ok());
+        // Timings a node would refuse are refused before any node starts.
+        for (argv, says) in [
+            (&["--heartbeat-ms", "0"][..], "--heartbeat-ms must be between 1 and"),
+            (&["--election-timeout-max-ms", "99999999999"][..], "--election-timeout-max-ms must be between"),
+            (&["--election-timeout-min-ms", "500", "--election-timeout-max-ms", "100"][..], "exceeds"),
+            (&["--max-batch", "0"][..], "--max-batch must be positive"),
+        ] {
+            let err = parse(argv).to_spec().unwrap_err();
+            assert!(err.contains(says), "{argv:?}: {err}");
+        }
         let err = parse(&["--consistency", "serializable"]).to_spec().unwrap_err();
         assert!(err.contains("list-append only"), "{err}");
         let spec = parse(&["--workload", "list-append", "--consistency", "serializable"]).to_spec().unwrap();

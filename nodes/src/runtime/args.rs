@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::api::NodeId;
 use crate::flags::ProtocolFlags;
-use crate::protocol::{Isolation, Options, ReadMode};
+use crate::protocol::Options;
 use crate::protocols::ProtocolName;
 use anyhow::bail;
 
@@ -87,22 +87,9 @@ impl NodeArgs {
                 bail!("--peer {} is given twice", peer.id);
             }
         }
-        let options = self.options();
-        if options.election_timeout_min_ms > options.election_timeout_max_ms {
-            bail!(
-                "--election-timeout-min-ms {} exceeds --election-timeout-max-ms {}",
-                options.election_timeout_min_ms,
-                options.election_timeout_max_ms
-            );
-        }
-        if options.read_mode == ReadMode::Lease && self.protocol != ProtocolName::Raft {
-            bail!("--read lease is offered by raft only, not {}", self.protocol.as_str());
-        }
-        if options.isolation != Isolation::Serializable && self.protocol != ProtocolName::TwoPc {
-            bail!("--isolation is offered by 2pc only, not {}", self.protocol.as_str());
-        }
-        if options.heartbeat_ms == 0 || self.request_timeout_ms == 0 || options.max_batch == 0 {
-            bail!("--heartbeat-ms, --request-timeout-ms and --max-batch must be positive");
+        self.protocol_flags.validate(self.protocol).map_err(anyhow::Error::msg)?;
+        if self.request_timeout_ms == 0 {
+            bail!("--request-timeout-ms must be positive");
         }
         if self.max_frame_bytes < 64 || self.max_frame_bytes > u32::MAX as usize {
             bail!("--max-frame-bytes must be between 64 and {}", u32::MAX);
@@ -201,5 +188,12 @@ mod tests {
         assert!(read_committed.validated_peers().is_ok());
         let range = parse(&["--election-timeout-min-ms", "900"]).unwrap();
         assert!(range.validated_peers().unwrap_err().to_string().contains("exceeds"));
+        for zero in ["--heartbeat-ms", "--election-timeout-min-ms", "--max-batch", "--request-timeout-ms"] {
+            let args = parse(&[zero, "0"]).unwrap();
+            let err = args.validated_peers().unwrap_err().to_string();
+            assert!(err.contains(zero) && !err.contains('\n'), "{zero} 0: {err}");
+        }
+        let huge = parse(&["--heartbeat-ms", "18446744073709551615"]).unwrap();
+        assert!(huge.validated_peers().unwrap_err().to_string().contains("between 1 and 3600000"));
     }
 }
