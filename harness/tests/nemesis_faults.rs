@@ -28,7 +28,14 @@ fn nemesis_roles_entry() {
 }
 
 fn params(seed: u64, kinds: Vec<FaultKind>) -> ScheduleParams {
-    ScheduleParams { seed, kinds, interval_ms: 1000, time_limit_ms: 60_000, nodes: vec![1, 2, 3, 4, 5] }
+    ScheduleParams {
+        seed,
+        kinds,
+        interval_ms: 1000,
+        time_limit_ms: 60_000,
+        nodes: vec![1, 2, 3, 4, 5],
+        client_timeout_ms: 1000,
+    }
 }
 
 #[test]
@@ -39,14 +46,19 @@ fn schedules_are_deterministic_by_seed_and_round_trip_through_json() {
     assert_ne!(a.steps, Schedule::generate(&params(8, all)).unwrap().steps, "another seed, another schedule");
     assert_eq!(Schedule::from_json(&a.to_json()).unwrap(), a);
 
-    // 30 faults, each starting after a calm interval and stopping one interval later.
+    // 30 faults, each starting after a calm interval and stopping one interval later
+    // (a killed leader, and a short pause, sooner).
     assert_eq!(a.steps.len(), 60);
     for (i, pair) in a.steps.chunks(2).enumerate() {
         assert_eq!((pair[0].action, pair[1].action), (Action::Start, Action::Stop));
         assert_eq!(pair[0].id, pair[1].id);
         assert_eq!(pair[0].fault, pair[1].fault);
         assert_eq!(pair[0].at_ms, 1000 + 2000 * i as u64);
-        assert_eq!(pair[1].at_ms, pair[0].at_ms + 1000);
+        let lasted = pair[1].at_ms - pair[0].at_ms;
+        match pair[0].fault {
+            Fault::Pause { .. } | Fault::PauseLeader => assert!((700..=1000).contains(&lasted), "{lasted}"),
+            _ => assert_eq!(lasted, 1000),
+        }
         assert!(pair[1].at_ms <= 60_000);
     }
     assert!(Schedule::generate(&params(7, vec![])).unwrap().steps.is_empty());
@@ -71,6 +83,32 @@ fn a_killed_leader_comes_back_early_enough_to_serve_again() {
     // Other faults still last the whole interval.
     let kill = Schedule::generate(&ScheduleParams { kinds: vec![FaultKind::Kill], ..long }).unwrap();
     assert_eq!(kill.steps[1].at_ms, 10_000);
+}
+
+#[test]
+fn half_the_pauses_end_while_clients_still_wait_on_the_paused_node() {
+    for kind in [FaultKind::PauseLeader, FaultKind::Pause] {
+        let params = ScheduleParams {
+            interval_ms: 5_000,
+            time_limit_ms: 2_000_000,
+            client_timeout_ms: 1_000,
+            ..params(11, vec![kind])
+        };
+        let schedule = Schedule::generate(&params).unwrap();
+        let lasted: Vec<u64> = schedule.steps.chunks(2).map(|p| p[1].at_ms - p[0].at_ms).collect();
+        assert_eq!(lasted.len(), 200);
+        let short = lasted.iter().filter(|&&ms| ms < 1_000).count();
+        assert!((70..=130).contains(&short), "{kind}: {short} of 200 pauses were short");
+        for ms in lasted {
+            assert!(ms == 5_000 || (700..=950).contains(&ms), "{kind}: a pause of {ms} ms");
+        }
+        // The share follows the op timeout, and never outlasts the interval.
+        let patient = ScheduleParams { client_timeout_ms: 4_000, ..params.clone() };
+        let steps = Schedule::generate(&patient).unwrap().steps;
+        assert!(steps.chunks(2).any(|p| (2_800..=3_800).contains(&(p[1].at_ms - p[0].at_ms))));
+        let slow = ScheduleParams { client_timeout_ms: 60_000, ..params };
+        assert!(Schedule::generate(&slow).unwrap().steps.chunks(2).all(|p| p[1].at_ms - p[0].at_ms == 5_000));
+    }
 }
 
 #[test]
@@ -120,6 +158,7 @@ fn first_step(kind: FaultKind, nodes: Vec<u32>) -> (Step, Step) {
         interval_ms: 10,
         time_limit_ms: 20,
         nodes,
+        client_timeout_ms: 1000,
     })
     .unwrap();
     (schedule.steps[0].clone(), schedule.steps[1].clone())
@@ -438,6 +477,7 @@ async fn run_executes_a_schedule_into_history_events() {
         interval_ms: 20,
         time_limit_ms: 200,
         nodes: vec![1, 2, 3],
+        client_timeout_ms: 1000,
     })
     .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
@@ -467,6 +507,7 @@ async fn run_stops_when_asked() {
         interval_ms: 60_000,
         time_limit_ms: 600_000,
         nodes: vec![1, 2, 3],
+        client_timeout_ms: 1000,
     })
     .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);

@@ -310,6 +310,7 @@ mod tests {
             interval_ms: 1500,
             time_limit_ms: 10_000,
             nodes: vec![1, 2, 3],
+            client_timeout_ms: 1_000,
         })
         .unwrap();
         spec.adopt_schedule(&schedule);

@@ -38,7 +38,8 @@ pub enum FaultKind {
     Reorder,
     /// kill -9 one random node; restart it on the same data directory at the stop.
     Kill,
-    /// SIGSTOP one random node; SIGCONT at the stop.
+    /// SIGSTOP one random node; SIGCONT at the stop (in half the generated draws within
+    /// the op timeout: `SHORT_PAUSE_PER_MILLE`).
     Pause,
     /// kill -9 every node at once; restart them all at the stop.
     KillAll,
@@ -57,7 +58,8 @@ pub enum FaultKind {
     /// `KILL_LEADER_DOWN_MAX_MS` after the kill so the old leader serves again while
     /// clients run.
     KillLeader,
-    /// SIGSTOP the node leading now; SIGCONT at the stop. It wakes believing it still leads.
+    /// SIGSTOP the node leading now; SIGCONT at the stop. It wakes believing it still leads,
+    /// in half the generated draws while clients still wait on it (`SHORT_PAUSE_PER_MILLE`).
     PauseLeader,
     /// kill -9 a random minority (fewer than half the nodes, at least one); restart at the stop.
     KillMinority,

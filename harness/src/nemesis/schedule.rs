@@ -42,6 +42,14 @@ pub const HOLD_MAX_MS: u64 = 5_000;
 /// while clients still run, which a restart at the end of the run would never show. Long
 /// enough for any built-in protocol to elect or promote a successor first.
 pub const KILL_LEADER_DOWN_MAX_MS: u64 = 2_000;
+/// A pause (`pause`, `pause-leader`) is short in half the draws: it ends after this share
+/// of the clients' op timeout (drawn between the two, in thousandths), so clients are still
+/// waiting on the paused node when it wakes. A node paused longer than its peers'
+/// failover timeout, which wakes to requests still queued, is the process pause that
+/// splits a cluster's brain in practice (a garbage-collection stall): if it answers them
+/// before it learns it was replaced, a protocol without quorum checks acknowledges writes
+/// nobody else has. A pause that outlasts the op timeout finds no one waiting.
+pub const SHORT_PAUSE_PER_MILLE: (u64, u64) = (700, 950);
 
 /// What a schedule is generated from.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +60,9 @@ pub struct ScheduleParams {
     pub interval_ms: u64,
     pub time_limit_ms: u64,
     pub nodes: Vec<NodeId>,
+    /// How long a client waits for an answer (the run's op timeout): short pauses end
+    /// within it (see [`SHORT_PAUSE_PER_MILLE`]).
+    pub client_timeout_ms: u64,
 }
 
 /// A generated (or loaded) schedule. `schedule.json` is this, serialized.
@@ -189,7 +200,7 @@ impl Schedule {
             let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
             let fault = concrete(kind, &nodes, params.interval_ms, &mut rng);
             steps.push(Step { at_ms, id, action: Action::Start, fault: fault.clone() });
-            let stop_ms = at_ms + duration_ms(&fault, params.interval_ms);
+            let stop_ms = at_ms + duration_ms(&fault, params, &mut rng);
             steps.push(Step { at_ms: stop_ms, id, action: Action::Stop, fault });
             id += 1;
             at_ms = at_ms.saturating_add(2 * params.interval_ms);
@@ -279,10 +290,18 @@ impl Schedule {
 }
 
 /// How long a generated fault lasts: one interval, but a killed leader comes back within
-/// [`KILL_LEADER_DOWN_MAX_MS`].
-fn duration_ms(fault: &Fault, interval_ms: u64) -> u64 {
+/// [`KILL_LEADER_DOWN_MAX_MS`], and half the pauses end while clients still wait on the
+/// paused node ([`SHORT_PAUSE_PER_MILLE`]).
+fn duration_ms(fault: &Fault, params: &ScheduleParams, rng: &mut ChaCha8Rng) -> u64 {
+    let interval_ms = params.interval_ms;
     match fault {
         Fault::KillLeader => interval_ms.min(KILL_LEADER_DOWN_MAX_MS),
+        Fault::Pause { .. } | Fault::PauseLeader if rng.gen_bool(0.5) => {
+            let (low, high) = SHORT_PAUSE_PER_MILLE;
+            let per_mille = rng.gen_range(low..=high);
+            let short = params.client_timeout_ms.saturating_mul(per_mille) / 1000;
+            interval_ms.min(short.max(1))
+        }
         _ => interval_ms,
     }
 }

@@ -40,6 +40,7 @@ pub fn schedule_for(spec: &RunSpec) -> anyhow::Result<Schedule> {
             interval_ms: spec.nemesis_interval.as_millis() as u64,
             time_limit_ms: spec.time_limit.as_millis() as u64,
             nodes,
+            client_timeout_ms: spec.op_timeout.as_millis() as u64,
         })
         .map_err(|e| anyhow::anyhow!("--nemesis: {e}")),
     }
@@ -145,6 +146,7 @@ mod tests {
             interval_ms: 100,
             time_limit_ms: 1_000,
             nodes: vec![1, 2, 3],
+            client_timeout_ms: 1_000,
         })
         .unwrap()
     }
