@@ -28,7 +28,10 @@
 //! break the premise, and the ones this checker exists to catch.
 //!
 //! Polling sees only what it samples, so the check can miss a split but what it reports was
-//! observed. No sample, or no `ok` write with a node and times, is `unknown`.
+//! observed. A primary woken from a pause that answers the requests queued for it in the
+//! milliseconds before it reads that it was replaced is such a miss: the next poll of it
+//! finds a backup, so (3) never holds; what it lost shows in the history and the logs
+//! instead. No sample, or no `ok` write with a node and times, is `unknown`.
 
 use std::collections::BTreeMap;
 
