@@ -3,7 +3,8 @@
 //!
 //! Faults do not overlap: after each interval of calm one fault starts, and it stops one
 //! interval later (Jepsen's default rhythm; a killed leader comes back sooner, see
-//! [`KILL_LEADER_DOWN_MAX_MS`]). That keeps every window of the history
+//! [`KILL_LEADER_DOWN_MAX_MS`], and so do half the paused nodes, see
+//! [`SHORT_PAUSE_PER_MILLE`]). That keeps every window of the history
 //! attributable to exactly one fault. Targets are chosen at generation time (which half,
 //! which node to kill, which links hold their frames and for how long), so a replayed
 //! schedule hits the same nodes; only the faults aimed by role (`partition-leader`,
