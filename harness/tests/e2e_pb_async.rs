@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use checkers::{CheckDetails, CheckName, Verdict};
 use e2e_support::*;
+use faultline::nemesis::Schedule;
 
 #[test]
 fn pb_async_with_its_primary_killed_is_invalid_with_lost_writes() {
@@ -138,12 +139,9 @@ fn a_paused_primary_that_wakes_to_waiting_clients_loses_acknowledged_writes() {
     let mut found = Vec::new();
     for seed in ["2", "3", "4"] {
         let (_dir, store, output) = pause_leader_run("pb-async", seed);
-        let schedule: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(latest(&store).path().join("schedule.json")).unwrap())
-                .unwrap();
-        let at = |i: usize| schedule["steps"][i]["at_ms"].as_u64().unwrap();
-        let steps = schedule["steps"].as_array().unwrap().len();
-        let short = (0..steps).step_by(2).filter(|&i| at(i + 1) - at(i) < 1000).count();
+        let text = std::fs::read_to_string(latest(&store).path().join("schedule.json")).unwrap();
+        let schedule = Schedule::from_json(&text).unwrap();
+        let short = schedule.steps.chunks(2).filter(|p| p[1].at_ms - p[0].at_ms < 1000).count();
         let results = results(&store);
         let lost = &results.checks[&CheckName::LostWrites];
         found.push(format!("seed {seed}: {short} short pauses, lost-writes {}", lost.summary));

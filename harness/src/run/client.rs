@@ -126,7 +126,7 @@ pub fn next_node(ids: &[NodeId], home: NodeId, node: NodeId, completion: &Comple
     if let Some(leader) = completion.leader_hint.filter(|l| ids.contains(l)) {
         return leader;
     }
-    if completion.kind == EventType::Fail && error.starts_with("not_leader") {
+    if completion.is_not_leader() {
         return node_after(ids, node);
     }
     node

@@ -76,9 +76,7 @@ async fn read_all_from(
             if completion.kind == EventType::Ok {
                 continue 'reads;
             }
-            let serves_no_reads = completion.kind == EventType::Fail
-                && completion.error.as_deref().is_some_and(|e| e.starts_with("not_leader"));
-            if serves_no_reads {
+            if completion.is_not_leader() {
                 return Ok(FinalAnswer::NotLeading);
             }
             if Instant::now() + RETRY >= until {

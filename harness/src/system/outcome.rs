@@ -41,6 +41,12 @@ pub struct Completion {
 }
 
 impl Completion {
+    /// A definite refusal from a node that does not lead (`not_leader`, with or without a
+    /// hint): it serves neither this operation nor, for now, any other.
+    pub fn is_not_leader(&self) -> bool {
+        self.kind == EventType::Fail && self.error.as_deref().is_some_and(|e| e.starts_with("not_leader"))
+    }
+
     fn failed(kind: EventType, op: &Op, error: String) -> Completion {
         Completion { kind, value: op.invoke_value(), error: Some(error), leader_hint: None }
     }
